@@ -1,0 +1,3 @@
+from flitch.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The ``flitch`` command.
+
+Each area registers its subcommands on the shared Typer ``app`` in its own module in this package;
+importing those modules below is what makes the commands appear.
+"""
+
+from __future__ import annotations
+
+from flitch.cli.app import app
+
+
+@app.command()
+def version() -> None:
+    """Print Flitch's version."""
+    from flitch import __version__
+
+    print(__version__)
+
+
+def main() -> None:
+    app()

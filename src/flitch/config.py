@@ -1,0 +1,127 @@
+"""Settings as data.
+
+Every setting is one entry in ``SETTINGS``: its name, environment variable, type, default and the
+sentence that documents it. ``Settings.from_env()`` reads them; the README's settings table is
+checked against this registry by a test, so a setting cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "home",
+        "FLITCH_HOME",
+        Path,
+        "~/.flitch",
+        "Data directory: metadata, encrypted keys, the dataset cache.",
+    ),
+    Setting(
+        "secret_key",
+        "FLITCH_SECRET_KEY",
+        str,
+        None,
+        "Master key that encrypts Stripe keys at rest. Unset: a key file is created in the "
+        "data directory with mode 0600 on first run.",
+    ),
+    Setting(
+        "stripe_api_base",
+        "FLITCH_STRIPE_API_BASE",
+        str,
+        "https://api.stripe.com",
+        "Where the Stripe client sends its requests (point it at `flitch emulator`).",
+    ),
+    Setting(
+        "live_requests_per_second",
+        "FLITCH_LIVE_RPS",
+        float,
+        100.0,
+        "Global request budget for a live-mode key (Stripe's default limit).",
+    ),
+    Setting(
+        "test_requests_per_second",
+        "FLITCH_TEST_RPS",
+        float,
+        25.0,
+        "Global request budget for a test-mode key (Stripe's default limit).",
+    ),
+    Setting(
+        "endpoint_requests_per_second",
+        "FLITCH_ENDPOINT_RPS",
+        float,
+        25.0,
+        "Request budget for each list endpoint (Stripe's default per-endpoint limit).",
+    ),
+    Setting(
+        "max_in_flight",
+        "FLITCH_MAX_IN_FLIGHT",
+        int,
+        16,
+        "Most requests in flight at once per key (Stripe also limits concurrency).",
+    ),
+    Setting(
+        "max_retries",
+        "FLITCH_MAX_RETRIES",
+        int,
+        8,
+        "Retries for a request that hit a rate limit, a 5xx or a network error.",
+    ),
+    Setting(
+        "request_timeout",
+        "FLITCH_REQUEST_TIMEOUT",
+        float,
+        60.0,
+        "Seconds before a request to Stripe is abandoned (and retried).",
+    ),
+    Setting("host", "FLITCH_HOST", str, "127.0.0.1", "Address the web app binds to."),
+    Setting("port", "FLITCH_PORT", int, 8765, "Port the web app listens on."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path("~/.flitch")
+    secret_key: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    live_requests_per_second: float = 100.0
+    test_requests_per_second: float = 25.0
+    endpoint_requests_per_second: float = 25.0
+    max_in_flight: int = 16
+    max_retries: int = 8
+    request_timeout: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment (``FLITCH_*``), then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[setting.name] = setting.type(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{setting.env}={raw!r} is not a valid {setting.type.__name__}: {setting.help}"
+                ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = replace(cls(), **values)
+        return replace(settings, home=Path(settings.home).expanduser())

@@ -1,0 +1,111 @@
+"""The catalog is the one registry of objects: these tests iterate over it."""
+
+from __future__ import annotations
+
+import pytest
+
+from flitch import catalog
+from flitch.catalog import OBJECTS, ColumnType
+
+SEED_OBJECTS = [
+    "Customers",
+    "Charges",
+    "Payment Intents",
+    "Invoices",
+    "Subscriptions",
+    "Products",
+    "Prices",
+    "Payouts",
+    "Balance Transactions",
+    "Disputes",
+    "Credit Notes",
+    "Coupons",
+]
+SEED_PERMISSIONS = [
+    "Read Customers",
+    "Read Charges",
+    "Read PaymentIntents",
+    "Read Invoices",
+    "Read Subscriptions",
+    "Read Products",
+    "Read Prices",
+    "Read Payouts",
+    "Read Balance",
+    "Read Disputes",
+    "Read Credit notes",
+    "Read Coupons",
+]
+
+
+def test_the_twelve_objects_of_the_seed_in_order() -> None:
+    assert [o.label for o in OBJECTS] == SEED_OBJECTS
+    assert [o.permission_label for o in OBJECTS] == SEED_PERMISSIONS
+
+
+@pytest.mark.parametrize("spec", OBJECTS, ids=lambda o: o.name)
+def test_every_object_is_complete(spec: catalog.ObjectSpec) -> None:
+    assert spec.list_path == f"/v1/{spec.name}"
+    assert spec.permission.startswith("rak_")
+    assert spec.permission.endswith("_read")
+    names = spec.column_names
+    assert len(names) == len(set(names)), "duplicate column"
+    assert names[:3] == ("id", "created", "livemode")
+    assert names[-1] == "raw"
+    for f in spec.filters:
+        assert f.column in names
+    for event_type in spec.event_types:
+        assert catalog.BY_EVENT_TYPE[event_type] is spec
+    if spec.deleted_event:
+        assert spec.deleted_event in spec.event_types
+    # every amount column sits beside the currency it is counted in
+    if any(c.type is ColumnType.AMOUNT for c in spec.columns):
+        assert "currency" in names
+    # the seed's field words are all columns (Records and timestamps are implied)
+    for word in spec.seed_fields:
+        if word in ("Records", "timestamps"):
+            continue
+        wanted = {"plan": "price", "arrival date": "arrival_date", "amount": None}.get(
+            word, word.replace(" ", "_")
+        )
+        if wanted is None:  # "amount" is amount, unit_amount or amount_off
+            assert any(c.type is ColumnType.AMOUNT for c in spec.columns)
+        else:
+            assert wanted in names, f"{spec.name} lacks the seed's {word!r}"
+
+
+def test_hidden_data_needs_explicit_parameters() -> None:
+    assert catalog.get("subscriptions").list_variants == ({"status": "all"},)
+    assert catalog.get("prices").list_variants == ({"active": "true"}, {"active": "false"})
+    assert not catalog.get("balance_transactions").mutable
+    assert catalog.get("balance_transactions").event_types == ()
+
+
+def test_column_paths_follow_the_pinned_api_version() -> None:
+    invoice = {"id": "in_1", "parent": {"subscription_details": {"subscription": "sub_1"}}}
+    assert catalog.get("invoices").row(invoice)["subscription"] == "sub_1"
+    sub = {
+        "id": "sub_1",
+        "items": {
+            "data": [
+                {
+                    "price": {"id": "price_1", "product": "prod_1"},
+                    "quantity": 3,
+                    "current_period_end": 1700000000,
+                }
+            ]
+        },
+    }
+    row = catalog.get("subscriptions").row(sub)
+    assert (row["price"], row["product"], row["quantity"]) == ("price_1", "prod_1", 3)
+    assert row["current_period_end"] == 1700000000
+    assert row["raw"] is sub
+
+
+def test_expanded_objects_become_ids() -> None:
+    charge = {"id": "ch_1", "customer": {"id": "cus_1", "object": "customer"}}
+    assert catalog.get("charges").row(charge)["customer"] == "cus_1"
+
+
+def test_unknown_object_names_the_valid_ones() -> None:
+    with pytest.raises(KeyError, match="customers"):
+        catalog.get("refunds")
