@@ -89,6 +89,9 @@ class ObjectSpec:
     #: ``active``, so those objects need these to be complete.
     list_variants: tuple[Mapping[str, str], ...] = ({},)
     filters: tuple[Filter, ...] = ()
+    #: ``expand[]`` values every read asks for, so dashboards have what they need in one list
+    #: (subscription discounts as objects; the tiers of tiered prices).
+    expand: tuple[str, ...] = ()
     #: Event types whose ``data.object`` is this object. Empty: no events (never changes).
     event_types: tuple[str, ...] = ()
     #: The event type that announces a deletion, if Stripe deletes this object.
@@ -294,6 +297,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
         permission_label="Read Subscriptions",
         seed_fields=("Records", "status", "plan", "customer", "timestamps"),
         list_variants=({"status": "all"},),
+        expand=("data.discounts",),
         columns=_columns(
             _c("status", T.TEXT, "incomplete, trialing, active, past_due, canceled, unpaid, …"),
             _c("customer", T.TEXT, "The customer's id."),
@@ -321,7 +325,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("trial_start", T.TIMESTAMP, "Start of the trial."),
             _c("trial_end", T.TIMESTAMP, "End of the trial."),
             _c("items", T.JSON, "Every item: price, quantity, period.", "items.data"),
-            _c("discounts", T.JSON, "Discounts applied (ids, or objects when expanded)."),
+            _c("discounts", T.JSON, "Discounts applied, with the coupon of each (source.coupon)."),
         ),
         filters=(
             Filter("status", "status"),
@@ -366,6 +370,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
         permission_label="Read Prices",
         seed_fields=("Records", "amount", "currency", "product", "timestamps"),
         list_variants=({"active": "true"}, {"active": "false"}),
+        expand=("data.tiers",),
         columns=_columns(
             _c("unit_amount", T.AMOUNT, "Amount per unit (empty for tiered prices)."),
             _c("currency", T.TEXT, "Three-letter ISO currency code, lowercase."),
