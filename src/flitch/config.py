@@ -90,6 +90,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", "FLITCH_HOST", str, "127.0.0.1", "Address the web app binds to."),
     Setting("port", "FLITCH_PORT", int, 8765, "Port the web app listens on."),
+    Setting(
+        "trust_proxy",
+        "FLITCH_TRUST_PROXY",
+        bool,
+        False,
+        "Trust X-Forwarded-Proto and X-Forwarded-For from a reverse proxy in front of the web "
+        "app (set to 1 only behind one): session cookies are then marked Secure over HTTPS.",
+    ),
 )
 
 
@@ -106,6 +114,7 @@ class Settings:
     request_timeout: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8765
+    trust_proxy: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -117,6 +126,9 @@ class Settings:
             if raw is None or raw == "":
                 continue
             try:
+                if setting.type is bool:
+                    values[setting.name] = _flag(setting.env, raw)
+                    continue
                 values[setting.name] = setting.type(raw)
             except ValueError:
                 raise ValueError(
@@ -125,3 +137,12 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = replace(cls(), **values)
         return replace(settings, home=Path(settings.home).expanduser())
+
+
+def _flag(env: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{env}={raw!r} is not a yes/no value: use 1 or 0.")
