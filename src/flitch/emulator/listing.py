@@ -16,25 +16,41 @@ Each endpoint's own filters are data in ``RESOURCES``.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl
 
 from flitch.emulator.auth import ApiError, invalid_parameter, no_such, unknown_parameter
+from flitch.emulator.filters import (
+    Compiler,
+    Param,
+    Predicate,
+    active,
+    balance_payout,
+    bool_eq,
+    delivery_success,
+    eq,
+    event_type,
+    event_types,
+    in_list,
+    int_bounds,
+    int_range,
+    item_price,
+    nested,
+    no_test_clock,
+    not_ended,
+    one_of,
+    parse_int,
+    parse_list,
+    parse_str,
+    subscription_status,
+)
 from flitch.emulator.store import ModeStore, Obj
-
-Param = str | list[str] | dict[str, str]
-Predicate = Callable[[Obj], bool]
-#: Turns one parameter's value into a predicate (``None``: accepts everything), or raises.
-Compiler = Callable[[str, Param], Predicate | None]
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
 MAX_EXPAND_DEPTH = 4
 COMMON_PARAMS = frozenset({"limit", "starting_after", "ending_before", "created", "expand"})
-RANGE_KEYS = ("gt", "gte", "lt", "lte")
 
 #: Fields Stripe leaves out of an object unless asked for with ``expand[]``.
 INCLUDABLE: Mapping[str, frozenset[str]] = {
@@ -102,250 +118,6 @@ def parse_query(query: str) -> dict[str, Param]:
     return params
 
 
-def _int(param: str, value: Param) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"-?\d+", text):
-            return int(text)
-    raise invalid_parameter(param, f"Invalid integer: {value}", "parameter_invalid_integer")
-
-
-def _str(param: str, value: Param) -> str:
-    if not isinstance(value, str):
-        raise invalid_parameter(param, f"Invalid string: {value}", "parameter_invalid_string")
-    return value
-
-
-def _bool(param: str, value: Param) -> bool:
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    raise invalid_parameter(param, f"Invalid boolean: {value}", "parameter_invalid_boolean")
-
-
-def _list(param: str, value: Param) -> list[str]:
-    if not isinstance(value, list):
-        raise invalid_parameter(param, "Invalid array", "parameter_invalid_array")
-    return value
-
-
-def int_bounds(param: str, value: Param) -> tuple[int | None, int | None]:
-    """``created=5`` or ``created[gt|gte|lt|lte]=…`` as a half-open range ``[gte, lt)``."""
-    if not isinstance(value, dict):
-        exact = _int(param, value)
-        return exact, exact + 1
-    gte: int | None = None
-    lt: int | None = None
-    for op, raw in value.items():
-        if op not in RANGE_KEYS:
-            raise unknown_parameter(f"{param}[{op}]")
-        n = _int(f"{param}[{op}]", raw)
-        low, high = {"gt": (n + 1, None), "gte": (n, None), "lt": (None, n), "lte": (None, n + 1)}[
-            op
-        ]
-        if low is not None:
-            gte = low if gte is None else max(gte, low)
-        if high is not None:
-            lt = high if lt is None else min(lt, high)
-    return gte, lt
-
-
-# -- field access ------------------------------------------------------------------------------
-def ref(value: Any) -> Any:
-    """An id whether the field holds the id or the expanded object."""
-    if isinstance(value, dict):
-        return value.get("id")
-    return value
-
-
-def dig(obj: Obj, path: str) -> Any:
-    value: Any = obj
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _items(obj: Obj) -> list[Obj]:
-    items = obj.get("items")
-    data = items.get("data") if isinstance(items, dict) else None
-    return data if isinstance(data, list) else []
-
-
-# -- filter compilers --------------------------------------------------------------------------
-def eq(*paths: str) -> Compiler:
-    """Equal to the id or text at any of ``paths`` (the first that is present)."""
-
-    def compile_(param: str, value: Param) -> Predicate:
-        wanted = _str(param, value)
-
-        def pred(obj: Obj) -> bool:
-            for path in paths:
-                found = ref(dig(obj, path))
-                if found is not None:
-                    return bool(found == wanted)
-            return False
-
-        return pred
-
-    return compile_
-
-
-def bool_eq(path: str) -> Compiler:
-    def compile_(param: str, value: Param) -> Predicate:
-        wanted = _bool(param, value)
-        return lambda obj: bool(dig(obj, path)) is wanted
-
-    return compile_
-
-
-def int_range(*paths: str) -> Compiler:
-    def compile_(param: str, value: Param) -> Predicate:
-        gte, lt = int_bounds(param, value)
-
-        def pred(obj: Obj) -> bool:
-            for path in paths:
-                found = dig(obj, path)
-                if isinstance(found, int):
-                    return (gte is None or found >= gte) and (lt is None or found < lt)
-            return False
-
-        return pred
-
-    return compile_
-
-
-def one_of(path: str, allowed: tuple[str, ...]) -> Compiler:
-    def compile_(param: str, value: Param) -> Predicate:
-        wanted = _str(param, value)
-        if wanted not in allowed:
-            raise invalid_parameter(
-                param, f"Invalid {param}: must be one of {', '.join(allowed)}", "parameter_invalid"
-            )
-        return lambda obj: dig(obj, path) == wanted
-
-    return compile_
-
-
-SUBSCRIPTION_STATUSES = (
-    "active",
-    "all",
-    "canceled",
-    "ended",
-    "incomplete",
-    "incomplete_expired",
-    "past_due",
-    "paused",
-    "trialing",
-    "unpaid",
-)
-ENDED = frozenset({"canceled", "incomplete_expired"})
-
-
-def subscription_status(param: str, value: Param) -> Predicate | None:
-    wanted = _str(param, value)
-    if wanted not in SUBSCRIPTION_STATUSES:
-        raise invalid_parameter(
-            param,
-            f"Invalid status: must be one of {', '.join(SUBSCRIPTION_STATUSES)}",
-            "parameter_invalid",
-        )
-    if wanted == "all":
-        return None
-    if wanted == "ended":
-        return lambda obj: obj.get("status") in ENDED
-    return lambda obj: obj.get("status") == wanted
-
-
-def item_price(field_name: str) -> Compiler:
-    """Subscriptions whose items bill this price (``price``) or plan (``plan``)."""
-
-    def compile_(param: str, value: Param) -> Predicate:
-        wanted = _str(param, value)
-
-        def pred(obj: Obj) -> bool:
-            for item in _items(obj):
-                if ref(item.get(field_name)) == wanted or ref(item.get("price")) == wanted:
-                    return True
-            return False
-
-        return pred
-
-    return compile_
-
-
-def nested(path: str, **subs: Compiler) -> Compiler:
-    """A hash parameter (``recurring[interval]=month``) whose keys are filters under ``path``."""
-
-    def compile_(param: str, value: Param) -> Predicate:
-        if not isinstance(value, dict):
-            raise invalid_parameter(param, f"Invalid hash: {param}", "parameter_invalid_hash")
-        preds: list[Predicate] = []
-        for key, sub in value.items():
-            compiler = subs.get(key)
-            if compiler is None:
-                raise unknown_parameter(f"{param}[{key}]")
-            pred = compiler(f"{param}[{key}]", sub)
-            if pred is not None:
-                preds.append(pred)
-
-        def pred_all(obj: Obj) -> bool:
-            inner = dig(obj, path)
-            return isinstance(inner, dict) and all(p(inner) for p in preds)
-
-        return pred_all
-
-    return compile_
-
-
-def in_list(path: str, limit: int = 100) -> Compiler:
-    def compile_(param: str, value: Param) -> Predicate:
-        wanted = set(_list(param, value))
-        if len(wanted) > limit:
-            raise invalid_parameter(param, f"You may pass at most {limit} values in {param}.")
-        return lambda obj: ref(dig(obj, path)) in wanted
-
-    return compile_
-
-
-def event_type(param: str, value: Param) -> Predicate:
-    pattern = _str(param, value)
-    regex = re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
-    return lambda obj: bool(regex.match(str(obj.get("type", ""))))
-
-
-def event_types(param: str, value: Param) -> Predicate:
-    wanted = set(_list(param, value))
-    if len(wanted) > 20:
-        raise invalid_parameter(param, "You may pass at most 20 event types in types.")
-    return lambda obj: obj.get("type") in wanted
-
-
-def delivery_success(param: str, value: Param) -> Predicate:
-    wanted = _bool(param, value)
-    return lambda obj: (int(obj.get("pending_webhooks") or 0) == 0) is wanted
-
-
-def balance_payout(param: str, value: Param) -> Predicate:
-    """Transactions paid out by this payout (the generator records it as ``payout``)."""
-    wanted = _str(param, value)
-    return lambda obj: ref(obj.get("payout")) == wanted or ref(obj.get("source")) == wanted
-
-
-def _no_test_clock(obj: Obj) -> bool:
-    return not obj.get("test_clock")
-
-
-def _active(obj: Obj) -> bool:
-    return bool(obj.get("active"))
-
-
-def _not_ended(obj: Obj) -> bool:
-    return obj.get("status") not in ENDED
-
-
 # -- the endpoints -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Resource:
@@ -372,7 +144,7 @@ RESOURCES: Mapping[str, Resource] = {
             "customers",
             "customer",
             {"email": eq("email"), "test_clock": eq("test_clock")},
-            (("test_clock", _no_test_clock),),
+            (("test_clock", no_test_clock),),
         ),
         Resource(
             "charges",
@@ -419,7 +191,7 @@ RESOURCES: Mapping[str, Resource] = {
                     "items.data.0.current_period_end", "current_period_end"
                 ),
             },
-            (("status", _not_ended), ("test_clock", _no_test_clock)),
+            (("status", not_ended), ("test_clock", no_test_clock)),
         ),
         Resource(
             "products",
@@ -448,7 +220,7 @@ RESOURCES: Mapping[str, Resource] = {
                     meter=eq("meter"),
                 ),
             },
-            (("active", _active),),
+            (("active", active),),
         ),
         Resource(
             "payouts",
@@ -515,7 +287,7 @@ def parse_expand(params: Mapping[str, Param], prefix: str | None) -> list[list[s
     if raw is None:
         return []
     paths: list[list[str]] = []
-    for text in _list("expand", raw):
+    for text in parse_list("expand", raw):
         parts = [p for p in text.split(".") if p]
         if prefix is not None:
             if len(parts) < 2 or parts[0] != prefix:
@@ -536,7 +308,7 @@ def cannot_expand(path: str) -> ApiError:
     return invalid_parameter("expand", f"This property cannot be expanded ({path}).")
 
 
-def parse_list_query(resource: Resource, query: str) -> ListQuery:
+def parse_list_query(resource: Resource, query: str, store: ModeStore) -> ListQuery:
     """Parse and check a list request's query string; raises ``ApiError`` as Stripe would."""
     params = parse_query(query)
     allowed = resource.allowed()
@@ -545,7 +317,7 @@ def parse_list_query(resource: Resource, query: str) -> ListQuery:
             raise unknown_parameter(name)
     q = ListQuery()
     if "limit" in params:
-        q.limit = _int("limit", params["limit"])
+        q.limit = parse_int("limit", params["limit"])
         if q.limit < 1:
             raise invalid_parameter("limit", "This value must be greater than or equal to 1.")
         if q.limit > MAX_LIMIT:
@@ -558,14 +330,14 @@ def parse_list_query(resource: Resource, query: str) -> ListQuery:
             "Received both starting_after and ending_before parameters. Please pass in only one.",
         )
     if "starting_after" in params:
-        q.starting_after = _str("starting_after", params["starting_after"])
+        q.starting_after = parse_str("starting_after", params["starting_after"])
     if "ending_before" in params:
-        q.ending_before = _str("ending_before", params["ending_before"])
+        q.ending_before = parse_str("ending_before", params["ending_before"])
     if "created" in params:
         q.gte, q.lt = int_bounds("created", params["created"])
     for name, compiler in resource.filters.items():
         if name in params:
-            pred = compiler(name, params[name])
+            pred = compiler(name, params[name], store)
             if pred is not None:
                 q.predicates.append(pred)
     for param, pred in resource.hidden_by_default:

@@ -71,7 +71,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 #: The API version answered when a request does not ask for one.
-ACCOUNT_API_VERSION = "2025-03-31.basil"
+ACCOUNT_API_VERSION = "2026-10-28.endive"
 DEFAULT_PORT = 12111
 FAULT_KINDS = ("error", "drop")
 
@@ -307,7 +307,7 @@ class EmulatorApp:
         return check
 
     def _list(self, store: ModeStore, resource: Resource, query: str, caller: Caller) -> bytes:
-        q = parse_list_query(resource, query)
+        q = parse_list_query(resource, query, store)
         min_created = None
         days = self.config.event_retention_days
         if resource.name == "events" and days is not None:
