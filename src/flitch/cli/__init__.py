@@ -6,7 +6,10 @@ importing those modules below is what makes the commands appear.
 
 from __future__ import annotations
 
-from flitch.cli import source  # noqa: F401  (registers `flitch test`)
+from flitch.cli import (
+    connections,  # noqa: F401  (registers `flitch connect` and the rest)
+    source,  # noqa: F401  (registers `flitch test`)
+)
 from flitch.cli.app import app
 
 
