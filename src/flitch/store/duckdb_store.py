@@ -1,0 +1,557 @@
+"""The datasets of one connection in one DuckDB file, written atomically by one writer.
+
+Files in ``cache_dir`` (one directory per connection)::
+
+    current.duckdb            the published version; readers open it read-only
+    writer.lock               flock()ed by the one refresh allowed at a time
+    staging-<pid>-<tok>.duckdb   the version a refresh is building (never read by readers)
+    staging-<pid>-<tok>.tmp/     DuckDB's spill directory for that refresh
+
+A refresh never writes ``current.duckdb``. It builds the next version in a staging file — empty
+for a full refresh, a copy of the current file for an incremental one — and ``commit()``
+checkpoints it, closes it, fsyncs it and renames it over ``current.duckdb``. A reader therefore
+sees the old version or the new one, never part of one, and a reader that opened the old file
+keeps reading it (the inode lives while it is open). A crash or ``kill -9`` leaves the current
+file untouched; the next writer deletes the staging files it left.
+
+DuckDB caches database instances by path within a process, which would hand a new reader the
+replaced file. Readers therefore open an in-memory DuckDB and ``ATTACH`` the file read-only
+under the name ``flitch``, then disable external access and lock the configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import duckdb
+
+from flitch.catalog import ObjectSpec
+from flitch.store import sqlguard
+from flitch.store.base import (
+    DatasetInfo,
+    DatasetMissing,
+    ExportFormat,
+    ExportResult,
+    QueryFailed,
+    QueryResult,
+    RefreshRunning,
+    StoreCorrupt,
+    StripeObject,
+    TablePage,
+    TableQuery,
+)
+from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
+from flitch.store.results import CATALOG, Params, SqlSession
+from flitch.store.schema import quote_literal, schema_version, table_name
+
+CURRENT = "current.duckdb"
+LOCK = "writer.lock"
+STAGING_PREFIX = "staging-"
+#: Generation of a file: changes whenever a commit puts a new file in place.
+Generation = tuple[int, int, int, int]
+_UNSET: Any = object()
+
+
+def _generation(path: Path) -> Generation | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class _WriterLock:
+    """An exclusive, non-blocking ``flock`` on ``writer.lock`` (per open file, so it also
+    excludes a second writer in the same process)."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RefreshRunning(self.cache_dir) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _open_readonly(
+    path: Path | None, *, allow_write: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``path`` attached read-only as the default catalog, no access
+    to any other file or the network (but ``allow_write``), and its configuration locked."""
+    con = duckdb.connect(":memory:", config={"temp_directory": ""})
+    try:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        if path is None:
+            con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+        else:
+            con.execute(f"ATTACH {quote_literal(str(path))} AS {CATALOG} (READ_ONLY)")
+        con.execute(f"USE {CATALOG}")
+        if allow_write is not None:
+            con.execute(f"SET allowed_paths = [{quote_literal(str(allow_write))}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreCorrupt(path or Path(":memory:"), str(exc)) from None
+    return con
+
+
+class Snapshot:
+    """One version of the datasets, open read-only: every query sees the same data."""
+
+    def __init__(self, path: Path | None, generation: Generation | None) -> None:
+        self.path = path
+        self.generation = generation
+        self._con = _open_readonly(path)
+        self._lock = threading.Lock()
+        self._session = SqlSession(self._cursor)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            cur = self._con.cursor()
+        cur.execute(f"USE {CATALOG}")
+        return cur
+
+    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
+        return self._session.query(sql, params, max_rows=max_rows)
+
+    def datasets(self) -> list[DatasetInfo]:
+        return self._session.datasets()
+
+    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
+        return self._session.table(spec, request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBReader:
+    """A long-lived reader of a store. Each call uses the newest committed version (unless
+    ``follow`` is off); ``snapshot()`` pins one version for several calls."""
+
+    def __init__(self, store: DuckDBStore, *, follow: bool = True) -> None:
+        self._store = store
+        self._follow = follow
+        self._lock = threading.Lock()
+        self._snap: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The version this reader is on (reopened first if a newer one was committed)."""
+        with self._lock:
+            snap = self._snap
+            if snap is None or (self._follow and snap.generation != self._store.generation()):
+                generation = self._store.generation()
+                path = self._store.current_path if generation is not None else None
+                self._snap = snap = Snapshot(path, generation)
+            return snap
+
+    @property
+    def generation(self) -> Generation | None:
+        return self.snapshot().generation
+
+    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
+        return self.snapshot().query(sql, params, max_rows=max_rows)
+
+    def datasets(self) -> list[DatasetInfo]:
+        return self.snapshot().datasets()
+
+    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
+        return self.snapshot().table(spec, request)
+
+    def export(
+        self,
+        source: ObjectSpec | str,
+        fmt: ExportFormat,
+        dest: Path,
+        params: Params = None,
+    ) -> ExportResult:
+        """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet with
+        DuckDB's ``COPY … TO``. The file appears whole (written aside, then renamed)."""
+        if fmt not in ("csv", "parquet"):
+            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
+        if isinstance(source, ObjectSpec):
+            if not self.snapshot()._session.has_table(source.name):
+                raise DatasetMissing(source.name)
+            sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
+        else:
+            sql = sqlguard.check_read_only(source)
+        dest = Path(dest).absolute()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+        path = self._store.current_path if self._store.generation() is not None else None
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+        con = _open_readonly(path, allow_write=partial)
+        try:
+            found = con.execute(
+                f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params
+            ).fetchone()
+            os.replace(partial, dest)
+        except duckdb.Error as exc:
+            raise QueryFailed(
+                f"The export failed: {exc}", "Check the SQL and the destination folder."
+            ) from None
+        finally:
+            con.close()
+            _remove(partial)
+        return ExportResult(path=dest, format=fmt, rows=int(found[0]) if found else 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snap is not None:
+                self._snap.close()
+                self._snap = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class _Pending:
+    """What commit will record for a dataset written in this transaction."""
+
+    reset: bool = False
+    written: bool = False
+    rows: int | None = None
+    refreshed_at: datetime | None = None
+    cursor: Any = _UNSET
+
+
+class RefreshTransaction:
+    """The one writer of a store, building the next version in a staging file."""
+
+    def __init__(self, store: DuckDBStore, full: bool) -> None:
+        self._store = store
+        self._lock = _WriterLock(store.cache_dir)
+        self._lock.acquire()
+        self._closed = False
+        self._pending: dict[str, tuple[ObjectSpec, _Pending]] = {}
+        self.started_at = datetime.now(UTC)
+        try:
+            store._remove_leftovers()
+            stem = f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+            self.staging_path = store.cache_dir / f"{stem}.duckdb"
+            self._spill = store.cache_dir / f"{stem}.tmp"
+            current = store.current_path
+            #: False when this refresh builds on the current version (a copy of it).
+            self.full = full or not current.exists()
+            if not self.full:
+                shutil.copyfile(current, self.staging_path)
+            self._con = duckdb.connect(
+                ":memory:",
+                config={"memory_limit": store.memory_limit, "temp_directory": str(self._spill)},
+            )
+            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+            self._con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
+            self._con.execute(f"USE {CATALOG}")
+            self._tables = Tables(self._con)
+        except BaseException:
+            self._discard()
+            raise
+
+    # -- reading the version being built ---------------------------------------------------------
+    def has_dataset(self, spec: ObjectSpec) -> bool:
+        self._check_open()
+        return self._tables.is_current(spec)
+
+    def get_state(self, spec: ObjectSpec) -> DatasetInfo | None:
+        self._check_open()
+        session = SqlSession(self._cursor)
+        return next((d for d in session.datasets() if d.name == spec.name), None)
+
+    def query(self, sql: str, params: Params = None) -> QueryResult:
+        """A read-only query of the version being built (e.g. the newest ``created``)."""
+        self._check_open()
+        return SqlSession(self._cursor).query(sql, params)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        cur.execute(f"USE {CATALOG}")
+        return cur
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _mark(self, spec: ObjectSpec, *, reset: bool = False, written: bool = True) -> _Pending:
+        entry = self._pending.get(spec.name)
+        pending = entry[1] if entry else _Pending()
+        if reset:
+            pending = _Pending(reset=True)
+        pending.written = pending.written or written
+        self._pending[spec.name] = (spec, pending)
+        return pending
+
+    def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
+        self._check_open()
+        self._tables.create(spec)
+        self._mark(spec, reset=True)
+        return ArrowDatasetWriter(self._tables, spec, batch_rows=self._store.batch_rows)
+
+    def upsert(self, spec: ObjectSpec, objects: Sequence[StripeObject]) -> int:
+        self._check_open()
+        self._require_current_layout(spec)
+        count = self._tables.upsert(spec, objects)
+        self._mark(spec)
+        return count
+
+    def delete(self, spec: ObjectSpec, ids: Sequence[str]) -> int:
+        self._check_open()
+        self._require_current_layout(spec)
+        count = self._tables.delete(spec, ids)
+        self._mark(spec)
+        return count
+
+    def _require_current_layout(self, spec: ObjectSpec) -> None:
+        state = self._tables.read_state(spec)
+        if self._tables.exists(spec) and state is not None and state[3] != schema_version(spec):
+            raise StoreCorrupt(
+                self._store.current_path,
+                f"{spec.name} was stored with an older column layout and cannot be updated",
+            )
+
+    def keep_dataset(self, spec: ObjectSpec) -> bool:
+        """Carry a dataset over unchanged; False if the current version does not have it."""
+        self._check_open()
+        if not self.full:
+            return self._tables.exists(spec)
+        if not self._store.current_path.exists():
+            return False
+        self._con.execute(
+            f"ATTACH {quote_literal(str(self._store.current_path))} AS _flitch_prev (READ_ONLY)"
+        )
+        try:
+            found = self._con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
+                "AND schema_name = 'main' AND table_name = ?",
+                [spec.name],
+            ).fetchone()
+            if not found or not found[0]:
+                return False
+            state = self._con.execute(
+                "SELECT rows, refreshed_at, cursor, schema_version "
+                "FROM _flitch_prev.main._flitch_datasets WHERE name = ?",
+                [spec.name],
+            ).fetchone()
+            self._con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+            source = f"_flitch_prev.main.{table_name(spec)}"
+            if state is not None and state[3] == schema_version(spec):
+                self._tables.create(spec)
+                self._con.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {source}")  # noqa: S608
+            else:
+                self._con.execute(f"CREATE TABLE {table_name(spec)} AS SELECT * FROM {source}")  # noqa: S608
+            if state is not None:
+                self._con.execute(
+                    "INSERT OR REPLACE INTO _flitch_datasets "
+                    "(name, rows, refreshed_at, cursor, schema_version) VALUES (?, ?, ?, ?, ?)",
+                    [spec.name, *state],
+                )
+        finally:
+            self._con.execute("DETACH _flitch_prev")
+        self._pending.pop(spec.name, None)
+        return True
+
+    def drop_dataset(self, spec: ObjectSpec) -> None:
+        self._check_open()
+        self._tables.drop(spec)
+        self._pending.pop(spec.name, None)
+
+    def set_state(
+        self,
+        spec: ObjectSpec,
+        *,
+        rows: int | None = None,
+        refreshed_at: datetime | None = None,
+        cursor: Any = _UNSET,
+    ) -> None:
+        """Record a dataset's refresh state; given fields override what commit would write."""
+        self._check_open()
+        pending = self._mark(spec, written=False)
+        if rows is not None:
+            pending.rows = rows
+        if refreshed_at is not None:
+            pending.refreshed_at = refreshed_at
+        if cursor is not _UNSET:
+            pending.cursor = cursor
+
+    # -- ending ----------------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Write the state table, then publish the staging file as ``current.duckdb``."""
+        self._check_open()
+        try:
+            for spec, pending in self._pending.values():
+                self._record_state(spec, pending)
+            self._con.execute(f"CHECKPOINT {CATALOG}")
+            self._con.execute("USE memory")
+            self._con.execute(f"DETACH {CATALOG}")
+            self._con.close()
+            wal = self.staging_path.with_name(self.staging_path.name + ".wal")
+            if wal.exists():
+                raise StoreCorrupt(self.staging_path, "the checkpoint left a write-ahead log")
+            _fsync_path(self.staging_path)
+            current = self._store.current_path
+            _remove(current.with_name(current.name + ".wal"))
+            os.replace(self.staging_path, current)
+            _fsync_path(self._store.cache_dir, directory=True)
+        except BaseException:
+            self._discard()
+            raise
+        self._discard()
+
+    def _record_state(self, spec: ObjectSpec, pending: _Pending) -> None:
+        if not self._tables.exists(spec):
+            return
+        old = None if pending.reset else self._tables.read_state(spec)
+        rows = pending.rows if pending.rows is not None else self._tables.count(spec)
+        refreshed_at: datetime | None
+        if pending.refreshed_at is not None:
+            refreshed_at = pending.refreshed_at
+        elif pending.written or old is None:
+            refreshed_at = self.started_at
+        else:
+            refreshed_at = old[1]
+        if pending.cursor is not _UNSET:
+            cursor = pending.cursor
+        else:
+            cursor = old[2] if old is not None else None
+        self._tables.write_state(spec, rows=rows, refreshed_at=refreshed_at, cursor=cursor)
+
+    def abort(self) -> None:
+        """Throw the staging file away; the current version stays as it was."""
+        if not self._closed:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._con.close()
+        for suffix in ("", ".wal"):
+            _remove(self.staging_path.with_name(self.staging_path.name + suffix))
+        _remove(self._spill)
+        self._lock.release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this refresh transaction is over; begin a new one")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Leaving the block without commit() (on an error or not) discards the work.
+        self.abort()
+
+
+class DuckDBStore:
+    """The datasets of one connection, kept in ``<cache_dir>/current.duckdb``."""
+
+    def __init__(
+        self,
+        cache_dir: Path | str,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        memory_limit: str = "512MB",
+    ) -> None:
+        self.cache_dir = Path(cache_dir).absolute()
+        self.batch_rows = batch_rows
+        self.memory_limit = memory_limit
+
+    @property
+    def current_path(self) -> Path:
+        return self.cache_dir / CURRENT
+
+    def generation(self) -> Generation | None:
+        """Identifies the published version; None before the first commit."""
+        return _generation(self.current_path)
+
+    def exists(self) -> bool:
+        return self.current_path.exists()
+
+    def begin_refresh(self, full: bool) -> RefreshTransaction:
+        """Start the one writer (``RefreshRunning`` if another is at work, in any process)."""
+        return RefreshTransaction(self, full)
+
+    def reader(self, *, follow: bool = True) -> DuckDBReader:
+        return DuckDBReader(self, follow=follow)
+
+    def datasets(self) -> list[DatasetInfo]:
+        """Shortcut: the datasets of the current version."""
+        with self.reader() as reader:
+            return reader.datasets()
+
+    def _remove_leftovers(self) -> None:
+        """Delete what a crashed writer left (call only while holding the writer lock)."""
+        for path in self.cache_dir.glob(f"{STAGING_PREFIX}*"):
+            _remove(path)
+        _remove(self.current_path.with_name(CURRENT + ".wal"))
+
+    def destroy(self) -> None:
+        """Delete every file of this cache and its directory (``RefreshRunning`` if a refresh
+        is at work: stop it first). Readers still open keep their file until they close."""
+        if not self.cache_dir.exists():
+            return
+        lock = _WriterLock(self.cache_dir)
+        lock.acquire()
+        try:
+            self._remove_leftovers()
+            _remove(self.current_path)
+            _remove(self.cache_dir / LOCK)
+        finally:
+            lock.release()
+        with contextlib.suppress(OSError):
+            self.cache_dir.rmdir()
+
+    def files(self) -> list[Path]:
+        """Every file of this cache (for ``destroy`` checks and disk usage)."""
+        if not self.cache_dir.exists():
+            return []
+        return sorted(self.cache_dir.iterdir())

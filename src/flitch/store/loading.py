@@ -1,0 +1,204 @@
+"""Writing datasets into a DuckDB connection: the one write path of every store.
+
+``Tables`` holds the operations (create a dataset's table, bulk insert, upsert, delete, refresh
+state) on one DuckDB connection; a refresh transaction uses it on its staging file and
+``MemoryDatasets`` on an in-memory database, so cached and live data are written by the same
+code. ``ArrowDatasetWriter`` streams pages in: rows are flattened as they arrive (the Stripe
+objects are not kept) and inserted in batches of ``batch_rows`` through Arrow, which DuckDB reads
+without a copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import duckdb
+import orjson
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from flitch.catalog import ObjectSpec
+from flitch.store.base import StripeObject
+from flitch.store.schema import (
+    STATE_DDL,
+    STATE_TABLE,
+    RowBuffer,
+    create_table_sql,
+    schema_version,
+    table_name,
+)
+
+#: Rows gathered before one insert. Bigger batches amortise each statement; the buffer's
+#: memory (about 1–3 KiB of JSON per Stripe object) stays bounded.
+DEFAULT_BATCH_ROWS = 10_000
+_BATCH_VIEW = "_flitch_batch"
+_counter = itertools.count()
+
+
+class Tables:
+    """Dataset tables and their refresh state, on one DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        con.execute(STATE_DDL)
+
+    # -- tables ----------------------------------------------------------------------------------
+    def exists(self, spec: ObjectSpec) -> bool:
+        found = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ?",
+            [spec.name],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def create(self, spec: ObjectSpec) -> None:
+        """Make the dataset an empty table in the catalog's current layout."""
+        self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+        self.con.execute(create_table_sql(spec))
+
+    def drop(self, spec: ObjectSpec) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+        self.con.execute(f"DELETE FROM {STATE_TABLE} WHERE name = ?", [spec.name])  # noqa: S608
+
+    def count(self, spec: ObjectSpec) -> int:
+        found = self.con.execute(f"SELECT count(*) FROM {table_name(spec)}").fetchone()  # noqa: S608
+        return int(found[0]) if found else 0
+
+    # -- rows ------------------------------------------------------------------------------------
+    def insert(self, spec: ObjectSpec, batch: pa.Table) -> None:
+        """Append a batch; an id seen before is replaced (pages can overlap while Stripe moves)."""
+        if len(set(batch.column("id").to_pylist())) != batch.num_rows:
+            batch = _last_of_each_id(batch)
+        view = f"{_BATCH_VIEW}_{next(_counter)}"
+        self.con.register(view, batch)
+        try:
+            try:
+                self.con.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
+            except duckdb.ConstraintException:
+                self.con.execute(f"INSERT OR REPLACE INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
+        finally:
+            self.con.unregister(view)
+
+    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+        """Insert objects or replace the rows with their ids; the table is created if missing."""
+        if not self.exists(spec):
+            self.create(spec)
+        buffer = RowBuffer(spec)
+        count = buffer.add(objects)
+        if count:
+            batch = _last_of_each_id(buffer.take())
+            view = f"{_BATCH_VIEW}_{next(_counter)}"
+            self.con.register(view, batch)
+            try:
+                self.con.execute(f"INSERT OR REPLACE INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
+            finally:
+                self.con.unregister(view)
+        return count
+
+    def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:
+        """Delete rows by id; return how many there were."""
+        wanted = sorted({str(i) for i in ids})
+        if not wanted or not self.exists(spec):
+            return 0
+        found = self.con.execute(
+            f"DELETE FROM {table_name(spec)} WHERE id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608
+            [wanted],
+        ).fetchone()
+        return int(found[0]) if found else 0
+
+    # -- state -----------------------------------------------------------------------------------
+    def write_state(
+        self,
+        spec: ObjectSpec,
+        *,
+        rows: int,
+        refreshed_at: datetime | None,
+        cursor: Any,
+    ) -> None:
+        cursor_json = None if cursor is None else orjson.dumps(cursor, default=str).decode()
+        self.con.execute(
+            f"INSERT OR REPLACE INTO {STATE_TABLE} "  # noqa: S608
+            "(name, rows, refreshed_at, cursor, schema_version) VALUES (?, ?, ?, ?, ?)",
+            [spec.name, rows, refreshed_at, cursor_json, schema_version(spec)],
+        )
+
+    def read_state(self, spec: ObjectSpec) -> tuple[int, datetime | None, Any, str] | None:
+        found = self.con.execute(
+            f"SELECT rows, refreshed_at, cursor, schema_version FROM {STATE_TABLE} WHERE name = ?",  # noqa: S608
+            [spec.name],
+        ).fetchone()
+        if found is None:
+            return None
+        rows, refreshed_at, cursor, version = found
+        return int(rows), refreshed_at, None if cursor is None else orjson.loads(cursor), version
+
+    def is_current(self, spec: ObjectSpec) -> bool:
+        """The dataset exists, in the catalog's current layout."""
+        state = self.read_state(spec)
+        return self.exists(spec) and state is not None and state[3] == schema_version(spec)
+
+
+def _last_of_each_id(batch: pa.Table) -> pa.Table:
+    """Keep only the last row of each id (the newest copy of an object seen twice)."""
+    ids: Sequence[Any] = batch.column("id").to_pylist()
+    last = {value: i for i, value in enumerate(ids)}
+    if len(last) == len(ids):
+        return batch
+    return batch.take(pa.array(sorted(last.values()), type=pa.int64()))
+
+
+class ArrowDatasetWriter:
+    """Streams pages of objects into one dataset's (empty) table."""
+
+    def __init__(
+        self,
+        tables: Tables,
+        spec: ObjectSpec,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        on_finish: Any = None,
+    ) -> None:
+        self._tables = tables
+        self.spec = spec
+        self._buffer = RowBuffer(spec)
+        self._batch_rows = max(1, batch_rows)
+        self._rows = 0
+        self._finished = False
+        self._on_finish = on_finish
+
+    @property
+    def rows_written(self) -> int:
+        return self._rows
+
+    def add_page(self, objects: Iterable[StripeObject]) -> None:
+        if self._finished:
+            raise RuntimeError(f"the writer of {self.spec.name} is finished; start a new one")
+        self._buffer.add(objects)
+        if len(self._buffer) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if len(self._buffer):
+            batch = self._buffer.take()
+            self._tables.insert(self.spec, batch)
+            self._rows += batch.num_rows
+
+    def finish(self) -> int:
+        if not self._finished:
+            self._flush()
+            self._finished = True
+            if self._on_finish is not None:
+                self._on_finish(self)
+        return self._rows
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if et is None:
+            self.finish()

@@ -1,0 +1,108 @@
+"""Datasets in memory, for live queries: load the pages just fetched, answer, discard.
+
+``MemoryDatasets`` writes through the same code as a refresh (``loading.Tables``) and answers
+through the same code as a cached reader (``results.SqlSession``), under the same catalog name,
+so a query gives the same answer live as from the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Self
+
+import duckdb
+
+from flitch.catalog import ObjectSpec
+from flitch.store.base import (
+    DatasetInfo,
+    QueryResult,
+    StripeObject,
+    TablePage,
+    TableQuery,
+)
+from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
+from flitch.store.results import CATALOG, Params, SqlSession
+
+
+class MemoryDatasets:
+    """An in-memory DuckDB holding datasets: the writer API of a refresh, the reader API of
+    a cached version. Close it (or use ``with``) to free the memory."""
+
+    def __init__(self, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+        self._con = duckdb.connect(":memory:", config={"temp_directory": ""})
+        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+        self._con.execute(f"USE {CATALOG}")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+        self._lock = threading.Lock()
+        self._tables = Tables(self._con)
+        self._session = SqlSession(self._cursor)
+        self._batch_rows = batch_rows
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            cur = self._con.cursor()
+        cur.execute(f"USE {CATALOG}")
+        return cur
+
+    # -- writing ---------------------------------------------------------------------------------
+    def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
+        with self._lock:
+            self._tables.create(spec)
+        return ArrowDatasetWriter(
+            self._tables, spec, batch_rows=self._batch_rows, on_finish=self._finished
+        )
+
+    def _finished(self, writer: ArrowDatasetWriter) -> None:
+        self._record(writer.spec)
+
+    def _record(self, spec: ObjectSpec) -> None:
+        with self._lock:
+            self._tables.write_state(
+                spec, rows=self._tables.count(spec), refreshed_at=None, cursor=None
+            )
+
+    def load(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+        """Replace a dataset with these objects in one call; return the row count."""
+        with self.replace_dataset(spec) as writer:
+            writer.add_page(objects)
+        return writer.rows_written
+
+    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+        with self._lock:
+            count = self._tables.upsert(spec, objects)
+        self._record(spec)
+        return count
+
+    def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:
+        with self._lock:
+            count = self._tables.delete(spec, ids)
+        if self._tables.exists(spec):
+            self._record(spec)
+        return count
+
+    def drop_dataset(self, spec: ObjectSpec) -> None:
+        with self._lock:
+            self._tables.drop(spec)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
+        return self._session.query(sql, params, max_rows=max_rows)
+
+    def datasets(self) -> list[DatasetInfo]:
+        return self._session.datasets()
+
+    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
+        return self._session.table(spec, request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,158 @@
+"""Which SQL Flitch runs for users: exactly one read-only SELECT over the datasets.
+
+This is the second of two locks. The first is structural: readers open the cache read-only and
+with ``enable_external_access=false`` and a locked configuration, so even SQL that slipped past
+this module could neither write nor reach a file or the network. This module refuses, with a
+message saying what to do instead, anything that is not a read of the datasets:
+
+- any statement type but ``SELECT`` (``WITH … SELECT``, ``FROM t``, ``VALUES``, ``DESCRIBE``,
+  ``SHOW`` and ``SUMMARIZE`` are SELECTs to DuckDB): ``COPY``, ``ATTACH``, ``INSTALL``/``LOAD``,
+  ``PRAGMA``, ``SET``/``USE``, ``CREATE``, ``INSERT``, ``UPDATE``, ``DELETE``, ``CALL``,
+  ``EXPORT``, ``PREPARE``, transactions… and ``EXPLAIN`` (``EXPLAIN ANALYZE`` runs its statement;
+  refusing it is simpler than proving what it wraps is harmless);
+- more than one statement;
+- table functions outside a short list of pure ones (``read_csv``, ``read_parquet``,
+  ``read_json``, ``read_text``, ``glob``, ``query``, ``duckdb_settings`` … are refused);
+- a ``FROM`` naming something that is not a plain identifier (``FROM 'data.csv'``, ``FROM
+  's3://…'``), which DuckDB would read as a file.
+
+The statement is parsed by DuckDB itself (``extract_statements`` and ``json_serialize_sql``), so
+the check sees exactly what the engine would run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+
+from flitch.store.base import QueryFailed, QueryRefused
+
+#: Table functions that compute rows from their arguments alone.
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {"range", "generate_series", "unnest", "json_each", "json_tree"}
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_FIX = (
+    "Write a single SELECT (or WITH … SELECT) over the datasets, e.g. "
+    "SELECT status, count(*) FROM charges GROUP BY status."
+)
+_local = threading.local()
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    """A private, locked-down in-memory connection per thread, used only to parse."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        _local.con = con
+    return con
+
+
+def _statements(sql: str) -> list[Any]:
+    try:
+        return list(_parser().extract_statements(sql))
+    except duckdb.Error as exc:
+        raise QueryFailed(
+            f"The SQL could not be parsed: {exc}",
+            "Check the syntax; Flitch SQL is DuckDB's dialect.",
+        ) from None
+
+
+def _type_name(statement: Any) -> str:
+    return str(statement.type).rsplit(".", 1)[-1]
+
+
+def check_read_only(sql: str) -> str:
+    """Return the one SELECT statement in ``sql``, or raise ``QueryRefused`` saying why not."""
+    statements = _statements(sql)
+    if not statements:
+        raise QueryRefused("The query is empty.", _FIX)
+    if len(statements) > 1:
+        raise QueryRefused(
+            f"Only one statement can run at a time; this text has {len(statements)}.",
+            "Run them one by one; each must be a SELECT.",
+        )
+    statement = statements[0]
+    kind = _type_name(statement)
+    if kind != "SELECT":
+        extra = ""
+        if kind in ("COPY", "EXPORT"):
+            extra = " To save a result as CSV or Parquet, use the export command instead."
+        raise QueryRefused(
+            f"Refused: Flitch SQL is read-only and runs only SELECT queries; "
+            f"this is a {kind} statement.",
+            _FIX + extra,
+        )
+    text = str(statement.query).strip()
+    _check_tree(text)
+    return text
+
+
+def _check_tree(sql: str) -> None:
+    raw = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    tree = json.loads(str(raw[0])) if raw else {"error": True}
+    if tree.get("error"):
+        raise QueryRefused(
+            "Refused: this form of query cannot be checked as read-only "
+            f"({tree.get('error_message', 'not a plain SELECT')}).",
+            _FIX + " PIVOT needs an explicit IN list of values.",
+        )
+    for node in _nodes(tree):
+        kind = node.get("type")
+        if kind == "TABLE_FUNCTION":
+            function = node.get("function") or {}
+            name = str(function.get("function_name", "")).lower()
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise QueryRefused(
+                    f"Refused: the table function {name}() is not allowed in Flitch SQL; "
+                    "queries read the datasets only, never files, the network or settings.",
+                    _FIX,
+                )
+        elif kind == "BASE_TABLE":
+            name = str(node.get("table_name", ""))
+            if not _IDENTIFIER.fullmatch(name):
+                raise QueryRefused(
+                    f"Refused: FROM {name!r} would read a file or URL; Flitch SQL reads the "
+                    "datasets only.",
+                    _FIX,
+                )
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def is_read_only(sql: str) -> bool:
+    """True if ``check_read_only`` accepts the SQL."""
+    try:
+        check_read_only(sql)
+    except (QueryRefused, QueryFailed):
+        return False
+    return True
+
+
+def referenced_tables(sql: str) -> set[str]:
+    """The tables (datasets) a query names, lower-cased; common table expressions left out."""
+    _statements(sql)
+    try:
+        names = _parser().get_table_names(sql)
+    except duckdb.Error as exc:
+        raise QueryFailed(
+            f"The SQL could not be parsed: {exc}",
+            "Check the syntax; Flitch SQL is DuckDB's dialect.",
+        ) from None
+    return {str(n).lower() for n in names}
