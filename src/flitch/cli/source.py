@@ -25,7 +25,7 @@ from flitch.cli.app import app
 from flitch.cli.keyinput import ENV_VAR, read_key
 from flitch.config import Settings
 from flitch.errors import FlitchError, KeyRejected
-from flitch.keys import Mode
+from flitch.keys import Mode, mask
 from flitch.stripe_source.probe import (
     AuthState,
     ObjectCheck,
@@ -115,7 +115,7 @@ def _check_api_base(value: str | None) -> str | None:
     return value.rstrip("/") if value else value
 
 
-@app.command("test", help=HELP)
+@app.command("test", help=HELP, context_settings={"allow_extra_args": True})
 def connection_test(
     objects: str | None = typer.Option(
         None,
@@ -135,10 +135,25 @@ def connection_test(
     no_events: bool = typer.Option(
         False, "--no-events", help="Do not check Read Events (one request fewer)."
     ),
+    ctx: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
-    specs = parse_objects(objects)
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
+    stray = list(ctx.args)
+    if stray:
+        # Click would echo an unexpected argument back in full, and it may be a key: answer
+        # here instead, masked.
+        _fail(
+            as_json,
+            out,
+            err,
+            "UsageError",
+            f"flitch test takes no arguments (got {', '.join(mask(a) for a in stray)}).",
+            f"Give the key in {ENV_VAR}, on standard input, or at the prompt. If you typed a key "
+            "on the command line, it is now in your shell history: roll it in Stripe.",
+        )
+        raise typer.Exit(Exit.USAGE)
+    specs = parse_objects(objects)
     try:
         settings = Settings.from_env(stripe_api_base=api_base)
     except ValueError as error:
@@ -185,7 +200,8 @@ def _refused(as_json: bool, out: Console, err: Console, error: FlitchError) -> N
 
 def _fail(as_json: bool, out: Console, err: Console, kind: str, message: str, fix: str) -> None:
     if as_json:
-        _print_json({"ok": False, "outcome": "error", "error": {"error": kind, "message": message}})
+        error = {"error": kind, "message": message, "fix": fix}
+        _print_json({"ok": False, "outcome": "error", "error": error})
         return
     err.print(f"[bold red]{escape(message)}[/] {escape(fix)}")
 

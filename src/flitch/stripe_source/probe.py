@@ -54,8 +54,8 @@ INVALID_FIX = (
     "If it was deleted or rolled in Stripe, create a new restricted key and update the connection."
 )
 EVENTS_BENEFIT = (
-    "faster, exact incremental refreshes: each refresh reads only what changed since the last "
-    "one, instead of re-reading every object in full"
+    "faster, exact incremental refreshes (each refresh reads only what changed since the last "
+    "one, instead of re-reading every object in full)"
 )
 
 
@@ -305,7 +305,9 @@ async def probe(
         events = _explain_events(checks.pop())
     else:
         events = _not_checked(
-            _targets((), True)[0], "Not checked (--no-events).", "Drop --no-events to check it."
+            _targets((), True)[0],
+            "Not checked (asked not to).",
+            f"Test again with events to learn whether {EVENTS_BENEFIT} are possible.",
         )
     return ProbeReport(
         authentication=auth,
@@ -488,17 +490,17 @@ def _explain_events(check: ObjectCheck) -> ObjectCheck:
     if check.readable:
         return replace(
             check,
-            message=f"Readable: {catalog.EVENTS_PERMISSION_LABEL} is granted, so refreshes "
-            f"get {EVENTS_BENEFIT}.",
+            message=f"Readable: {catalog.EVENTS_PERMISSION_LABEL} is granted, which allows "
+            f"{EVENTS_BENEFIT}.",
             fix="",
         )
     if check.state is ReadState.MISSING_PERMISSION:
         return replace(
             check,
             message=f"Not readable: without {catalog.EVENTS_PERMISSION_LABEL}, each refresh "
-            "re-reads every object in full. Optional.",
-            fix=f"Optional: grant {catalog.EVENTS_PERMISSION_LABEL} on the key (in Stripe, edit "
-            f"the key and add the permission) for {EVENTS_BENEFIT}.",
+            "re-reads every object in full (events are optional).",
+            fix=f"Grant {catalog.EVENTS_PERMISSION_LABEL} on the key (optional): in Stripe, edit "
+            f"the key and add the permission. It allows {EVENTS_BENEFIT}.",
         )
     return check
 
