@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
-    demo,  # noqa: F401  (registers `flitch demo`)
-    emulator,  # noqa: F401  (registers `flitch emulator`)
     source,  # noqa: F401  (registers `flitch test`)
 )
 from flitch.cli.app import app
