@@ -1,0 +1,72 @@
+"""Who may reach each route: the one table that says so.
+
+Every route of the app has an entry here, under its route name. ``create_app`` refuses to build an
+app with a route missing from this table, so a new route cannot slip in unguarded, and the test
+that walks every route reads its expectations from here.
+
+- ``PUBLIC``: anyone (the sign-in page, static files, the health check).
+- ``SETUP``: anyone, but only while no user exists (first-run creation of the admin account).
+- ``SIGNED_IN``: any signed-in user or API token (viewers see datasets and dashboards).
+- ``ADMIN``: admins only (connections and users).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    SETUP = "setup"
+    SIGNED_IN = "signed_in"
+    ADMIN = "admin"
+
+
+ROUTES: dict[str, Access] = {
+    # open to anyone
+    "static": Access.PUBLIC,
+    "health": Access.PUBLIC,
+    "signin_page": Access.PUBLIC,
+    "signin": Access.PUBLIC,
+    # first run
+    "setup_page": Access.SETUP,
+    "setup": Access.SETUP,
+    # pages
+    "home": Access.SIGNED_IN,
+    "signout": Access.SIGNED_IN,
+    "data_page": Access.SIGNED_IN,
+    "connection_new_page": Access.ADMIN,
+    "connection_page": Access.SIGNED_IN,
+    "dashboards_page": Access.SIGNED_IN,
+    "account_page": Access.SIGNED_IN,
+    "users_page": Access.ADMIN,
+    # JSON API
+    "openapi": Access.SIGNED_IN,
+    "api_me": Access.SIGNED_IN,
+    "api_change_password": Access.SIGNED_IN,
+    "api_list_objects": Access.SIGNED_IN,
+    "api_list_users": Access.ADMIN,
+    "api_create_user": Access.ADMIN,
+    "api_update_user": Access.ADMIN,
+    "api_delete_user": Access.ADMIN,
+    "api_list_tokens": Access.SIGNED_IN,
+    "api_create_token": Access.SIGNED_IN,
+    "api_revoke_token": Access.SIGNED_IN,
+    "api_list_connections": Access.SIGNED_IN,
+    "api_get_connection": Access.SIGNED_IN,
+    "api_test_key": Access.ADMIN,
+    "api_retest_connection": Access.ADMIN,
+    "api_create_connection": Access.ADMIN,
+    "api_update_connection": Access.ADMIN,
+    "api_delete_connection": Access.ADMIN,
+}
+
+#: What an unknown path (no route matched) is treated as: only the signed-in learn it is a 404.
+UNMATCHED = Access.SIGNED_IN
+
+
+def access_of(route_name: str | None) -> Access:
+    """The access rule of a route by name (``UNMATCHED`` when no route matched)."""
+    if route_name is None:
+        return UNMATCHED
+    return ROUTES[route_name]

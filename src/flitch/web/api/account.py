@@ -1,0 +1,71 @@
+"""The signed-in user's own account: who am I, my password, my API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from flitch.errors import InputError
+from flitch.web.api.models import (
+    ERROR_RESPONSES,
+    MeOut,
+    PasswordChange,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserOut,
+)
+from flitch.web.auth import principal_of
+from flitch.web.context import WebContext, context_of
+
+router = APIRouter(prefix="/api/v1", tags=["account"], responses=ERROR_RESPONSES)
+
+
+@router.get("/me", name="api_me", response_model=MeOut)
+def me(request: Request) -> MeOut:
+    """The user this request acts for."""
+    principal = principal_of(request)
+    user = principal.user
+    return MeOut(**UserOut.of(user).model_dump(), via=principal.via, is_admin=user.is_admin)
+
+
+@router.post("/me/password", name="api_change_password", status_code=204)
+def change_password(
+    body: PasswordChange, request: Request, ctx: WebContext = Depends(context_of)
+) -> Response:
+    """Change your own password (signs out your other sessions)."""
+    user = principal_of(request).user
+    if ctx.users.verify(user.name, body.current_password) is None:
+        raise InputError(
+            "The current password is not right.",
+            "Type the password you signed in with, then the new one.",
+        )
+    ctx.users.set_password(user.name, body.new_password)
+    return Response(status_code=204)
+
+
+@router.get("/tokens", name="api_list_tokens", response_model=list[TokenOut])
+def list_tokens(request: Request, ctx: WebContext = Depends(context_of)) -> list[TokenOut]:
+    """Your API tokens (an admin sees everyone's). Secrets are never shown again."""
+    user = principal_of(request).user
+    tokens = ctx.users.list_tokens(None if user.is_admin else user.id)
+    return [TokenOut.of(t) for t in tokens]
+
+
+@router.post("/tokens", name="api_create_token", response_model=TokenCreated, status_code=201)
+def create_token(
+    body: TokenCreate, request: Request, ctx: WebContext = Depends(context_of)
+) -> TokenCreated:
+    """A new API token acting as you. The secret is in this answer only."""
+    user = principal_of(request).user
+    token, secret = ctx.users.create_token(user.name, body.label)
+    return TokenCreated(token=TokenOut.of(token), secret=secret)
+
+
+@router.delete("/tokens/{token_id}", name="api_revoke_token", status_code=204)
+def revoke_token(
+    token_id: int, request: Request, ctx: WebContext = Depends(context_of)
+) -> Response:
+    """Revoke a token at once (yours; an admin may revoke anyone's)."""
+    user = principal_of(request).user
+    ctx.users.revoke_token(token_id, user_id=None if user.is_admin else user.id)
+    return Response(status_code=204)

@@ -1,0 +1,40 @@
+"""Managing users (admins only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from flitch.web.api.models import ERROR_RESPONSES, UserCreate, UserOut, UserUpdate
+from flitch.web.context import WebContext, context_of
+
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
+
+
+@router.get("/users", name="api_list_users", response_model=list[UserOut])
+def list_users(ctx: WebContext = Depends(context_of)) -> list[UserOut]:
+    """Every user with their role."""
+    return [UserOut.of(u) for u in ctx.users.list_users()]
+
+
+@router.post("/users", name="api_create_user", response_model=UserOut, status_code=201)
+def create_user(body: UserCreate, ctx: WebContext = Depends(context_of)) -> UserOut:
+    """Add a user (an admin manages connections and users; a viewer sees data)."""
+    return UserOut.of(ctx.users.add(body.name, body.password, body.role))
+
+
+@router.patch("/users/{name}", name="api_update_user", response_model=UserOut)
+def update_user(name: str, body: UserUpdate, ctx: WebContext = Depends(context_of)) -> UserOut:
+    """Change a user's role or set a new password (which signs them out everywhere)."""
+    user = ctx.users.get(name)
+    if body.password is not None:
+        ctx.users.set_password(user.name, body.password)
+    if body.role is not None:
+        user = ctx.users.set_role(user.name, body.role)
+    return UserOut.of(user)
+
+
+@router.delete("/users/{name}", name="api_delete_user", status_code=204)
+def delete_user(name: str, ctx: WebContext = Depends(context_of)) -> Response:
+    """Delete a user with their sessions and tokens (never the last admin)."""
+    ctx.users.delete(name)
+    return Response(status_code=204)

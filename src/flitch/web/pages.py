@@ -1,0 +1,156 @@
+"""The HTML pages. They show what the JSON API returns and act through it (``static/app.js``);
+only signing in, first-run setup and signing out are plain form posts, so they work without
+JavaScript and set the session cookie directly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from flitch.errors import FlitchError, InputError
+from flitch.web.api.objects import object_list
+from flitch.web.auth import SESSION_COOKIE, cookie_header, principal_of
+from flitch.web.context import WebContext, context_of
+from flitch.web.errors import Conflict, NotSignedIn, TooManyAttempts, status_for
+from flitch.web.sessions import LIFETIME, Session
+from flitch.web.users import Role
+
+router = APIRouter(include_in_schema=False)
+
+Ctx = Annotated[WebContext, Depends(context_of)]
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/data"
+    return target
+
+
+def _signed_in(request: Request, session_secret: str, target: str) -> Response:
+    response = RedirectResponse(target, status_code=303)
+    secure = bool(request.scope.get("state", {}).get("secure"))
+    cookie = cookie_header(SESSION_COOKIE, session_secret, secure=secure, max_age=int(LIFETIME))
+    response.raw_headers.append((b"set-cookie", cookie))
+    return response
+
+
+@router.get("/healthz", name="health")
+def health() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.get("/", name="home")
+def home() -> Response:
+    return RedirectResponse("/data", status_code=303)
+
+
+@router.get("/signin", name="signin_page")
+def signin_page(request: Request, ctx: Ctx, next: str = "/data") -> Response:
+    if request.scope["state"].get("principal") is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    if ctx.users.count() == 0:
+        return RedirectResponse("/setup", status_code=303)
+    return ctx.renderer.page(request, "signin.html", {"next": safe_next(next), "name": ""})
+
+
+@router.post("/signin", name="signin")
+def signin(
+    request: Request,
+    ctx: Ctx,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/data",
+) -> Response:
+    address = str(request.scope["state"]["client_address"])
+    try:
+        secret, _session = ctx.sign_in(name, password, address)
+    except (NotSignedIn, TooManyAttempts) as error:
+        context = {"next": safe_next(next), "name": name, "error": error}
+        response = ctx.renderer.page(request, "signin.html", context, status_for(error))
+        if isinstance(error, TooManyAttempts):
+            response.headers["Retry-After"] = str(int(error.retry_after) + 1)
+        return response
+    return _signed_in(request, secret, safe_next(next))
+
+
+@router.get("/setup", name="setup_page")
+def setup_page(request: Request, ctx: Ctx) -> Response:
+    return ctx.renderer.page(request, "setup.html", {"name": ""})
+
+
+@router.post("/setup", name="setup")
+def setup(
+    request: Request,
+    ctx: Ctx,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
+    password_again: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        if password != password_again:
+            raise InputError(
+                "The two passwords are not the same.", "Type the same password in both fields."
+            )
+        user = ctx.users.add(name, password, Role.ADMIN, only_if_none=True)
+    except Conflict:
+        return RedirectResponse("/signin", status_code=303)
+    except FlitchError as error:
+        context = {"name": name, "error": error}
+        return ctx.renderer.page(request, "setup.html", context, status_for(error))
+    session: tuple[str, Session] = ctx.sessions.create(user)
+    return _signed_in(request, session[0], "/data")
+
+
+@router.post("/signout", name="signout")
+def signout(request: Request, ctx: Ctx) -> Response:
+    principal = principal_of(request)
+    if principal.session_secret:
+        ctx.sessions.delete(principal.session_secret)
+    response = RedirectResponse("/signin", status_code=303)
+    secure = bool(request.scope["state"].get("secure"))
+    response.raw_headers.append(
+        (b"set-cookie", cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
+    )
+    return response
+
+
+def _connections(ctx: WebContext) -> list[dict[str, Any]]:
+    return [info.to_dict() for info in ctx.connections.list()]
+
+
+@router.get("/data", name="data_page")
+def data_page(request: Request, ctx: Ctx) -> Response:
+    return ctx.renderer.page(request, "data.html", {"connections": _connections(ctx)})
+
+
+@router.get("/data/new", name="connection_new_page")
+def connection_new_page(request: Request, ctx: Ctx) -> Response:
+    context = {"objects": [o.model_dump() for o in object_list()]}
+    return ctx.renderer.page(request, "connection_new.html", context)
+
+
+@router.get("/data/{connection_id}", name="connection_page")
+def connection_page(connection_id: str, request: Request, ctx: Ctx) -> Response:
+    info = ctx.connections.get(connection_id)
+    return ctx.renderer.page(request, "connection.html", {"connection": info.to_dict()})
+
+
+@router.get("/dashboards", name="dashboards_page")
+def dashboards_page(request: Request, ctx: Ctx) -> Response:
+    return ctx.renderer.page(request, "dashboards.html", {"connections": _connections(ctx)})
+
+
+@router.get("/account", name="account_page")
+def account_page(request: Request, ctx: Ctx) -> Response:
+    user = principal_of(request).user
+    tokens = ctx.users.list_tokens(user.id)
+    return ctx.renderer.page(request, "account.html", {"tokens": tokens})
+
+
+@router.get("/users", name="users_page")
+def users_page(request: Request, ctx: Ctx) -> Response:
+    return ctx.renderer.page(request, "users.html", {"users": ctx.users.list_users()})

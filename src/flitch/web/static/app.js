@@ -1,0 +1,378 @@
+// Flitch pages: a small hand-written module. Every action goes through the same JSON API that
+// scripts use (/api/v1/), with the page's anti-forgery token in the X-CSRF-Token header.
+
+const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `The server answered ${status}.`);
+    this.status = status;
+    this.error = body?.error ?? "Error";
+    this.fix = body?.fix ?? "Try again in a moment.";
+  }
+}
+
+export async function api(method, path, body) {
+  const init = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
+  };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, {
+      message: "Flitch could not be reached.",
+      fix: "Check that the Flitch server is running and your network is up, then try again.",
+    });
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+// ---- small helpers ---------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function busy(button, on) {
+  if (!button) return;
+  if (on) {
+    button.dataset.idleLabel = button.textContent;
+    button.textContent = button.dataset.busyLabel || "Working…";
+    button.classList.add("is-busy");
+    button.disabled = true;
+  } else {
+    button.textContent = button.dataset.idleLabel || button.textContent;
+    button.classList.remove("is-busy");
+    button.disabled = false;
+  }
+}
+
+function showError(region, error) {
+  if (!region) return;
+  region.replaceChildren(
+    el("p", { class: "alert-title" }, error.message),
+    error.fix ? el("p", {}, error.fix) : null,
+  );
+  region.hidden = false;
+  region.scrollIntoView({ block: "nearest" });
+}
+
+function clearError(region) {
+  if (region) {
+    region.hidden = true;
+    region.replaceChildren();
+  }
+}
+
+export function toast(message) {
+  const box = document.querySelector(".toast");
+  if (!box) return;
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    box.hidden = true;
+  }, 4000);
+}
+
+function formBody(form) {
+  const body = {};
+  for (const field of form.elements) {
+    if (!field.name || field.disabled || field.type === "submit" || field.type === "button") {
+      continue;
+    }
+    if (field.type === "checkbox") {
+      (body[field.name] ??= []);
+      if (field.checked) body[field.name].push(field.value);
+    } else {
+      body[field.name] = field.value;
+    }
+  }
+  return body;
+}
+
+// ---- plain forms (sign in, first run): show that they are working --------------------------
+
+for (const form of document.querySelectorAll("form[data-busy-form]")) {
+  form.addEventListener("submit", (event) => {
+    if (form.dataset.sent) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = "1";
+    const button = form.querySelector('[type="submit"]');
+    if (button) {
+      button.textContent = button.dataset.busyLabel || "Working…";
+      button.classList.add("is-busy");
+      button.setAttribute("aria-disabled", "true");
+    }
+  });
+}
+
+// ---- forms that call the API ----------------------------------------------------------------
+
+const successActions = {
+  reload: () => window.location.reload(),
+  "show-token": (result, form) => {
+    const box = form.parentElement.querySelector("[data-new-token]");
+    box.querySelector("[data-new-token-value]").textContent = result.secret;
+    box.hidden = false;
+    form.reset();
+  },
+};
+
+for (const form of document.querySelectorAll("form[data-api-form]")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const region = form.querySelector("[data-form-error]");
+    const button = form.querySelector('[type="submit"]');
+    clearError(region);
+    busy(button, true);
+    try {
+      const result = await api(form.dataset.method || "POST", form.dataset.action, formBody(form));
+      const action = form.dataset.success || "reload";
+      if (action.startsWith("redirect:")) window.location.assign(action.slice(9));
+      else if (action.startsWith("toast:")) {
+        form.reset();
+        toast(action.slice(6));
+      } else successActions[action]?.(result, form);
+    } catch (error) {
+      showError(region, error);
+    } finally {
+      busy(button, false);
+    }
+  });
+}
+
+// ---- Connect Stripe: test the key, mark the objects, save -----------------------------------
+
+function renderProbe(target, report) {
+  const auth = report.authentication;
+  const kind = !auth.ok ? "error" : report.ok ? "success" : "warning";
+  const items = report.objects
+    .filter((o) => !o.readable)
+    .map((o) => el("li", {}, `${o.label}: ${o.message}${o.fix ? " " + o.fix : ""}`));
+  const box = el(
+    "div",
+    { class: `alert alert-${kind} test-result`, role: kind === "error" ? "alert" : "status" },
+    el("p", { class: "alert-title" }, report.summary),
+    auth.ok ? el("p", {}, report.mode_message) : el("p", {}, auth.fix || ""),
+    items.length ? el("ul", {}, ...items) : null,
+  );
+  target.replaceChildren(box);
+  target.hidden = false;
+}
+
+function markObjects(form, report) {
+  const byName = new Map(report.objects.map((o) => [o.name, o]));
+  for (const label of form.querySelectorAll("[data-object]")) {
+    const check = byName.get(label.dataset.object);
+    const state = label.querySelector("[data-object-state]");
+    label.classList.remove("is-ok", "is-missing");
+    state.textContent = "";
+    if (!check || !report.authentication.ok) continue;
+    if (check.readable) {
+      label.classList.add("is-ok");
+      state.textContent = check.has_data === false ? "Readable (empty)" : "Readable";
+    } else {
+      label.classList.add("is-missing");
+      state.textContent = check.state === "missing_permission" ? "No Read permission" : "Error";
+    }
+  }
+}
+
+const connectForm = document.querySelector("form[data-connect-form]");
+if (connectForm) {
+  const keyInput = connectForm.querySelector('[name="key"]');
+  const nameInput = connectForm.querySelector('[name="name"]');
+  const result = connectForm.querySelector("[data-test-result]");
+  const status = connectForm.querySelector("[data-test-status]");
+  const testButton = connectForm.querySelector("[data-test-key]");
+  const saveError = connectForm.querySelector("[data-form-error]");
+  const picked = () =>
+    [...connectForm.querySelectorAll('[name="objects"]:checked')].map((box) => box.value);
+
+  testButton.addEventListener("click", async () => {
+    busy(testButton, true);
+    status.textContent = "Asking Stripe what this key can read…";
+    result.hidden = true;
+    try {
+      const all = [...connectForm.querySelectorAll('[name="objects"]')].map((box) => box.value);
+      const report = await api("POST", "/api/v1/connections/test", {
+        key: keyInput.value,
+        objects: all,
+      });
+      renderProbe(result, report);
+      markObjects(connectForm, report);
+      status.textContent = "";
+      if (report.authentication.ok && !nameInput.value && report.mode) {
+        nameInput.value = report.mode === "live" ? "Stripe" : "Stripe (test)";
+      }
+    } catch (error) {
+      status.textContent = "";
+      const box = el("div", { class: "alert alert-error test-result", role: "alert" });
+      showError(box, error);
+      result.replaceChildren(box);
+      result.hidden = false;
+    } finally {
+      busy(testButton, false);
+    }
+  });
+
+  connectForm.querySelector("[data-select-all]").addEventListener("click", () => {
+    for (const box of connectForm.querySelectorAll('[name="objects"]')) box.checked = true;
+  });
+  connectForm.querySelector("[data-select-none]").addEventListener("click", () => {
+    for (const box of connectForm.querySelectorAll('[name="objects"]')) box.checked = false;
+  });
+
+  connectForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = connectForm.querySelector('[type="submit"]');
+    clearError(saveError);
+    busy(button, true);
+    try {
+      const saved = await api("POST", "/api/v1/connections", {
+        name: nameInput.value,
+        key: keyInput.value,
+        objects: picked(),
+        refresh: connectForm.querySelector('[name="refresh"]').value,
+      });
+      keyInput.value = "";
+      window.location.assign(`/data/${encodeURIComponent(saved.connection.id)}`);
+    } catch (error) {
+      showError(saveError, error);
+      busy(button, false);
+    }
+  });
+}
+
+// ---- a saved connection: test again, delete -------------------------------------------------
+
+for (const button of document.querySelectorAll("[data-retest]")) {
+  button.addEventListener("click", async () => {
+    const target = document.querySelector("[data-test-result]");
+    busy(button, true);
+    try {
+      const saved = await api(
+        "POST",
+        `/api/v1/connections/${encodeURIComponent(button.dataset.retest)}/test`,
+      );
+      renderProbe(target, saved.probe);
+      toast("Connection tested. Reload to see the datasets' new state.");
+    } catch (error) {
+      const box = el("div", { class: "alert alert-error", role: "alert" });
+      showError(box, error);
+      target.replaceChildren(box);
+      target.hidden = false;
+    } finally {
+      busy(button, false);
+    }
+  });
+}
+
+for (const opener of document.querySelectorAll("[data-open-dialog]")) {
+  opener.addEventListener("click", () => {
+    document.getElementById(opener.dataset.openDialog)?.showModal();
+  });
+}
+
+for (const button of document.querySelectorAll("[data-delete-connection]")) {
+  button.addEventListener("click", async () => {
+    const region = button.closest("form").querySelector("[data-form-error]");
+    busy(button, true);
+    try {
+      const id = encodeURIComponent(button.dataset.deleteConnection);
+      await api("DELETE", `/api/v1/connections/${id}`);
+      window.location.assign("/data");
+    } catch (error) {
+      showError(region, error);
+      busy(button, false);
+    }
+  });
+}
+
+// ---- tokens and users -----------------------------------------------------------------------
+
+for (const button of document.querySelectorAll("[data-revoke-token]")) {
+  button.addEventListener("click", async () => {
+    if (!window.confirm("Revoke this token? Scripts using it stop working at once.")) return;
+    busy(button, true);
+    try {
+      await api("DELETE", `/api/v1/tokens/${encodeURIComponent(button.dataset.revokeToken)}`);
+      window.location.reload();
+    } catch (error) {
+      toast(`${error.message} ${error.fix}`);
+      busy(button, false);
+    }
+  });
+}
+
+const usersError = document.querySelector(".card-flush [data-form-error]");
+
+for (const select of document.querySelectorAll("[data-user-role]")) {
+  select.addEventListener("change", async () => {
+    clearError(usersError);
+    try {
+      const name = encodeURIComponent(select.dataset.userRole);
+      await api("PATCH", `/api/v1/users/${name}`, { role: select.value });
+      toast(`${select.dataset.userRole} is now ${select.value === "admin" ? "an admin" : "a viewer"}.`);
+    } catch (error) {
+      showError(usersError, error);
+      select.value = select.value === "admin" ? "viewer" : "admin";
+    }
+  });
+}
+
+for (const button of document.querySelectorAll("[data-delete-user]")) {
+  button.addEventListener("click", async () => {
+    const name = button.dataset.deleteUser;
+    if (!window.confirm(`Delete ${name}? Their sessions and API tokens end at once.`)) return;
+    clearError(usersError);
+    busy(button, true);
+    try {
+      await api("DELETE", `/api/v1/users/${encodeURIComponent(name)}`);
+      window.location.reload();
+    } catch (error) {
+      showError(usersError, error);
+      busy(button, false);
+    }
+  });
+}
+
+// ---- times in the reader's own time zone ------------------------------------------------------
+
+for (const time of document.querySelectorAll("time[datetime]")) {
+  const when = new Date(time.getAttribute("datetime"));
+  if (!Number.isNaN(when.getTime())) time.textContent = when.toLocaleString();
+}
+
+// Close open menus when clicking elsewhere.
+document.addEventListener("click", (event) => {
+  for (const open of document.querySelectorAll("details[open]")) {
+    if (!open.contains(event.target)) open.removeAttribute("open");
+  }
+});

@@ -1,0 +1,332 @@
+"""Who may use the web app: users with a role and an argon2-hashed password, and API tokens.
+
+Roles: an **admin** manages connections and users; a **viewer** sees datasets and dashboards.
+Passwords are hashed with argon2id (argon2-cffi); API tokens (``flt_…``) are random 256-bit
+secrets stored as SHA-256 digests, so a copy of the database gives away neither. A token is shown
+once, when it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from flitch.errors import InputError, NotFound
+from flitch.web import userdb
+from flitch.web.errors import Conflict
+
+TOKEN_PREFIX = "flt_"  # noqa: S105 (a prefix, not a secret)
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+PASSWORD_MIN = 10
+PASSWORD_MAX = 1024
+LABEL_MAX = 80
+
+
+class Role(StrEnum):
+    """What a user may do. Admins may do everything a viewer may."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    created_at: float
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token's record; the secret itself is never stored."""
+
+    id: int
+    user_id: int
+    user_name: str
+    label: str
+    #: the first characters of the secret, enough to recognise it in a list
+    prefix: str
+    created_at: float
+    last_used_at: float | None
+
+
+def hash_token(secret: str) -> str:
+    """The digest a session or API token is stored and looked up under."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """A user name as stored, or ``InputError`` saying what a name may contain."""
+    name = name.strip()
+    if not NAME_PATTERN.match(name):
+        raise InputError(
+            f"{name[:64]!r} cannot be used as a user name.",
+            "Use 1 to 64 characters: letters, digits and . _ @ + - (starting with a letter or "
+            "digit), for example 'ada' or 'ada@example.com'.",
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    """The password, or ``InputError`` saying how long it must be."""
+    if len(password) < PASSWORD_MIN:
+        raise InputError(
+            f"That password is too short ({len(password)} characters).",
+            f"Choose a password of at least {PASSWORD_MIN} characters; a few unrelated words "
+            "make a good one.",
+        )
+    if len(password) > PASSWORD_MAX:
+        raise InputError("That password is too long.", f"Use at most {PASSWORD_MAX} characters.")
+    return password
+
+
+def parse_role(text: str) -> Role:
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        raise InputError(
+            f"{text[:32]!r} is not a role.",
+            "Use 'admin' (manages connections and users) or "
+            "'viewer' (sees datasets and dashboards).",
+        ) from None
+
+
+class UserStore:
+    """Users and API tokens in the metadata database."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.hasher = hasher or PasswordHasher()
+        userdb.migrate(path)
+        # Verified against when a name is unknown, so a wrong name costs as much as a wrong
+        # password and the timing does not tell which names exist.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # users -----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with userdb.connect(self.path) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM web_users").fetchone()[0])
+
+    def list_users(self) -> list[User]:
+        with userdb.connect(self.path) as conn:
+            rows = conn.execute("SELECT * FROM web_users ORDER BY name COLLATE NOCASE").fetchall()
+        return [_user(row) for row in rows]
+
+    def get(self, name: str) -> User:
+        with userdb.connect(self.path) as conn:
+            row = conn.execute("SELECT * FROM web_users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(
+                f"There is no user named {name[:64]!r}.",
+                "Check the name in the list of users (`flitch users list`).",
+            )
+        return _user(row)
+
+    def get_by_id(self, user_id: int) -> User | None:
+        with userdb.connect(self.path) as conn:
+            row = conn.execute("SELECT * FROM web_users WHERE id = ?", (user_id,)).fetchone()
+        return None if row is None else _user(row)
+
+    def add(self, name: str, password: str, role: Role, *, only_if_none: bool = False) -> User:
+        """Create a user. With ``only_if_none``, only while no user exists (first-run setup)."""
+        name = check_name(name)
+        password_hash = self.hasher.hash(check_password(password))
+        with userdb.connect(self.path) as conn:
+            if only_if_none and conn.execute("SELECT 1 FROM web_users LIMIT 1").fetchone():
+                raise Conflict(
+                    "The first account was already created.",
+                    "Sign in at /signin; an admin can add more accounts.",
+                )
+            try:
+                cur = conn.execute(
+                    "INSERT INTO web_users (name, role, password_hash, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (name, role.value, password_hash, self.clock()),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(
+                    f"A user named {name!r} already exists.", "Choose another name."
+                ) from None
+            user_id = int(cur.lastrowid or 0)
+        user = self.get_by_id(user_id)
+        assert user is not None
+        return user
+
+    def set_password(self, name: str, password: str) -> None:
+        user = self.get(name)
+        password_hash = self.hasher.hash(check_password(password))
+        with userdb.connect(self.path) as conn:
+            conn.execute(
+                "UPDATE web_users SET password_hash = ? WHERE id = ?", (password_hash, user.id)
+            )
+            # A new password signs the user out everywhere.
+            conn.execute("DELETE FROM web_sessions WHERE user_id = ?", (user.id,))
+
+    def set_role(self, name: str, role: Role) -> User:
+        user = self.get(name)
+        with userdb.connect(self.path) as conn:
+            if user.is_admin and role is not Role.ADMIN:
+                self._refuse_if_last_admin(conn, user)
+            conn.execute("UPDATE web_users SET role = ? WHERE id = ?", (role.value, user.id))
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        """Delete a user with their sessions and tokens; the last admin cannot be deleted."""
+        user = self.get(name)
+        with userdb.connect(self.path) as conn:
+            if user.is_admin:
+                self._refuse_if_last_admin(conn, user)
+            conn.execute("DELETE FROM web_users WHERE id = ?", (user.id,))
+
+    def _refuse_if_last_admin(self, conn: sqlite3.Connection, user: User) -> None:
+        others = conn.execute(
+            "SELECT COUNT(*) FROM web_users WHERE role = 'admin' AND id != ?", (user.id,)
+        ).fetchone()[0]
+        if int(others) == 0:
+            raise Conflict(
+                f"{user.name!r} is the only admin.",
+                "Make another user an admin first, so someone can still manage Flitch.",
+            )
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The user whose name and password these are, or ``None``."""
+        with userdb.connect(self.path) as conn:
+            row = conn.execute("SELECT * FROM web_users WHERE name = ?", (name.strip(),)).fetchone()
+        stored = row["password_hash"] if row is not None else self._dummy_hash
+        try:
+            self.hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if row is None:
+            return None
+        if self.hasher.check_needs_rehash(stored):
+            with userdb.connect(self.path) as conn:
+                conn.execute(
+                    "UPDATE web_users SET password_hash = ? WHERE id = ?",
+                    (self.hasher.hash(password), row["id"]),
+                )
+        return _user(row)
+
+    # API tokens ------------------------------------------------------------------------
+
+    def create_token(self, user_name: str, label: str) -> tuple[ApiToken, str]:
+        """A new token for a user: its record and the secret (shown once, never stored)."""
+        user = self.get(user_name)
+        label = label.strip()
+        if not label or len(label) > LABEL_MAX:
+            raise InputError(
+                "A token needs a label.",
+                f"Name it after the script that uses it, in 1 to {LABEL_MAX} characters.",
+            )
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with userdb.connect(self.path) as conn:
+            cur = conn.execute(
+                "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (user.id, label, secret[:8], hash_token(secret), self.clock()),
+            )
+            token_id = int(cur.lastrowid or 0)
+        return self._token(token_id), secret
+
+    def list_tokens(self, user_id: int | None = None) -> list[ApiToken]:
+        """Every token, or one user's."""
+        query = (
+            "SELECT t.*, u.name AS user_name FROM web_api_tokens t "
+            "JOIN web_users u ON u.id = t.user_id"
+        )
+        params: tuple[int, ...] = ()
+        if user_id is not None:
+            query += " WHERE t.user_id = ?"
+            params = (user_id,)
+        with userdb.connect(self.path) as conn:
+            rows = conn.execute(query + " ORDER BY t.id", params).fetchall()
+        return [_token(row) for row in rows]
+
+    def _token(self, token_id: int) -> ApiToken:
+        with userdb.connect(self.path) as conn:
+            row = conn.execute(
+                "SELECT t.*, u.name AS user_name FROM web_api_tokens t "
+                "JOIN web_users u ON u.id = t.user_id WHERE t.id = ?",
+                (token_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"There is no API token with id {token_id}.",
+                "List the tokens (`flitch tokens list`) to find its id.",
+            )
+        return _token(row)
+
+    def revoke_token(self, token_id: int, *, user_id: int | None = None) -> None:
+        """Delete a token; with ``user_id``, only if it belongs to that user."""
+        token = self._token(token_id)
+        if user_id is not None and token.user_id != user_id:
+            raise NotFound(
+                f"There is no API token with id {token_id}.",
+                "List your tokens to find its id.",
+            )
+        with userdb.connect(self.path) as conn:
+            conn.execute("DELETE FROM web_api_tokens WHERE id = ?", (token_id,))
+
+    def user_for_token(self, secret: str) -> User | None:
+        """The user an API token acts as, or ``None`` for an unknown token."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        with userdb.connect(self.path) as conn:
+            row = conn.execute(
+                "SELECT u.*, t.id AS token_id, t.last_used_at FROM web_api_tokens t "
+                "JOIN web_users u ON u.id = t.user_id WHERE t.token_hash = ?",
+                (hash_token(secret),),
+            ).fetchone()
+            if row is None:
+                return None
+            now = self.clock()
+            if row["last_used_at"] is None or now - float(row["last_used_at"]) > 60:
+                conn.execute(
+                    "UPDATE web_api_tokens SET last_used_at = ? WHERE id = ?",
+                    (now, row["token_id"]),
+                )
+        return _user(row)
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        role=Role(row["role"]),
+        created_at=float(row["created_at"]),
+    )
+
+
+def _token(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=int(row["id"]),
+        user_id=int(row["user_id"]),
+        user_name=str(row["user_name"]),
+        label=str(row["label"]),
+        prefix=str(row["prefix"]),
+        created_at=float(row["created_at"]),
+        last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
+    )
