@@ -9,6 +9,7 @@ from __future__ import annotations
 from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
     source,  # noqa: F401  (registers `flitch test`)
+    web,  # noqa: F401  (registers `flitch serve`, `flitch users`, `flitch tokens`)
 )
 from flitch.cli.app import app
 
