@@ -317,3 +317,45 @@ def test_pacer_refuses_nonsense() -> None:
         make_pacer(VirtualClock(), max_in_flight=0)
     with pytest.raises(ValueError):
         make_pacer(VirtualClock(), max_retries=-1)
+
+
+def test_tokens_are_taken_when_sent_so_a_full_in_flight_cap_does_not_cause_bursts() -> None:
+    clock = VirtualClock()
+    pacer = make_pacer(clock, global_rate=10.0, endpoint_rate=10.0, max_in_flight=2)
+    sent: list[float] = []
+
+    async def slow() -> None:
+        sent.append(clock.now())
+        await clock.sleep(1.0)  # a slow server: the cap, not the rate, is the limit
+
+    async def worker() -> None:
+        for _ in range(5):
+            await pacer.run("/v1/a", slow, by_kind)
+
+    run_virtual(clock, *(worker() for _ in range(6)))
+    assert len(sent) == 30
+    # two at a time, one second each: never more than two sends in any second, whatever the
+    # tokens saved while waiting for a slot
+    for start in sent:
+        assert sum(1 for t in sent if start <= t < start + 1.0 - 1e-9) <= 2
+
+
+def test_higher_priority_gets_the_global_budget_first() -> None:
+    clock = VirtualClock()
+    pacer = make_pacer(clock, global_rate=2.0, endpoint_rate=100.0, max_in_flight=10)
+    order: list[str] = []
+
+    def sender(name: str) -> object:
+        async def send() -> None:
+            order.append(name)
+
+        return send
+
+    async def worker(endpoint: str, priority: float) -> None:
+        for _ in range(5):
+            await pacer.run(endpoint, sender(endpoint), by_kind, priority=priority)  # type: ignore[arg-type]
+
+    run_virtual(clock, worker("/v1/low", 1.0), worker("/v1/high", 9.0))
+    # whoever came first goes first; from then on the high-priority endpoint is preferred
+    assert order[1:6] == ["/v1/high"] * 5 or order[:5] == ["/v1/high"] * 5
+    assert order.count("/v1/low") == 5

@@ -5,11 +5,11 @@ each list endpoint to its own rate (25/s), and the number of requests in flight.
 a limit is answered 429 and the SDK does not retry it. So every request of a key goes through one
 :class:`Pacer`, which
 
-- waits for a token of the endpoint's bucket, then of the key's global bucket (both smooth, with
-  a small burst, so a server whose own limiter is a bucket holding one second of requests never
-  has to refuse us in steady state);
-- then waits for an in-flight slot (a semaphore) — tokens first, so a request waiting for its
-  endpoint's turn does not hold a slot another endpoint could use;
+- waits until the endpoint's bucket, then the key's global bucket, allow one more request, takes
+  an in-flight slot (a semaphore), and only then takes both tokens — so what is sent never exceeds
+  a bucket, and a request waiting for its endpoint's turn holds neither a slot nor a global token
+  another endpoint could use. The buckets are smooth with a small burst, so a server whose own
+  limiter is a bucket holding one second of requests never has to refuse us in steady state;
 - retries a request that was rate limited, failed with a 5xx or never reached the server, after a
   jittered exponential backoff ("full jitter": a uniform delay between zero and a capped,
   doubling ceiling), up to ``max_retries`` times;
@@ -24,6 +24,8 @@ exactly with a virtual clock instead of the wall clock.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -104,6 +106,19 @@ class TokenBucket:
             climbed = (now - self._rate_updated) * self._recovery * self.max_rate
             self._rate = min(self.max_rate, self._rate + climbed)
         self._rate_updated = max(self._rate_updated, now)
+
+    def wait_time(self) -> float:
+        """Seconds until one more request would be within the limit (0: now). Books nothing."""
+        now = self._clock.now()
+        self._recover(now)
+        tolerance = (self.burst - 1.0) / self._rate
+        return max(0.0, self._tat - tolerance - now)
+
+    def take(self) -> None:
+        """Book one request sent now (call when :meth:`wait_time` is 0)."""
+        now = self._clock.now()
+        self._recover(now)
+        self._tat = max(self._tat, now) + 1.0 / self._rate
 
     def reserve(self) -> float:
         """Book one request; return the seconds to wait before sending it (0: now)."""
@@ -186,10 +201,61 @@ class PacerStats:
     backoff_seconds: float = 0.0
     #: attempts per endpoint
     by_endpoint: dict[str, int] = field(default_factory=dict)
+    #: smoothed seconds a request takes once sent (None until one was sent)
+    latency: float | None = None
+
+
+class _Gate:
+    """One holder at a time; waiters enter by priority (higher first), then in arrival order."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: float = 0.0) -> None:
+        if not self._busy and not self._waiting:
+            self._busy = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (-priority, next(self._seq), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the gate just as we were cancelled: pass it on
+            raise
+
+    def best_waiting(self) -> float:
+        """The highest priority among the waiters (-inf when nobody waits)."""
+        while self._waiting and self._waiting[0][2].done():
+            heapq.heappop(self._waiting)
+        return -self._waiting[0][0] if self._waiting else float("-inf")
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._busy = False
 
 
 class Pacer:
-    """Rate, concurrency and retries for every request of one key."""
+    """Rate, concurrency and retries for every request of one key.
+
+    A request is admitted in three steps, and its tokens are taken only at the moment it is
+    sent, so what goes on the wire never exceeds either bucket, however long a step waited:
+
+    1. it queues behind the other requests for its endpoint (one at a time per endpoint) and
+       waits until the endpoint's bucket allows one more;
+    2. it then queues for the key's global bucket among the other endpoints' ready requests
+       (highest ``priority`` first, then first come) and waits until that bucket allows one more;
+    3. it takes an in-flight slot, then both tokens, and is sent.
+
+    A request that waits in step 2 is always ready for its endpoint, so the global budget is
+    never left unused while some endpoint could have sent.
+    """
 
     def __init__(
         self,
@@ -218,6 +284,8 @@ class Pacer:
             global_rate, burst=self._burst(global_rate), clock=self.clock
         )
         self._endpoints: dict[str, TokenBucket] = {}
+        self._endpoint_queues: dict[str, asyncio.Lock] = {}
+        self._global_gate = _Gate()
         self._slots = asyncio.Semaphore(max_in_flight)
         self.stats = PacerStats()
 
@@ -231,37 +299,74 @@ class Pacer:
                 self.endpoint_rate, burst=self._burst(self.endpoint_rate), clock=self.clock
             )
             self._endpoints[endpoint] = bucket
+            self._endpoint_queues[endpoint] = asyncio.Lock()
         return bucket
 
-    async def _send(self, endpoint: str, send: Callable[[], Awaitable[T]]) -> T:
-        await self.endpoint_bucket(endpoint).acquire()
-        await self.global_bucket.acquire()
-        async with self._slots:
-            stats = self.stats
-            stats.requests += 1
-            stats.by_endpoint[endpoint] = stats.by_endpoint.get(endpoint, 0) + 1
-            stats.in_flight += 1
-            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+    async def _until_allowed(self, bucket: TokenBucket) -> None:
+        while (delay := bucket.wait_time()) > 0:
+            await self.clock.sleep(delay)
+
+    async def _admit(self, endpoint: str, priority: float) -> None:
+        """Wait until one request to ``endpoint`` may be sent; take its tokens and a slot."""
+        bucket = self.endpoint_bucket(endpoint)
+        async with self._endpoint_queues[endpoint]:
+            await self._until_allowed(bucket)
+            gate = self._global_gate
+            await gate.acquire(priority)
+            holding = True
             try:
-                return await send()
+                while True:
+                    await self._until_allowed(self.global_bucket)
+                    if gate.best_waiting() <= priority:
+                        break
+                    # A more urgent request arrived while we waited: let it go first.
+                    holding = False
+                    gate.release()
+                    await gate.acquire(priority)
+                    holding = True
+                await self._slots.acquire()
+                # Nobody else takes from these buckets while we hold both queues: still allowed.
+                bucket.take()
+                self.global_bucket.take()
             finally:
-                stats.in_flight -= 1
+                if holding:
+                    gate.release()
+
+    async def _send(self, endpoint: str, send: Callable[[], Awaitable[T]], priority: float) -> T:
+        await self._admit(endpoint, priority)
+        stats = self.stats
+        stats.requests += 1
+        stats.by_endpoint[endpoint] = stats.by_endpoint.get(endpoint, 0) + 1
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        started = self.clock.now()
+        try:
+            return await send()
+        finally:
+            stats.in_flight -= 1
+            self._slots.release()
+            elapsed = max(0.0, self.clock.now() - started)
+            previous = elapsed if stats.latency is None else stats.latency
+            stats.latency = 0.8 * previous + 0.2 * elapsed
 
     async def run(
         self,
         endpoint: str,
         send: Callable[[], Awaitable[T]],
         advise: Callable[[Exception], RetryAdvice],
+        *,
+        priority: float = 0.0,
     ) -> T:
         """Send one request through the limits, retrying what ``advise`` says may be retried.
 
         ``send`` makes one attempt; when it raises, ``advise`` classifies the exception. After
         ``max_retries`` retries (or for an exception not to retry) the exception propagates.
+        ``priority`` orders requests of different endpoints waiting for the global budget.
         """
         attempt = 0
         while True:
             try:
-                return await self._send(endpoint, send)
+                return await self._send(endpoint, send, priority)
             except Exception as exc:
                 advice = advise(exc)
                 if advice.kind is RetryKind.RATE_LIMITED:

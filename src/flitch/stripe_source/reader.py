@@ -1,0 +1,447 @@
+"""Reading whole lists: every record exactly once, as fast as the key's limits allow.
+
+A Stripe list is newest first, 100 records a page, with a ``starting_after`` cursor. Paging one
+cursor is one request at a time; to use an endpoint's whole budget (25/s) the reader reads
+several parts of the list at once, cut by ``created``:
+
+- A *slice* is a half-open range ``[gte, lt)`` of ``created`` seconds (either end may be open),
+  read page by page with its own cursor. Half-open ranges partition time exactly, so slices never
+  share a record.
+- Reading starts with one slice over all time. After each page that says ``has_more``, if the
+  list could use more parallel reads (fewer slices than the endpoint's rate × the requests'
+  latency), the slice gives away the older part of its *unread* time: with ``m`` the ``created``
+  of the page's oldest record and ``lo`` the slice's lower end, a new slice takes ``[lo, cut)``
+  and the current one continues with its cursor, restricted to ``[cut, lt)``, where
+  ``lo < cut <= m`` (the current slice keeps a few pages' worth of time at the density it just
+  saw, or half of what is left). Records of second ``m`` not read yet sort after the cursor and
+  stay in the current slice; the new slice starts strictly below ``cut``; nothing is lost or read
+  twice, however many records share a second. An empty slice costs one request.
+- A guard stops a slice whose pages do not advance (a record outside the slice's range, a record
+  out of order or seen before in this slice, a page that is empty but says ``has_more``): it
+  raises :class:`CursorLoop` instead of looping forever.
+
+Every parameter set of ``spec.list_variants`` (e.g. prices ``active=true`` and ``active=false``)
+is a list read this way; the variants' results are disjoint. Pages are yielded as they arrive
+(in no particular order) through a bounded queue, so memory stays small whatever the list's size.
+:func:`read_objects` reads several objects at once, sharing the key's global budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from flitch.catalog import ObjectSpec
+from flitch.errors import PermissionMissing, StripeRequestFailed
+from flitch.stripe_source.client import SourceClient, endpoint_of
+
+#: 2010-01-01 UTC, before Stripe's launch: where time is split when a slice has no lower end
+#: (the oldest slice keeps no lower bound in its requests, so nothing older is ever missed).
+STRIPE_EPOCH = 1_262_304_000
+#: Stripe's largest page.
+PAGE_SIZE = 100
+#: When a slice splits, how many pages' worth of time (at its last page's density) it keeps.
+KEEP_PAGES = 10
+#: Parameters the reader sets itself.
+RESERVED_PARAMS = frozenset({"created", "starting_after", "ending_before"})
+#: Pages waiting for the consumer before the readers pause.
+QUEUE_PAGES = 32
+
+
+class CursorLoop(StripeRequestFailed):
+    """A list's pages stopped advancing; reading that part was stopped rather than loop."""
+
+
+@dataclass
+class ReadProgress:
+    """What is known while reading: enough for a progress line (the total is not known)."""
+
+    objects_total: int
+    started: float = field(default_factory=time.monotonic)
+    records: int = 0
+    pages: int = 0
+    #: requests sent for this read (retries included), retries, and 429s answered
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    elapsed: float = 0.0
+    objects_done: int = 0
+    records_by_object: dict[str, int] = field(default_factory=dict)
+    #: objects that failed, with the error's message
+    failed: dict[str, str] = field(default_factory=dict)
+    #: parts of lists being read at once
+    slices_active: int = 0
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.elapsed if self.elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[ReadProgress], None]
+ErrorCallback = Callable[[ObjectSpec, StripeRequestFailed | PermissionMissing], None]
+
+
+@dataclass
+class _Slice:
+    gte: int | None
+    lt: int | None
+    cursor: str | None = None
+    # guard state: the created second of the last record read and the ids read in that second
+    last_created: int | None = None
+    same_second: set[str] = field(default_factory=set)
+
+    def query(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": PAGE_SIZE}
+        created: dict[str, int] = {}
+        if self.gte is not None:
+            created["gte"] = self.gte
+        if self.lt is not None:
+            created["lt"] = self.lt
+        if created:
+            params["created"] = created
+        if self.cursor is not None:
+            params["starting_after"] = self.cursor
+        return params
+
+    def check(self, spec: ObjectSpec, records: list[dict[str, Any]], has_more: bool) -> None:
+        """Raise :class:`CursorLoop` unless this page follows the previous one."""
+        for record in records:
+            record_id = record.get("id")
+            created = record.get("created")
+            if not isinstance(record_id, str) or not isinstance(created, int):
+                raise _loop(spec, "returned a record without an id or a created time")
+            if (self.gte is not None and created < self.gte) or (
+                self.lt is not None and created >= self.lt
+            ):
+                raise _loop(spec, f"returned {record_id}, created outside the range asked for")
+            if self.last_created is not None and created > self.last_created:
+                raise _loop(spec, f"went back to newer records ({record_id}) after the cursor")
+            if created != self.last_created:
+                self.same_second.clear()
+            if record_id in self.same_second:
+                raise _loop(spec, f"returned {record_id} a second time")
+            self.same_second.add(record_id)
+            self.last_created = created
+        if has_more and not records:
+            raise _loop(spec, "returned an empty page that says more records follow")
+
+    def split(self, oldest: int, newest: int, count: int) -> _Slice | None:
+        """Give away the older part of the unread time, or None when it is not worth it.
+
+        ``oldest``/``newest``: the created seconds of the last page's last and first records;
+        ``count``: how many records that page had. This slice keeps about :data:`KEEP_PAGES`
+        pages' worth of time at that page's density (or half what is left, if less); the new
+        slice takes everything older, so it starts right below the cut, where the records are,
+        instead of in an empty stretch of time.
+        """
+        low = self.gte if self.gte is not None else STRIPE_EPOCH
+        remaining = oldest - low
+        if remaining <= 0:
+            return None
+        span = max(1, newest - oldest + 1)
+        # Records left below ``oldest`` at this density: less than a page is not worth a
+        # request of its own.
+        if count * remaining / span < PAGE_SIZE:
+            return None
+        keep = int(min(KEEP_PAGES * span, remaining // 2))
+        cut = oldest - keep  # low < cut <= oldest
+        older = _Slice(gte=self.gte, lt=cut)
+        self.gte = cut
+        return older
+
+
+def _loop(spec: ObjectSpec, what: str) -> CursorLoop:
+    return CursorLoop(
+        f"Reading {spec.label} stopped: Stripe's list {what}, so paging would not advance.",
+        "Try the read again; if it happens again, report it (the object's list is not being "
+        "paged the way Stripe documents).",
+    )
+
+
+@dataclass
+class _Job:
+    """One list read: an object with one parameter set."""
+
+    spec: ObjectSpec
+    params: dict[str, Any]
+    path: str
+    active: int = 0
+    stopped: bool = False
+
+
+def list_params(spec: ObjectSpec, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The distinct parameter sets to read ``spec`` with: each variant merged with ``params``."""
+    extra = dict(params or {})
+    clash = sorted(RESERVED_PARAMS & extra.keys())
+    if clash:
+        raise ValueError(
+            f"{', '.join(clash)} cannot be passed to a read: use created_gte/created_lt; "
+            "the reader sets cursors itself"
+        )
+    seen: set[bytes] = set()
+    result: list[dict[str, Any]] = []
+    for variant in spec.list_variants:
+        merged: dict[str, Any] = {**variant, **extra}
+        if spec.expand and "expand" not in merged:
+            merged["expand"] = list(spec.expand)
+        key = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            seen.add(key)
+            result.append(merged)
+    return result
+
+
+_PAGE = "page"
+_FAILED = "failed"
+_DONE = "done"
+
+
+class _Reader:
+    """Reads a set of lists concurrently and hands their pages to one consumer."""
+
+    def __init__(
+        self,
+        client: SourceClient,
+        specs: Iterable[ObjectSpec],
+        *,
+        params: Mapping[str, Any] | None,
+        created_gte: int | None,
+        created_lt: int | None,
+        progress: ProgressCallback | None,
+        per_object_errors: bool,
+    ) -> None:
+        self.client = client
+        self.specs = list(specs)
+        self.jobs = [
+            _Job(spec, p, spec.list_path) for spec in self.specs for p in list_params(spec, params)
+        ]
+        self._first = (created_gte, created_lt)
+        self._progress_cb = progress
+        self._per_object_errors = per_object_errors
+        self.progress = ReadProgress(objects_total=len(self.specs))
+        self._stats_at_start = (
+            client.stats.requests,
+            client.stats.retries,
+            client.stats.rate_limited,
+        )
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._room = asyncio.Semaphore(QUEUE_PAGES)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fatal: Exception | None = None
+        self._failed: set[str] = set()
+        self._jobs_left: dict[str, int] = {}
+        for job in self.jobs:
+            self._jobs_left[job.spec.name] = self._jobs_left.get(job.spec.name, 0) + 1
+
+    # -- scheduling ----------------------------------------------------------------------------
+    def _target(self, job: _Job) -> int:
+        """How many slices of one list are worth reading at once (Little's law, with margin)."""
+        pacer = self.client.pacer
+        latency = self.client.stats.latency or 0.25
+        rate = min(pacer.endpoint_bucket(endpoint_of(job.path)).rate, pacer.global_bucket.rate)
+        return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * 1.5) + 1))
+
+    def _spawn(self, job: _Job, piece: _Slice) -> None:
+        job.active += 1
+        task = asyncio.get_running_loop().create_task(self._run_slices(job, piece))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._queue.put_nowait((_DONE, None))
+
+    async def _run_slices(self, job: _Job, piece: _Slice) -> None:
+        try:
+            await self._read_slice(job, piece)
+        except (PermissionMissing, StripeRequestFailed) as exc:
+            if self._per_object_errors:
+                self._fail_object(job.spec, exc)
+            else:
+                self._fatal_error(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the consumer, who raises it
+            self._fatal_error(exc)
+        finally:
+            job.active -= 1
+            if job.active == 0:
+                self._job_finished(job)
+
+    def _job_finished(self, job: _Job) -> None:
+        name = job.spec.name
+        self._jobs_left[name] -= 1
+        if self._jobs_left[name] == 0 and name not in self._failed:
+            self.progress.objects_done += 1
+
+    def _fail_object(self, spec: ObjectSpec, exc: StripeRequestFailed | PermissionMissing) -> None:
+        if spec.name in self._failed:
+            return
+        self._failed.add(spec.name)
+        for job in self.jobs:
+            if job.spec.name == spec.name:
+                job.stopped = True
+        self.progress.failed[spec.name] = exc.message
+        self._queue.put_nowait((_FAILED, (spec, exc)))
+
+    def _fatal_error(self, exc: Exception) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        for job in self.jobs:
+            job.stopped = True
+        self._queue.put_nowait((_DONE, None))
+
+    # -- one slice -----------------------------------------------------------------------------
+    async def _read_slice(self, job: _Job, piece: _Slice) -> None:
+        spec = job.spec
+        while not job.stopped:
+            answer = await self.client.get(job.path, {**job.params, **piece.query()})
+            records = answer.get("data")
+            has_more = answer.get("has_more")
+            if not isinstance(records, list) or not isinstance(has_more, bool):
+                raise StripeRequestFailed(
+                    f"Stripe's answer for {spec.label} is not a list page.",
+                    "Check that FLITCH_STRIPE_API_BASE points at Stripe (or the emulator).",
+                )
+            piece.check(spec, records, has_more)
+            if job.stopped:
+                return
+            if records:
+                piece.cursor = records[-1]["id"]
+                self._count(spec, records)
+                await self._room.acquire()
+                self._queue.put_nowait((_PAGE, (spec, records)))
+            if not has_more:
+                return
+            if job.active < self._target(job):
+                older = piece.split(records[-1]["created"], records[0]["created"], len(records))
+                if older is not None:
+                    self._spawn(job, older)
+
+    def _count(self, spec: ObjectSpec, records: list[dict[str, Any]]) -> None:
+        p = self.progress
+        p.records += len(records)
+        p.pages += 1
+        p.records_by_object[spec.name] = p.records_by_object.get(spec.name, 0) + len(records)
+
+    def _report(self) -> None:
+        p = self.progress
+        stats = self.client.stats
+        requests, retries, limited = self._stats_at_start
+        p.requests = stats.requests - requests
+        p.retries = stats.retries - retries
+        p.rate_limited = stats.rate_limited - limited
+        p.elapsed = time.monotonic() - p.started
+        p.slices_active = sum(j.active for j in self.jobs)
+        if self._progress_cb is not None:
+            self._progress_cb(p)
+
+    # -- the consumer's side -------------------------------------------------------------------
+    async def pages(
+        self, on_error: ErrorCallback | None
+    ) -> AsyncIterator[tuple[ObjectSpec, list[dict[str, Any]]]]:
+        gte, lt = self._first
+        deferred: list[StripeRequestFailed | PermissionMissing] = []
+        for job in self.jobs:
+            self._spawn(job, _Slice(gte=gte, lt=lt))
+        try:
+            while True:
+                kind, payload = await self._queue.get()
+                if self._fatal is not None:
+                    raise self._fatal
+                if kind == _DONE:
+                    if not self._tasks:
+                        break
+                elif kind == _FAILED:
+                    spec, exc = payload
+                    self._report()
+                    if on_error is not None:
+                        on_error(spec, exc)
+                    else:
+                        deferred.append(exc)
+                else:
+                    self._room.release()
+                    spec, records = payload
+                    if spec.name in self._failed:
+                        continue
+                    self._report()
+                    yield spec, records
+            self._report()
+            if deferred:
+                raise deferred[0]
+        finally:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        for job in self.jobs:
+            job.stopped = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def read_objects(
+    client: SourceClient,
+    specs: Iterable[ObjectSpec],
+    *,
+    params: Mapping[str, Any] | None = None,
+    created_gte: int | None = None,
+    created_lt: int | None = None,
+    progress: ProgressCallback | None = None,
+    on_error: ErrorCallback | None = None,
+) -> AsyncIterator[tuple[ObjectSpec, list[dict[str, Any]]]]:
+    """Read several objects at once; yield ``(spec, page)`` as pages arrive.
+
+    An object the key may not read (:class:`PermissionMissing`) or whose list fails
+    (:class:`StripeRequestFailed`, :class:`CursorLoop`) stops alone: ``on_error(spec, error)``
+    is called (pages of it already yielded are then incomplete: discard them) and the others
+    continue. Without ``on_error`` the first such error is raised once the others are read.
+    Errors of the key itself (authentication, rate limits, Stripe unavailable) stop everything.
+    """
+    reader = _Reader(
+        client,
+        specs,
+        params=params,
+        created_gte=created_gte,
+        created_lt=created_lt,
+        progress=progress,
+        per_object_errors=True,
+    )
+    async for item in reader.pages(on_error):
+        yield item
+
+
+async def read_object(
+    client: SourceClient,
+    spec: ObjectSpec,
+    *,
+    params: Mapping[str, Any] | None = None,
+    created_gte: int | None = None,
+    created_lt: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every record of one object (all its list variants) exactly once, page by page.
+
+    ``params`` are extra list filters (e.g. ``{"customer": "cus_…"}``); ``created_gte`` and
+    ``created_lt`` bound the read to ``[created_gte, created_lt)``. Any error is raised.
+    """
+    reader = _Reader(
+        client,
+        [spec],
+        params=params,
+        created_gte=created_gte,
+        created_lt=created_lt,
+        progress=progress,
+        per_object_errors=False,
+    )
+    async for _, records in reader.pages(None):
+        yield records
