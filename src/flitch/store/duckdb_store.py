@@ -53,7 +53,7 @@ from flitch.store.base import (
 )
 from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
 from flitch.store.results import CATALOG, Params, SqlSession
-from flitch.store.schema import quote_literal, schema_version, table_name
+from flitch.store.schema import first_row, quote_literal, schema_version, table_name
 
 CURRENT = "current.duckdb"
 LOCK = "writer.lock"
@@ -228,9 +228,9 @@ class DuckDBReader:
         options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
         con = _open_readonly(path, allow_write=partial)
         try:
-            found = con.execute(
-                f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params
-            ).fetchone()
+            found = first_row(
+                con.execute(f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params)
+            )
             os.replace(partial, dest)
         except duckdb.Error as exc:
             raise QueryFailed(
@@ -274,6 +274,7 @@ class RefreshTransaction:
         self._lock.acquire()
         self._closed = False
         self._pending: dict[str, tuple[ObjectSpec, _Pending]] = {}
+        self._writers: list[ArrowDatasetWriter] = []
         self.started_at = datetime.now(UTC)
         try:
             store._remove_leftovers()
@@ -327,11 +328,19 @@ class RefreshTransaction:
         self._pending[spec.name] = (spec, pending)
         return pending
 
+    def _end_writers(self, spec: ObjectSpec) -> None:
+        for writer in [w for w in self._writers if w.spec.name == spec.name]:
+            writer.discard()
+            self._writers.remove(writer)
+
     def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
         self._check_open()
+        self._end_writers(spec)
         self._tables.create(spec)
         self._mark(spec, reset=True)
-        return ArrowDatasetWriter(self._tables, spec, batch_rows=self._store.batch_rows)
+        writer = ArrowDatasetWriter(self._tables, spec, batch_rows=self._store.batch_rows)
+        self._writers.append(writer)
+        return writer
 
     def upsert(self, spec: ObjectSpec, objects: Sequence[StripeObject]) -> int:
         self._check_open()
@@ -360,24 +369,29 @@ class RefreshTransaction:
         self._check_open()
         if not self.full:
             return self._tables.exists(spec)
+        self._end_writers(spec)
         if not self._store.current_path.exists():
             return False
         self._con.execute(
             f"ATTACH {quote_literal(str(self._store.current_path))} AS _flitch_prev (READ_ONLY)"
         )
         try:
-            found = self._con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
-                "AND schema_name = 'main' AND table_name = ?",
-                [spec.name],
-            ).fetchone()
+            found = first_row(
+                self._con.execute(
+                    "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
+                    "AND schema_name = 'main' AND table_name = ?",
+                    [spec.name],
+                )
+            )
             if not found or not found[0]:
                 return False
-            state = self._con.execute(
-                "SELECT rows, refreshed_at, cursor, schema_version "
-                "FROM _flitch_prev.main._flitch_datasets WHERE name = ?",
-                [spec.name],
-            ).fetchone()
+            state = first_row(
+                self._con.execute(
+                    "SELECT rows, refreshed_at, cursor, schema_version "
+                    "FROM _flitch_prev.main._flitch_datasets WHERE name = ?",
+                    [spec.name],
+                )
+            )
             self._con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
             source = f"_flitch_prev.main.{table_name(spec)}"
             if state is not None and state[3] == schema_version(spec):
@@ -398,6 +412,7 @@ class RefreshTransaction:
 
     def drop_dataset(self, spec: ObjectSpec) -> None:
         self._check_open()
+        self._end_writers(spec)
         self._tables.drop(spec)
         self._pending.pop(spec.name, None)
 
@@ -421,9 +436,12 @@ class RefreshTransaction:
 
     # -- ending ----------------------------------------------------------------------------------
     def commit(self) -> None:
-        """Write the state table, then publish the staging file as ``current.duckdb``."""
+        """Finish open writers, write the state table, then publish the staging file as
+        ``current.duckdb``."""
         self._check_open()
         try:
+            for writer in self._writers:
+                writer.finish()  # a writer left open still has rows buffered
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
             self._con.execute(f"CHECKPOINT {CATALOG}")

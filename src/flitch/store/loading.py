@@ -27,6 +27,7 @@ from flitch.store.schema import (
     STATE_TABLE,
     RowBuffer,
     create_table_sql,
+    first_row,
     schema_version,
     table_name,
 )
@@ -47,11 +48,13 @@ class Tables:
 
     # -- tables ----------------------------------------------------------------------------------
     def exists(self, spec: ObjectSpec) -> bool:
-        found = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'main' AND table_name = ?",
-            [spec.name],
-        ).fetchone()
+        found = first_row(
+            self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = 'main' AND table_name = ?",
+                [spec.name],
+            )
+        )
         return bool(found and found[0])
 
     def create(self, spec: ObjectSpec) -> None:
@@ -64,7 +67,7 @@ class Tables:
         self.con.execute(f"DELETE FROM {STATE_TABLE} WHERE name = ?", [spec.name])  # noqa: S608
 
     def count(self, spec: ObjectSpec) -> int:
-        found = self.con.execute(f"SELECT count(*) FROM {table_name(spec)}").fetchone()  # noqa: S608
+        found = first_row(self.con.execute(f"SELECT count(*) FROM {table_name(spec)}"))  # noqa: S608
         return int(found[0]) if found else 0
 
     # -- rows ------------------------------------------------------------------------------------
@@ -103,10 +106,12 @@ class Tables:
         wanted = sorted({str(i) for i in ids})
         if not wanted or not self.exists(spec):
             return 0
-        found = self.con.execute(
-            f"DELETE FROM {table_name(spec)} WHERE id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608
-            [wanted],
-        ).fetchone()
+        found = first_row(
+            self.con.execute(
+                f"DELETE FROM {table_name(spec)} WHERE id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608
+                [wanted],
+            )
+        )
         return int(found[0]) if found else 0
 
     # -- state -----------------------------------------------------------------------------------
@@ -126,10 +131,13 @@ class Tables:
         )
 
     def read_state(self, spec: ObjectSpec) -> tuple[int, datetime | None, Any, str] | None:
-        found = self.con.execute(
-            f"SELECT rows, refreshed_at, cursor, schema_version FROM {STATE_TABLE} WHERE name = ?",  # noqa: S608
-            [spec.name],
-        ).fetchone()
+        found = first_row(
+            self.con.execute(
+                f"SELECT rows, refreshed_at, cursor, schema_version FROM {STATE_TABLE} "  # noqa: S608
+                "WHERE name = ?",
+                [spec.name],
+            )
+        )
         if found is None:
             return None
         rows, refreshed_at, cursor, version = found
@@ -193,6 +201,11 @@ class ArrowDatasetWriter:
             if self._on_finish is not None:
                 self._on_finish(self)
         return self._rows
+
+    def discard(self) -> None:
+        """Drop buffered rows and end the writer (its table was replaced or dropped)."""
+        self._buffer = RowBuffer(self.spec)
+        self._finished = True
 
     def __enter__(self) -> Self:
         return self

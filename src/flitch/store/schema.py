@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -57,6 +58,13 @@ CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
     schema_version VARCHAR NOT NULL
 )
 """
+
+
+def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a small result, read to the end (DuckDB refuses new work on a
+    connection while a result is half read)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 def quote_ident(name: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from flitch.store.base import QueryFailed, QueryRefused
+from flitch.store.schema import first_row
 
 #: Table functions that compute rows from their arguments alone.
 ALLOWED_TABLE_FUNCTIONS = frozenset(
@@ -96,7 +97,7 @@ def check_read_only(sql: str) -> str:
 
 
 def _check_tree(sql: str) -> None:
-    raw = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    raw = first_row(_parser().execute("SELECT json_serialize_sql(?)", [sql]))
     tree = json.loads(str(raw[0])) if raw else {"error": True}
     if tree.get("error"):
         raise QueryRefused(
