@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -207,9 +208,9 @@ def _fail(as_json: bool, out: Console, err: Console, kind: str, message: str, fi
 
 
 _RESULT = {
-    ReadState.READABLE: "[green]✓ readable, has data[/]",
-    ReadState.EMPTY: "[yellow]✓ readable, no data[/]",
-    ReadState.MISSING_PERMISSION: "[red]✗ missing permission[/]",
+    ReadState.READABLE: "[green]✓ has data[/]",
+    ReadState.EMPTY: "[yellow]✓ no data[/]",
+    ReadState.MISSING_PERMISSION: "[red]✗ no permission[/]",
     ReadState.ERROR: "[red]! error[/]",
     ReadState.NOT_CHECKED: "[dim]– not checked[/]",
 }
@@ -243,11 +244,12 @@ def render(report: ProbeReport, out: Console) -> None:
         return
     mode = report.mode.value if report.mode else "unknown"
     out.print(f"Mode: [bold]{mode}[/]. {escape(report.mode_message)}")
-    table = Table(show_lines=False, expand=False)
-    table.add_column("Object", no_wrap=True)
-    table.add_column("Permission", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    narrow = out.width < 120
+    table.add_column("Object", max_width=13 if narrow else None, overflow="fold")
+    table.add_column("Permission", max_width=14 if narrow else None, overflow="fold")
     table.add_column("Result", no_wrap=True)
-    table.add_column("What to do")
+    table.add_column("What to do", ratio=1)
     for check in report.objects:
         table.add_row(
             escape(check.label),
