@@ -25,7 +25,14 @@ from flitch.cli.app import app
 from flitch.cli.keyinput import ENV_VAR, read_key
 from flitch.cli.source import Exit, render
 from flitch.config import Settings
-from flitch.connections.records import REFRESH_CHOICES, ConnectionInfo, DatasetStatus
+from flitch.connections.metadata import MetadataError
+from flitch.connections.records import (
+    REFRESH_CHOICES,
+    ConnectionInfo,
+    DatasetStatus,
+    parse_objects,
+    parse_refresh,
+)
 from flitch.connections.service import ConnectionService, SaveResult
 from flitch.errors import (
     AuthenticationFailed,
@@ -161,7 +168,10 @@ def _show_saved(result: SaveResult, out: Console, verb: str) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 
-@app.command("connect", help=f"Test a restricted key and save it as a connection. {KEY_HELP}")
+@app.command(
+    "connect",
+    help=f"Test a restricted key and save it as a connection. {KEY_HELP}\n\n{EXIT_HELP}",
+)
 def connect(
     name: str = typer.Argument(..., help="A name for the connection (unique, 1-64 characters)."),
     objects: str | None = typer.Option(None, "--objects", help=OBJECTS_HELP),
@@ -169,8 +179,6 @@ def connect(
     as_json: bool = JsonOption,
     api_base: str | None = ApiBaseOption,
 ) -> None:
-    from flitch.connections.records import parse_objects, parse_refresh
-
     out, _ = _consoles()
     with _service(as_json, api_base) as service:
         # Everything that can be checked without the key is checked before asking for it.
@@ -187,9 +195,22 @@ def connect(
 
 
 @app.command("connections", help="List the saved connections.")
-def connections(as_json: bool = JsonOption) -> None:
+def connections(
+    as_json: bool = JsonOption,
+    compact: bool = typer.Option(
+        False,
+        "--compact",
+        help="First compact the metadata database (VACUUM), leaving no trace of deleted "
+        "connections in its free pages or write-ahead log.",
+    ),
+) -> None:
     out, _ = _consoles()
     with _service(as_json) as service:
+        if compact and not service.db.scrub():
+            raise MetadataError(
+                "The metadata database is in use by another Flitch process.",
+                "Stop `flitch serve` (and any refresh), then run `flitch connections --compact`.",
+            )
         infos = service.list()
         if as_json:
             _print_json({"ok": True, "connections": [i.to_dict() for i in infos]})
@@ -222,7 +243,7 @@ def _table(infos: list[ConnectionInfo]) -> Table:
 @app.command(
     "update-key",
     help="Replace a connection's key (after it was rolled or deleted in Stripe, or to pick up "
-    f"new permissions); the new key is tested first. {KEY_HELP}",
+    f"new permissions); the new key is tested first. {KEY_HELP}\n\n{EXIT_HELP}",
 )
 def update_key(
     name: str = typer.Argument(..., help="The connection's name or id."),
@@ -252,7 +273,7 @@ def update_key(
             out.print(f"Readable now: {', '.join(unblocked)}.")
 
 
-@app.command("set-refresh", help=f"Set how a connection refreshes: {REFRESH_HELP}")
+@app.command("set-refresh", help=f"Set how a connection refreshes: {REFRESH_HELP}\n\n{EXIT_HELP}")
 def set_refresh(
     name: str = typer.Argument(..., help="The connection's name or id."),
     every: str = typer.Argument(..., help="off, " + ", ".join(REFRESH_CHOICES) + "."),
@@ -278,7 +299,7 @@ def set_refresh(
 @app.command(
     "set-objects",
     help="Change which objects a connection reads (each is a dataset); new ones are tested "
-    "with the saved key, and unpicked ones are dropped from the cache.",
+    f"with the saved key, and unpicked ones are dropped from the cache.\n\n{EXIT_HELP}",
 )
 def set_objects(
     name: str = typer.Argument(..., help="The connection's name or id."),
@@ -298,7 +319,7 @@ def set_objects(
 @app.command(
     "disconnect",
     help="Delete a connection: its encrypted key, its datasets and every byte of its cache. "
-    "Then delete the key in Stripe too.",
+    f"Then delete the key in Stripe too.\n\n{EXIT_HELP}",
 )
 def disconnect(
     name: str = typer.Argument(..., help="The connection's name or id."),
@@ -318,6 +339,12 @@ def disconnect(
             f"[bold]Deleted[/] connection {escape(deleted.name)} ({deleted.id}): its key "
             f"({escape(deleted.key_masked)}), datasets and cache are gone from this machine."
         )
+        if not deleted.scrubbed:
+            out.print(
+                "[yellow]Another Flitch process kept the metadata database busy, so it could not "
+                "be compacted now. Stop `flitch serve`, then run `flitch connections --compact` "
+                "to remove the last traces.[/]"
+            )
         out.print(f"[bold yellow]Now, in Stripe:[/] {escape(deleted.reminder)}")
 
 

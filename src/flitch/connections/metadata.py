@@ -210,17 +210,21 @@ class MetadataDB:
     def scrub(self) -> bool:
         """Leave no trace of deleted rows in any file: checkpoint, VACUUM, truncate the WAL.
 
-        Returns False when another process kept reading the log the whole time and the WAL
-        could not be truncated (its old frames are overwritten by later writes anyway).
+        Returns False when another process kept the database busy for the whole busy timeout:
+        the rows are gone and their pages were zeroed (``secure_delete``), but the file was not
+        compacted and old frames may remain in the WAL until later writes overwrite them.
         """
         with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._conn.execute("VACUUM")
-            busy = 1
-            for _ in range(3):
-                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                if not busy:
-                    break
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.execute("VACUUM")
+                busy = 1
+                for _ in range(3):
+                    busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                    if not busy:
+                        break
+            except sqlite3.OperationalError:  # still locked by another process after the timeout
+                return False
             return not busy
 
     # -- datasets -------------------------------------------------------------------------------

@@ -48,8 +48,8 @@ from flitch.stripe_source.probe import AuthState, ProbeReport, ReadState, run_pr
 T = TypeVar("T")
 CACHE_DIR = "cache"
 REVOKE_REMINDER = (
-    "Flitch no longer holds the key, but it still works until you delete it: in Stripe, delete "
-    "the restricted key at https://dashboard.stripe.com/apikeys to cut off access at once."
+    "Flitch no longer holds the key, but the key itself works until it is deleted: delete the "
+    "restricted key at https://dashboard.stripe.com/apikeys to cut off access at once."
 )
 
 
