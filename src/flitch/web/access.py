@@ -66,7 +66,11 @@ UNMATCHED = Access.SIGNED_IN
 
 
 def access_of(route_name: str | None) -> Access:
-    """The access rule of a route by name (``UNMATCHED`` when no route matched)."""
+    """The access rule of a route by name (``UNMATCHED`` when no route matched).
+
+    A route missing from the table (added after ``create_app`` checked it) is for admins only:
+    the rule fails closed.
+    """
     if route_name is None:
         return UNMATCHED
-    return ROUTES[route_name]
+    return ROUTES.get(route_name, Access.ADMIN)

@@ -229,7 +229,7 @@ if (connectForm) {
       markObjects(connectForm, report);
       status.textContent = "";
       if (report.authentication.ok && !nameInput.value && report.mode) {
-        nameInput.value = report.mode === "live" ? "Stripe" : "Stripe (test)";
+        nameInput.value = report.mode === "live" ? "Stripe live" : "Stripe test";
       }
     } catch (error) {
       status.textContent = "";
