@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,11 @@ from flitch import catalog
 from flitch.cli import app
 from flitch.cli.keyinput import KeySource, read_key, read_key_text
 from flitch.cli.source import EXIT_CODES, Exit
-from flitch.emulator.auth import (
-    DEMO_LIMITED_KEY,
-    DEMO_LIVE_KEY,
-    DEMO_PUBLISHABLE_KEY,
-    DEMO_REVOKED_KEY,
-    DEMO_SECRET_KEY,
-    DEMO_TEST_KEY,
-    LIMITED_RESOURCES,
-)
-from flitch.emulator.server import Emulator, EmulatorConfig
+from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, LIMITED_RESOURCES
+from flitch.emulator.server import Emulator
 from flitch.emulator.store import Account
 from flitch.keys import KeyRefused, Refusal
+from tests.conftest import LIMITED_KEY, LIVE_KEY, PUBLISHABLE_KEY, REVOKED_KEY, SECRET_KEY, TEST_KEY
 from tests.test_keys import leaked_runs
 
 #: Well formed, but no Stripe account (nor the emulator) knows it.
@@ -80,26 +73,25 @@ RANDOM_SECRET = random_key("sk_live_", 5)
 RANDOM_PUBLISHABLE = random_key("pk_live_", 6)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    config = EmulatorConfig()
-    config.keys.update(
-        {
-            RANDOM_FULL: None,
-            RANDOM_LIMITED: LIMITED_RESOURCES,
-            RANDOM_SECRET: None,
-            RANDOM_PUBLISHABLE: None,
-        }
-    )
-    config.revoked_keys.add(RANDOM_REVOKED)
-    with Emulator(small_account(), config) as emulator:
-        yield emulator
+@pytest.fixture
+def account() -> Account:
+    """Overrides the generated account ``make_emulator`` would default to: not needed here."""
+    return Account()
 
 
 @pytest.fixture
-def emu(server: Emulator) -> Emulator:
-    server.log.clear()
-    return server
+def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
+    """The emulator on ``small_account()``, knowing the demo keys and the random ones."""
+    keys: dict[str, frozenset[str] | None] = {
+        **DEMO_KEYS,
+        RANDOM_FULL: None,
+        RANDOM_LIMITED: LIMITED_RESOURCES,
+        RANDOM_SECRET: None,
+        RANDOM_PUBLISHABLE: None,
+    }
+    return make_emulator(
+        small_account(), keys=keys, revoked_keys={*DEMO_REVOKED_KEYS, RANDOM_REVOKED}
+    )
 
 
 def run(
@@ -111,6 +103,8 @@ def run(
         "FLITCH_STRIPE_KEY": None,
         "FLITCH_STRIPE_API_BASE": None,
         "COLUMNS": "200",
+        # The pacing is tested elsewhere; here it would only make each run wait ~0.5 s.
+        "FLITCH_TEST_RPS": "1000",
         **(env or {}),
     }
     result = CliRunner().invoke(app, ["test", *base, *args], input=key, env=environment)
@@ -144,7 +138,7 @@ def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_a_full_key_reads_everything(emu: Emulator) -> None:
-    result = run(emu, DEMO_TEST_KEY)
+    result = run(emu, TEST_KEY)
     assert result.exit_code == Exit.OK, result.output
     out = result.output
     assert "rk_test_…T3st" in out
@@ -157,7 +151,7 @@ def test_a_full_key_reads_everything(emu: Emulator) -> None:
 
 
 def test_json_report_shape(emu: Emulator) -> None:
-    code, report = run_json(emu, DEMO_TEST_KEY)
+    code, report = run_json(emu, TEST_KEY)
     assert code == Exit.OK
     assert set(report) == {
         "ok",
@@ -195,7 +189,7 @@ def test_json_report_shape(emu: Emulator) -> None:
 
 
 def test_at_most_one_request_per_object_plus_events(emu: Emulator) -> None:
-    _code, report = run_json(emu, DEMO_TEST_KEY)
+    _code, report = run_json(emu, TEST_KEY)
     entries = emu.log.entries
     assert len(entries) == report["requests"] == len(catalog.OBJECTS) + 1
     assert {e.method for e in entries} == {"GET"}
@@ -206,7 +200,7 @@ def test_at_most_one_request_per_object_plus_events(emu: Emulator) -> None:
 
 
 def test_objects_and_no_events_choose_the_requests(emu: Emulator) -> None:
-    code, report = run_json(emu, DEMO_TEST_KEY, "--objects", "customers, Charges", "--no-events")
+    code, report = run_json(emu, TEST_KEY, "--objects", "customers, Charges", "--no-events")
     assert code == Exit.OK
     assert [o["name"] for o in report["objects"]] == ["customers", "charges"]
     assert report["events"]["state"] == "not_checked"
@@ -214,7 +208,7 @@ def test_objects_and_no_events_choose_the_requests(emu: Emulator) -> None:
 
 
 def test_unknown_objects_are_named_with_the_valid_ones(emu: Emulator) -> None:
-    result = run(emu, DEMO_TEST_KEY, "--objects", "customers,refunds")
+    result = run(emu, TEST_KEY, "--objects", "customers,refunds")
     assert result.exit_code == Exit.USAGE
     assert "refunds" in result.output
     for name in ("customers", "payment_intents", "credit_notes", "coupons"):
@@ -226,7 +220,7 @@ def test_the_key_may_come_from_the_environment(emu: Emulator) -> None:
     code, report = run_json(
         None,
         None,
-        env={"FLITCH_STRIPE_KEY": DEMO_LIVE_KEY, "FLITCH_STRIPE_API_BASE": emu.url},
+        env={"FLITCH_STRIPE_KEY": LIVE_KEY, "FLITCH_STRIPE_API_BASE": emu.url},
     )
     assert code == Exit.OK
     assert report["mode"] == "live"
@@ -237,14 +231,14 @@ def test_the_key_may_come_from_the_environment(emu: Emulator) -> None:
 
 
 def test_a_revoked_key_fails_authentication_with_the_seed_advice(emu: Emulator) -> None:
-    result = run(emu, DEMO_REVOKED_KEY)
+    result = run(emu, REVOKED_KEY)
     assert result.exit_code == Exit.AUTHENTICATION_FAILED
     assert "Authentication failed" in result.output
     assert (
         "The key was deleted or rolled in Stripe. Create a new restricted key and update the "
         "connection." in " ".join(result.output.split())
     )
-    code, report = run_json(emu, DEMO_REVOKED_KEY)
+    code, report = run_json(emu, REVOKED_KEY)
     assert code == Exit.AUTHENTICATION_FAILED
     assert report["outcome"] == "authentication_failed"
     assert report["authentication"]["expired"] is True
@@ -267,10 +261,10 @@ def test_an_unknown_key_fails_authentication_differently(emu: Emulator) -> None:
 
 
 def test_the_limited_key_names_what_is_missing_and_how_to_grant_it(emu: Emulator) -> None:
-    result = run(emu, DEMO_LIMITED_KEY)
+    result = run(emu, LIMITED_KEY)
     assert result.exit_code == Exit.PERMISSION_MISSING
     out = " ".join(result.output.split())
-    assert "missing permission" in out
+    assert "no permission" in out
     assert (
         "Grant Read Subscriptions on the key: in Stripe, edit the key and add the permission."
         in out
@@ -278,7 +272,7 @@ def test_the_limited_key_names_what_is_missing_and_how_to_grant_it(emu: Emulator
     assert "Missing resources" in out
     assert "Read Events" in out
 
-    code, report = run_json(emu, DEMO_LIMITED_KEY)
+    code, report = run_json(emu, LIMITED_KEY)
     assert code == Exit.PERMISSION_MISSING
     assert report["ok"] is False
     assert report["outcome"] == "permission_missing"
@@ -299,7 +293,7 @@ def test_the_limited_key_names_what_is_missing_and_how_to_grant_it(emu: Emulator
 
 
 def test_a_missing_permission_outside_the_selection_does_not_matter(emu: Emulator) -> None:
-    code, report = run_json(emu, DEMO_LIMITED_KEY, "--objects", "customers", "--no-events")
+    code, report = run_json(emu, LIMITED_KEY, "--objects", "customers", "--no-events")
     assert code == Exit.OK
     assert report["ok"] is True
 
@@ -308,7 +302,7 @@ def test_a_missing_permission_outside_the_selection_does_not_matter(emu: Emulato
 
 
 def test_a_live_key_on_an_account_without_live_customers(emu: Emulator) -> None:
-    code, report = run_json(emu, DEMO_LIVE_KEY, "--objects", "customers,charges")
+    code, report = run_json(emu, LIVE_KEY, "--objects", "customers,charges")
     assert code == Exit.OK  # readable: the key is fine, the data is in the other mode
     objects = by_name(report)
     assert objects["charges"]["state"] == "readable"
@@ -320,13 +314,13 @@ def test_a_live_key_on_an_account_without_live_customers(emu: Emulator) -> None:
     assert "rk_test_" in customers["fix"]
     assert "only sees live data" in customers["fix"]
 
-    out = " ".join(run(emu, DEMO_LIVE_KEY, "--objects", "customers").output.split())
+    out = " ".join(run(emu, LIVE_KEY, "--objects", "customers").output.split())
     assert "No data in one mode?" in out
     assert "use a rk_test_… key" in out
 
 
 def test_a_test_key_sees_no_live_charges(emu: Emulator) -> None:
-    _code, report = run_json(emu, DEMO_TEST_KEY, "--objects", "charges")
+    _code, report = run_json(emu, TEST_KEY, "--objects", "charges")
     charges = by_name(report)["charges"]
     assert charges["state"] == "empty"
     assert "rk_live_" in charges["fix"]
@@ -338,10 +332,10 @@ def test_a_test_key_sees_no_live_charges(emu: Emulator) -> None:
 @pytest.mark.parametrize(
     ("key", "reason", "words"),
     [
-        (DEMO_SECRET_KEY, Refusal.SECRET_KEY, "secret key with full read and write access"),
-        (DEMO_PUBLISHABLE_KEY, Refusal.PUBLISHABLE_KEY, "publishable key"),
-        (DEMO_TEST_KEY[:20], Refusal.TOO_SHORT, "too short"),
-        (f"{DEMO_TEST_KEY} {DEMO_LIVE_KEY}", Refusal.SEVERAL_KEYS, "more than one"),
+        (SECRET_KEY, Refusal.SECRET_KEY, "secret key with full read and write access"),
+        (PUBLISHABLE_KEY, Refusal.PUBLISHABLE_KEY, "publishable key"),
+        (TEST_KEY[:20], Refusal.TOO_SHORT, "too short"),
+        (f"{TEST_KEY} {LIVE_KEY}", Refusal.SEVERAL_KEYS, "more than one"),
         ("whsec_0123456789abcdefghij0123", Refusal.WEBHOOK_SECRET, "webhook"),
         ("", Refusal.EMPTY, "No key was given"),
     ],
@@ -369,11 +363,11 @@ def test_the_secret_key_works_on_the_emulator_but_flitch_refuses_it(emu: Emulato
     answer = httpx.get(
         f"{emu.url}/v1/customers",
         params={"limit": 1},
-        headers={"Authorization": f"Bearer {DEMO_SECRET_KEY}"},
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
     )
     assert answer.status_code == 200
     emu.log.clear()
-    result = run(emu, DEMO_SECRET_KEY)
+    result = run(emu, SECRET_KEY)
     assert result.exit_code == Exit.KEY_REFUSED
     out = " ".join(result.output.split())
     assert "Flitch only accepts read-only restricted keys" in out
@@ -408,7 +402,9 @@ def test_no_key_leaks(
         assert result.exit_code == code, result.output
         outputs.append(result.output)
     with_env = CliRunner().invoke(
-        app, ["test", "--api-base", emu.url], env={"FLITCH_STRIPE_KEY": key, "COLUMNS": "200"}
+        app,
+        ["test", "--api-base", emu.url],
+        env={"FLITCH_STRIPE_KEY": key, "COLUMNS": "200", "FLITCH_TEST_RPS": "1000"},
     )
     assert with_env.exit_code == code
     outputs.append(with_env.output)
@@ -424,7 +420,7 @@ def test_no_key_leaks(
 def test_an_unreachable_server(tmp_path: Path) -> None:
     # Port 9 (discard) has no listener on the test machine: every request fails to connect.
     code, report = run_json(
-        None, DEMO_TEST_KEY, "--objects", "customers", "--api-base", "http://127.0.0.1:9"
+        None, TEST_KEY, "--objects", "customers", "--api-base", "http://127.0.0.1:9"
     )
     assert code == Exit.UNREACHABLE
     assert report["outcome"] == "unreachable"
@@ -433,7 +429,7 @@ def test_an_unreachable_server(tmp_path: Path) -> None:
 
 
 def test_a_bad_api_base_is_a_usage_error() -> None:
-    result = run(None, DEMO_TEST_KEY, "--api-base", "localhost:12111")
+    result = run(None, TEST_KEY, "--api-base", "localhost:12111")
     assert result.exit_code == Exit.USAGE
     assert "http://127.0.0.1:12111" in result.output
 
@@ -466,18 +462,18 @@ def test_key_sources_in_order() -> None:
 
     def prompt() -> str:
         asked.append(True)
-        return f"  {DEMO_LIVE_KEY}\n"
+        return f"  {LIVE_KEY}\n"
 
-    env = {"FLITCH_STRIPE_KEY": DEMO_TEST_KEY}
-    given = read_key_text(environ=env, stdin=io.StringIO(DEMO_LIVE_KEY), prompt=prompt)
-    assert (given.text, given.source) == (DEMO_TEST_KEY, KeySource.ENVIRONMENT)
+    env = {"FLITCH_STRIPE_KEY": TEST_KEY}
+    given = read_key_text(environ=env, stdin=io.StringIO(LIVE_KEY), prompt=prompt)
+    assert (given.text, given.source) == (TEST_KEY, KeySource.ENVIRONMENT)
     given = read_key_text(environ={"FLITCH_STRIPE_KEY": " "}, stdin=io.StringIO("x"), prompt=prompt)
     assert given.source is KeySource.STDIN
     given = read_key_text(environ={}, stdin=Terminal(), prompt=prompt)
     assert given.source is KeySource.PROMPT
     assert asked == [True]
-    assert read_key(environ={}, stdin=Terminal(), prompt=prompt).secret == DEMO_LIVE_KEY
-    assert DEMO_LIVE_KEY not in repr(given)
+    assert read_key(environ={}, stdin=Terminal(), prompt=prompt).secret == LIVE_KEY
+    assert LIVE_KEY not in repr(given)
 
 
 def test_empty_input_says_where_a_key_can_come_from() -> None:
@@ -489,6 +485,6 @@ def test_empty_input_says_where_a_key_can_come_from() -> None:
 
 
 def test_the_command_takes_no_key_argument() -> None:
-    result = CliRunner().invoke(app, ["test", DEMO_TEST_KEY], env={"FLITCH_STRIPE_KEY": None})
+    result = CliRunner().invoke(app, ["test", TEST_KEY], env={"FLITCH_STRIPE_KEY": None})
     assert result.exit_code == Exit.USAGE
-    assert DEMO_TEST_KEY not in result.output
+    assert TEST_KEY not in result.output

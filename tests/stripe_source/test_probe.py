@@ -14,14 +14,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from flitch import catalog
+from flitch.config import Settings
+from flitch.emulator.server import Emulator
 from flitch.errors import StripeUnavailable
 from flitch.keys import Mode, parse_key
+from flitch.stripe_source.client import open_client
+from flitch.stripe_source.pacing import Backoff
 from flitch.stripe_source.probe import (
     AuthState,
     Outcome,
+    ProbeReport,
     ReadState,
     probe,
+    run_probe,
 )
+from tests.conftest import LIMITED_KEY, LIVE_KEY, REVOKED_KEY, TEST_KEY
 
 
 class Gate:
@@ -91,4 +98,106 @@ def test_fake_unreachable_server_is_told_apart_from_a_refused_key() -> None:
     report = asyncio.run(probe(Unreachable(), catalog.OBJECTS[:2]))
     assert report.authentication.state is AuthState.UNKNOWN
     assert report.outcome is Outcome.UNREACHABLE
+    assert not report.ok
+
+
+# -- over real HTTP, against the emulator ------------------------------------------------------
+
+FAST = Backoff(base=0.01, cap=0.05, floor=0.0)
+
+
+def probe_over_http(emu: Emulator, key: str, **kw: Any) -> ProbeReport:
+    settings = Settings(stripe_api_base=emu.url)
+    return asyncio.run(run_probe(parse_key(key), settings, **kw))
+
+
+def test_a_full_key_on_the_tiny_account(tiny_emulator: Emulator) -> None:
+    report = probe_over_http(tiny_emulator, TEST_KEY)
+    assert report.ok
+    assert report.outcome is Outcome.OK
+    assert report.mode is Mode.TEST
+    assert report.key == parse_key(TEST_KEY).masked
+    assert all(o.state is ReadState.READABLE for o in report.objects), report.summary
+    assert report.events.readable
+    entries = tiny_emulator.log.entries
+    assert len(entries) == report.requests == len(catalog.OBJECTS) + 1
+    assert {e.method for e in entries} == {"GET"}
+    json.dumps(report.to_dict())
+
+
+def test_live_key_sees_only_live_data(tiny_emulator: Emulator) -> None:
+    report = probe_over_http(tiny_emulator, LIVE_KEY)
+    states = {o.name: o.state for o in report.objects}
+    assert states["customers"] is ReadState.READABLE
+    assert states["charges"] is ReadState.READABLE
+    assert states["invoices"] is ReadState.EMPTY
+    invoices = next(o for o in report.objects if o.name == "invoices")
+    assert "no invoices in live mode" in invoices.message
+    assert "rk_test_" in invoices.fix
+    assert report.ok  # empty is readable: the key itself is fine
+
+
+def test_limited_key(tiny_emulator: Emulator) -> None:
+    report = probe_over_http(tiny_emulator, LIMITED_KEY)
+    assert report.outcome is Outcome.PERMISSION_MISSING
+    assert [o.name for o in report.missing] == ["subscriptions"]
+    missing = report.missing[0]
+    assert missing.permission_label == "Read Subscriptions"
+    assert missing.fix == (
+        "Grant Read Subscriptions on the key: in Stripe, edit the key and add the permission."
+    )
+    assert missing.request_id
+    assert report.events.state is ReadState.MISSING_PERMISSION
+    assert "incremental" in report.events.fix
+    assert len(tiny_emulator.log.entries) == 13
+
+
+def test_revoked_and_unknown_keys(tiny_emulator: Emulator) -> None:
+    revoked = probe_over_http(tiny_emulator, REVOKED_KEY)
+    assert revoked.outcome is Outcome.AUTHENTICATION_FAILED
+    assert revoked.authentication.expired
+    assert revoked.authentication.fix == (
+        "The key was deleted or rolled in Stripe. Create a new restricted key and update the "
+        "connection."
+    )
+    assert all(o.state is ReadState.NOT_CHECKED for o in revoked.objects)
+    unknown = probe_over_http(tiny_emulator, "rk_live_" + "Z9" * 20)
+    assert unknown.outcome is Outcome.AUTHENTICATION_FAILED
+    assert not unknown.authentication.expired
+    assert unknown.authentication.message != revoked.authentication.message
+
+
+def test_a_failing_server_is_unreachable_not_unauthorised(tiny_emulator: Emulator) -> None:
+    tiny_emulator.config.fault_rate = 1.0
+    tiny_emulator.config.fault_kinds = ("error",)
+    settings = Settings(stripe_api_base=tiny_emulator.url, max_retries=1)
+
+    async def go() -> ProbeReport:
+        async with open_client(parse_key(TEST_KEY), settings, backoff=FAST) as client:
+            return await probe(client, catalog.OBJECTS[:3], include_events=False)
+
+    report = asyncio.run(go())
+    assert report.authentication.state is AuthState.UNKNOWN
+    assert report.outcome is Outcome.UNREACHABLE
+    assert all(o.state is ReadState.ERROR and o.retriable for o in report.objects)
+    # one request per object, each tried twice (once plus one retry) by the client
+    assert len(tiny_emulator.log.entries) == 3 * 2
+
+
+def test_nothing_listening() -> None:
+    settings = Settings(stripe_api_base="http://127.0.0.1:9", max_retries=0)
+
+    async def go() -> ProbeReport:
+        async with open_client(parse_key(TEST_KEY), settings, backoff=FAST) as client:
+            return await probe(client, catalog.OBJECTS[:2])
+
+    report = asyncio.run(go())
+    assert report.outcome is Outcome.UNREACHABLE
+    assert "could not be reached" in report.summary
+
+
+def test_testing_nothing_claims_nothing() -> None:
+    report = asyncio.run(probe(Gate(0), (), include_events=False))
+    assert report.requests == 0
+    assert report.authentication.state is AuthState.UNKNOWN
     assert not report.ok

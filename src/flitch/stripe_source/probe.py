@@ -378,7 +378,13 @@ def _authentication(answers: Sequence[Mapping[str, Any] | FlitchError]) -> Authe
             fix=INVALID_FIX,
             request_id=refused.request_id,
         )
-    if all(_unanswered(a) for a in answers) and answers:
+    if not answers:
+        return Authentication(
+            AuthState.UNKNOWN,
+            message="Nothing was tested: no object was selected and events were left out.",
+            fix="Select at least one object.",
+        )
+    if all(_unanswered(a) for a in answers):
         first = answers[0]
         assert isinstance(first, FlitchError)
         return Authentication(
