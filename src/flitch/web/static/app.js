@@ -370,9 +370,32 @@ for (const time of document.querySelectorAll("time[datetime]")) {
   if (!Number.isNaN(when.getTime())) time.textContent = when.toLocaleString();
 }
 
-// Close open menus when clicking elsewhere.
-document.addEventListener("click", (event) => {
-  for (const open of document.querySelectorAll("details[open]")) {
-    if (!open.contains(event.target)) open.removeAttribute("open");
+// ---- menus: a button with aria-expanded shows or hides the menu it controls ------------------
+
+function closeMenus(except) {
+  for (const button of document.querySelectorAll("[data-menu-button]")) {
+    if (button === except) continue;
+    button.setAttribute("aria-expanded", "false");
+    const menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (menu) menu.hidden = true;
   }
+}
+
+for (const button of document.querySelectorAll("[data-menu-button]")) {
+  const menu = document.getElementById(button.getAttribute("aria-controls"));
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    const open = button.getAttribute("aria-expanded") !== "true";
+    closeMenus(button);
+    button.setAttribute("aria-expanded", String(open));
+    menu.hidden = !open;
+    if (open) menu.querySelector("a, button")?.focus();
+  });
+}
+
+document.addEventListener("click", (event) => {
+  if (!event.target.closest(".menu")) closeMenus(null);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeMenus(null);
 });
