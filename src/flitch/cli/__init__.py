@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
+    data,  # noqa: F401  (registers `flitch datasets`, `flitch sql`, `flitch export`)
+    demo,  # noqa: F401  (registers `flitch demo`)
+    emulator,  # noqa: F401  (registers `flitch emulator`)
     source,  # noqa: F401  (registers `flitch test`)
     web,  # noqa: F401  (registers `flitch serve`, `flitch users`, `flitch tokens`)
 )

@@ -7,8 +7,11 @@ so a query gives the same answer live as from the cache.
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Self
 
 import duckdb
@@ -16,6 +19,10 @@ import duckdb
 from flitch.catalog import ObjectSpec
 from flitch.store.base import (
     DatasetInfo,
+    DatasetMissing,
+    ExportFormat,
+    ExportResult,
+    QueryFailed,
     QueryResult,
     StripeObject,
     TablePage,
@@ -23,6 +30,7 @@ from flitch.store.base import (
 )
 from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
 from flitch.store.results import CATALOG, Params, SqlSession
+from flitch.store.schema import quote_literal, table_name
 
 
 class MemoryDatasets:
@@ -96,6 +104,38 @@ class MemoryDatasets:
 
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
         return self._session.table(spec, request)
+
+    def export(self, spec: ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
+        """Write one dataset to CSV or Parquet exactly as a cached export would.
+
+        This database has external access off for good, so the rows go, as Arrow, to a
+        short-lived second DuckDB that may write just this one file with the same ``COPY``.
+        """
+        if fmt not in ("csv", "parquet"):
+            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
+        if not self._tables.exists(spec):
+            raise DatasetMissing(spec.name)
+        sql = f"SELECT * FROM {table_name(spec)} ORDER BY created DESC, id DESC"  # noqa: S608
+        rows = self._cursor().sql(sql).to_arrow_table()
+        dest = Path(dest).absolute()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+        writer = duckdb.connect(":memory:")
+        try:
+            writer.execute("SET TimeZone = 'UTC'")
+            writer.register("export_rows", rows)
+            writer.execute(f"COPY export_rows TO {quote_literal(str(partial))} ({options})")
+            os.replace(partial, dest)
+        except duckdb.Error as exc:
+            raise QueryFailed(
+                f"The export failed: {exc}", "Check the destination folder."
+            ) from None
+        finally:
+            writer.close()
+            if partial.exists():
+                partial.unlink()
+        return ExportResult(dest, fmt, int(rows.num_rows) if rows is not None else 0)
 
     def close(self) -> None:
         with self._lock:

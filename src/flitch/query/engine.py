@@ -1,0 +1,193 @@
+"""One query model, answered live from Stripe or from the connection's cache.
+
+With refresh off (the default) a query reads Stripe at that moment: only the datasets it names,
+narrowed by the conditions Stripe can apply (:mod:`flitch.query.pushdown`), loaded into an
+in-memory DuckDB, answered, and dropped. With refresh on it is answered from the cache the last
+refresh left (:class:`flitch.store.DuckDBStore`). Both paths run the same SQL on the same table
+layout through the same result conversion, so the same question gets the same answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flitch import catalog
+from flitch.config import Settings
+from flitch.connections.records import ConnectionInfo, DatasetStatus
+from flitch.connections.service import ConnectionService
+from flitch.errors import InputError, PermissionMissing
+from flitch.query.live import LiveFetcher
+from flitch.query.pushdown import pushdown
+from flitch.query.reads import DatasetRead, merge, reads_for
+from flitch.store import (
+    DuckDBReader,
+    DuckDBStore,
+    ExportFormat,
+    ExportResult,
+    MemoryDatasets,
+    QueryResult,
+    referenced_tables,
+)
+from flitch.store.sqlguard import check_read_only
+
+LIVE = "live"
+CACHE = "cache"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an answer came from: what a user needs to trust (or question) a number."""
+
+    source: str
+    #: Unix time the data is as of: now for live answers, the last refresh for cached ones
+    as_of: float | None
+    reads: tuple[DatasetRead, ...] = ()
+    #: Stripe requests made for this answer (live only; shared fetches count once)
+    requests: int = 0
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "as_of": _iso(self.as_of),
+            "reads": [r.describe() for r in self.reads],
+            "requests": self.requests,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    result: QueryResult
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), **self.provenance.to_dict()}
+
+
+@dataclass
+class Loaded:
+    """Datasets ready to answer SQL: an in-memory live load, or the cache."""
+
+    source: DuckDBReader | MemoryDatasets
+    provenance: Provenance
+    _close: list[Any] = field(default_factory=list)
+
+    def query(self, sql: str, params: Any = None, *, max_rows: int | None = None) -> QueryResult:
+        return self.source.query(sql, params, max_rows=max_rows)
+
+    def export(self, spec: catalog.ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
+        return self.source.export(spec, fmt, dest)
+
+    def close(self) -> None:
+        for item in self._close:
+            item.close()
+        self._close.clear()
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class QueryEngine:
+    """Answers SQL and dataset loads for any connection, live or cached."""
+
+    def __init__(self, settings: Settings, connections: ConnectionService) -> None:
+        self.settings = settings
+        self.connections = connections
+        self.live = LiveFetcher(settings)
+        self._readers: dict[str, DuckDBReader] = {}
+
+    # -- what a connection can answer ------------------------------------------------------------
+    def _check_datasets(self, conn: ConnectionInfo, names: Iterable[str]) -> list[str]:
+        picked = {d.object: d for d in conn.datasets}
+        wanted: list[str] = []
+        for name in sorted(set(names)):
+            if name not in catalog.BY_NAME:
+                continue  # not a dataset: DuckDB will name it if it is unknown
+            info = picked.get(name)
+            if info is None:
+                raise InputError(
+                    f"The connection {conn.name!r} does not include {name}.",
+                    f"Pick {catalog.get(name).label} for it (flitch connect / the Data page), "
+                    f"or query one of: {', '.join(sorted(picked)) or 'no datasets'}.",
+                )
+            if info.status is DatasetStatus.MISSING_PERMISSION:
+                spec = catalog.get(name)
+                raise PermissionMissing(name, spec.permission, spec.permission_label)
+            wanted.append(name)
+        return wanted
+
+    def _cache(self, conn: ConnectionInfo) -> DuckDBReader | None:
+        """The cache reader of a connection with refresh on, if a refresh has filled it."""
+        if conn.refresh_every is None:
+            return None
+        reader = self._readers.get(conn.id)
+        if reader is None:
+            store = DuckDBStore(self.connections.cache_dir(conn.id))
+            if store.generation() is None:
+                return None
+            reader = store.reader(follow=True)
+            self._readers[conn.id] = reader
+        return reader
+
+    # -- answering --------------------------------------------------------------------------------
+    async def load(
+        self, connection: str, reads: Sequence[DatasetRead], *, force_live: bool = False
+    ) -> Loaded:
+        """Make ``reads`` queryable: from the cache if refresh is on, else fetched live.
+
+        Reads of one dataset are merged first, so each Stripe list is read at most once.
+        """
+        conn = self.connections.get(connection)
+        merged = merge(reads)
+        self._check_datasets(conn, (r.dataset for r in merged))
+        cache = None if force_live else self._cache(conn)
+        notes: list[str] = []
+        if cache is not None:
+            held = {d.name: d for d in cache.datasets()}
+            missing = [r.dataset for r in merged if r.dataset not in held]
+            if not missing:
+                times = [held[r.dataset].refreshed_at for r in merged]
+                as_of = min((t.timestamp() for t in times if t is not None), default=None)
+                return Loaded(cache, Provenance(CACHE, as_of, tuple(merged)))
+            notes.append(
+                f"Not in the cache yet ({', '.join(missing)}): answered live. "
+                "Run a refresh to fill it."
+            )
+        started = time.time()
+        live = await self.live.load(conn.id, lambda: self.connections.key_for(conn.id), merged)
+        provenance = Provenance(LIVE, started, tuple(merged), live.requests, tuple(notes))
+        return Loaded(live.datasets, provenance, [live.datasets])
+
+    async def sql(
+        self,
+        connection: str,
+        sql: str,
+        *,
+        params: Any = None,
+        max_rows: int | None = None,
+        force_live: bool = False,
+    ) -> Answer:
+        """Answer one read-only SELECT over the connection's datasets."""
+        check_read_only(sql)
+        names = [n for n in referenced_tables(sql) if n in catalog.BY_NAME]
+        narrowed: Mapping[str, DatasetRead] = pushdown(sql)
+        loaded = await self.load(connection, reads_for(names, narrowed), force_live=force_live)
+        try:
+            result = loaded.query(sql, params, max_rows=max_rows)
+        finally:
+            loaded.close()
+        return Answer(result, loaded.provenance)
+
+    async def aclose(self) -> None:
+        await self.live.aclose()
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()

@@ -1,0 +1,107 @@
+"""What a live query asks Stripe for: one ``DatasetRead`` per dataset it needs.
+
+A read names a dataset and the filters Stripe can apply before sending anything: a ``created``
+range (``created[gte]``/``created[lt]``) and equality filters from the catalog (a subscription's
+``status``, a charge's ``customer``…). Filters only ever *narrow* what is fetched; the SQL that
+runs afterwards still applies every condition itself, so a read that fetches more than needed
+changes the cost, never the answer.
+
+Reads are values (frozen, hashable): identical reads share one fetch, and the reads of one
+dashboard load are merged so that each Stripe list is read at most once per load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from flitch import catalog
+
+
+@dataclass(frozen=True)
+class DatasetRead:
+    """Read one dataset live, narrowed by what Stripe can filter on."""
+
+    dataset: str
+    created_gte: int | None = None
+    created_lt: int | None = None
+    #: (list parameter, value) pairs, sorted; values as Stripe wants them (``"true"``, ids…)
+    filters: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        catalog.get(self.dataset)  # raises a KeyError naming the valid datasets
+        object.__setattr__(self, "filters", tuple(sorted(set(self.filters))))
+
+    @property
+    def spec(self) -> catalog.ObjectSpec:
+        return catalog.get(self.dataset)
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.filters)
+
+    @property
+    def is_whole(self) -> bool:
+        """True when the read fetches the whole list."""
+        return self.created_gte is None and self.created_lt is None and not self.filters
+
+    def describe(self) -> str:
+        """A short human description: ``charges created ≥ 1700000000 and customer=cus_1``."""
+        parts: list[str] = []
+        if self.created_gte is not None:
+            parts.append(f"created ≥ {self.created_gte}")
+        if self.created_lt is not None:
+            parts.append(f"created < {self.created_lt}")
+        parts.extend(f"{k}={v}" for k, v in self.filters)
+        return self.dataset + (" where " + " and ".join(parts) if parts else " (all)")
+
+
+def whole(dataset: str) -> DatasetRead:
+    return DatasetRead(dataset)
+
+
+def merge(reads: Iterable[DatasetRead]) -> list[DatasetRead]:
+    """One read per dataset that covers every read given for it.
+
+    The created range becomes the smallest range covering them all (open if any is open) and
+    only the filters every read shares are kept: the merged read fetches a superset of each.
+    """
+    by_dataset: dict[str, list[DatasetRead]] = {}
+    for read in reads:
+        by_dataset.setdefault(read.dataset, []).append(read)
+    merged: list[DatasetRead] = []
+    for dataset, group in by_dataset.items():
+        gtes = [r.created_gte for r in group]
+        lts = [r.created_lt for r in group]
+        shared = set(group[0].filters)
+        for r in group[1:]:
+            shared &= set(r.filters)
+        merged.append(
+            DatasetRead(
+                dataset,
+                created_gte=None if None in gtes else min(g for g in gtes if g is not None),
+                created_lt=None if None in lts else max(lt for lt in lts if lt is not None),
+                filters=tuple(shared),
+            )
+        )
+    return merged
+
+
+def filter_param(spec: catalog.ObjectSpec, column: str) -> str | None:
+    """The list parameter that filters ``column`` of ``spec`` in Stripe, if there is one."""
+    for f in spec.filters:
+        if f.column == column:
+            return f.param
+    return None
+
+
+def stripe_value(value: object) -> str:
+    """A filter value as Stripe's query string wants it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def reads_for(datasets: Iterable[str], narrowed: Mapping[str, DatasetRead]) -> list[DatasetRead]:
+    """A read for each dataset: the narrowed one where known, else the whole list."""
+    return [narrowed.get(name, whole(name)) for name in sorted(set(datasets))]
