@@ -130,6 +130,8 @@ def _expand(
         included = (original or {}).get(head)
         copy[head] = included
         current: Any = included
+    elif head in value and isinstance(value[head], dict) and rest and head not in EXPANDABLE:
+        current = value[head]  # a plain hash on the way (``parent.subscription_details``)
     elif head in value and (
         head in EXPANDABLE or (isinstance(value[head], str) and store.get(value[head]) is not None)
     ):

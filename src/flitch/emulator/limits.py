@@ -25,7 +25,7 @@ class TokenBucket:
     __slots__ = ("stamp", "tokens")
 
     def __init__(self, rate: float, now: float) -> None:
-        self.tokens = rate
+        self.tokens = max(rate, 1.0)  # a new bucket starts full
         self.stamp = now
 
     def take(self, rate: float, now: float) -> bool:

@@ -102,7 +102,8 @@ class EmulatorConfig:
     api_version: str = ACCOUNT_API_VERSION
     #: Events older than this are no longer listed (Stripe keeps 30 days); ``None``: all.
     event_retention_days: int | None = 30
-    #: The emulator's "now" in Unix seconds, for event retention; ``None``: the wall clock.
+    #: The emulator's "now" in Unix seconds, for event retention and changes; ``None``: the
+    #: account's newest ``created`` (the wall clock for an empty account).
     now: int | None = None
 
     def rates(self) -> Rates:
@@ -126,6 +127,25 @@ def _install_drop_filter() -> None:
 
 
 _ID_CHARS = string.ascii_letters + string.digits
+
+
+def account_now(account: Account) -> int:
+    """An account's present: its newest ``created`` (a generated account lives at a fixed
+    date, so the wall clock would age its events out), or the wall clock when it is empty."""
+    newest = [
+        int(first["created"])
+        for store in (account.test, account.live)
+        for t in store.types()
+        if store.count(t) and "created" in (first := store.ordered(t).objects[0])
+    ]
+    return max(newest) if newest else int(time.time())
+
+
+async def _sleep_at_least(seconds: float) -> None:
+    # The loop's timers may fire a fraction of a millisecond early; the latency is a floor.
+    until = time.perf_counter() + seconds
+    while (left := until - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
 
 
 def _route(path: str) -> tuple[Resource, str | None]:
@@ -156,6 +176,12 @@ class EmulatorApp:
         self.change_rng = random.Random(config.seed)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ids = random.Random()
+
+    def event_now(self) -> int:
+        """The emulator's "now", for event retention: ``config.now``, else the account's."""
+        if self.config.now is not None:
+            return self.config.now
+        return account_now(self.account)
 
     def request_id(self) -> str:
         return "req_" + "".join(self._ids.choices(_ID_CHARS, k=14))
@@ -235,7 +261,7 @@ class EmulatorApp:
             except ApiError as exc:
                 status, body, note = exc.status, exc.body(request_id), exc.note
             if cfg.latency_ms > 0:
-                await asyncio.sleep(cfg.latency_ms / 1000.0)
+                await _sleep_at_least(cfg.latency_ms / 1000.0)
             await self._send(send, status, body, request_id, version or cfg.api_version, fault)
         finally:
             if entered:
@@ -311,8 +337,7 @@ class EmulatorApp:
         min_created = None
         days = self.config.event_retention_days
         if resource.name == "events" and days is not None:
-            now = self.config.now if self.config.now is not None else int(time.time())
-            min_created = now - days * 86400
+            min_created = self.event_now() - days * 86400
         page, has_more = select_page(store, resource, q, min_created=min_created)
         renderer = self.renderer
         if q.expand:

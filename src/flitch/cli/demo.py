@@ -1,0 +1,66 @@
+"""``flitch demo``: the emulator on a seeded demo account, with a tour of what it serves.
+
+For now the demo is the Stripe emulator alone; the web app and a ready-made connection join it
+later. Everything runs locally: no Stripe account, no network.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flitch.cli.app import app
+from flitch.cli.emulator import banner, build_account
+from flitch.emulator.auth import (
+    DEMO_LIMITED_KEY,
+    DEMO_LIVE_KEY,
+    DEMO_PUBLISHABLE_KEY,
+    DEMO_REVOKED_KEY,
+    DEMO_SECRET_KEY,
+    DEMO_TEST_KEY,
+)
+from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig, serve_forever
+from flitch.emulator.store import Account
+
+
+def tour(url: str, account: Account) -> list[str]:
+    """A few requests worth trying against the demo, each showing one Stripe behaviour."""
+    t, lim = DEMO_TEST_KEY, DEMO_LIMITED_KEY
+    return [
+        "",
+        "A tour (each line shows one thing Stripe does, and so the emulator):",
+        f"  curl -u {t}: '{url}/v1/subscriptions?limit=3'            # canceled ones hidden…",
+        f"  curl -u {t}: '{url}/v1/subscriptions?status=all&limit=3' # …unless status=all",
+        f"  curl -u {t}: '{url}/v1/prices?active=false&limit=3'       # inactive prices",
+        f"  curl -u {t}: '{url}/v1/charges?created%5Bgte%5D=0&limit=3' # created filters",
+        f"  curl -u {t}: '{url}/v1/events?type=charge.*&limit=3'      # recent changes",
+        f"  curl -u {DEMO_LIVE_KEY}: '{url}/v1/customers?limit=3'     # live-mode data",
+        f"  curl -u {lim}: '{url}/v1/subscriptions'                  # 403 rak_subscription_read",
+        f"  curl -u {DEMO_REVOKED_KEY}: '{url}/v1/customers'          # 401 api_key_expired",
+        f"  curl -u {DEMO_SECRET_KEY}: '{url}/v1/customers'           # works: Flitch refuses sk_",
+        f"  curl -u {DEMO_PUBLISHABLE_KEY}: '{url}/v1/customers'        # publishable: refused",
+        f"  curl '{url}/_emulator/summary'                                  # what is served",
+        "",
+        f"{sum(account.test.count(t) for t in account.test.types())} test-mode and "
+        f"{sum(account.live.count(t) for t in account.live.types())} live-mode objects.",
+    ]
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the emulator.")] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of the demo account.")] = 42,
+    customers: Annotated[int, typer.Option(help="Customers in the demo account.")] = 300,
+) -> None:
+    """Run the demo: a Stripe emulator on a seeded account, with the demo keys printed."""
+    typer.echo(f"Generating the demo account (seed {seed}, {customers} customers)…")
+    account = build_account(seed, customers)
+    config = EmulatorConfig(seed=seed)
+
+    def ready(url: str) -> None:
+        for line in [*banner(url, account, config), *tour(url, account)]:
+            typer.echo(line)
+
+    serve_forever(account, config, host, port, on_ready=ready)
