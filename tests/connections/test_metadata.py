@@ -208,3 +208,13 @@ def test_first_opens_racing_migrate_once(tmp_path: Path) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     with MetadataDB(tmp_path) as db:
         assert db.schema_version() == SCHEMA_VERSION
+
+
+def test_an_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / DB_FILE).write_bytes(b"this is not a database, just some text " * 200)
+    with pytest.raises(MetadataError, match="cannot be used") as caught:
+        MetadataDB(tmp_path)
+    assert "FLITCH_HOME" in caught.value.fix
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(MetadataError, match="cannot be used"):
+        MetadataDB(tmp_path / "a-file" / "home")

@@ -8,6 +8,7 @@ prompt; never the command line) and only ever shown masked. Every command goes t
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from flitch.cli.app import app
 from flitch.cli.keyinput import ENV_VAR, read_key
 from flitch.cli.source import Exit, render
 from flitch.config import Settings
-from flitch.connections.metadata import MetadataError
+from flitch.connections.metadata import MetadataError, unusable
 from flitch.connections.records import (
     REFRESH_CHOICES,
     ConnectionInfo,
@@ -106,7 +107,10 @@ def _service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionS
         except ValueError as error:
             raise InputError(str(error), "Fix the environment variable and try again.") from None
         with ConnectionService(settings) as service:
-            yield service
+            try:
+                yield service
+            except sqlite3.Error as exc:
+                raise unusable(service.db.path, exc) from None
     except FlitchError as error:
         if as_json:
             _print_json({"ok": False, "error": error.to_dict()})

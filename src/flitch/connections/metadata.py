@@ -107,6 +107,21 @@ class MetadataError(FlitchError):
     """The metadata database cannot be used as it is."""
 
 
+def unusable(path: Path, exc: BaseException) -> MetadataError:
+    """The error for a metadata database that cannot be opened, read or written."""
+    detail = getattr(exc, "strerror", None) or str(exc)
+    if "locked" in detail:
+        return MetadataError(
+            f"The metadata database {path} stayed locked by another Flitch process ({detail}).",
+            "Try again in a moment; if it persists, stop the other `flitch` processes.",
+        )
+    return MetadataError(
+        f"The metadata database {path} cannot be used ({detail}).",
+        "Check that FLITCH_HOME is a directory you can write on a disk with free space, or "
+        "restore flitch.db from your backup.",
+    )
+
+
 def new_id(prefix: str) -> str:
     """A random id such as ``conn_k3v9…``: 16 lower-case letters and digits after the prefix."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -117,18 +132,21 @@ class MetadataDB:
     """The metadata database of one ``FLITCH_HOME``; safe to share between threads."""
 
     def __init__(self, home: Path) -> None:
-        ensure_home(home)
         self.path = home / DB_FILE
-        if not self.path.exists():
-            with suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        try:
+            ensure_home(home)
+            if not self.path.exists():
+                with suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise unusable(self.path, exc) from None
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -137,6 +155,9 @@ class MetadataDB:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA secure_delete = ON")
             self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise unusable(self.path, exc) from None
         except BaseException:
             self._conn.close()
             raise
@@ -353,14 +374,38 @@ class MetadataDB:
                 (at, result.value, records, requests, error, fix, run_id),
             )
 
-    def fail_unfinished_runs(self, error: str = "Flitch stopped during the run.") -> int:
-        """Close runs left ``running`` by a process that died; returns how many."""
+    def fail_unfinished_runs(
+        self, error: str = "Flitch stopped during the run.", connection_id: str | None = None
+    ) -> int:
+        """Close runs left ``running`` by a process that died (of one connection, if given:
+        call it holding that connection's writer lock); returns how many."""
         with self.write() as db:
             return db.execute(
                 "UPDATE refresh_runs SET outcome = 'failed', finished_at = ?, error = ?,"
-                " fix = 'The next scheduled refresh runs it again.' WHERE outcome = 'running'",
-                (time.time(), error),
+                " fix = 'The next scheduled refresh runs it again.' WHERE outcome = 'running'"
+                " AND (? IS NULL OR connection_id = ?)",
+                (time.time(), error, connection_id, connection_id),
             ).rowcount
+
+    def set_can_read_events(self, connection_id: str, readable: bool) -> None:
+        """Record whether the key can read ``/v1/events`` (a refresh found out it changed)."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE connections SET can_read_events = ? WHERE id = ?",
+                (int(readable), connection_id),
+            )
+
+    def last_run_at(
+        self, connection_id: str, trigger: str, outcome: RunOutcome | str = RunOutcome.OK
+    ) -> float | None:
+        """When the newest run of this trigger (e.g. ``verify``) with this outcome started."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT max(started_at) FROM refresh_runs WHERE connection_id = ?"
+                " AND trigger = ? AND outcome = ?",
+                (connection_id, trigger, RunOutcome(outcome).value),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def runs(self, connection_id: str, limit: int = 20) -> list[RunInfo]:
         """The latest runs of a connection, newest first."""
