@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,15 @@ from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, LIMITED_RESOURCES
 from flitch.emulator.server import Emulator
 from flitch.emulator.store import Account
 from flitch.keys import KeyRefused, Refusal
-from tests.conftest import LIMITED_KEY, LIVE_KEY, PUBLISHABLE_KEY, REVOKED_KEY, SECRET_KEY, TEST_KEY
+from tests.conftest import (
+    LIMITED_KEY,
+    LIVE_KEY,
+    PUBLISHABLE_KEY,
+    REVOKED_KEY,
+    SECRET_KEY,
+    TEST_KEY,
+    generous_config,
+)
 from tests.test_keys import leaked_runs
 
 #: Well formed, but no Stripe account (nor the emulator) knows it.
@@ -73,15 +81,10 @@ RANDOM_SECRET = random_key("sk_live_", 5)
 RANDOM_PUBLISHABLE = random_key("pk_live_", 6)
 
 
-@pytest.fixture
-def account() -> Account:
-    """Overrides the generated account ``make_emulator`` would default to: not needed here."""
-    return Account()
-
-
-@pytest.fixture
-def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
-    """The emulator on ``small_account()``, knowing the demo keys and the random ones."""
+@pytest.fixture(scope="module")
+def _served() -> Iterator[Emulator]:
+    """One emulator for the module (starting one per test would cost more than the tests):
+    ``small_account()``, the demo keys and the random ones, no rate limits."""
     keys: dict[str, frozenset[str] | None] = {
         **DEMO_KEYS,
         RANDOM_FULL: None,
@@ -89,9 +92,16 @@ def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
         RANDOM_SECRET: None,
         RANDOM_PUBLISHABLE: None,
     }
-    return make_emulator(
-        small_account(), keys=keys, revoked_keys={*DEMO_REVOKED_KEYS, RANDOM_REVOKED}
-    )
+    config = generous_config(keys=keys, revoked_keys={*DEMO_REVOKED_KEYS, RANDOM_REVOKED})
+    with Emulator(small_account(), config) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(_served: Emulator) -> Emulator:
+    """The module's emulator with an empty request log (nothing changes its account)."""
+    _served.log.clear()
+    return _served
 
 
 def run(
@@ -317,6 +327,23 @@ def test_a_live_key_on_an_account_without_live_customers(emu: Emulator) -> None:
     out = " ".join(run(emu, LIVE_KEY, "--objects", "customers").output.split())
     assert "No data in one mode?" in out
     assert "use a rk_test_… key" in out
+
+
+@pytest.fixture
+def account() -> Account:
+    """An empty account, in place of the generated one ``make_emulator`` defaults to."""
+    return Account()
+
+
+def test_an_account_with_nothing_in_live_mode(make_emulator: Callable[..., Emulator]) -> None:
+    emulator = make_emulator()  # serves ``account`` above: nothing in either mode
+    code, report = run_json(emulator, LIVE_KEY, "--no-events")
+    assert code == Exit.OK
+    assert report["ok"] is True
+    assert {o["state"] for o in report["objects"]} == {"empty"}
+    assert all("rk_test_" in o["fix"] for o in report["objects"])
+    assert "0 with data" in report["summary"]
+    assert len(emulator.log.entries) == len(catalog.OBJECTS)
 
 
 def test_a_test_key_sees_no_live_charges(emu: Emulator) -> None:
