@@ -20,13 +20,14 @@ from flitch.store.base import (
     QueryResult,
     QuerySource,
     RefreshRunning,
+    RefreshTransaction,
     ResultColumn,
     StoreCorrupt,
     StoreReader,
     TablePage,
     TableQuery,
 )
-from flitch.store.duckdb_store import DuckDBReader, DuckDBStore, RefreshTransaction, Snapshot
+from flitch.store.duckdb_store import DuckDBReader, DuckDBRefresh, DuckDBStore, Snapshot
 from flitch.store.memory import MemoryDatasets
 from flitch.store.sqlguard import check_read_only, referenced_tables
 
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetStore",
     "DatasetWriter",
     "DuckDBReader",
+    "DuckDBRefresh",
     "DuckDBStore",
     "ExportFormat",
     "ExportResult",

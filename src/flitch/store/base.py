@@ -245,8 +245,8 @@ class RefreshTransaction(DatasetSink, Protocol):
     def has_dataset(self, spec: ObjectSpec) -> bool:
         """True if the version being built holds this dataset in the catalog's current layout."""
 
-    def keep_dataset(self, spec: ObjectSpec) -> None:
-        """Carry the dataset over from the current version unchanged."""
+    def keep_dataset(self, spec: ObjectSpec) -> bool:
+        """Carry the dataset over from the current version unchanged; False if it has none."""
 
     def drop_dataset(self, spec: ObjectSpec) -> None:
         """Leave the dataset out of the next version."""
@@ -257,12 +257,18 @@ class RefreshTransaction(DatasetSink, Protocol):
         *,
         rows: int | None = None,
         refreshed_at: datetime | None = None,
-        cursor: Any = None,
+        cursor: Any = ...,
     ) -> None:
-        """Record refresh state for a dataset (rows default to the table's count at commit)."""
+        """Record refresh state for a dataset; a field left out keeps what commit would write
+        (rows: the table's count; refreshed_at: when the refresh began; cursor: unchanged)."""
 
     def get_state(self, spec: ObjectSpec) -> DatasetInfo | None:
         """The stored state of a dataset in the version being built."""
+
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        """A read-only query of the version being built (e.g. the newest ``created``)."""
 
     def commit(self) -> None:
         """Publish the new version atomically and release the writer lock."""

@@ -27,12 +27,12 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
 
@@ -61,6 +61,8 @@ STAGING_PREFIX = "staging-"
 #: Generation of a file: changes whenever a commit puts a new file in place.
 Generation = tuple[int, int, int, int]
 _UNSET: Any = object()
+#: DuckDB's memory budget while a refresh writes (it spills to the staging .tmp dir beyond it).
+DEFAULT_MEMORY_LIMIT = "256MB"
 
 
 def _generation(path: Path) -> Generation | None:
@@ -157,6 +159,9 @@ class Snapshot:
     def datasets(self) -> list[DatasetInfo]:
         return self._session.datasets()
 
+    def has_dataset(self, name: str) -> bool:
+        return self._session.has_table(name)
+
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
         return self._session.table(spec, request)
 
@@ -186,10 +191,19 @@ class DuckDBReader:
         with self._lock:
             snap = self._snap
             if snap is None or (self._follow and snap.generation != self._store.generation()):
-                generation = self._store.generation()
-                path = self._store.current_path if generation is not None else None
-                self._snap = snap = Snapshot(path, generation)
+                self._snap = snap = self._open()
             return snap
+
+    def _open(self) -> Snapshot:
+        generation = self._store.generation()
+        if generation is None:
+            return Snapshot(None, None)
+        try:
+            return Snapshot(self._store.current_path, generation)
+        except StoreCorrupt:
+            if self._store.generation() is None:  # destroyed while opening
+                return Snapshot(None, None)
+            raise
 
     @property
     def generation(self) -> Generation | None:
@@ -216,7 +230,7 @@ class DuckDBReader:
         if fmt not in ("csv", "parquet"):
             raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
         if isinstance(source, ObjectSpec):
-            if not self.snapshot()._session.has_table(source.name):
+            if not self.snapshot().has_dataset(source.name):
                 raise DatasetMissing(source.name)
             sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
         else:
@@ -265,38 +279,46 @@ class _Pending:
     cursor: Any = _UNSET
 
 
-class RefreshTransaction:
+class DuckDBRefresh:
     """The one writer of a store, building the next version in a staging file."""
 
     def __init__(self, store: DuckDBStore, full: bool) -> None:
         self._store = store
-        self._lock = _WriterLock(store.cache_dir)
-        self._lock.acquire()
-        self._closed = False
         self._pending: dict[str, tuple[ObjectSpec, _Pending]] = {}
         self._writers: list[ArrowDatasetWriter] = []
         self.started_at = datetime.now(UTC)
+        stem = f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        self.staging_path = store.cache_dir / f"{stem}.duckdb"
+        self._spill = store.cache_dir / f"{stem}.tmp"
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = _WriterLock(store.cache_dir)
+        self._lock.acquire()
+        self._closed = False
         try:
             store._remove_leftovers()
-            stem = f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-            self.staging_path = store.cache_dir / f"{stem}.duckdb"
-            self._spill = store.cache_dir / f"{stem}.tmp"
             current = store.current_path
             #: False when this refresh builds on the current version (a copy of it).
             self.full = full or not current.exists()
             if not self.full:
                 shutil.copyfile(current, self.staging_path)
-            self._con = duckdb.connect(
+            con = duckdb.connect(
                 ":memory:",
                 config={"memory_limit": store.memory_limit, "temp_directory": str(self._spill)},
             )
-            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
-            self._con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
-            self._con.execute(f"USE {CATALOG}")
-            self._tables = Tables(self._con)
+            self._con = con
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
+            con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
+            con.execute(f"USE {CATALOG}")
+            self._tables = Tables(con)
         except BaseException:
             self._discard()
             raise
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None or self._closed:
+            raise RuntimeError("this refresh transaction is over; begin a new one")
+        return self._con
 
     # -- reading the version being built ---------------------------------------------------------
     def has_dataset(self, spec: ObjectSpec) -> bool:
@@ -314,7 +336,7 @@ class RefreshTransaction:
         return SqlSession(self._cursor).query(sql, params)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
+        cur = self._db.cursor()
         cur.execute(f"USE {CATALOG}")
         return cur
 
@@ -342,14 +364,14 @@ class RefreshTransaction:
         self._writers.append(writer)
         return writer
 
-    def upsert(self, spec: ObjectSpec, objects: Sequence[StripeObject]) -> int:
+    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
         self._check_open()
         self._require_current_layout(spec)
         count = self._tables.upsert(spec, objects)
         self._mark(spec)
         return count
 
-    def delete(self, spec: ObjectSpec, ids: Sequence[str]) -> int:
+    def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:
         self._check_open()
         self._require_current_layout(spec)
         count = self._tables.delete(spec, ids)
@@ -372,12 +394,12 @@ class RefreshTransaction:
         self._end_writers(spec)
         if not self._store.current_path.exists():
             return False
-        self._con.execute(
+        self._db.execute(
             f"ATTACH {quote_literal(str(self._store.current_path))} AS _flitch_prev (READ_ONLY)"
         )
         try:
             found = first_row(
-                self._con.execute(
+                self._db.execute(
                     "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
                     "AND schema_name = 'main' AND table_name = ?",
                     [spec.name],
@@ -386,27 +408,27 @@ class RefreshTransaction:
             if not found or not found[0]:
                 return False
             state = first_row(
-                self._con.execute(
+                self._db.execute(
                     "SELECT rows, refreshed_at, cursor, schema_version "
                     "FROM _flitch_prev.main._flitch_datasets WHERE name = ?",
                     [spec.name],
                 )
             )
-            self._con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+            self._db.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
             source = f"_flitch_prev.main.{table_name(spec)}"
             if state is not None and state[3] == schema_version(spec):
                 self._tables.create(spec)
-                self._con.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {source}")  # noqa: S608
+                self._db.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {source}")  # noqa: S608
             else:
-                self._con.execute(f"CREATE TABLE {table_name(spec)} AS SELECT * FROM {source}")  # noqa: S608
+                self._db.execute(f"CREATE TABLE {table_name(spec)} AS SELECT * FROM {source}")  # noqa: S608
             if state is not None:
-                self._con.execute(
+                self._db.execute(
                     "INSERT OR REPLACE INTO _flitch_datasets "
                     "(name, rows, refreshed_at, cursor, schema_version) VALUES (?, ?, ?, ?, ?)",
                     [spec.name, *state],
                 )
         finally:
-            self._con.execute("DETACH _flitch_prev")
+            self._db.execute("DETACH _flitch_prev")
         self._pending.pop(spec.name, None)
         return True
 
@@ -444,10 +466,10 @@ class RefreshTransaction:
                 writer.finish()  # a writer left open still has rows buffered
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
-            self._con.execute(f"CHECKPOINT {CATALOG}")
-            self._con.execute("USE memory")
-            self._con.execute(f"DETACH {CATALOG}")
-            self._con.close()
+            self._db.execute(f"CHECKPOINT {CATALOG}")
+            self._db.execute("USE memory")
+            self._db.execute(f"DETACH {CATALOG}")
+            self._db.close()
             wal = self.staging_path.with_name(self.staging_path.name + ".wal")
             if wal.exists():
                 raise StoreCorrupt(self.staging_path, "the checkpoint left a write-ahead log")
@@ -488,8 +510,9 @@ class RefreshTransaction:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
-            self._con.close()
+        if self._con is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
         for suffix in ("", ".wal"):
             _remove(self.staging_path.with_name(self.staging_path.name + suffix))
         _remove(self._spill)
@@ -517,7 +540,7 @@ class DuckDBStore:
         cache_dir: Path | str,
         *,
         batch_rows: int = DEFAULT_BATCH_ROWS,
-        memory_limit: str = "512MB",
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.cache_dir = Path(cache_dir).absolute()
         self.batch_rows = batch_rows
@@ -534,9 +557,9 @@ class DuckDBStore:
     def exists(self) -> bool:
         return self.current_path.exists()
 
-    def begin_refresh(self, full: bool) -> RefreshTransaction:
+    def begin_refresh(self, full: bool) -> DuckDBRefresh:
         """Start the one writer (``RefreshRunning`` if another is at work, in any process)."""
-        return RefreshTransaction(self, full)
+        return DuckDBRefresh(self, full)
 
     def reader(self, *, follow: bool = True) -> DuckDBReader:
         return DuckDBReader(self, follow=follow)
@@ -573,3 +596,16 @@ class DuckDBStore:
         if not self.cache_dir.exists():
             return []
         return sorted(self.cache_dir.iterdir())
+
+
+if TYPE_CHECKING:
+    from flitch.store import base
+    from flitch.store.memory import MemoryDatasets
+
+    def _conforms(
+        store: DuckDBStore, refresh: DuckDBRefresh, reader: DuckDBReader, mem: MemoryDatasets
+    ) -> tuple[base.DatasetStore, base.RefreshTransaction, base.StoreReader, base.QuerySource]:
+        """Checked by mypy: the DuckDB classes implement the engine-neutral protocols."""
+        sink: base.DatasetSink = mem
+        del sink
+        return store, refresh, reader, mem
