@@ -26,25 +26,24 @@ from flitch.emulator.store import Account
 
 def tour(url: str, account: Account) -> list[str]:
     """A few requests worth trying against the demo, each showing one Stripe behaviour."""
-    t, lim = DEMO_TEST_KEY, DEMO_LIMITED_KEY
-    return [
-        "",
-        "A tour (each line shows one thing Stripe does, and so the emulator):",
-        f"  curl -u {t}: '{url}/v1/subscriptions?limit=3'            # canceled ones hidden…",
-        f"  curl -u {t}: '{url}/v1/subscriptions?status=all&limit=3' # …unless status=all",
-        f"  curl -u {t}: '{url}/v1/prices?active=false&limit=3'       # inactive prices",
-        f"  curl -u {t}: '{url}/v1/charges?created%5Bgte%5D=0&limit=3' # created filters",
-        f"  curl -u {t}: '{url}/v1/events?type=charge.*&limit=3'      # recent changes",
-        f"  curl -u {DEMO_LIVE_KEY}: '{url}/v1/customers?limit=3'     # live-mode data",
-        f"  curl -u {lim}: '{url}/v1/subscriptions'                  # 403 rak_subscription_read",
-        f"  curl -u {DEMO_REVOKED_KEY}: '{url}/v1/customers'          # 401 api_key_expired",
-        f"  curl -u {DEMO_SECRET_KEY}: '{url}/v1/customers'           # works: Flitch refuses sk_",
-        f"  curl -u {DEMO_PUBLISHABLE_KEY}: '{url}/v1/customers'        # publishable: refused",
-        f"  curl '{url}/_emulator/summary'                                  # what is served",
-        "",
-        f"{sum(account.test.count(t) for t in account.test.types())} test-mode and "
-        f"{sum(account.live.count(t) for t in account.live.types())} live-mode objects.",
+    t = DEMO_TEST_KEY
+    stops = [
+        ("canceled subscriptions are hidden…", t, "/v1/subscriptions?limit=3"),
+        ("…unless you ask for status=all", t, "/v1/subscriptions?status=all&limit=3"),
+        ("inactive prices need active=false", t, "/v1/prices?active=false&limit=3"),
+        ("slices by creation time", t, "/v1/charges?created%5Bgte%5D=0&limit=3"),
+        ("recent changes, 30 days of them", t, "/v1/events?type=charge.*&limit=3"),
+        ("a live key sees live data only", DEMO_LIVE_KEY, "/v1/customers?limit=3"),
+        ("403 naming rak_subscription_read", DEMO_LIMITED_KEY, "/v1/subscriptions"),
+        ("401 api_key_expired", DEMO_REVOKED_KEY, "/v1/customers"),
+        ("a secret key works (Flitch refuses it)", DEMO_SECRET_KEY, "/v1/customers?limit=1"),
+        ("a publishable key lists nothing", DEMO_PUBLISHABLE_KEY, "/v1/customers"),
     ]
+    lines = ["", "A tour: each request shows one thing Stripe does, and so the emulator."]
+    for what, key, path in stops:
+        lines += [f"  # {what}", f"  curl -u {key}: '{url}{path}'"]
+    lines += ["  # what is served, and every request so far", f"  curl '{url}/_emulator/summary'"]
+    return lines
 
 
 @app.command()

@@ -15,6 +15,7 @@ import typer
 
 from flitch.cli.app import app
 from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, mask_key, parse_key_spec
+from flitch.emulator.listing import RESOURCES
 from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig, serve_forever
 from flitch.emulator.store import Account
 
@@ -109,9 +110,14 @@ def describe_keys(config: EmulatorConfig) -> list[str]:
 
 
 def describe_account(account: Account) -> list[str]:
-    lines = [f"Account {account.id}:"]
+    """Objects per mode, by the endpoint that lists them."""
+    lines = [f"Account {account.id} (objects by endpoint):"]
     for mode, store in (("test", account.test), ("live", account.live)):
-        counts = [f"{store.count(t)} {t}" for t in store.types() if store.count(t)]
+        counts = [
+            f"{store.count(r.object_type)} {name}"
+            for name, r in RESOURCES.items()
+            if store.count(r.object_type)
+        ]
         lines.append(f"  {mode}: " + (", ".join(counts) if counts else "no data"))
     return lines
 
@@ -197,10 +203,12 @@ def banner(url: str, account: Account, config: EmulatorConfig) -> list[str]:
     lines.append("Rate limits: " + ", ".join(limits))
     sample = first_key(config)
     if sample is not None:
+        # Only the public demo keys are ever printed whole.
+        shown = sample if sample in DEMO_KEYS else f"<your {sample[:8]}… key>"
         lines += [
             "",
             "Try it:",
-            f"  curl -u {sample}: '{url}/v1/customers?limit=3'",
+            f"  curl -u {shown}: '{url}/v1/customers?limit=3'",
             f"  export FLITCH_STRIPE_API_BASE={url}",
             f"  flitch emulator changes --port {url.rsplit(':', 1)[1]} --kind mix --count 10",
             f"Admin API (this machine only): {url}/_emulator/summary, /_emulator/requests",
