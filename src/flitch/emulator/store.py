@@ -26,11 +26,19 @@ Obj = dict[str, Any]
 
 def _sort_key(obj: Obj) -> tuple[int, str]:
     # Ascending order of this key is Stripe's list order (newest first). Ids compare by their
-    # inverted characters so that, within one second, the larger id comes first.
-    return (-int(obj["created"]), _invert(obj["id"]))
+    # inverted characters so that, within one second, the larger id comes first. A discount has
+    # no ``created`` in Stripe; it is kept (for expansion, never listed) by its ``start``.
+    created = obj["created"] if "created" in obj else obj["start"]
+    return (-int(created), _invert(obj["id"]))
+
+
+#: Inverts ASCII in one ``str.translate`` (ids are ASCII; anything else takes the slow path).
+_INVERT_ASCII = {code: chr(0x10FFFF - code) for code in range(128)}
 
 
 def _invert(text: str) -> str:
+    if text.isascii():
+        return text.translate(_INVERT_ASCII)
     return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
 
 
@@ -55,6 +63,9 @@ class ModeStore:
         self._json: dict[str, bytes] = {}
         #: Deleted objects answer retrieve with ``{"id", "object", "deleted": true}``.
         self.tombstones: dict[str, Obj] = {}
+        #: Balance transaction id -> the payout that paid it out. Stripe's balance transaction
+        #: has no such field, yet ``GET /v1/balance_transactions?payout=po_…`` filters on it.
+        self.paid_out_by: dict[str, str] = {}
         self.lock = threading.RLock()
 
     # -- reading -------------------------------------------------------------------------------
@@ -120,10 +131,12 @@ class ModeStore:
         """Bulk load (generator): sorts once instead of inserting one by one."""
         with self.lock:
             tl = self.ordered(object_type)
-            merged = tl.objects + objects
-            merged.sort(key=_sort_key)
-            tl.objects = merged
-            tl.keys = [_sort_key(o) for o in merged]
+            pairs = list(zip(tl.keys, tl.objects, strict=True))
+            pairs.extend((_sort_key(o), o) for o in objects)
+            # Keys are unique (ids are), so sorting never compares the objects themselves.
+            pairs.sort(key=lambda pair: pair[0])
+            tl.keys = [k for k, _ in pairs]
+            tl.objects = [o for _, o in pairs]
             for o in objects:
                 self._by_id[o["id"]] = o
 
