@@ -11,6 +11,7 @@ from flitch.cli import (
     data,  # noqa: F401  (registers `flitch datasets`, `flitch sql`, `flitch export`)
     demo,  # noqa: F401  (registers `flitch demo`)
     emulator,  # noqa: F401  (registers `flitch emulator`)
+    refresh,  # noqa: F401  (registers `flitch refresh`, `flitch scheduler`)
     source,  # noqa: F401  (registers `flitch test`)
     web,  # noqa: F401  (registers `flitch serve`, `flitch users`, `flitch tokens`)
 )

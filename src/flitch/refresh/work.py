@@ -1,0 +1,343 @@
+"""The work of one refresh inside its store transaction: read from Stripe, write the datasets.
+
+:class:`RefreshWork` runs the phases in order, all against the version being built:
+
+1. carry over the datasets not refreshed this time, and the previous rows of the incremental ones;
+2. read the events since the oldest events cursor (a key without Read Events, or a read that
+   fails, sends those datasets to a full read instead; so does a dataset with more objects to
+   re-read by id than a full read would take requests);
+3. read the full datasets and the new balance transactions, all at once;
+4. apply each incremental dataset's changes (newest event per object; re-reads by id);
+5. re-read the objects that changed without an event of their own (subscriptions embedding a
+   changed price, coupons named by new discounts, coupons past ``redeem_by``);
+6. set each dataset's cursor, to be published with its rows.
+
+A dataset that fails alone (missing permission, a list that does not page) gets its previous
+version back (``keep_dataset``) and is reported; errors of the key itself end the whole refresh.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from flitch import catalog
+from flitch.catalog import ObjectSpec
+from flitch.config import Settings
+from flitch.errors import PermissionMissing, StripeRequestFailed
+from flitch.refresh import changes
+from flitch.refresh.changes import Action, ChangeFeed, coupon_refs, fetch_by_id, gather_all
+from flitch.refresh.plan import Planned, created_cursor, events_cursor
+from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
+from flitch.refresh.progress import Strategy as S
+from flitch.store.base import RefreshTransaction
+from flitch.stripe_source.client import KeyLike, SourceClient, open_client
+from flitch.stripe_source.pacing import PacerStats
+from flitch.stripe_source.reader import read_object
+
+#: Objects whose rows name coupons in their discounts (see ``changes.coupon_refs``).
+_COUPON_HOLDERS = frozenset({"subscriptions", "customers"})
+
+
+class RefreshWork:
+    """One refresh's reads and writes (see the module docstring for the phases)."""
+
+    def __init__(
+        self,
+        *,
+        tx: RefreshTransaction,
+        settings: Settings,
+        key: KeyLike,
+        targets: list[ObjectSpec],
+        kept: list[ObjectSpec],
+        planned: dict[str, Planned],
+        rows: dict[str, int],
+        progress: RefreshProgress,
+        clock: Callable[[], float],
+        lag: int,
+        on_progress: ProgressCallback | None,
+        spill_dir: Path,
+        events_readable: Callable[[bool], None],
+    ) -> None:
+        self.tx = tx
+        self.settings = settings
+        self.key = key
+        self.targets = targets
+        self.kept = kept
+        self.planned = planned
+        self.rows = rows
+        self.progress = progress
+        self.clock = clock
+        self.lag = lag
+        self.on_progress = on_progress
+        self.spill_dir = spill_dir
+        self.events_readable = events_readable
+        self.client: SourceClient | None = None
+        self.feed: ChangeFeed | None = None
+        #: objects re-read by id in this run, per dataset (never twice)
+        self.fetched: dict[str, set[str]] = {s.name: set() for s in targets}
+        #: coupons named by discounts of subscriptions and customers written in this run
+        self.coupons_named: set[str] = set()
+        self.cursors: dict[str, dict[str, Any]] = {}
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def p(self, spec: ObjectSpec) -> DatasetProgress:
+        return self.progress.datasets[spec.name]
+
+    def strategy(self, spec: ObjectSpec) -> S:
+        return self.p(spec).strategy
+
+    def alive(self, spec: ObjectSpec) -> bool:
+        return self.p(spec).phase not in (Phase.BLOCKED, Phase.FAILED)
+
+    def of(self, strategy: S) -> list[ObjectSpec]:
+        return [s for s in self.targets if self.strategy(s) is strategy and self.alive(s)]
+
+    def tick(self) -> None:
+        if self.client is not None:
+            stats = self.client.stats
+            self.progress.requests = stats.requests
+            self.progress.retries = stats.retries
+            self.progress.rate_limited = stats.rate_limited
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    def fail(self, spec: ObjectSpec, exc: PermissionMissing | StripeRequestFailed) -> None:
+        """This dataset alone failed: its previous version is carried over instead."""
+        p = self.p(spec)
+        if not self.alive(spec):
+            return
+        p.error, p.fix = exc.message, exc.fix
+        p.finish(Phase.BLOCKED if isinstance(exc, PermissionMissing) else Phase.FAILED)
+        if not self.tx.keep_dataset(spec):
+            self.tx.drop_dataset(spec)  # nothing to go back to: publish no partial table
+        self.tick()
+
+    def query_ids(self, sql: str, params: list[Any]) -> list[str]:
+        return [str(r[0]) for r in self.tx.query(sql, params).rows]
+
+    def query_int(self, sql: str, params: list[Any]) -> int | None:
+        rows = self.tx.query(sql, params).rows
+        value = rows[0][0] if rows else None
+        return int(value) if value is not None else None
+
+    def write(self, spec: ObjectSpec, objects: list[dict[str, Any]]) -> None:
+        if not objects:
+            return
+        self.tx.upsert(spec, objects)
+        self.p(spec).upserted += len(objects)
+        if spec.name in _COUPON_HOLDERS:
+            for obj in objects:
+                self.coupons_named |= coupon_refs(obj)
+
+    def remove(self, spec: ObjectSpec, ids: list[str]) -> None:
+        if ids:
+            self.p(spec).deleted += self.tx.delete(spec, ids)
+
+    # -- the phases --------------------------------------------------------------------------------
+    async def execute(self) -> PacerStats:
+        for spec in self.kept:
+            self.tx.keep_dataset(spec)
+        for spec in self.targets:
+            if self.strategy(spec) in (S.EVENTS, S.CREATED):
+                self.tx.keep_dataset(spec)
+        async with open_client(self.key, self.settings) as client:
+            self.client = client
+            try:
+                if self.of(S.EVENTS):
+                    await self.read_events()
+                self.progress.stage = "reading"
+                jobs = [self.read_full(self.of(S.FULL))]
+                jobs += [self.read_created(spec) for spec in self.of(S.CREATED)]
+                await gather_all(jobs)
+                self.progress.stage = "applying changes"
+                for spec in self.of(S.EVENTS):
+                    await self.guard(spec, self.apply(spec))
+                await self.follow_dependents()
+                for spec in self.targets:
+                    if self.alive(spec):
+                        self.finish(spec)
+            finally:
+                if self.feed is not None:
+                    self.feed.close()
+                shutil.rmtree(self.spill_dir, ignore_errors=True)
+                self.tick()
+            return client.stats
+
+    async def guard(self, spec: ObjectSpec, work: Any) -> None:
+        """Run one dataset's work; a failure of that dataset alone is reported, not raised."""
+        try:
+            await work
+        except (PermissionMissing, StripeRequestFailed) as exc:
+            self.fail(spec, exc)
+
+    def finish(self, spec: ObjectSpec) -> None:
+        p = self.p(spec)
+        cursor = self.cursors.get(spec.name)
+        if cursor is not None:
+            self.tx.set_state(spec, cursor=cursor)
+        p.finish(Phase.DONE)
+
+    # 2. events
+    async def read_events(self) -> None:
+        assert self.client is not None
+        specs = self.of(S.EVENTS)
+        since = min(self.planned[s.name].since or 0 for s in specs)
+        wanted = {s.name for s in specs}
+        # Read also the events of objects embedded in the picked ones (a price in a subscription).
+        wanted |= {d.source for d in changes.DEPENDENTS if d.target in wanted}
+        self.progress.stage = "reading events"
+        for spec in specs:
+            self.p(spec).start()
+        started = self.clock()
+        self.feed = ChangeFeed(self.spill_dir)
+
+        def counted(n: int) -> None:
+            self.progress.events += n
+            self.tick()
+
+        read = [catalog.get(name) for name in catalog.NAMES if name in wanted]
+        try:
+            await self.feed.collect(self.client, read, since, on_page=counted)
+        except (PermissionMissing, StripeRequestFailed) as exc:
+            removed = isinstance(exc, PermissionMissing)
+            if removed:
+                self.events_readable(False)
+            reason = (
+                "Read Events was removed from the key" if removed else f"events unreadable: {exc}"
+            )
+            for spec in specs:
+                self.switch_to_full(spec, reason)
+            return
+        cursor = events_cursor(int(started) - self.lag)
+        for spec in specs:
+            to_fetch = self.feed.count(spec) if spec.expand else 0
+            cost = full_cost(spec, self.rows.get(spec.name))
+            if to_fetch > cost:
+                self.switch_to_full(
+                    spec, f"{to_fetch} objects to re-read by id cost more than a full read"
+                )
+            else:
+                self.cursors[spec.name] = cursor
+
+    def switch_to_full(self, spec: ObjectSpec, reason: str) -> None:
+        p = self.p(spec)
+        p.strategy, p.reason = S.FULL, reason
+
+    # 3. full reads and new balance transactions
+    async def read_full(self, specs: list[ObjectSpec]) -> None:
+        await gather_all(self.guard(spec, self.read_one(spec)) for spec in specs)
+
+    async def read_one(self, spec: ObjectSpec) -> None:
+        assert self.client is not None
+        p = self.p(spec)
+        p.start()
+        started = self.clock()
+        writer = self.tx.replace_dataset(spec)
+        async for page in read_object(self.client, spec):
+            if not self.alive(spec):
+                return
+            writer.add_page(page)
+            p.records += len(page)
+            p.pages += 1
+            self.tick()
+        p.upserted = writer.finish()
+        if spec.mutable:
+            self.cursors[spec.name] = events_cursor(int(started) - self.lag)
+        else:
+            self.cursors[spec.name] = self.created_cursor(spec, started)
+        p.finish(Phase.DONE)
+
+    def created_cursor(self, spec: ObjectSpec, started: float) -> dict[str, Any]:
+        """Read again from the newest ``created`` second held, or from ``lag`` seconds before
+        this read began if that is earlier (records may become visible late)."""
+        newest = self.query_int(
+            f'SELECT CAST(epoch(max(created)) AS BIGINT) FROM "{spec.name}"',  # noqa: S608
+            [],
+        )
+        limit = int(started) - self.lag
+        return created_cursor(min(newest, limit) if newest is not None else limit)
+
+    async def read_created(self, spec: ObjectSpec) -> None:
+        await self.guard(spec, self._read_created(spec))
+
+    async def _read_created(self, spec: ObjectSpec) -> None:
+        assert self.client is not None
+        p = self.p(spec)
+        p.start()
+        started = self.clock()
+        gte = self.planned[spec.name].since or 0
+        # A pending balance transaction becomes available without an event: read again from
+        # the oldest one that should have become available by now.
+        due = self.query_int(
+            f'SELECT CAST(epoch(min(created)) AS BIGINT) FROM "{spec.name}"'  # noqa: S608
+            " WHERE status = 'pending' AND available_on <= to_timestamp(?)",
+            [int(started)],
+        )
+        if due is not None:
+            gte = min(gte, due)
+        async for page in read_object(self.client, spec, created_gte=gte):
+            self.write(spec, page)
+            p.records += len(page)
+            p.pages += 1
+            self.tick()
+        self.cursors[spec.name] = self.created_cursor(spec, started)
+
+    # 4. changes from events
+    async def apply(self, spec: ObjectSpec) -> None:
+        assert self.feed is not None
+        p = self.p(spec)
+        p.phase = Phase.APPLYING
+        to_fetch: list[str] = []
+        for batch in self.feed.changes(spec):
+            self.write(spec, [c.payload for c in batch if c.action is Action.UPSERT and c.payload])
+            self.remove(spec, [c.object_id for c in batch if c.action is Action.DELETE])
+            to_fetch.extend(c.object_id for c in batch if c.action is Action.REFETCH)
+            p.records += sum(c.action is Action.UPSERT for c in batch)
+            self.tick()
+        await self.refetch(spec, to_fetch)
+
+    async def refetch(self, spec: ObjectSpec, ids: Iterable[str]) -> None:
+        assert self.client is not None
+        done = self.fetched[spec.name]
+        wanted = [i for i in dict.fromkeys(ids) if i not in done]
+        if not wanted or not self.alive(spec):
+            return
+        done.update(wanted)
+        p = self.p(spec)
+        async for chunk in fetch_by_id(self.client, spec, wanted):
+            found = [obj for _, obj in chunk if obj is not None]
+            self.write(spec, found)
+            self.remove(spec, [i for i, obj in chunk if obj is None])
+            p.refetched += len(chunk)
+            p.records += len(found)
+            self.tick()
+
+    # 5. objects changed without an event of their own
+    async def follow_dependents(self) -> None:
+        assert self.client is not None
+        incremental = {s.name for s in self.of(S.EVENTS)}
+        if self.feed is not None:
+            for dep in changes.DEPENDENTS:
+                if dep.target not in incremental:
+                    continue
+                changed = self.feed.object_ids(catalog.get(dep.source))
+                if changed:
+                    target = catalog.get(dep.target)
+                    ids = changes.referencing(self.query_ids, dep, changed)
+                    await self.guard(target, self.refetch(target, ids))
+        if "coupons" in incremental:
+            coupons = catalog.get("coupons")
+            expired = self.query_ids(
+                "SELECT id FROM coupons WHERE valid AND"
+                " CAST(json_extract(raw, '$.redeem_by') AS BIGINT) <= ?",
+                [int(self.clock())],
+            )
+            await self.guard(coupons, self.refetch(coupons, [*self.coupons_named, *expired]))
+
+
+def full_cost(spec: ObjectSpec, rows: int | None) -> int:
+    """Requests a full read of ``spec`` takes, about (a page per 100 rows per list variant)."""
+    return len(spec.list_variants) * (-(-(rows or 0) // 100) + 1)

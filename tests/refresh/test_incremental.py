@@ -1,0 +1,124 @@
+"""Later refreshes are incremental (events since the cursor) and miss nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flitch.connections.records import RunOutcome
+from flitch.emulator import billing, operations
+from flitch.emulator.store import ModeStore
+from flitch.refresh import Strategy, refresh
+from tests.conftest import TEST_KEY
+from tests.refresh.conftest import World
+from tests.refresh.helpers import StoreSink, differences
+
+
+def _first(world: World, **create: Any) -> None:
+    world.service.create("Shop", TEST_KEY, refresh="1h", **create)
+    result = refresh(world.service, "Shop", clock=world.clock)
+    assert result.outcome is RunOutcome.OK, result.to_dict()
+
+
+def _pick(store: ModeStore, kind: str, **wanted: Any) -> dict[str, Any]:
+    for obj in store.ordered(kind).objects:
+        if all(obj.get(k) == v for k, v in wanted.items()) and not obj.get("test_clock"):
+            return obj
+    raise AssertionError(f"no {kind} with {wanted}")
+
+
+def _change_everything(world: World) -> StoreSink:
+    """New, updated, refunded, canceled and deleted objects; some events in the old version."""
+    store = world.account.test
+    t = int(world.clock.t)
+    sink = StoreSink(store, t)
+    customer = _pick(store, "customer")
+    pi = operations.start_payment(
+        sink,
+        t,
+        amount=4200,
+        currency="usd",
+        customer=customer,
+        description="New",
+        off_session=False,
+    )
+    operations.attempt_payment(sink, pi, t, customer=customer)
+    charge = _pick(store, "charge", status="succeeded", refunded=False, disputed=False)
+    operations.refund_charge(sink, charge, t, charge["amount"], "requested_by_customer")
+    billing.cancel_subscription(sink, _pick(store, "subscription", status="active"), t, reason="x")
+    sink.update(_pick(store, "price", active=True)["id"], "price.updated", nickname="Renamed")
+    sink.update(_pick(store, "product")["id"], "product.updated", name="Renamed product")
+    sink.delete(_pick(store, "coupon")["id"], "coupon.deleted")
+    gone = [c for c in store.ordered("customer").objects if not c.get("test_clock")][-1]
+    sink.delete(gone["id"], "customer.deleted")
+    sink.old_version = True  # the account's events of another API version: re-read by id
+    sink.update(_pick(store, "invoice", status="paid")["id"], "invoice.updated", description="Old")
+    sink.update(
+        _pick(store, "subscription", status="active")["id"],
+        "customer.subscription.updated",
+        description="Old version",
+    )
+    sink.old_version = False
+    return sink
+
+
+def test_incremental_refresh_equals_a_full_read(world: World) -> None:
+    _first(world)
+    world.advance(3600)
+    _change_everything(world)
+    world.advance(120)
+
+    result = refresh(world.service, "Shop", clock=world.clock)
+
+    assert result.outcome is RunOutcome.OK, result.to_dict()
+    by_name = {d.name: d for d in result.datasets}
+    assert by_name["balance_transactions"].strategy is Strategy.CREATED
+    assert {d.strategy for n, d in by_name.items() if n != "balance_transactions"} == {
+        Strategy.EVENTS
+    }
+    assert by_name["customers"].deleted == 1
+    assert by_name["invoices"].refetched >= 1
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+
+
+def test_incremental_refresh_makes_few_requests(world: World) -> None:
+    _first(world)
+    world.advance(3600)
+    _change_everything(world)
+    world.advance(120)
+    world.emulator.log.clear()
+
+    result = refresh(world.service, "Shop", clock=world.clock)
+
+    paths = world.emulator.log.paths()
+    assert len(paths) == result.requests
+    # 4 event reads (64 types, 20 a request), the new balance transactions, and re-reads by id
+    # of the few objects whose payload cannot be trusted (old version, expanded fields).
+    assert paths.count("/v1/events") == 4
+    lists = [p for p in paths if p.count("/") == 2 and p != "/v1/events"]
+    assert lists == ["/v1/balance_transactions"]
+    assert len(paths) < 20
+
+
+def test_nothing_changed_costs_one_request_per_event_group(world: World) -> None:
+    _first(world, objects="customers,charges")
+    world.advance(3600)
+    world.emulator.log.clear()
+    result = refresh(world.service, "Shop", clock=world.clock)
+    assert result.outcome is RunOutcome.OK
+    assert world.emulator.log.paths() == ["/v1/events"]
+
+
+def test_a_cursor_older_than_the_events_kept_means_a_full_read(world: World) -> None:
+    _first(world, objects="customers")
+    world.advance(31 * 86400)
+    result = refresh(world.service, "Shop", clock=world.clock)
+    assert result.datasets[0].strategy is Strategy.FULL
+    assert "30 days" in result.datasets[0].reason
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+
+
+def test_full_flag_reads_everything_again(world: World) -> None:
+    _first(world, objects="customers,balance_transactions")
+    world.advance(60)
+    result = refresh(world.service, "Shop", clock=world.clock, full=True)
+    assert {d.strategy for d in result.datasets} == {Strategy.FULL}
