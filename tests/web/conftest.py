@@ -197,9 +197,20 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Console errors include refused resources (Content-Security-Policy) and failed loads.
+    # Pages answered 4xx on purpose (a wrong password, a viewer refused) log "Failed to load
+    # resource" for the document itself; those are expected and left out.
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"errors in the browser console: {errors}"
 
 
 def shot(page: Any, name: str) -> None:

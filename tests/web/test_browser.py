@@ -45,6 +45,10 @@ def test_first_run_then_sign_in_and_out(page: Any) -> None:
     expect(page.get_by_role("heading", name="No data connected yet")).to_be_visible()
     expect(page.get_by_role("link", name="Connect Stripe")).to_be_visible()
     shot(page, "data-empty")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("link", name="Dashboards")).to_be_visible()
+    shot(page, "data-empty-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     page.get_by_label(f"User menu: {ADMIN[0]}").click()
     page.get_by_role("button", name="Sign out").click()
