@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flitch import catalog
 from flitch.connections.records import RunOutcome
 from flitch.emulator import billing, operations
 from flitch.emulator.store import ModeStore
@@ -89,14 +90,19 @@ def test_incremental_refresh_makes_few_requests(world: World) -> None:
 
     result = refresh(world.service, "Shop", clock=world.clock)
 
-    paths = world.emulator.log.paths()
-    assert len(paths) == result.requests
-    # 4 event reads (64 types, 20 a request), the new balance transactions, and re-reads by id
-    # of the few objects whose payload cannot be trusted (old version, expanded fields).
-    assert paths.count("/v1/events") == 4
-    lists = [p for p in paths if p.count("/") == 2 and p != "/v1/events"]
-    assert lists == ["/v1/balance_transactions"]
-    assert len(paths) < 20
+    log = world.emulator.log.entries
+    assert len(log) == result.requests
+    # one limit=1 request per list (permissions), 4 event reads (64 types, 20 a request), the
+    # new balance transactions, and re-reads by id of the few objects whose payload cannot be
+    # trusted (another API version, expanded fields).
+    events = [r for r in log if r.path == "/v1/events"]
+    assert len(events) == 4
+    lists = [r for r in log if r.path.count("/") == 2 and r.path != "/v1/events"]
+    assert sorted(r.path for r in lists) == sorted(s.list_path for s in catalog.OBJECTS)
+    assert all("limit=1&" in r.query + "&" for r in lists if "balance" not in r.path)
+    by_id = [r for r in log if r.path.count("/") == 3]
+    assert 0 < len(by_id) <= 10
+    assert len(log) < 30
 
 
 def test_nothing_changed_costs_one_request_per_event_group(world: World) -> None:
@@ -105,7 +111,7 @@ def test_nothing_changed_costs_one_request_per_event_group(world: World) -> None
     world.emulator.log.clear()
     result = refresh(world.service, "Shop", clock=world.clock)
     assert result.outcome is RunOutcome.OK
-    assert world.emulator.log.paths() == ["/v1/events"]
+    assert sorted(world.emulator.log.paths()) == ["/v1/charges", "/v1/customers", "/v1/events"]
 
 
 def test_a_cursor_older_than_the_events_kept_means_a_full_read(world: World) -> None:

@@ -32,6 +32,7 @@ from flitch.refresh.plan import Planned, plan
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.work import RefreshWork
 from flitch.store.duckdb_store import DuckDBStore
+from flitch.stripe_source.pacing import Backoff
 
 T = TypeVar("T")
 #: Rows buffered per dataset before one insert: small enough that twelve datasets read at once
@@ -95,7 +96,8 @@ class Refresher:
     """Runs refreshes of the connections of one ``ConnectionService``.
 
     ``clock`` gives Unix seconds (Stripe's ``created`` times are compared with it; inject one in
-    tests). ``lag`` is how far behind "now" the events cursor stops.
+    tests). ``lag`` is how far behind "now" the events cursor stops. ``backoff`` is how retries
+    wait (the pacer's default unless given).
     """
 
     def __init__(
@@ -105,11 +107,13 @@ class Refresher:
         clock: Callable[[], float] = time.time,
         lag: int = DEFAULT_LAG,
         on_progress: ProgressCallback | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
         self.lag = lag
         self.on_progress = on_progress
+        self.backoff = backoff
 
     async def run(
         self,
@@ -172,6 +176,7 @@ class Refresher:
                 on_progress=self.on_progress,
                 spill_dir=store.cache_dir / f"staging-events-{run_id}.tmp",
                 events_readable=lambda readable: db.set_can_read_events(info.id, readable),
+                backoff=self.backoff,
             )
             stats = await work.execute()
             progress.stage = "committing"
@@ -365,7 +370,8 @@ def refresh(
     clock: Callable[[], float] = time.time,
     lag: int = DEFAULT_LAG,
     on_progress: ProgressCallback | None = None,
+    backoff: Backoff | None = None,
 ) -> RefreshResult:
     """Refresh a connection now, from synchronous code (see :meth:`Refresher.run`)."""
-    refresher = Refresher(service, clock=clock, lag=lag, on_progress=on_progress)
+    refresher = Refresher(service, clock=clock, lag=lag, on_progress=on_progress, backoff=backoff)
     return _run(refresher.run(name_or_id, full=full, objects=objects, trigger=trigger))

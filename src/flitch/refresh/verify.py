@@ -45,6 +45,7 @@ from flitch.store.base import RefreshTransaction
 from flitch.store.loading import ArrowDatasetWriter, Tables
 from flitch.store.schema import quote_literal, table_name
 from flitch.stripe_source.client import open_client
+from flitch.stripe_source.pacing import Backoff
 from flitch.stripe_source.reader import read_object
 
 #: Examples kept per kind of difference.
@@ -247,18 +248,26 @@ class Verifier:
         lag: int = DEFAULT_LAG,
         on_progress: ProgressCallback | None = None,
         repair: bool = True,
+        backoff: Backoff | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
         self.lag = lag
         self.on_progress = on_progress
         self.repair = repair
+        self.backoff = backoff
 
     async def run(self, name_or_id: str, *, refresh_first: bool = True) -> VerifyResult:
         info = self.service.get(name_or_id)
         refreshed = None
         if refresh_first:
-            refresher = Refresher(self.service, clock=self.clock, lag=self.lag)
+            refresher = Refresher(
+                self.service,
+                clock=self.clock,
+                lag=self.lag,
+                on_progress=self.on_progress,
+                backoff=self.backoff,
+            )
             refreshed = await refresher.run(info.id, trigger="before-verify")
             if refreshed.outcome is RunOutcome.FAILED and refreshed.error is not None:
                 return VerifyResult(info.name, info.id, refreshed, error=refreshed.error)
@@ -282,7 +291,7 @@ class Verifier:
         result.datasets = list(checks.values())
         try:
             key = self.service.key_for(info.id)
-            async with open_client(key, self.service.settings) as client:
+            async with open_client(key, self.service.settings, backoff=self.backoff) as client:
                 read_at = self.clock()
 
                 async def read(spec: ObjectSpec) -> None:
@@ -402,7 +411,10 @@ def verify(
     clock: Callable[[], float] = time.time,
     lag: int = DEFAULT_LAG,
     on_progress: ProgressCallback | None = None,
+    backoff: Backoff | None = None,
 ) -> VerifyResult:
     """Check a connection's cache against Stripe and repair it, from synchronous code."""
-    verifier = Verifier(service, clock=clock, lag=lag, on_progress=on_progress, repair=repair)
+    verifier = Verifier(
+        service, clock=clock, lag=lag, on_progress=on_progress, repair=repair, backoff=backoff
+    )
     return _run(verifier.run(name_or_id, refresh_first=refresh_first))

@@ -3,6 +3,7 @@
 :class:`RefreshWork` runs the phases in order, all against the version being built:
 
 1. carry over the datasets not refreshed this time, and the previous rows of the incremental ones;
+   ask each incremental dataset's list for one record (a permission removed shows up here);
 2. read the events since the oldest events cursor (a key without Read Events, or a read that
    fails, sends those datasets to a full read instead; so does a dataset with more objects to
    re-read by id than a full read would take requests);
@@ -34,7 +35,7 @@ from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, Re
 from flitch.refresh.progress import Strategy as S
 from flitch.store.base import RefreshTransaction
 from flitch.stripe_source.client import KeyLike, SourceClient, open_client
-from flitch.stripe_source.pacing import PacerStats
+from flitch.stripe_source.pacing import Backoff, PacerStats
 from flitch.stripe_source.reader import read_object
 
 #: Objects whose rows name coupons in their discounts (see ``changes.coupon_refs``).
@@ -60,6 +61,7 @@ class RefreshWork:
         on_progress: ProgressCallback | None,
         spill_dir: Path,
         events_readable: Callable[[bool], None],
+        backoff: Backoff | None = None,
     ) -> None:
         self.tx = tx
         self.settings = settings
@@ -74,6 +76,7 @@ class RefreshWork:
         self.on_progress = on_progress
         self.spill_dir = spill_dir
         self.events_readable = events_readable
+        self.backoff = backoff
         self.client: SourceClient | None = None
         self.feed: ChangeFeed | None = None
         #: objects re-read by id in this run, per dataset (never twice)
@@ -143,9 +146,11 @@ class RefreshWork:
         for spec in self.targets:
             if self.strategy(spec) in (S.EVENTS, S.CREATED):
                 self.tx.keep_dataset(spec)
-        async with open_client(self.key, self.settings) as client:
+        async with open_client(self.key, self.settings, backoff=self.backoff) as client:
             self.client = client
             try:
+                if self.of(S.EVENTS):
+                    await gather_all(self.guard(s, self.probe(s)) for s in self.of(S.EVENTS))
                 if self.of(S.EVENTS):
                     await self.read_events()
                 self.progress.stage = "reading"
@@ -181,6 +186,12 @@ class RefreshWork:
         p.finish(Phase.DONE)
 
     # 2. events
+    async def probe(self, spec: ObjectSpec) -> None:
+        """One ``limit=1`` request to the dataset's list: events alone would not tell that the
+        key lost Read on it (that raises here, and the dataset keeps its data)."""
+        assert self.client is not None
+        await self.client.get(spec.list_path, {**spec.list_variants[0], "limit": 1})
+
     async def read_events(self) -> None:
         assert self.client is not None
         specs = self.of(S.EVENTS)
