@@ -266,6 +266,11 @@ class UserStore:
         return [_token(row) for row in rows]
 
     def _token(self, token_id: int) -> ApiToken:
+        if not 0 < token_id < 2**63:
+            raise NotFound(
+                f"There is no API token with id {token_id}.",
+                "List the tokens (`flitch tokens list`) to find its id.",
+            )
         with userdb.connect(self.path) as conn:
             row = conn.execute(
                 "SELECT t.*, u.name AS user_name FROM web_api_tokens t "

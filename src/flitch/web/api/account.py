@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from flitch.errors import InputError
 from flitch.web.api.models import (
@@ -16,6 +18,9 @@ from flitch.web.api.models import (
 )
 from flitch.web.auth import principal_of
 from flitch.web.context import WebContext, context_of
+
+#: The largest id SQLite can hold; larger ones cannot name a token.
+SQLITE_INT_MAX = 2**63 - 1
 
 router = APIRouter(prefix="/api/v1", tags=["account"], responses=ERROR_RESPONSES)
 
@@ -63,7 +68,9 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", name="api_revoke_token", status_code=204)
 def revoke_token(
-    token_id: int, request: Request, ctx: WebContext = Depends(context_of)
+    token_id: Annotated[int, Path(ge=1, le=SQLITE_INT_MAX)],
+    request: Request,
+    ctx: WebContext = Depends(context_of),
 ) -> Response:
     """Revoke a token at once (yours; an admin may revoke anyone's)."""
     user = principal_of(request).user
