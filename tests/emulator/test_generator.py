@@ -103,80 +103,101 @@ def test_summary_counts_each_type_per_mode(account: Account) -> None:
         assert counts["live"][kind] > 0
 
 
+def check_all(store: ModeStore, now: int) -> None:
+    """Every invariant that holds whatever has happened to the account."""
+    check_references(store)
+    check_charges(store)
+    check_subscriptions(store, now)
+    check_invoices(store)
+    check_invoice_numbers(store)
+    check_balance_transactions(store, now)
+    check_payouts(store)
+    check_coupons(store)
+
+
 # -- references ----------------------------------------------------------------------------------
 def test_every_reference_resolves(account: Account) -> None:
     for store in modes(account):
-        for ch in objects(store, "charge"):
-            assert ch["customer"] is None or resolves(store, ch["customer"], "customer")
-            assert resolves(store, ch["payment_intent"], "payment_intent")
-            if ch["status"] == "succeeded":
-                assert resolves(store, ch["balance_transaction"], "balance_transaction")
-            else:
-                assert ch["balance_transaction"] is None
-                assert ch["failure_code"]
-        for pi in objects(store, "payment_intent"):
-            if pi["latest_charge"]:
-                assert resolves(store, pi["latest_charge"], "charge")
-        for inv in objects(store, "invoice"):
-            assert resolves(store, inv["customer"], "customer")
-            if inv["parent"]:
-                sub = inv["parent"]["subscription_details"]["subscription"]
-                assert resolves(store, sub, "subscription")
-            for line in inv["lines"]["data"]:
-                assert line["invoice"] == inv["id"]
-                if line["pricing"]:
-                    assert resolves(store, line["pricing"]["price_details"]["price"], "price")
-            for disc in inv["discounts"]:
-                assert resolves(store, disc, "discount")
-        for sub in objects(store, "subscription"):
-            assert resolves(store, sub["customer"], "customer")
-            assert resolves(store, sub["latest_invoice"], "invoice")
-            for item in sub["items"]["data"]:
-                assert resolves(store, item["price"]["id"], "price")
-                assert resolves(store, item["price"]["product"], "product")
-                assert item["subscription"] == sub["id"]
-            for disc in sub["discounts"]:
-                assert resolves(store, disc, "discount")
-        for disc in objects(store, "discount"):
-            assert resolves(store, disc["source"]["coupon"], "coupon")
-            assert resolves(store, disc["subscription"], "subscription")
-        for price in objects(store, "price"):
-            assert resolves(store, price["product"], "product")
-        for txn in objects(store, "balance_transaction"):
-            kind = {"ch": "charge", "re": "refund", "dp": "dispute", "po": "payout"}
-            assert resolves(store, txn["source"], kind[txn["source"].split("_")[0]])
-        for dispute in objects(store, "dispute"):
-            assert resolves(store, dispute["charge"], "charge")
-            assert resolves(store, dispute["payment_intent"], "payment_intent")
-        for refund in objects(store, "refund"):
-            assert resolves(store, refund["charge"], "charge")
-            assert resolves(store, refund["balance_transaction"], "balance_transaction")
-        for note in objects(store, "credit_note"):
-            assert resolves(store, note["invoice"], "invoice")
-            assert resolves(store, note["customer"], "customer")
-            for r in note["refunds"]:
-                assert resolves(store, r["refund"], "refund")
-        for payout in objects(store, "payout"):
-            assert resolves(store, payout["balance_transaction"], "balance_transaction")
-        for link in objects(store, "invoice_payment"):
-            assert resolves(store, link["invoice"], "invoice")
-            assert resolves(store, link["payment"]["payment_intent"], "payment_intent")
-        for txn_id, payout_id in store.paid_out_by.items():
-            assert resolves(store, txn_id, "balance_transaction")
-            assert resolves(store, payout_id, "payout")
+        check_references(store)
+
+
+def check_references(store: ModeStore) -> None:
+    """Every id an object holds names an object of the right type (or a deleted one)."""
+    for ch in objects(store, "charge"):
+        assert ch["customer"] is None or resolves(store, ch["customer"], "customer")
+        assert resolves(store, ch["payment_intent"], "payment_intent")
+        if ch["status"] == "succeeded":
+            assert resolves(store, ch["balance_transaction"], "balance_transaction")
+        else:
+            assert ch["balance_transaction"] is None
+            assert ch["failure_code"]
+    for pi in objects(store, "payment_intent"):
+        if pi["latest_charge"]:
+            assert resolves(store, pi["latest_charge"], "charge")
+    for inv in objects(store, "invoice"):
+        assert resolves(store, inv["customer"], "customer")
+        if inv["parent"]:
+            sub = inv["parent"]["subscription_details"]["subscription"]
+            assert resolves(store, sub, "subscription")
+        for line in inv["lines"]["data"]:
+            assert line["invoice"] == inv["id"]
+            if line["pricing"]:
+                assert resolves(store, line["pricing"]["price_details"]["price"], "price")
+        for disc in inv["discounts"]:
+            assert resolves(store, disc, "discount")
+    for sub in objects(store, "subscription"):
+        assert resolves(store, sub["customer"], "customer")
+        assert resolves(store, sub["latest_invoice"], "invoice")
+        for item in sub["items"]["data"]:
+            assert resolves(store, item["price"]["id"], "price")
+            assert resolves(store, item["price"]["product"], "product")
+            assert item["subscription"] == sub["id"]
+        for disc in sub["discounts"]:
+            assert resolves(store, disc, "discount")
+    for disc in objects(store, "discount"):
+        assert resolves(store, disc["source"]["coupon"], "coupon")
+        assert resolves(store, disc["subscription"], "subscription")
+    for price in objects(store, "price"):
+        assert resolves(store, price["product"], "product")
+    for txn in objects(store, "balance_transaction"):
+        kind = {"ch": "charge", "re": "refund", "dp": "dispute", "po": "payout"}
+        assert resolves(store, txn["source"], kind[txn["source"].split("_")[0]])
+    for dispute in objects(store, "dispute"):
+        assert resolves(store, dispute["charge"], "charge")
+        assert resolves(store, dispute["payment_intent"], "payment_intent")
+    for refund in objects(store, "refund"):
+        assert resolves(store, refund["charge"], "charge")
+        assert resolves(store, refund["balance_transaction"], "balance_transaction")
+    for note in objects(store, "credit_note"):
+        assert resolves(store, note["invoice"], "invoice")
+        assert resolves(store, note["customer"], "customer")
+        for r in note["refunds"]:
+            assert resolves(store, r["refund"], "refund")
+    for payout in objects(store, "payout"):
+        assert resolves(store, payout["balance_transaction"], "balance_transaction")
+    for link in objects(store, "invoice_payment"):
+        assert resolves(store, link["invoice"], "invoice")
+        assert resolves(store, link["payment"]["payment_intent"], "payment_intent")
+    for txn_id, payout_id in store.paid_out_by.items():
+        assert resolves(store, txn_id, "balance_transaction")
+        assert resolves(store, payout_id, "payout")
 
 
 def test_charges_agree_with_their_refunds_and_disputes(account: Account) -> None:
     for store in modes(account):
-        refunded: Counter[str] = Counter()
-        for refund in objects(store, "refund"):
-            refunded[refund["charge"]] += refund["amount"]
-        disputed = {d["charge"] for d in objects(store, "dispute")}
-        for ch in objects(store, "charge"):
-            assert ch["amount_refunded"] == refunded[ch["id"]]
-            assert ch["refunded"] == (ch["amount_refunded"] == ch["amount"])
-            assert ch["disputed"] == (ch["id"] in disputed)
-            assert ch["paid"] == (ch["status"] == "succeeded")
+        check_charges(store)
+
+
+def check_charges(store: ModeStore) -> None:
+    refunded: Counter[str] = Counter()
+    for refund in objects(store, "refund"):
+        refunded[refund["charge"]] += refund["amount"]
+    disputed = {d["charge"] for d in objects(store, "dispute")}
+    for ch in objects(store, "charge"):
+        assert ch["amount_refunded"] == refunded[ch["id"]]
+        assert ch["refunded"] == (ch["amount_refunded"] == ch["amount"])
+        assert ch["disputed"] == (ch["id"] in disputed)
+        assert ch["paid"] == (ch["status"] == "succeeded")
 
 
 # -- every status --------------------------------------------------------------------------------
@@ -219,140 +240,172 @@ def test_every_status_occurs_at_the_default_size(account: Account) -> None:
 
 
 def test_subscriptions_are_consistent_with_their_status(account: Account) -> None:
-    now = REFERENCE_NOW
     for store in modes(account):
-        for sub in objects(store, "subscription"):
-            status = sub["status"]
-            if status == "canceled":
-                assert sub["canceled_at"]
-                assert sub["ended_at"]
-                assert sub["canceled_at"] <= sub["ended_at"] <= now
-            elif status == "incomplete_expired":
-                assert sub["ended_at"] == sub["created"] + 23 * 3600
-            else:
-                assert sub["ended_at"] is None
-            if status == "trialing":
-                assert sub["trial_start"] <= now < sub["trial_end"]
-            if status in ("active", "past_due", "trialing"):
-                for item in sub["items"]["data"]:
-                    assert item["current_period_start"] <= now < item["current_period_end"] or (
-                        sub["cancel_at_period_end"] is False and item["current_period_end"] > now
-                    )
-            if sub["cancel_at_period_end"]:
-                assert sub["cancel_at"]
-                assert sub["canceled_at"]
-            assert sub["start_date"] == sub["created"]
-            assert sub["currency"] == sub["items"]["data"][0]["price"]["currency"]
+        check_subscriptions(store, REFERENCE_NOW, generated=True)
+
+
+def check_subscriptions(store: ModeStore, now: int, *, generated: bool = False) -> None:
+    """Status and dates agree (``generated``: nothing has happened since ``now``)."""
+    for sub in objects(store, "subscription"):
+        status = sub["status"]
+        if status == "canceled":
+            assert sub["canceled_at"]
+            assert sub["ended_at"]
+            assert sub["canceled_at"] <= sub["ended_at"] <= now
+        elif status == "incomplete_expired":
+            assert sub["ended_at"] == sub["created"] + 23 * 3600
+        else:
+            assert sub["ended_at"] is None
+        if status == "trialing" and generated:
+            assert sub["trial_start"] <= now < sub["trial_end"]
+        for item in sub["items"]["data"]:
+            assert item["current_period_start"] < item["current_period_end"]
+        if status in ("active", "past_due", "trialing") and generated:
+            for item in sub["items"]["data"]:
+                assert item["current_period_start"] <= now < item["current_period_end"] or (
+                    sub["cancel_at_period_end"] is False and item["current_period_end"] > now
+                )
+        if sub["cancel_at_period_end"]:
+            assert sub["cancel_at"]
+            assert sub["canceled_at"]
+        assert sub["start_date"] == sub["created"]
+        assert sub["currency"] == sub["items"]["data"][0]["price"]["currency"]
 
 
 def test_invoices_add_up(account: Account) -> None:
+    assert sum(check_invoices(store) for store in modes(account)) > 0
+
+
+def check_invoices(store: ModeStore) -> int:
+    """Invoices add up; returns how many proration lines there are."""
     prorations = 0
-    for store in modes(account):
-        for inv in objects(store, "invoice"):
-            lines = inv["lines"]["data"]
-            assert inv["subtotal"] == sum(line["amount"] for line in lines)
-            off = sum(d["amount"] for d in inv["total_discount_amounts"])
-            assert inv["total"] == inv["subtotal"] - off
-            assert inv["amount_remaining"] == inv["amount_due"] - inv["amount_paid"]
-            if inv["status"] == "paid":
-                assert inv["amount_paid"] == inv["amount_due"]
-                assert inv["status_transitions"]["paid_at"]
-            if inv["status"] == "draft":
-                assert inv["number"] is None
-                assert inv["status_transitions"]["finalized_at"] is None
-            else:
-                assert inv["number"]
-                assert inv["status_transitions"]["finalized_at"]
-            if inv["status"] == "void":
-                assert inv["status_transitions"]["voided_at"]
-            prorations += sum(
-                1
-                for line in lines
-                if (line["parent"]["subscription_item_details"] or {}).get("proration")
-            )
-    assert prorations > 0
+    for inv in objects(store, "invoice"):
+        lines = inv["lines"]["data"]
+        assert inv["subtotal"] == sum(line["amount"] for line in lines)
+        off = sum(d["amount"] for d in inv["total_discount_amounts"])
+        assert inv["total"] == inv["subtotal"] - off
+        assert inv["amount_remaining"] == inv["amount_due"] - inv["amount_paid"]
+        if inv["status"] == "paid":
+            assert inv["amount_paid"] == inv["amount_due"]
+            assert inv["status_transitions"]["paid_at"]
+        if inv["status"] == "draft":
+            assert inv["number"] is None
+            assert inv["status_transitions"]["finalized_at"] is None
+        else:
+            assert inv["number"]
+            assert inv["status_transitions"]["finalized_at"]
+        if inv["status"] == "void":
+            assert inv["status_transitions"]["voided_at"]
+        prorations += sum(
+            1
+            for line in lines
+            if (line["parent"]["subscription_item_details"] or {}).get("proration")
+        )
+    return prorations
 
 
 def test_the_invoice_numbers_of_a_customer_are_in_sequence(account: Account) -> None:
     for store in modes(account):
-        numbers: dict[str, list[tuple[int, str]]] = {}
-        for inv in objects(store, "invoice"):
-            if inv["number"]:
-                finalized = inv["status_transitions"]["finalized_at"]
-                numbers.setdefault(inv["customer"], []).append((finalized, inv["number"]))
-        for customer_id, found in numbers.items():
-            found.sort()
-            sequence = [int(n.rsplit("-", 1)[1]) for _, n in found]
-            assert sequence == list(range(1, len(sequence) + 1)), customer_id
-            customer = store.get(customer_id)
-            if customer is not None:
-                assert customer["next_invoice_sequence"] == len(sequence) + 1
+        check_invoice_numbers(store)
+
+
+def check_invoice_numbers(store: ModeStore) -> None:
+    numbers: dict[str, list[tuple[int, str]]] = {}
+    for inv in objects(store, "invoice"):
+        if inv["number"]:
+            finalized = inv["status_transitions"]["finalized_at"]
+            numbers.setdefault(inv["customer"], []).append((finalized, inv["number"]))
+    for customer_id, found in numbers.items():
+        found.sort()
+        sequence = [int(n.rsplit("-", 1)[1]) for _, n in found]
+        assert sequence == list(range(1, len(sequence) + 1)), customer_id
+        customer = store.get(customer_id)
+        if customer is not None:
+            assert customer["next_invoice_sequence"] == len(sequence) + 1
 
 
 # -- money ---------------------------------------------------------------------------------------
 def test_balance_transactions_carry_fees_and_signs(account: Account) -> None:
     for store in modes(account):
-        kinds: Counter[str] = Counter()
-        for txn in objects(store, "balance_transaction"):
-            assert txn["net"] == txn["amount"] - txn["fee"]
-            assert txn["fee"] == sum(f["amount"] for f in txn["fee_details"])
-            assert txn["available_on"] >= txn["created"] - DAY
-            assert txn["status"] == (
-                "available" if txn["available_on"] <= REFERENCE_NOW else "pending"
-            )
-            source = store.get(txn["source"])
-            assert source is not None
-            kinds[txn["type"]] += 1
-            if txn["type"] == "charge":
-                assert txn["amount"] == source["amount"] > 0
-                assert txn["fee"] == processing_fee(txn["amount"], txn["currency"])
-                assert txn["reporting_category"] == "charge"
-            elif txn["type"] == "refund":
-                assert txn["amount"] == -source["amount"] < 0
-                assert txn["fee"] == 0
-            elif txn["type"] == "adjustment":
-                assert txn["reporting_category"] in ("dispute", "dispute_reversal")
-                if txn["reporting_category"] == "dispute":
-                    assert txn["amount"] == -source["amount"]
-                    assert txn["fee"] > 0
-            elif txn["type"] == "payout":
-                assert txn["amount"] == -source["amount"]
-                assert txn["fee"] == 0
-            else:
-                assert txn["type"] == "payout_failure"
-                assert txn["amount"] == source["amount"]
+        kinds = check_balance_transactions(store, REFERENCE_NOW)
         assert {"charge", "refund", "adjustment", "payout"} <= set(kinds)
         usd = [t for t in objects(store, "balance_transaction") if t["type"] == "charge"]
         assert {t["currency"] for t in usd} == {"usd", "eur", "gbp", "jpy"}
 
 
+def check_balance_transactions(store: ModeStore, now: int) -> Counter[str]:
+    """Every movement of money: signs, fees, net, its source; returns the count per type."""
+    kinds: Counter[str] = Counter()
+    for txn in objects(store, "balance_transaction"):
+        assert txn["net"] == txn["amount"] - txn["fee"]
+        assert txn["fee"] == sum(f["amount"] for f in txn["fee_details"])
+        assert txn["available_on"] >= txn["created"] - DAY
+        if txn["status"] == "available":
+            assert txn["available_on"] <= now
+        else:
+            assert txn["available_on"] > txn["created"]
+        source = store.get(txn["source"])
+        assert source is not None
+        kinds[txn["type"]] += 1
+        if txn["type"] == "charge":
+            assert txn["amount"] == source["amount"] > 0
+            assert txn["fee"] == processing_fee(txn["amount"], txn["currency"])
+            assert txn["reporting_category"] == "charge"
+        elif txn["type"] == "refund":
+            assert txn["amount"] == -source["amount"] < 0
+            assert txn["fee"] == 0
+        elif txn["type"] == "adjustment":
+            assert txn["reporting_category"] in ("dispute", "dispute_reversal")
+            if txn["reporting_category"] == "dispute":
+                assert txn["amount"] == -source["amount"]
+                assert txn["fee"] > 0
+        elif txn["type"] == "payout":
+            assert txn["amount"] == -source["amount"]
+            assert txn["fee"] == 0
+        else:
+            assert txn["type"] == "payout_failure"
+            assert txn["amount"] == source["amount"]
+    return kinds
+
+
 def test_payouts_take_the_available_balance_of_each_currency(account: Account) -> None:
     for store in modes(account):
-        txns = objects(store, "balance_transaction")
-        payouts = sorted(objects(store, "payout"), key=lambda p: p["created"])
-        assert payouts
-        for currency in {p["currency"] for p in payouts}:
-            moved = sorted(
-                (t for t in txns if t["currency"] == currency and t["type"] != "payout"),
-                key=lambda t: t["available_on"],
-            )
-            paid, i, available = 0, 0, 0
-            for payout in (p for p in payouts if p["currency"] == currency):
-                while i < len(moved) and moved[i]["available_on"] <= payout["created"]:
-                    available += moved[i]["net"]
-                    i += 1
-                paid += payout["amount"]
-                assert available == paid, payout["id"]
-            # what is left (pending, or available since the last payout; negative after a late
-            # refund or chargeback) is the balance: the sum of every transaction, payouts included
-            remaining = sum(t["net"] for t in moved) - paid
-            assert remaining == sum(t["net"] for t in txns if t["currency"] == currency)
-        for txn_id, payout_id in store.paid_out_by.items():
-            txn, payout = store.get(txn_id), store.get(payout_id)
-            assert txn
-            assert payout
-            assert txn["available_on"] <= payout["created"]
-            assert txn["currency"] == payout["currency"]
+        check_payouts(store)
+
+
+def check_payouts(store: ModeStore) -> None:
+    """Per currency, each payout took exactly what had become available and was not yet paid
+    out: so the nets of everything up to a payout equal the payouts so far, and what is left
+    over (pending, or newer) is the balance."""
+    txns = [t for t in objects(store, "balance_transaction") if t["type"] != "payout"]
+    payouts = sorted(objects(store, "payout"), key=lambda p: (p["created"], p["id"]))
+    assert payouts
+    taken: dict[str, list[Obj]] = {}
+    for txn in txns:
+        payout_id = store.paid_out_by.get(txn["id"])
+        if payout_id is not None:
+            taken.setdefault(payout_id, []).append(txn)
+    for payout in payouts:
+        mine = taken.get(payout["id"], [])
+        assert sum(t["net"] for t in mine) == payout["amount"], payout["id"]
+        assert all(t["currency"] == payout["currency"] for t in mine)
+        assert all(t["available_on"] <= payout["created"] for t in mine)
+        for txn in txns:  # everything available before this payout went out by then
+            if txn["currency"] == payout["currency"] and txn["available_on"] < payout["created"]:
+                earlier = store.get(store.paid_out_by.get(txn["id"], ""))
+                if txn["created"] < payout["created"]:
+                    assert earlier is not None, txn["id"]
+                    assert earlier["created"] <= payout["created"]
+    for currency in {p["currency"] for p in payouts}:
+        mine = [t for t in objects(store, "balance_transaction") if t["currency"] == currency]
+        paid = sum(p["amount"] for p in payouts if p["currency"] == currency)
+        moved = sum(t["net"] for t in mine if t["type"] != "payout")
+        left = sum(
+            t["net"] for t in mine if t["type"] != "payout" and t["id"] not in store.paid_out_by
+        )
+        assert moved == paid + left
+        # the balance (every transaction, payouts included) is what is left
+        assert left == sum(t["net"] for t in mine)
 
 
 def test_payout_statuses_follow_their_arrival(account: Account) -> None:
@@ -394,20 +447,25 @@ def test_the_catalog_has_every_kind_of_price(account: Account) -> None:
 
 def test_coupons_count_their_redemptions(account: Account) -> None:
     for store in modes(account):
-        used: Counter[str] = Counter(d["source"]["coupon"] for d in objects(store, "discount"))
+        check_coupons(store)
         coupons = objects(store, "coupon")
-        for coupon in coupons:
-            assert coupon["times_redeemed"] == used[coupon["id"]]
-            if coupon["amount_off"] is not None:
-                assert coupon["currency"]
-                assert coupon["percent_off"] is None
-            if coupon["max_redemptions"] is not None:
-                assert coupon["times_redeemed"] <= coupon["max_redemptions"]
         assert {c["duration"] for c in coupons} == {"forever", "once", "repeating"}
         assert any(not c["valid"] for c in coupons)
         deleted = [i for i, t in store.tombstones.items() if t["object"] == "coupon"]
         assert deleted
         assert all(store.get(i) is None for i in deleted)
+
+
+def check_coupons(store: ModeStore) -> None:
+    used: Counter[str] = Counter(d["source"]["coupon"] for d in objects(store, "discount"))
+    coupons = objects(store, "coupon")
+    for coupon in coupons:
+        assert coupon["times_redeemed"] == used[coupon["id"]]
+        if coupon["amount_off"] is not None:
+            assert coupon["currency"]
+            assert coupon["percent_off"] is None
+        if coupon["max_redemptions"] is not None:
+            assert coupon["times_redeemed"] <= coupon["max_redemptions"]
 
 
 # -- deletions, test clocks, events --------------------------------------------------------------

@@ -74,6 +74,40 @@ def discount_off(coupon: Obj, base: int, currency: str) -> int:
 
 
 # -- invoices ------------------------------------------------------------------------------------
+def subscription_line(
+    sink: Sink,
+    *,
+    invoice_id: str,
+    subscription_id: str,
+    item: Obj,
+    amount: int,
+    quantity: int | None,
+    period: tuple[int, int],
+    description: str,
+    proration: bool = False,
+) -> Obj:
+    """An invoice line billed by a subscription item (a proration comes from an invoice item)."""
+    price = item["price"]
+    return bill.line_item(
+        id=new_id(sink.rng, "il_"),
+        livemode=sink.livemode,
+        invoice=invoice_id,
+        amount=amount,
+        currency=price["currency"],
+        description=description,
+        quantity=quantity,
+        period_start=period[0],
+        period_end=period[1],
+        price_id=price["id"],
+        product_id=price["product"],
+        unit_amount=price["unit_amount"],
+        subscription=subscription_id,
+        subscription_item=item["id"],
+        invoice_item=new_id(sink.rng, "ii_") if proration else None,
+        proration=proration,
+    )
+
+
 def draft_invoice(
     sink: Sink,
     t: int,

@@ -67,6 +67,8 @@ class _Life:
         self.sub: Obj = {}
         self.disc: Obj | None = None
         self.once_used = False
+        #: A once-only coupon was just used: the discount leaves the subscription.
+        self.drop_once = False
         #: The time of the task's latest step (steps never go back in time).
         self.clock = plan.start
         #: Proration lines waiting for the next invoice: (amount, description, item, period).
@@ -83,23 +85,15 @@ class _Life:
         description: str,
         proration: bool = False,
     ) -> Obj:
-        price = item["price"]
-        return bill.line_item(
-            id=new_id(self.w.rng, "il_"),
-            livemode=self.sink.livemode,
-            invoice=inv_id,
+        return billing.subscription_line(
+            self.sink,
+            invoice_id=inv_id,
+            subscription_id=self.sub["id"],
+            item=item,
             amount=amount,
-            currency=price["currency"],
-            description=description,
             quantity=qty,
-            period_start=period[0],
-            period_end=period[1],
-            price_id=price["id"],
-            product_id=price["product"],
-            unit_amount=price["unit_amount"],
-            subscription=self.sub["id"],
-            subscription_item=item["id"],
-            invoice_item=new_id(self.w.rng, "ii_") if proration else None,
+            period=period,
+            description=description,
             proration=proration,
         )
 
@@ -177,7 +171,7 @@ class _Life:
                 return None
             if self.once_used:
                 return None
-            self.once_used = True
+            self.once_used = self.drop_once = True
         return self.disc, coupon
 
     def _drop_discount(self, t: int) -> None:
@@ -308,6 +302,8 @@ def subscription_task(w: World, c: Customer, plan: SubPlan) -> Task:
             follow_up(w, c, charge, t, inv)
     if sub["status"] == "incomplete" and not first_fails:
         sub["status"] = "active"
+    if life.drop_once:
+        sub["discounts"], life.drop_once = [], False
     sink.emit("customer.subscription.created", sub, t)
     if plan.fate == "incomplete":
         return
@@ -384,6 +380,8 @@ def _renew(life: _Life, start: int, end: int, prev_start: int) -> Task:
         values["status"] = "active"
     inv = life.bill(start, "subscription_cycle", start, end, prev_start)
     values["latest_invoice"] = inv["id"]
+    if life.drop_once:
+        values["discounts"], life.drop_once = [], False
     life.sub = billing.update_subscription(sink, life.sub, start, values, auto=True)
     finalize = start + HOUR
     if finalize > c.horizon:

@@ -1,0 +1,197 @@
+"""Activity while the server runs: every change keeps the account consistent and tells of itself."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+import orjson
+import pytest
+
+from flitch.emulator.changes import KINDS, apply_changes
+from flitch.emulator.generator import REFERENCE_NOW, fill_mode
+from flitch.emulator.ledger import unpaid_balance
+from flitch.emulator.operations import DAY
+from flitch.emulator.shapes import API_VERSION, Rng
+from flitch.emulator.store import ModeStore
+from tests.emulator.test_generator import check_all, objects
+
+#: Changes happen two days after the account was generated.
+NOW = REFERENCE_NOW + 2 * DAY
+
+#: What each kind must announce (at least these event types).
+EXPECTED: dict[str, set[str]] = {
+    "new_customer": {"customer.created"},
+    "update_customer": {"customer.updated"},
+    "delete_customer": {"customer.deleted"},
+    "new_subscription": {"customer.subscription.created", "invoice.created", "invoice.finalized"},
+    "renew_subscription": {"invoice.created", "customer.subscription.updated"},
+    "upgrade": {"customer.subscription.updated", "invoice.created", "invoice.paid"},
+    "downgrade": {"customer.subscription.updated", "invoice.created", "invoice.paid"},
+    "change_quantity": {"customer.subscription.updated", "invoice.created"},
+    "cancel_subscription": {"customer.subscription.deleted"},
+    "cancel_at_period_end": {"customer.subscription.updated"},
+    "new_charge": {"payment_intent.created", "charge.succeeded", "payment_intent.succeeded"},
+    "failed_charge": {"charge.failed", "payment_intent.payment_failed"},
+    "refund": {"charge.refunded", "refund.created"},
+    "partial_refund": {"charge.refunded", "refund.created"},
+    "dispute": {"charge.dispute.created", "charge.dispute.funds_withdrawn"},
+    "close_dispute": {"charge.dispute.updated"},
+    "finalize_invoice": {"invoice.finalized"},
+    "pay_invoice": {"invoice.paid", "charge.succeeded"},
+    "void_invoice": {"invoice.voided"},
+    "mark_uncollectible": {"invoice.marked_uncollectible"},
+    "credit_note": {"credit_note.created", "invoice.updated"},
+    "void_credit_note": {"credit_note.voided"},
+    "payout": {"payout.created"},
+    "new_product": {"product.created", "price.created"},
+    "new_price": {"price.created"},
+    "archive_price": {"price.updated"},
+    "delete_product": {"product.deleted"},
+    "new_coupon": {"coupon.created"},
+    "delete_coupon": {"coupon.deleted"},
+}
+#: Kinds that need another kind's result to act on.
+PREPARE = {"void_credit_note": "credit_note", "close_dispute": "dispute"}
+
+
+def fresh_store(customers: int = 80, seed: int = 3) -> ModeStore:
+    """One mode of a generated account (half the cost of a whole account)."""
+    store = ModeStore(livemode=False)
+    fill_mode(store, Rng(f"changes-test:{seed}"), customers, REFERENCE_NOW)
+    return store
+
+
+def test_kinds_are_the_operations_and_mix() -> None:
+    assert set(KINDS) == {*EXPECTED, "mix"}
+
+
+def test_an_unknown_kind_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="valid kinds: new_customer") as err:
+        apply_changes(ModeStore(livemode=False), "explode")
+    assert "mix" in str(err.value)
+    with pytest.raises(ValueError, match="count"):
+        apply_changes(ModeStore(livemode=False), "refund", -1)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_each_kind_keeps_the_account_consistent_and_emits_its_events(kind: str) -> None:
+    store = fresh_store()
+    rng = random.Random(11)
+    if kind in PREPARE:
+        apply_changes(store, PREPARE[kind], 4, rng=rng, now=NOW - 60)
+    if kind == "void_credit_note":  # only a credit note on an open invoice can be voided
+        while not any(n["type"] == "pre_payment" for n in objects(store, "credit_note")):
+            apply_changes(store, "credit_note", 1, rng=rng, now=NOW - 60)
+    before = store.count("event")
+    events = apply_changes(store, kind, 3, rng=rng, now=NOW)
+    assert events
+    assert EXPECTED[kind] <= {e["type"] for e in events}
+    assert store.count("event") == before + len(events)
+    for event in events:
+        assert store.get(event["id"]) is event
+        assert event["created"] == NOW
+        assert event["api_version"] == API_VERSION
+        assert event["livemode"] is False
+        obj = event["data"]["object"]
+        if event["type"].endswith((".updated", ".refunded", ".paid", ".voided", ".closed")):
+            previous = event["data"].get("previous_attributes")
+            assert previous
+            assert all(key in obj for key in previous)
+            assert any(obj[key] != value for key, value in previous.items())
+    check_all(store, NOW)
+
+
+def test_changes_replace_objects_and_never_edit_them_in_place() -> None:
+    store = fresh_store()
+    before = {o["id"]: (o, store.json(o)) for o in store.iter_all()}
+    apply_changes(store, "mix", 120, rng=random.Random(4), now=NOW)
+    changed = 0
+    for object_id, (old, raw) in before.items():
+        assert orjson.dumps(old) == raw  # the object served before is untouched
+        now = store.get(object_id)
+        if now is None:
+            assert object_id in store.tombstones
+            continue
+        assert now.get("created") == old.get("created")
+        if now is not old:
+            changed += 1
+            assert store.json(now) != raw
+    assert changed > 20
+    check_all(store, NOW)
+
+
+def test_a_seeded_rng_makes_the_same_changes() -> None:
+    runs = []
+    for _ in range(2):
+        store = fresh_store(customers=40)
+        events = apply_changes(store, "mix", 40, rng=random.Random(9), now=NOW)
+        runs.append([orjson.dumps(e) for e in events])
+    assert runs[0] == runs[1]
+
+
+def test_mix_draws_a_realistic_blend() -> None:
+    store = fresh_store()
+    events = apply_changes(store, "mix", 150, rng=random.Random(2), now=NOW)
+    types = Counter(e["type"] for e in events)
+    assert len(types) > 12
+    assert types["charge.succeeded"] > types["charge.dispute.created"]
+
+
+def test_a_refund_shows_on_the_charge_and_the_balance() -> None:
+    store = fresh_store()
+    events = apply_changes(store, "partial_refund", 1, rng=random.Random(1), now=NOW)
+    refunded = next(e for e in events if e["type"] == "charge.refunded")
+    charge = store.get(refunded["data"]["object"]["id"])
+    assert charge is not None
+    assert charge["amount_refunded"] == refunded["data"]["object"]["amount_refunded"]
+    assert 0 < charge["amount_refunded"] < charge["amount"]
+    assert charge["refunded"] is False
+    refund = next(e["data"]["object"] for e in events if e["type"] == "refund.created")
+    txn = store.get(refund["balance_transaction"])
+    assert txn is not None
+    assert txn["amount"] == -refund["amount"]
+    assert txn["source"] == refund["id"]
+
+
+def test_a_deleted_customer_answers_with_a_tombstone() -> None:
+    store = fresh_store()
+    events = apply_changes(store, "delete_customer", 1, rng=random.Random(3), now=NOW)
+    gone = next(e for e in events if e["type"] == "customer.deleted")["data"]["object"]["id"]
+    assert store.get(gone) is None
+    assert store.tombstones[gone] == {"id": gone, "object": "customer", "deleted": True}
+    assert all(c["id"] != gone for c in objects(store, "customer"))
+    for sub in objects(store, "subscription"):
+        if sub["customer"] == gone:
+            assert sub["status"] in ("canceled", "incomplete_expired")
+
+
+def test_a_payout_takes_everything_available() -> None:
+    store = fresh_store()
+    apply_changes(store, "new_charge", 5, rng=random.Random(6), now=NOW - 5 * DAY)
+    apply_changes(store, "payout", 1, rng=random.Random(6), now=NOW)
+    txns = objects(store, "balance_transaction")
+    for currency in {t["currency"] for t in txns}:
+        left, _ids = unpaid_balance(txns, store.paid_out_by, currency, NOW)
+        assert left <= 0 or left == 0
+    check_all(store, NOW)
+
+
+def test_changes_from_several_threads_hold_the_lock() -> None:
+    store = fresh_store()
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            apply_changes(store, "mix", 40, rng=random.Random(seed), now=NOW)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    check_all(store, NOW)
