@@ -209,11 +209,7 @@ class Scheduler:
         if info.last_refresh_at is None:
             return False  # nothing cached yet: the first refresh comes first
         last = service.db.last_run_at(info.id, "verify")
-        since = (
-            last
-            if last is not None
-            else min(d.last_refresh_at for d in info.datasets if d.last_refresh_at is not None)
-        )
+        since = last if last is not None else info.created_at
         return now - since >= self.verify_every
 
     def _verify(self, service: ConnectionService, info: ConnectionInfo) -> ScheduledRun:
