@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
@@ -75,3 +80,33 @@ def test_password_reset_from_the_terminal(home: Path) -> None:
         assert users.verify("ada", "first password 1") is None
     finally:
         app.state.flitch.connections.close()
+
+
+def test_flitch_serve_answers_over_http(home: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flitch", "serve", "--port", str(port), "--no-scheduler"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/data", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "flitch serve did not start"
+                time.sleep(0.1)
+        # No account yet: the app leads to the first-run page.
+        assert (response.status_code, response.headers["location"]) == (303, "/setup")
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/me").status_code == 401
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in output
+    assert "/setup" in output

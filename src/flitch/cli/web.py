@@ -78,10 +78,18 @@ def read_password(prompt: str = "Password") -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (FLITCH_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (FLITCH_PORT).")] = None,
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the refresh scheduler (connections with refresh on) in the background."
+        ),
+    ] = True,
 ) -> None:
-    """Run the web app: the Data pages, dashboards and the JSON API (/api/v1/)."""
+    """Run the web app (the Data pages, dashboards, the JSON API under /api/v1/) and the
+    refresh scheduler."""
     import uvicorn
 
+    from flitch.refresh.scheduler import Scheduler
     from flitch.web import create_app
 
     settings = Settings.from_env(host=host, port=port)
@@ -95,8 +103,13 @@ def serve(
             f"No account exists yet: open {url}/setup to create the admin account, or run "
             "`flitch users add NAME --role admin`."
         )
-    # Forwarded headers are read by the app itself, and only with FLITCH_TRUST_PROXY=1.
-    uvicorn.run(web, host=settings.host, port=settings.port, proxy_headers=False)
+    background = Scheduler(settings).start() if scheduler else None
+    try:
+        # Forwarded headers are read by the app itself, and only with FLITCH_TRUST_PROXY=1.
+        uvicorn.run(web, host=settings.host, port=settings.port, proxy_headers=False)
+    finally:
+        if background is not None:
+            background.stop()
 
 
 @users_app.command("add")

@@ -4,7 +4,7 @@ Every route of the app has an entry here, under its route name. ``create_app`` r
 app with a route missing from this table, so a new route cannot slip in unguarded, and the test
 that walks every route reads its expectations from here.
 
-- ``PUBLIC``: anyone (the sign-in page, static files, the health check).
+- ``PUBLIC``: anyone (the sign-in page and static files).
 - ``SETUP``: anyone, but only while no user exists (first-run creation of the admin account).
 - ``SIGNED_IN``: any signed-in user or API token (viewers see datasets and dashboards).
 - ``ADMIN``: admins only (connections and users).
@@ -25,7 +25,6 @@ class Access(StrEnum):
 ROUTES: dict[str, Access] = {
     # open to anyone
     "static": Access.PUBLIC,
-    "health": Access.PUBLIC,
     "signin_page": Access.PUBLIC,
     "signin": Access.PUBLIC,
     # first run

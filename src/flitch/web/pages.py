@@ -38,11 +38,6 @@ def _signed_in(request: Request, session_secret: str, target: str) -> Response:
     return response
 
 
-@router.get("/healthz", name="health")
-def health() -> dict[str, bool]:
-    return {"ok": True}
-
-
 @router.get("/", name="home")
 def home() -> Response:
     return RedirectResponse("/data", status_code=303)
