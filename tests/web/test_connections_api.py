@@ -6,7 +6,10 @@ connection's page, a refresh setting, a replaced key, and delete. No answer ever
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from tests.conftest import LIMITED_KEY, REVOKED_KEY, SECRET_KEY, TEST_KEY
 from tests.web.conftest import Web
@@ -38,7 +41,8 @@ class Recorder:
                 assert key[12:] not in text  # not even the key's body without its prefix
 
 
-def test_the_connect_flow(admin_web: Web) -> None:
+def test_the_connect_flow(admin_web: Web, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     web = Recorder(admin_web)
     empty = web.page("/data")
     assert "No data connected yet" in empty.text
@@ -88,6 +92,7 @@ def test_the_connect_flow(admin_web: Web) -> None:
     assert gone["deleted"]
     assert "delete the restricted key" in gone["reminder"]
     assert web.api("GET", "/api/v1/connections").json() == []
+    web.texts.extend(record.getMessage() for record in caplog.records)
     web.assert_no_key_leaked()
 
 
