@@ -144,7 +144,12 @@ def test_cookies_are_secure_behind_a_trusted_https_proxy(make_app: Callable[...,
             "password": ADMIN[1],
             "password_again": ADMIN[1],
         },
-        headers={**https, "Cookie": f"flitch_csrf={trusted.csrf}"},
+        headers={
+            **https,
+            "Cookie": f"flitch_csrf={trusted.csrf}",
+            "Origin": "https://flitch.example",
+            "X-Forwarded-Host": "flitch.example",
+        },
     )
     assert done.status_code == 303
     assert "Secure" in done.headers["set-cookie"]
@@ -174,6 +179,9 @@ def test_changes_need_the_pages_token(admin_web: Web) -> None:
     assert foreign.status_code == 403
     same = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "http://testserver"})
     assert same.status_code == 201
+    # Behind a proxy that terminates TLS the browser says https; the host is what counts.
+    tls = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "https://testserver"})
+    assert tls.status_code == 201
     # A plain form post without the field is refused too (signing out here).
     assert admin_web.client.post("/signout", data={}).status_code == 403
     assert admin_web.page("/data").status_code == 200

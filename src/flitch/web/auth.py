@@ -153,9 +153,9 @@ class AccessControl:
         if refusal is None and method not in csrf.SAFE_METHODS and needs_token:
             expected = state["csrf_token"] if principal else request.cookies.get(csrf.COOKIE)
             given, receive = await csrf.submitted_token(dict(headers.items()), receive)
-            scheme = "https" if secure else "http"
+            host = (trust and headers.get("x-forwarded-host")) or headers.get("host")
             if not csrf.tokens_match(expected, given) or not csrf.origin_allowed(
-                headers.get("origin"), scheme, headers.get("host")
+                headers.get("origin"), host
             ):
                 refusal = self.guard.renderer.error(request, CsrfRejected())
 

@@ -38,14 +38,17 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
-def origin_allowed(origin: str | None, scheme: str, host: str | None) -> bool:
-    """False when the ``Origin`` header names a site other than this one."""
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """False when the ``Origin`` header names a host other than this one.
+
+    Only the host and port are compared: behind a proxy that terminates TLS the browser's
+    scheme (https) and ours (http) differ, and that is no sign of forgery.
+    """
     if origin is None:
         return True
     if not host:
         return False
-    parts = urlsplit(origin)
-    return parts.scheme == scheme and parts.netloc.lower() == host.lower()
+    return urlsplit(origin).netloc.lower() == host.lower()
 
 
 async def submitted_token(headers: dict[str, str], receive: Receive) -> tuple[str | None, Receive]:
