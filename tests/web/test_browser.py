@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from flitch.web.users import Role
-from tests.conftest import LIMITED_KEY, TEST_KEY
+from tests.conftest import LIMITED_KEY, SECRET_KEY, TEST_KEY
 from tests.web.conftest import ADMIN, VIEWER, LiveServer, shot
 
 pytestmark = pytest.mark.browser
@@ -103,6 +103,13 @@ def test_connect_stripe_from_the_data_page(page: Any, live_server: LiveServer) -
     expect(page.get_by_role("heading", name="Connect Stripe")).to_be_visible()
 
     key = page.get_by_label("Restricted API key")
+    key.fill(SECRET_KEY)
+    page.get_by_role("button", name="Test connection").click()
+    refusal = page.get_by_role("alert")
+    expect(refusal).to_contain_text("secret key")
+    shot(page, "connect-refused")
+    assert SECRET_KEY not in refusal.inner_text()
+
     key.fill(LIMITED_KEY)
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_role("status").filter(has_text="missing Read Subscriptions")).to_be_visible()
