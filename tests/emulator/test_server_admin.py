@@ -114,7 +114,6 @@ def test_the_admin_api_only_answers_this_machine(tiny_emulator: Emulator) -> Non
 # -- changes while it runs ---------------------------------------------------------------------
 @pytest.fixture
 def changing(make_emulator: Callable[..., Emulator]) -> Emulator:
-    pytest.importorskip("flitch.emulator.changes")  # until the change generator lands
     return make_emulator(fresh_account(customers=20))
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from flitch.cli.app import app
@@ -118,7 +117,6 @@ def test_demo_prints_its_keys_and_a_tour() -> None:
 
 
 def test_changes_command_reaches_a_running_emulator() -> None:
-    pytest.importorskip("flitch.emulator.changes")  # until the change generator lands
     with running("emulator", "--customers", "10") as (url, _):
         port = url.rsplit(":", 1)[1]
         result = subprocess.run(

@@ -64,6 +64,7 @@ from flitch.emulator.listing import (
     select_page,
 )
 from flitch.emulator.requestlog import RequestLog, RequestRecord
+from flitch.emulator.shapes import API_VERSION
 from flitch.emulator.store import Account, ModeStore, Obj
 
 Scope = MutableMapping[str, Any]
@@ -71,8 +72,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: The API version answered when a request does not ask for one.
-ACCOUNT_API_VERSION = "2026-10-28.endive"
+#: The API version answered when a request does not ask for one: the objects' own version.
+ACCOUNT_API_VERSION = API_VERSION
 DEFAULT_PORT = 12111
 FAULT_KINDS = ("error", "drop")
 
