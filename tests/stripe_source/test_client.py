@@ -278,12 +278,19 @@ def test_each_catalog_permission_maps_to_its_label() -> None:
 def test_a_429_storm_is_retried_then_raises_rate_limited_with_a_fix() -> None:
     with serving(Account(), test_rps=0.001) as emulator:
         client = client_for(emulator, DEMO_TEST_KEY, max_retries=4)
+
+        async def go() -> None:
+            async with client:
+                await client.get("/v1/customers", {"limit": 1})  # the bucket's one token
+                await client.get("/v1/customers", {"limit": 1})
+
         with pytest.raises(RateLimited) as info:
-            get_once(client, "/v1/customers", limit=1)
+            run(go)
         statuses = [r.status for r in emulator.log.entries]
-    # a bucket of 0.001 requests per second never has a whole token: every answer is a 429
-    assert statuses == [429] * 5
+    # then a bucket of 0.001 requests per second has no whole token again: only 429s
+    assert statuses == [200] + [429] * 5
     assert client.stats.retries == 4
+    assert client.stats.rate_limited == 5
     assert "4 retries" in info.value.message
     assert "FLITCH_TEST_RPS" in info.value.fix
     assert info.value.retriable

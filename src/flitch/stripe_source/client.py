@@ -11,10 +11,14 @@ Every request Flitch sends to Stripe goes through :class:`SourceClient.get`:
   carry a transport that refuses the same way, so a write cannot leave the process by any path;
 - :class:`~flitch.stripe_source.pacing.Pacer` spaces the requests to Stripe's limits and retries
   429s, 5xx and network errors (the SDK's own retries are off: ``max_network_retries=0``);
-- the body of a successful answer is parsed with orjson (about four times faster than the SDK's
-  ``json.loads`` into ``OrderedDict``s, which at 100 pages/s of 100 objects would take a fifth of
-  a core); errors are still interpreted by the SDK, then translated into Flitch's errors, which
-  say what to do and keep Stripe's ``request_id``. No message contains the key.
+- the SDK builds each request (``_APIRequestor._args_for_request_with_retries``: key, pinned
+  version, parameter encoding) and the GET-only client sends it; the body of a successful answer
+  is parsed with orjson — about three times faster than the SDK's ``json.loads`` into
+  ``OrderedDict``s, which at 100 pages/s of 100 objects would take a third of a core or more
+  (``bench/bench_read.py`` measures both) — and skipping ``request_raw_async`` also skips the
+  SDK's formatting of every response body for a debug log line that is then thrown away;
+- errors are interpreted by the SDK (its own error types), then translated into Flitch's
+  errors, which say what to do and keep Stripe's ``request_id``. No message contains the key.
 """
 
 from __future__ import annotations
@@ -407,24 +411,29 @@ class SourceClient:
         """
         refuse_unless_get(_ALLOWED_METHOD, path)
         requestor = self.sdk._requestor
+        http = self.http_client
         attempts = 0
         query = dict(params)
 
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
-            body, status, headers = await requestor.request_raw_async(
-                "get", path, query, base_address="api", api_mode="V1", usage=["flitch"]
+            # The SDK builds the request (key, version, encoding) ...
+            method, url, headers, _, _, _, _, _ = requestor._args_for_request_with_retries(
+                "get", path, query, None, base_address="api", api_mode="V1", usage=["flitch"]
             )
+            # ... and we send it: the SDK's request_raw_async would log-format every body (a
+            # regex scan and a repr of ~150 KB per page) even with logging off.
+            body, status, rheaders = await http.request_async(method, url, headers)
             if 200 <= status < 300:
                 try:
-                    data = orjson.loads(body)  # type: ignore[arg-type]
+                    data = orjson.loads(body)
                 except orjson.JSONDecodeError:
                     data = None
                 if not isinstance(data, dict):
-                    raise _BadBody(status, headers.get("request-id"))
+                    raise _BadBody(status, rheaders.get("request-id"))
                 return data
-            _raise_sdk_error(requestor, body, status, headers)
+            _raise_sdk_error(requestor, body, status, rheaders)
 
         try:
             return await self.pacer.run(endpoint_of(path), attempt, advise)

@@ -9,13 +9,14 @@ several parts of the list at once, cut by ``created``:
   share a record.
 - Reading starts with one slice over all time. After each page that says ``has_more``, if the
   list could use more parallel reads (fewer slices than the endpoint's rate × the requests'
-  latency), the slice gives away the older part of its *unread* time: with ``m`` the ``created``
+  latency), the slice gives away the older half of its *unread* time: with ``m`` the ``created``
   of the page's oldest record and ``lo`` the slice's lower end, a new slice takes ``[lo, cut)``
   and the current one continues with its cursor, restricted to ``[cut, lt)``, where
-  ``lo < cut <= m`` (the current slice keeps a few pages' worth of time at the density it just
-  saw, or half of what is left). Records of second ``m`` not read yet sort after the cursor and
-  stay in the current slice; the new slice starts strictly below ``cut``; nothing is lost or read
-  twice, however many records share a second. An empty slice costs one request.
+  ``cut = m - (m - lo) // 2``, so ``lo < cut <= m``. Records of second ``m`` not read yet sort
+  after the cursor and stay in the current slice; the new slice starts strictly below ``cut``;
+  nothing is lost or read twice, however many records share a second. An empty slice costs one
+  request; a slice whose remaining time should hold less than a page (at the list's density so
+  far) is not split.
 - A guard stops a slice whose pages do not advance (a record outside the slice's range, a record
   out of order or seen before in this slice, a page that is empty but says ``has_more``): it
   raises :class:`CursorLoop` instead of looping forever.
@@ -46,8 +47,6 @@ from flitch.stripe_source.client import SourceClient, endpoint_of
 STRIPE_EPOCH = 1_262_304_000
 #: Stripe's largest page.
 PAGE_SIZE = 100
-#: When a slice splits, how many pages' worth of time (at its last page's density) it keeps.
-KEEP_PAGES = 10
 #: Parameters the reader sets itself.
 RESERVED_PARAMS = frozenset({"created", "starting_after", "ending_before"})
 #: Pages waiting for the consumer before the readers pause.
@@ -131,26 +130,21 @@ class _Slice:
         if has_more and not records:
             raise _loop(spec, "returned an empty page that says more records follow")
 
-    def split(self, oldest: int, newest: int, count: int) -> _Slice | None:
-        """Give away the older part of the unread time, or None when it is not worth it.
+    def split(self, oldest: int, seconds_per_record: float) -> _Slice | None:
+        """Give away the older half of the unread time, or None when it is not worth it.
 
-        ``oldest``/``newest``: the created seconds of the last page's last and first records;
-        ``count``: how many records that page had. This slice keeps about :data:`KEEP_PAGES`
-        pages' worth of time at that page's density (or half what is left, if less); the new
-        slice takes everything older, so it starts right below the cut, where the records are,
-        instead of in an empty stretch of time.
+        ``oldest``: the created second of the last record read; ``seconds_per_record``: the
+        list's density so far (from all its slices: one page's density is too noisy, as records
+        come in bursts). The new slice may turn out empty (one request); halving finds where
+        the records are in a few steps, and keeps the number of slices — each ending with a
+        short page — low.
         """
         low = self.gte if self.gte is not None else STRIPE_EPOCH
         remaining = oldest - low
-        if remaining <= 0:
+        # Less than a page expected below ``oldest``: not worth a request of its own.
+        if remaining <= 0 or remaining < PAGE_SIZE * seconds_per_record:
             return None
-        span = max(1, newest - oldest + 1)
-        # Records left below ``oldest`` at this density: less than a page is not worth a
-        # request of its own.
-        if count * remaining / span < PAGE_SIZE:
-            return None
-        keep = int(min(KEEP_PAGES * span, remaining // 2))
-        cut = oldest - keep  # low < cut <= oldest
+        cut = oldest - remaining // 2  # low < cut <= oldest
         older = _Slice(gte=self.gte, lt=cut)
         self.gte = cut
         return older
@@ -173,6 +167,12 @@ class _Job:
     path: str
     active: int = 0
     stopped: bool = False
+    # the list's density so far: records read, and the seconds of created time they cover
+    records: int = 0
+    seconds: int = 0
+
+    def seconds_per_record(self) -> float:
+        return max(1, self.seconds) / max(1, self.records)
 
 
 def list_params(spec: ObjectSpec, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -241,11 +241,12 @@ class _Reader:
 
     # -- scheduling ----------------------------------------------------------------------------
     def _target(self, job: _Job) -> int:
-        """How many slices of one list are worth reading at once (Little's law, with margin)."""
+        """How many slices of one list are worth reading at once: Little's law (rate × time a
+        request takes), doubled, plus two — a slice also spends time between its requests."""
         pacer = self.client.pacer
         latency = self.client.stats.latency or 0.25
         rate = min(pacer.endpoint_bucket(endpoint_of(job.path)).rate, pacer.global_bucket.rate)
-        return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * 1.5) + 1))
+        return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * 2) + 2))
 
     def _spawn(self, job: _Job, piece: _Slice) -> None:
         job.active += 1
@@ -310,10 +311,14 @@ class _Reader:
                     f"Stripe's answer for {spec.label} is not a list page.",
                     "Check that FLITCH_STRIPE_API_BASE points at Stripe (or the emulator).",
                 )
+            before = piece.last_created
             piece.check(spec, records, has_more)
             if job.stopped:
                 return
             if records:
+                newest = records[0]["created"] if before is None else before
+                job.records += len(records)
+                job.seconds += newest - records[-1]["created"]
                 piece.cursor = records[-1]["id"]
                 self._count(spec, records)
                 await self._room.acquire()
@@ -321,7 +326,7 @@ class _Reader:
             if not has_more:
                 return
             if job.active < self._target(job):
-                older = piece.split(records[-1]["created"], records[0]["created"], len(records))
+                older = piece.split(records[-1]["created"], job.seconds_per_record())
                 if older is not None:
                     self._spawn(job, older)
 
