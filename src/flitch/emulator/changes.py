@@ -24,7 +24,8 @@ import orjson
 
 from flitch.emulator import shapes
 from flitch.emulator import shapes_money as money
-from flitch.emulator.operations import DAY
+from flitch.emulator.billing import cancel_subscription
+from flitch.emulator.operations import DAY, payment_method_of
 from flitch.emulator.shapes import API_VERSION, Obj, new_id
 from flitch.emulator.store import ModeStore
 
@@ -110,8 +111,6 @@ def new_customer(cx: Context) -> None:
     rng = cx.rng
     first, last = rng.choice(FIRST), rng.choice(LAST)
     cid = new_id(rng, "cus_", 14)
-    from flitch.emulator.operations import payment_method_of
-
     obj = shapes.customer(
         id=cid,
         created=cx.now,
@@ -154,8 +153,6 @@ def update_customer(cx: Context) -> None:
 
 def delete_customer(cx: Context) -> None:
     """Deleting a customer cancels their subscriptions; the id then answers with a tombstone."""
-    from flitch.emulator.billing import cancel_subscription
-
     customer = cx.find("customer", _live_customer)
     if customer is None:
         return
@@ -272,19 +269,20 @@ def delete_coupon(cx: Context) -> None:
 # -- the registry --------------------------------------------------------------------------------
 def _registry() -> dict[str, tuple[Kind, float]]:
     from flitch.emulator import changes_billing as b
+    from flitch.emulator import changes_subscriptions as s
 
     return {
         # kind: (operation, weight in "mix")
         "new_customer": (new_customer, 8.0),
         "update_customer": (update_customer, 3.0),
         "delete_customer": (delete_customer, 1.0),
-        "new_subscription": (b.new_subscription, 8.0),
-        "renew_subscription": (b.renew_subscription, 20.0),
-        "upgrade": (b.upgrade, 3.0),
-        "downgrade": (b.downgrade, 2.0),
-        "change_quantity": (b.change_quantity, 2.0),
-        "cancel_subscription": (b.cancel_now, 4.0),
-        "cancel_at_period_end": (b.cancel_at_period_end, 2.0),
+        "new_subscription": (s.new_subscription, 8.0),
+        "renew_subscription": (s.renew_subscription, 20.0),
+        "upgrade": (s.upgrade, 3.0),
+        "downgrade": (s.downgrade, 2.0),
+        "change_quantity": (s.change_quantity, 2.0),
+        "cancel_subscription": (s.cancel_now, 4.0),
+        "cancel_at_period_end": (s.cancel_at_period_end, 2.0),
         "new_charge": (b.new_charge, 10.0),
         "failed_charge": (b.failed_charge, 4.0),
         "refund": (b.refund, 4.0),
@@ -333,15 +331,16 @@ def apply_changes(
     with store.lock:
         cx = Context(store, chooser, at)
         names = list(registry)
-        weights = [registry[n][1] for n in names]
         for _ in range(count):
             if kind != "mix":
                 registry[kind][0](cx)
                 continue
-            # a drawn kind may find nothing to act on (no invoice is open): draw again
+            # A drawn kind may find nothing to act on (no invoice is open): draw another, and
+            # leave that kind out for the rest of this call (looking again costs a full scan).
             before = len(cx.sink.events)
-            for _attempt in range(8):
-                registry[chooser.choices(names, weights)[0]][0](cx)
-                if len(cx.sink.events) > before:
-                    break
+            while len(cx.sink.events) == before and names:
+                name = chooser.choices(names, [registry[n][1] for n in names])[0]
+                registry[name][0](cx)
+                if len(cx.sink.events) == before:
+                    names.remove(name)
         return cx.sink.events

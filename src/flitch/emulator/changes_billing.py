@@ -1,41 +1,39 @@
-"""Change kinds about subscriptions, invoices, payments, disputes and payouts (see ``changes``)."""
+"""Change kinds about invoices, credit notes, payments, disputes and payouts (see ``changes``),
+and the helpers the subscription kinds (``changes_subscriptions``) share."""
 
 from __future__ import annotations
 
-import time
-
-from flitch.emulator import billing, ledger, operations, shapes
-from flitch.emulator import shapes_billing as bill
+from flitch.emulator import billing, ledger, operations
 from flitch.emulator.changes import Context
-from flitch.emulator.lifecycle import FAILURE_CODES, FEEDBACK
+from flitch.emulator.lifecycle import FAILURE_CODES
 from flitch.emulator.operations import DAY, DISPUTE_REASONS
-from flitch.emulator.shapes import Obj, format_amount, new_id
+from flitch.emulator.shapes import Obj
 
 HOUR = 3600
 OPEN_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid", "paused")
 
 
-def _on_clock(obj: Obj) -> bool:
+def on_clock(obj: Obj) -> bool:
     return bool(obj.get("test_clock"))
 
 
-def _stored_price(cx: Context, item: Obj) -> Obj:
+def stored_price(cx: Context, item: Obj) -> Obj:
     return cx.store.get(item["price"]["id"]) or item["price"]
 
 
-def _name(cx: Context, price: Obj) -> str:
+def product_name(cx: Context, price: Obj) -> str:
     product = cx.get(price["product"])
     return str(product["name"]) if product else "Subscription"
 
 
-def _every(price: Obj) -> str:
+def every_text(price: Obj) -> str:
     recurring = price["recurring"] or {}
     count = recurring.get("interval_count", 1)
     interval = recurring.get("interval", "month")
     return interval if count == 1 else f"{count} {interval}s"
 
 
-def _payment_of(cx: Context, inv: Obj) -> tuple[Obj | None, Obj | None]:
+def payment_of(cx: Context, inv: Obj) -> tuple[Obj | None, Obj | None]:
     """An invoice's payment intent and the link between them (the newest, if several)."""
     for link in cx.store.ordered("invoice_payment").objects:
         if link["invoice"] == inv["id"]:
@@ -43,11 +41,11 @@ def _payment_of(cx: Context, inv: Obj) -> tuple[Obj | None, Obj | None]:
     return None, None
 
 
-def _customer(cx: Context, customer_id: str) -> Obj | None:
+def customer_of(cx: Context, customer_id: str) -> Obj | None:
     return cx.get(customer_id)
 
 
-def _delinquent(cx: Context, customer: Obj, value: bool) -> Obj:
+def set_delinquent(cx: Context, customer: Obj, value: bool) -> Obj:
     if customer["delinquent"] == value:
         return customer
     customer = cx.sink.edit(customer)
@@ -57,234 +55,9 @@ def _delinquent(cx: Context, customer: Obj, value: bool) -> Obj:
     return customer
 
 
-# -- subscriptions -------------------------------------------------------------------------------
-def new_subscription(cx: Context) -> None:
-    """A customer subscribes: first invoice paid at once (or a trial, or a declined card)."""
-    rng, sink, now = cx.rng, cx.sink, cx.now
-    customer = cx.find("customer", lambda c: not _on_clock(c), recent=True)
-    if customer is None:
-        return
-    currency = customer["currency"] or rng.choice(("usd", "usd", "eur", "gbp", "jpy"))
-    prices = cx.every(
-        "price",
-        lambda p: (
-            p["active"]
-            and p["currency"] == currency
-            and p["type"] == "recurring"
-            and p["recurring"]["usage_type"] == "licensed"
-        ),
-    )
-    if not prices:
-        return
-    price = rng.choice(prices)
-    product = cx.get(price["product"])
-    qty = rng.randint(2, 20) if product and product.get("unit_label") == "seat" else 1
-    recurring = price["recurring"]
-    sub_id = new_id(rng, "sub_")
-    trial_end = now + 14 * DAY if rng.random() < 0.2 else None
-    end = trial_end or billing.period_boundary(
-        now, recurring["interval"], recurring["interval_count"], 1
-    )
-    public = shapes.public_price(price)
-    item = bill.subscription_item(
-        id=new_id(rng, "si_"),
-        created=now,
-        price_obj=public,
-        plan_obj=shapes.plan_of(public),
-        quantity=qty,
-        subscription=sub_id,
-        period_start=now,
-        period_end=end,
-    )
-    discount = _redeem(cx, customer["id"], sub_id, currency) if rng.random() < 0.15 else None
-    sub = bill.subscription(
-        id=sub_id,
-        created=now,
-        livemode=cx.store.livemode,
-        customer=customer["id"],
-        currency=currency,
-        items=[item],
-        status="trialing" if trial_end else "incomplete",
-        payment_method=customer["invoice_settings"]["default_payment_method"],
-        trial_start=now if trial_end else None,
-        trial_end=trial_end,
-        discounts=[discount[0]["id"]] if discount else [],
-    )
-    sink.add(sub)
-    name = _name(cx, price)
-    amount = 0 if trial_end else billing.price_amount(price, qty)
-    text = f"Trial period for {name}" if trial_end else f"{qty} × {name}"
-    inv_id = new_id(rng, "in_")
-    line = billing.subscription_line(
-        sink,
-        invoice_id=inv_id,
-        subscription_id=sub_id,
-        item=item,
-        amount=amount,
-        quantity=qty,
-        period=(now, end),
-        description=text,
-    )
-    inv = billing.draft_invoice(
-        sink,
-        now,
-        invoice_id=inv_id,
-        customer=customer,
-        currency=currency,
-        lines=[line],
-        billing_reason="subscription_create",
-        collection_method="charge_automatically",
-        period=(now, now),
-        subscription=sub_id,
-        discount=discount,
-    )
-    if customer["currency"] is None:
-        customer = sink.edit(customer)
-        customer["currency"] = currency
-        sink.save(customer)
-    inv, customer = billing.finalize_invoice(sink, inv, now, customer)
-    status = "trialing" if trial_end else "active"
-    if inv["status"] != "paid":
-        pi, link = billing.open_payment(sink, inv, now, customer)
-        code = rng.choice(FAILURE_CODES) if rng.random() < 0.08 else None
-        inv, pi, link, _charge = billing.collect(
-            sink, inv, pi, link, now, customer, failure_code=code
-        )
-        if code is not None:
-            status = "incomplete"
-    if discount is not None and discount[1]["duration"] == "once" and inv["discounts"]:
-        sub = _set(sub, discounts=[])
-    sub = _set(sub, status=status, latest_invoice=inv["id"])
-    sink.save(sub)
-    sink.emit("customer.subscription.created", sub, now)
-
-
-def _set(obj: Obj, **values: object) -> Obj:
-    """A copy of a not-yet-announced object with new values (``save`` it afterwards)."""
-    return {**obj, **values}
-
-
-def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[Obj, Obj] | None:
-    now = cx.now
-
-    def usable(c: Obj) -> bool:
-        return bool(
-            c["valid"]
-            and (c["amount_off"] is None or c["currency"] == currency)
-            and (c["redeem_by"] is None or c["redeem_by"] > now)
-            and (c["max_redemptions"] is None or c["times_redeemed"] < c["max_redemptions"])
-        )
-
-    coupon = cx.find("coupon", usable)
-    if coupon is None:
-        return None
-    ends = None
-    if coupon["duration"] == "repeating":
-        ends = billing.period_boundary(now, "month", 1, coupon["duration_in_months"])
-    discount = shapes.discount(
-        id=new_id(cx.rng, "di_"),
-        coupon_id=coupon["id"],
-        customer=customer_id,
-        subscription=sub_id,
-        start=now,
-        end=ends,
-    )
-    cx.sink.add(discount)
-    coupon = cx.sink.edit(coupon)
-    coupon["times_redeemed"] += 1
-    if coupon["max_redemptions"] is not None:
-        coupon["valid"] = coupon["times_redeemed"] < coupon["max_redemptions"]
-    cx.sink.save(coupon)
-    return discount, coupon
-
-
-def renew_subscription(cx: Context) -> None:
-    """A subscription whose period is over: bill the next one (or end it, if asked to)."""
-    now, sink = cx.now, cx.sink
-
-    def due(s: Obj) -> bool:
-        return bool(
-            s["status"] in ("active", "trialing", "past_due")
-            and s["items"]["data"][0]["current_period_end"] <= now
-        )
-
-    sub = cx.find("subscription", due)
-    if sub is None:
-        return
-    if sub["cancel_at_period_end"]:
-        billing.cancel_subscription(sink, sub, now, reason="cancellation_requested", auto=True)
-        return
-    first = sub["items"]["data"][0]
-    recurring = first["price"]["recurring"]
-    start = first["current_period_end"]
-    end = billing.period_boundary(start, recurring["interval"], recurring["interval_count"], 1)
-    values: Obj = {"items": billing.rolled_items(sub, start, end)}
-    if sub["status"] == "trialing":
-        values["status"] = "active"
-    inv_id = new_id(cx.rng, "in_")
-    lines = []
-    for item in sub["items"]["data"]:
-        price = item["price"]
-        name = _name(cx, price)
-        if price["recurring"]["usage_type"] == "metered":
-            used = int(cx.rng.paretovariate(1.3) * 40)
-            amount = billing.price_amount(_stored_price(cx, item), used)
-            period, text, qty = (item["current_period_start"], start), f"{used} × {name}", used
-        else:
-            qty = item["quantity"] or 1
-            amount = billing.price_amount(_stored_price(cx, item), qty)
-            each = format_amount(price["unit_amount"] or amount // qty, price["currency"])
-            period, text = (start, end), f"{qty} × {name} (at {each} / {_every(price)})"
-        lines.append(
-            billing.subscription_line(
-                sink,
-                invoice_id=inv_id,
-                subscription_id=sub["id"],
-                item=item,
-                amount=amount,
-                quantity=qty,
-                period=period,
-                description=text,
-            )
-        )
-    discount = _current_discount(cx, sub, values)
-    customer = _customer(cx, sub["customer"])
-    if customer is None:
-        return
-    inv = billing.draft_invoice(
-        sink,
-        now,
-        invoice_id=inv_id,
-        customer=customer,
-        currency=sub["currency"],
-        lines=lines,
-        billing_reason="subscription_cycle",
-        collection_method="charge_automatically",
-        period=(start, end),
-        subscription=sub["id"],
-        discount=discount,
-    )
-    values["latest_invoice"] = inv_id
-    sub = billing.update_subscription(sink, sub, now, values, auto=True)
-    _collect(cx, inv, customer, sub, fail=cx.rng.random() < 0.1)
-
-
-def _current_discount(cx: Context, sub: Obj, values: Obj) -> tuple[Obj, Obj] | None:
-    """The subscription's discount for a renewal, dropping it if it has run out."""
-    if not sub["discounts"]:
-        return None
-    discount = cx.get(sub["discounts"][0])
-    coupon = None if discount is None else cx.get(discount["source"]["coupon"])
-    if discount is None or coupon is None:
-        return None
-    ended = discount["end"] is not None and discount["end"] <= cx.now
-    if ended or coupon["duration"] == "once":
-        values["discounts"] = []
-        return None
-    return discount, coupon
-
-
-def _collect(cx: Context, inv: Obj, customer: Obj, sub: Obj | None, *, fail: bool) -> Obj:
+def finalize_and_collect(
+    cx: Context, inv: Obj, customer: Obj, sub: Obj | None, *, fail: bool
+) -> Obj:
     """Finalize an invoice and charge it once; a decline makes the subscription past due."""
     sink, now = cx.sink, cx.now
     inv, customer = billing.finalize_invoice(sink, inv, now, customer)
@@ -297,157 +70,10 @@ def _collect(cx: Context, inv: Obj, customer: Obj, sub: Obj | None, *, fail: boo
         sink, inv, pi, link, now, customer, failure_code=code, retry_at=retry
     )
     if code is not None:
-        _delinquent(cx, customer, True)
+        set_delinquent(cx, customer, True)
         if sub is not None and sub["status"] == "active":
             billing.update_subscription(sink, sub, now, {"status": "past_due"}, auto=True)
     return inv
-
-
-def _change_plan(cx: Context, mode: str) -> None:
-    """Change the first item's price (up or down) or seats, invoicing the prorations now."""
-    rng, sink, now = cx.rng, cx.sink, cx.now
-
-    def eligible(s: Obj) -> bool:
-        item = s["items"]["data"][0]
-        return bool(
-            s["status"] == "active"
-            and not _on_clock(s)
-            and item["price"]["recurring"]["usage_type"] == "licensed"
-            and item["current_period_end"] > now
-        )
-
-    sub = cx.find("subscription", eligible)
-    if sub is None:
-        return
-    item = sub["items"]["data"][0]
-    old = _stored_price(cx, item)
-    qty = item["quantity"] or 1
-    new, new_qty = old, qty
-    if mode == "quantity":
-        new_qty = max(1, qty + rng.choice((-2, -1, 1, 2, 3, 5)))
-        if new_qty == qty:
-            return
-    else:
-        unit = billing.price_amount(old, 1)
-        recurring = old["recurring"]
-
-        def better(p: Obj) -> bool:
-            r = p["recurring"] or {}
-            if not (p["active"] and p["currency"] == old["currency"] and p["unit_amount"]):
-                return False
-            if (r.get("interval"), r.get("interval_count")) != (
-                recurring["interval"],
-                recurring["interval_count"],
-            ) or r.get("usage_type") != "licensed":
-                return False
-            return bool(p["unit_amount"] > unit if mode == "up" else p["unit_amount"] < unit)
-
-        options = cx.every("price", better)
-        if not options:
-            return
-        new = rng.choice(options)
-    start, end = item["current_period_start"], item["current_period_end"]
-    fraction = (end - now) / max(1, end - start)
-    public = shapes.public_price(new)
-    new_item = {**item, "price": public, "plan": shapes.plan_of(public), "quantity": new_qty}
-    day = _day(now)
-    inv_id = new_id(rng, "in_")
-    lines = [
-        billing.subscription_line(
-            sink,
-            invoice_id=inv_id,
-            subscription_id=sub["id"],
-            item=item,
-            amount=-round(billing.price_amount(old, qty) * fraction),
-            quantity=qty,
-            period=(now, end),
-            proration=True,
-            description=f"Unused time on {qty} × {_name(cx, old)} after {day}",
-        ),
-        billing.subscription_line(
-            sink,
-            invoice_id=inv_id,
-            subscription_id=sub["id"],
-            item=new_item,
-            quantity=new_qty,
-            period=(now, end),
-            amount=round(billing.price_amount(new, new_qty) * fraction),
-            proration=True,
-            description=(f"Remaining time on {new_qty} × {_name(cx, new)} after {day}"),
-        ),
-    ]
-    customer = _customer(cx, sub["customer"])
-    if customer is None:
-        return
-    inv = billing.draft_invoice(
-        sink,
-        now,
-        invoice_id=inv_id,
-        customer=customer,
-        currency=sub["currency"],
-        lines=lines,
-        billing_reason="subscription_update",
-        collection_method="charge_automatically",
-        period=(now, end),
-        subscription=sub["id"],
-    )
-    items = {**sub["items"], "data": [new_item, *sub["items"]["data"][1:]]}
-    sub = billing.update_subscription(sink, sub, now, {"items": items, "latest_invoice": inv_id})
-    _collect(cx, inv, customer, sub, fail=False)
-
-
-def _day(t: int) -> str:
-    return time.strftime("%d %b %Y", time.gmtime(t))
-
-
-def upgrade(cx: Context) -> None:
-    _change_plan(cx, "up")
-
-
-def downgrade(cx: Context) -> None:
-    _change_plan(cx, "down")
-
-
-def change_quantity(cx: Context) -> None:
-    _change_plan(cx, "quantity")
-
-
-def cancel_now(cx: Context) -> None:
-    sub = cx.find("subscription", lambda s: s["status"] in OPEN_SUBSCRIPTION and not _on_clock(s))
-    if sub is not None:
-        billing.cancel_subscription(
-            cx.sink, sub, cx.now, reason="cancellation_requested", feedback=cx.rng.choice(FEEDBACK)
-        )
-
-
-def cancel_at_period_end(cx: Context) -> None:
-    sub = cx.find(
-        "subscription",
-        lambda s: (
-            s["status"] in ("active", "trialing")
-            and not s["cancel_at_period_end"]
-            and not _on_clock(s)
-        ),
-    )
-    if sub is None:
-        return
-    end = sub["items"]["data"][0]["current_period_end"]
-    details = {
-        "comment": None,
-        "feedback": cx.rng.choice(FEEDBACK),
-        "reason": "cancellation_requested",
-    }
-    billing.update_subscription(
-        cx.sink,
-        sub,
-        cx.now,
-        {
-            "cancel_at_period_end": True,
-            "cancel_at": end,
-            "canceled_at": cx.now,
-            "cancellation_details": details,
-        },
-    )
 
 
 # -- payments ------------------------------------------------------------------------------------
@@ -455,7 +81,7 @@ def _one_off(cx: Context, *, fail: bool) -> None:
     rng, sink, now = cx.rng, cx.sink, cx.now
     customer = None
     if rng.random() < 0.9:
-        customer = cx.find("customer", lambda c: not _on_clock(c), recent=True)
+        customer = cx.find("customer", lambda c: not on_clock(c), recent=True)
     currency = (customer or {}).get("currency") or "usd"
     amount = rng.choice((1900, 4900, 9900, 25000))
     if currency == "jpy":
@@ -529,12 +155,12 @@ def _open(inv: Obj) -> bool:
 
 def finalize_draft(cx: Context) -> None:
     inv = cx.find("invoice", lambda i: i["status"] == "draft")
-    customer = None if inv is None else _customer(cx, inv["customer"])
+    customer = None if inv is None else customer_of(cx, inv["customer"])
     if inv is None or customer is None:
         return
     if inv["collection_method"] == "charge_automatically":
         sub_id = (inv["parent"] or {}).get("subscription_details", {}).get("subscription")
-        _collect(cx, inv, customer, cx.get(sub_id), fail=cx.rng.random() < 0.1)
+        finalize_and_collect(cx, inv, customer, cx.get(sub_id), fail=cx.rng.random() < 0.1)
         return
     inv, customer = billing.finalize_invoice(cx.sink, inv, cx.now, customer)
     if inv["status"] == "open":
@@ -545,14 +171,14 @@ def pay_invoice(cx: Context) -> None:
     """The customer pays an open invoice; a past-due subscription becomes active again."""
     sink, now = cx.sink, cx.now
     inv = cx.find("invoice", _open)
-    customer = None if inv is None else _customer(cx, inv["customer"])
+    customer = None if inv is None else customer_of(cx, inv["customer"])
     if inv is None or customer is None:
         return
-    pi, link = _payment_of(cx, inv)
+    pi, link = payment_of(cx, inv)
     if pi is None or link is None or pi["status"] == "canceled":
         pi, link = billing.open_payment(sink, inv, now, customer)
     inv, pi, link, _charge = billing.collect(sink, inv, pi, link, now, customer)
-    _delinquent(cx, customer, False)
+    set_delinquent(cx, customer, False)
     sub = cx.get(((inv["parent"] or {}).get("subscription_details") or {}).get("subscription"))
     if sub is not None and sub["status"] in ("past_due", "unpaid"):
         billing.update_subscription(sink, sub, now, {"status": "active"}, auto=True)
@@ -561,7 +187,7 @@ def pay_invoice(cx: Context) -> None:
 def void_open_invoice(cx: Context) -> None:
     inv = cx.find("invoice", _open)
     if inv is not None:
-        pi, link = _payment_of(cx, inv)
+        pi, link = payment_of(cx, inv)
         billing.void_invoice(cx.sink, inv, cx.now, pi, link)
 
 
@@ -578,18 +204,18 @@ def credit_note(cx: Context) -> None:
         inv = cx.find("invoice", lambda i: _open(i) and i["amount_remaining"] > 1)
         if inv is None:
             return
-        pi, link = _payment_of(cx, inv)
+        pi, link = payment_of(cx, inv)
         amount, charge = inv["amount_remaining"] // 4 or 1, None
     else:
         inv = cx.find("invoice", lambda i: i["status"] == "paid" and i["amount_paid"] > 0)
         if inv is None:
             return
-        pi, link = _payment_of(cx, inv)
+        pi, link = payment_of(cx, inv)
         charge = cx.get((pi or {}).get("latest_charge"))
         if charge is None or not _refundable(charge):
             return
         amount = max(1, (charge["amount"] - charge["amount_refunded"]) // 2)
-    customer = _customer(cx, inv["customer"]) or cx.store.tombstones.get(inv["customer"])
+    customer = customer_of(cx, inv["customer"]) or cx.store.tombstones.get(inv["customer"])
     if customer is None:
         return
     sequence = 1 + sum(
@@ -619,7 +245,7 @@ def void_credit(cx: Context) -> None:
         return
     inv = cx.get(note["invoice"])
     if inv is not None:
-        pi, link = _payment_of(cx, inv)
+        pi, link = payment_of(cx, inv)
         billing.void_credit_note(cx.sink, note, inv, cx.now, pi, link)
 
 
@@ -635,9 +261,10 @@ def payout(cx: Context) -> None:
             changed["status"] = "in_transit"
             sink.save(changed)
             sink.emit("payout.updated", changed, now, {"status": "pending"}, auto=True)
-    txns = store.ordered("balance_transaction").objects
-    for currency in sorted({t["currency"] for t in txns}):
-        amount, ids = ledger.unpaid_balance(txns, store.paid_out_by, currency, now)
+    balances = ledger.unpaid_balances(
+        store.ordered("balance_transaction").objects, store.paid_out_by, now
+    )
+    for currency, (amount, ids) in sorted(balances.items()):
         if amount <= 0:
             continue
         made, _txn = operations.pay_out(

@@ -80,6 +80,19 @@ def _insert(queue: list[Obj], start: int, txn: Obj) -> None:
     queue.insert(j, txn)
 
 
+def unpaid_balances(
+    transactions: list[Obj], paid_out_by: dict[str, str], now: int
+) -> dict[str, tuple[int, list[str]]]:
+    """Per currency, what a payout at ``now`` would take: (amount, transaction ids)."""
+    found: dict[str, tuple[int, list[str]]] = {}
+    for txn in transactions:
+        if txn["available_on"] <= now and txn["id"] not in paid_out_by and not is_payout(txn):
+            total, ids = found.get(txn["currency"], (0, []))
+            ids.append(txn["id"])
+            found[txn["currency"]] = (total + txn["net"], ids)
+    return found
+
+
 def unpaid_balance(
     transactions: list[Obj], paid_out_by: dict[str, str], currency: str, now: int
 ) -> tuple[int, list[str]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flitch.emulator import billing
 from flitch.emulator import shapes_billing as bill
 from flitch.emulator.catalog_seed import CouponInfo, PriceInfo
+from flitch.emulator.followups import charge_follow_up
 from flitch.emulator.operations import DAY
 from flitch.emulator.shapes import Obj, discount, format_amount, new_id
 from flitch.emulator.world import Customer, Task, World
@@ -206,7 +207,7 @@ class _Life:
                 if self.sub["status"] == "past_due":
                     self._status(at, "active")
                 c.obj["delinquent"] = False
-                follow_up(w, c, charge, at, inv)
+                charge_follow_up(w, c, charge, at, inv)
                 return
             c.obj["delinquent"] = True
             if self.sub["status"] in ("active", "trialing"):
@@ -299,7 +300,7 @@ def subscription_task(w: World, c: Customer, plan: SubPlan) -> Task:
         code = rng.choice(FAILURE_CODES) if first_fails else None
         inv, pi, link, charge = billing.collect(sink, inv, pi, link, t, c.obj, failure_code=code)
         if code is None:
-            follow_up(w, c, charge, t, inv)
+            charge_follow_up(w, c, charge, t, inv)
     if sub["status"] == "incomplete" and not first_fails:
         sub["status"] = "active"
     if life.drop_once:
@@ -357,7 +358,7 @@ def _run_periods(life: _Life, trial_end: int | None) -> Task:
         stop = c.horizon
         yield from _maybe_change(life, start, end, stop)
         if plan.cancel_at is not None and plan.cancel_at < min(end, stop):
-            yield from _cancel(life, max(plan.cancel_at, life.clock + 60), end)
+            yield from _cancel(life, min(max(plan.cancel_at, life.clock + 60), stop), end)
             return
         if end > stop:
             yield from _stop(life, stop)
@@ -483,10 +484,3 @@ def _stop(life: _Life, stop: int) -> Task:
         return
     yield stop
     billing.cancel_subscription(life.sink, life.sub, stop, reason="cancellation_requested")
-
-
-def follow_up(w: World, c: Customer, charge: Obj, t: int, inv: Obj | None) -> None:
-    """What may happen to a succeeded charge later: a refund, a credit note, a dispute."""
-    from flitch.emulator.history import charge_follow_up
-
-    charge_follow_up(w, c, charge, t, inv)

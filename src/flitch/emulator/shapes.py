@@ -88,6 +88,7 @@ def product(
         "shippable": None,
         "statement_descriptor": None,
         "tax_code": None,
+        "tax_details": None,
         "type": "service",
         "unit_label": unit_label,
         "updated": created,
