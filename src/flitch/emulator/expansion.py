@@ -43,6 +43,16 @@ class Renderer:
         self._stripped[key] = (raw, out)
         return out
 
+    def page_bytes(self, store: ModeStore, object_type: str, page: Sequence[Obj]) -> list[bytes]:
+        """A page of objects of one type, nothing expanded: mostly the store's cached bytes."""
+        json = store.json
+        hidden = INCLUDABLE.get(object_type)
+        if hidden is None:
+            return [json(obj) for obj in page]
+        return [
+            json(obj) if hidden.isdisjoint(obj) else self.object_bytes(store, obj) for obj in page
+        ]
+
     def render(
         self,
         store: ModeStore,
@@ -59,18 +69,17 @@ class Renderer:
 
 
 def list_body(path: str, chunks: Sequence[bytes], has_more: bool) -> bytes:
-    """Stripe's list envelope around already-serialised objects."""
-    return b"".join(
-        (
-            b'{"object":"list","data":[',
-            b",".join(chunks),
-            b'],"has_more":',
-            b"true" if has_more else b"false",
-            b',"url":"',
-            path.encode(),
-            b'"}',
-        )
-    )
+    """Stripe's list envelope around already-serialised objects (one copy of the bytes)."""
+    parts = [b'{"object":"list","data":[']
+    for chunk in chunks:
+        parts.append(chunk)
+        parts.append(b",")
+    if chunks:
+        parts.pop()
+    parts.append(b'],"has_more":true,"url":"' if has_more else b'],"has_more":false,"url":"')
+    parts.append(path.encode())
+    parts.append(b'"}')
+    return b"".join(parts)
 
 
 def _strip(obj: Obj) -> Obj:

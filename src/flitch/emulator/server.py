@@ -346,7 +346,7 @@ class EmulatorApp:
             check = self._check(caller)
             chunks = [renderer.render(store, o, q.expand, check, prefix="data.") for o in page]
         else:
-            chunks = [renderer.object_bytes(store, o) for o in page]
+            chunks = renderer.page_bytes(store, resource.object_type, page)
         return list_body(resource.path, chunks, has_more)
 
     def _retrieve(
