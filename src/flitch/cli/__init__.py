@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
+    dashboard,  # noqa: F401  (registers `flitch dashboard` and `flitch dashboards`)
     data,  # noqa: F401  (registers `flitch datasets`, `flitch sql`, `flitch export`)
     demo,  # noqa: F401  (registers `flitch demo`)
     emulator,  # noqa: F401  (registers `flitch emulator`)

@@ -1,6 +1,6 @@
-"""Evaluate metrics over a connection's datasets for a period ``[start, end)``.
+"""Evaluate metrics and reports over a connection's datasets for a period ``[start, end)``.
 
-The same function runs over a live load (an in-memory DuckDB of just-fetched pages) and over
+The same functions run over a live load (an in-memory DuckDB of just-fetched pages) and over
 the cache, so a metric has one value whichever way it was read.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from flitch.metrics.definitions import Metric, Unit
+from flitch.metrics.model import Metric, Report, Unit
 from flitch.query.reads import DatasetRead
 from flitch.store.base import QueryResult
 
@@ -38,15 +38,11 @@ class MetricValues:
         }
 
 
-def reads_for(metrics: Iterable[Metric], start: int, end: int) -> list[DatasetRead]:
-    """What a live load must fetch: period metrics narrowed to it, the rest whole."""
+def reads_for(items: Iterable[Metric | Report], start: int, end: int) -> list[DatasetRead]:
+    """What a live load must fetch: each metric's reads (narrowed where it allows)."""
     reads: list[DatasetRead] = []
-    for metric in metrics:
-        for dataset in metric.datasets:
-            if metric.ranged:
-                reads.append(DatasetRead(dataset, created_gte=start, created_lt=end))
-            else:
-                reads.append(DatasetRead(dataset))
+    for item in items:
+        reads.extend(item.reads(start, end))
     return reads
 
 
@@ -57,9 +53,19 @@ def period_params(start: int, end: int) -> dict[str, datetime]:
     }
 
 
-def _value(unit: Unit, raw: Any) -> int | float:
+def params_for(sql: str, start: int, end: int, grain: str | None = None) -> dict[str, Any] | None:
+    """The parameters ``sql`` uses, out of ``$start``, ``$end`` and ``$grain``."""
+    given: dict[str, Any] = dict(period_params(start, end))
+    if grain is not None:
+        given["grain"] = grain
+    used = {k: v for k, v in given.items() if f"${k}" in sql}
+    return used or None
+
+
+def value_of(unit: Unit, raw: Any) -> int | float | None:
+    """A value as shown: money and counts whole, ratios as they are; no rate of nothing."""
     if raw is None:
-        return 0
+        return None if unit is Unit.RATIO else 0
     if unit is Unit.RATIO:
         return float(raw)
     return round(float(raw))
@@ -69,13 +75,22 @@ def compute(
     source: Queryable, metrics: Sequence[Metric], start: int, end: int
 ) -> dict[str, MetricValues]:
     """Each metric's values for ``[start, end)`` (Unix seconds)."""
-    params = period_params(start, end)
     out: dict[str, MetricValues] = {}
     for metric in metrics:
-        used = {k: v for k, v in params.items() if f"${k}" in metric.sql}
-        result = source.query(metric.sql, used or None)
-        values = {
-            str(row[0]): _value(metric.unit, row[1]) for row in result.rows if row[0] is not None
-        }
+        result = source.query(metric.sql, params_for(metric.sql, start, end))
+        values: dict[str, int | float] = {}
+        for row in result.rows:
+            value = value_of(metric.unit, row[1])
+            if row[0] is not None and value is not None:
+                values[str(row[0])] = value
         out[metric.name] = MetricValues(metric, dict(sorted(values.items())))
     return out
+
+
+def compute_report(
+    source: Queryable, report: Report, start: int, end: int, grain: str = "month"
+) -> list[dict[str, Any]]:
+    """A report's rows for ``[start, end)`` (``grain`` matters to reports over time)."""
+    result = source.query(report.sql, params_for(report.sql, start, end, grain))
+    rows = result.dicts()
+    return report.reshape(rows) if report.reshape is not None else rows

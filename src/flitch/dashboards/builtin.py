@@ -1,0 +1,169 @@
+"""The built-in dashboards — Payments, Billing, Revenue — as data.
+
+Each is a list of charts (``model.Chart``): number tiles for the headline metrics (with the
+change against the previous period), the same metrics over time, breakdowns of datasets, and
+the table-shaped reports (top customers, MRR movements, coupon usage, the balance bridge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flitch.dashboards.model import (
+    Agg,
+    Chart,
+    ChartType,
+    Dashboard,
+    Filter,
+    Grouping,
+    Measure,
+    Op,
+)
+from flitch.errors import NotFound
+from flitch.metrics.series import Grain
+
+N = ChartType.NUMBER
+COUNT = Measure(Agg.COUNT)
+
+
+def number(title: str, metric: str) -> Chart:
+    return Chart(title=title, type=N, metric=metric)
+
+
+def over_time(title: str, metric: str, kind: ChartType = ChartType.LINE) -> Chart:
+    """A metric per bucket; the grain follows the period unless the chart says otherwise."""
+    return Chart(title=title, type=kind, metric=metric)
+
+
+PAYMENTS = Dashboard(
+    name="payments",
+    title="Payments",
+    description="Money coming in: volume, successful and failed payments, refunds, disputes, "
+    "new and top customers.",
+    builtin=True,
+    charts=(
+        number("Gross volume", "gross_volume"),
+        number("Successful payments", "successful_payments"),
+        number("Failed payments", "failed_payments"),
+        number("Failure rate", "failure_rate"),
+        number("Refunds", "refunds"),
+        number("Disputes", "disputes"),
+        number("Dispute rate", "dispute_rate"),
+        number("New customers", "new_customers"),
+        over_time("Gross volume", "gross_volume", ChartType.AREA),
+        over_time("Successful payments", "successful_payments", ChartType.BAR),
+        over_time("Failed payments", "failed_payments", ChartType.BAR),
+        over_time("Refunds", "refunds", ChartType.BAR),
+        over_time("Disputes", "disputes", ChartType.BAR),
+        over_time("New customers", "new_customers", ChartType.BAR),
+        Chart(
+            title="Charges by status",
+            type=ChartType.PIE,
+            dataset="charges",
+            measures=(COUNT,),
+            group=Grouping(column="status"),
+        ),
+        Chart(
+            title="Why payments failed",
+            type=ChartType.TABLE,
+            dataset="charges",
+            measures=(COUNT, Measure(Agg.SUM, "amount")),
+            group=Grouping(column="failure_code"),
+            filters=(Filter("status", Op.EQ, "failed"),),
+        ),
+        Chart(title="Top customers", type=ChartType.TABLE, metric="top_customers"),
+    ),
+)
+
+BILLING = Dashboard(
+    name="billing",
+    title="Billing",
+    description="Recurring revenue: MRR and ARR, subscribers and churn, MRR movements, "
+    "subscriptions, trials, invoices, credit notes and coupons.",
+    builtin=True,
+    charts=(
+        number("MRR", "mrr"),
+        number("ARR", "arr"),
+        number("Active subscribers", "active_subscribers"),
+        number("ARPU", "arpu"),
+        number("Subscriber churn rate", "subscriber_churn_rate"),
+        number("New subscribers", "new_subscribers"),
+        number("Churned subscribers", "churned_subscribers"),
+        number("In trial", "trialing_subscriptions"),
+        number("Trials started", "trials_started"),
+        number("Invoices paid", "invoice_amount_paid"),
+        number("Outstanding", "invoices_outstanding"),
+        number("Past-due invoices", "past_due_invoices"),
+        number("Credit notes", "credit_notes_total"),
+        number("Coupon redemptions", "coupon_redemptions"),
+        number("MRR discounted by coupons", "mrr_coupon_discount"),
+        Chart(title="MRR movements", type=ChartType.WATERFALL, metric="mrr_movements"),
+        over_time("Subscriber churn rate", "subscriber_churn_rate"),
+        over_time("New subscriptions", "new_subscriptions", ChartType.BAR),
+        Chart(
+            title="Subscriptions by status",
+            type=ChartType.PIE,
+            dataset="subscriptions",
+            measures=(COUNT,),
+            group=Grouping(column="status"),
+            whole=True,
+        ),
+        over_time("Trials started", "trials_started", ChartType.BAR),
+        Chart(
+            title="Invoices by status",
+            type=ChartType.TABLE,
+            dataset="invoices",
+            measures=(COUNT, Measure(Agg.SUM, "amount_paid"), Measure(Agg.SUM, "amount_remaining")),
+            group=Grouping(column="status"),
+        ),
+        over_time("Credit notes", "credit_notes_total", ChartType.BAR),
+        Chart(title="Coupon usage", type=ChartType.TABLE, metric="coupon_usage"),
+    ),
+)
+
+REVENUE = Dashboard(
+    name="revenue",
+    title="Revenue",
+    description="The money that moved: the balance bridge from gross to payouts, net volume, "
+    "fees over time, payouts by arrival date.",
+    builtin=True,
+    charts=(
+        number("Net volume", "net_volume"),
+        number("Fees", "fees"),
+        number("Payouts", "payouts"),
+        number("Gross volume", "gross_volume"),
+        Chart(title="Balance bridge", type=ChartType.WATERFALL, metric="balance_bridge"),
+        over_time("Net volume", "net_volume", ChartType.AREA),
+        over_time("Fees", "fees"),
+        over_time("Payouts by arrival date", "payouts", ChartType.BAR),
+        Chart(
+            title="Payouts by status",
+            type=ChartType.TABLE,
+            dataset="payouts",
+            measures=(COUNT, Measure(Agg.SUM, "amount")),
+            group=Grouping(column="status"),
+            time_column="arrival_date",
+        ),
+        Chart(
+            title="Balance transactions by category",
+            type=ChartType.TABLE,
+            dataset="balance_transactions",
+            measures=(COUNT, Measure(Agg.SUM, "amount"), Measure(Agg.SUM, "fee")),
+            group=Grouping(column="reporting_category"),
+        ),
+    ),
+)
+
+BUILTIN: Mapping[str, Dashboard] = {d.name: d.check() for d in (PAYMENTS, BILLING, REVENUE)}
+#: Grains a user can pick; ``None`` lets the period decide.
+GRAINS = tuple(g.value for g in Grain)
+
+
+def get_builtin(name: str) -> Dashboard:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise NotFound(
+            f"There is no built-in dashboard {name!r}.",
+            f"Use one of: {', '.join(BUILTIN)}.",
+        ) from None

@@ -1,0 +1,425 @@
+"""A dashboard evaluated over a connection's datasets for a period, as JSON a page can draw.
+
+``evaluate(source, dashboard, period)`` runs over anything that answers SQL — a live load, the
+cache, in-memory datasets — so the numbers are the same whichever way the data was read.
+``plan_reads`` says what a live load must fetch for it (each list once, narrowed where the
+metrics allow). The JSON, per chart:
+
+- ``number``: ``values`` (per currency; ``all`` for counts without one), ``previous`` and
+  ``change`` against the period before (``None`` for present-day values like MRR), and a
+  ``drill`` per currency;
+- over time (``line``, ``bar``, ``area`` with a grain): ``series``, one per currency (and
+  measure), of ``[bucket start, value]`` points, every bucket present;
+- grouped by a column, and reports (``table``, ``pie``, ``waterfall``): ``columns`` and
+  ``rows``, each row with its ``drill``.
+
+A drill-down is ``{"dataset", "where"}``: the rows behind the number are
+``SELECT * FROM <dataset> WHERE <where>``. For a series point add
+``<time_column> >= <bucket> AND <time_column> < <next bucket>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from flitch.dashboards import query
+from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard, Filter
+from flitch.dashboards.period import Period
+from flitch.metrics import BY_NAME as METRICS
+from flitch.metrics import REPORTS_BY_NAME as REPORTS
+from flitch.metrics.compute import Queryable, compute, compute_report, value_of
+from flitch.metrics.model import Metric, Report, Unit, sql_text
+from flitch.metrics.series import Grain, auto_grain, buckets, compute_series
+from flitch.query.reads import DatasetRead, merge
+from flitch.store.results import iso_utc
+
+ALL = "all"
+
+
+# -- what to read --------------------------------------------------------------------------------
+def chart_datasets(chart: Chart) -> tuple[str, ...]:
+    if chart.dataset:
+        return (chart.dataset,)
+    item = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
+    return item.datasets
+
+
+def chart_reads(chart: Chart, period: Period) -> list[DatasetRead]:
+    """A chart's reads: numbers also cover the previous period, to compare with it."""
+    start = period.previous.start if chart.type is ChartType.NUMBER else period.start
+    if chart.dataset:
+        return query.reads(chart, start, period.end)
+    item: Metric | Report = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
+    return item.reads(start, period.end)
+
+
+def plan_reads(charts: Iterable[Chart], period: Period) -> list[DatasetRead]:
+    """One read per dataset covering every chart (each Stripe list is read once per load)."""
+    return merge(r for chart in charts for r in chart_reads(chart, period))
+
+
+# -- drill-downs ---------------------------------------------------------------------------------
+def _ts(ts: int) -> str:
+    return f"TIMESTAMPTZ '{datetime.fromtimestamp(ts, UTC).strftime('%Y-%m-%d %H:%M:%S')}+00'"
+
+
+def written(where: str, period: Period, grain: str | None = None) -> str:
+    """A condition with its parameters written out, ready for the dataset page."""
+    text = where.replace("$start", _ts(period.start)).replace("$end", _ts(period.end))
+    return text.replace("$grain", sql_text(grain or "day"))
+
+
+def drill(
+    dataset: str, where: str, period: Period, currency: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    cond = written(where, period)
+    if currency and currency != ALL:
+        cond = f"{cond} AND currency = {sql_text(currency)}" if cond else f"currency = {currency!r}"
+    return {"dataset": dataset, "where": cond, **extra}
+
+
+# -- numbers -------------------------------------------------------------------------------------
+def change(unit: str, now: int | float | None, before: int | float | None) -> float | None:
+    """Relative change (0.1 is +10 %); for rates, the difference in points."""
+    if now is None or before is None:
+        return None
+    if unit == Unit.RATIO.value:
+        return round(float(now) - float(before), 6)
+    if before == 0:
+        return None
+    return round((float(now) - float(before)) / abs(float(before)), 6)
+
+
+def _changes(
+    unit: str, values: Mapping[str, Any], previous: Mapping[str, Any] | None
+) -> dict[str, float | None] | None:
+    if previous is None:
+        return None
+    return {
+        k: change(unit, v, previous.get(k, 0 if unit != "ratio" else None))
+        for k, v in values.items()
+    }
+
+
+class Evaluation:
+    """Evaluates the charts of one dashboard over one source and period, computing each
+    metric once however many charts show it."""
+
+    def __init__(
+        self, source: Queryable, period: Period, grain: Grain | None, currency: str | None
+    ) -> None:
+        self.source = source
+        self.period = period
+        self.grain = grain or auto_grain(period.start, period.end)
+        self.currency = currency.lower() if currency else None
+        self.metrics: dict[str, dict[str, int | float]] = {}
+        self._memo: dict[tuple[str, int, int], dict[str, int | float]] = {}
+        self.currencies: set[str] = set()
+
+    def _keep(self, key: str | None) -> bool:
+        return self.currency is None or key in (None, ALL, self.currency)
+
+    def _filter(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if self._keep(k)}
+
+    def metric_values(self, metric: Metric, period: Period) -> dict[str, int | float]:
+        key = (metric.name, period.start, period.end)
+        if key not in self._memo:
+            got = compute(self.source, [metric], period.start, period.end)[metric.name].values
+            self._memo[key] = got
+        return self._memo[key]
+
+    # -- each kind of chart ----------------------------------------------------------------------
+    def chart(self, chart: Chart) -> dict[str, Any]:
+        base: dict[str, Any] = {"id": chart.id, "title": chart.title, "type": chart.type.value}
+        base["spec"] = chart.to_dict()
+        if chart.metric in REPORTS:
+            return {**base, **self.report(chart, REPORTS[str(chart.metric)])}
+        if chart.metric:
+            return {**base, **self.metric_chart(chart, METRICS[chart.metric])}
+        return {**base, **self.dataset_chart(chart)}
+
+    def _grain(self, chart: Chart) -> Grain:
+        return chart.group.grain or self.grain
+
+    def metric_chart(self, chart: Chart, metric: Metric) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "metric": metric.name,
+            "label": metric.label,
+            "unit": metric.unit.value,
+            "definition": metric.definition,
+            "current": metric.current,
+        }
+        where = metric.drill_where
+        if chart.type in TIME_TYPES:
+            grain = self._grain(chart)
+            series = compute_series(self.source, metric, self.period.start, self.period.end, grain)
+            out["grain"] = grain.value
+            out["series"] = [
+                {
+                    "key": cur,
+                    "currency": cur,
+                    "points": [list(p) for p in points],
+                    "drill": drill(
+                        metric.drill_dataset,
+                        where,
+                        self.period,
+                        cur,
+                        time_column=metric.time_column,
+                    ),
+                }
+                for cur, points in series.items()
+                if self._keep(cur)
+            ]
+            self.currencies.update(s["currency"] for s in out["series"] if s["currency"] != ALL)
+            return out
+        values = self._filter(self.metric_values(metric, self.period))
+        previous = None
+        if not metric.current:
+            previous = self._filter(self.metric_values(metric, self.period.previous))
+        self.metrics[metric.name] = values
+        self.currencies.update(k for k in values if k != ALL)
+        out.update(
+            values=values,
+            previous=previous,
+            change=_changes(metric.unit.value, values, previous),
+            drill={cur: drill(metric.drill_dataset, where, self.period, cur) for cur in values}
+            or {ALL: drill(metric.drill_dataset, where, self.period)},
+        )
+        return out
+
+    def report(self, chart: Chart, report: Report) -> dict[str, Any]:
+        grain = self._grain(chart)
+        if report.uses_grain and grain is Grain.DAY:
+            grain = Grain.WEEK  # movements between daily snapshots add rows, not insight
+        rows = compute_report(self.source, report, self.period.start, self.period.end, grain)
+        kept = [r for r in rows if self._keep(r.get("currency"))]
+        for row in kept:
+            dataset, where = report.drill(row)
+            row["drill"] = drill(dataset, where, self.period)
+        self.currencies.update(str(r["currency"]) for r in kept if r.get("currency") != ALL)
+        out: dict[str, Any] = {
+            "metric": report.name,
+            "label": report.label,
+            "definition": report.definition,
+            "columns": [
+                {"name": c.name, "label": c.label, "unit": c.unit.value if c.unit else None}
+                for c in report.columns
+            ],
+            "rows": kept,
+        }
+        if report.uses_grain:
+            out["grain"] = grain.value
+        return out
+
+    def dataset_chart(self, chart: Chart) -> dict[str, Any]:
+        q = query.build(chart)
+        units = [_measure_unit(chart, i) for i in range(len(chart.measures))]
+        measures = [
+            {"key": m.key, "label": _measure_label(m.agg, m.column), "unit": units[i]}
+            for i, m in enumerate(chart.measures)
+        ]
+        out: dict[str, Any] = {
+            "dataset": chart.dataset,
+            "definition": describe(chart),
+            "measures": measures,
+        }
+        dataset = str(chart.dataset)
+        if chart.type is ChartType.NUMBER and not chart.group.grain and not chart.group.column:
+            values = self._number(chart, q, self.period)
+            previous = None if chart.whole else self._number(chart, q, self.period.previous)
+            out.update(
+                unit=units[0],
+                values=values,
+                previous=previous,
+                change=_changes(units[0], values, previous),
+                drill={k: drill(dataset, q.where, self.period, k) for k in values},
+            )
+            return out
+        grain = self._grain(chart) if chart.group.grain else None
+        rows = self._run(q, self.period, grain)
+        if chart.group.grain and grain is not None:
+            out["grain"] = grain.value
+            out["series"] = self._series(chart, q, rows, grain)
+            return out
+        table = []
+        for row in rows:
+            cur = row.get("currency")
+            if not self._keep(cur):
+                continue
+            where = q.where
+            if chart.group.column:
+                col = chart.group.column
+                value = row["grp"]
+                cond = f"{col} IS NULL" if value is None else f"{col} = {query.literal(value)}"
+                where = f"{where} AND {cond}"
+            entry = {
+                "group": row.get("grp"),
+                "currency": cur,
+                **{m["key"]: _plain(row[f"m{i}"], units[i]) for i, m in enumerate(measures)},
+            }
+            entry["drill"] = drill(dataset, where, self.period, cur)
+            table.append(entry)
+            if cur:
+                self.currencies.add(str(cur))
+        out["columns"] = [
+            {"name": "group", "label": chart.group.column or "", "unit": None},
+            *(
+                [{"name": "currency", "label": "Currency", "unit": None}]
+                if q.keys[-1:] == ("currency",)
+                else []
+            ),
+            *({"name": m["key"], "label": m["label"], "unit": m["unit"]} for m in measures),
+        ]
+        out["rows"] = table[: chart.limit * max(1, len(self.currencies) or 1)]
+        return out
+
+    def _run(
+        self, q: query.ChartQuery, period: Period, grain: Grain | None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = dict(q.params)
+        if "$start" in q.sql:
+            params["start"] = datetime.fromtimestamp(period.start, UTC)
+            params["end"] = datetime.fromtimestamp(period.end, UTC)
+        if grain is not None:
+            params["grain"] = grain.value
+        return self.source.query(q.sql, params or None).dicts()
+
+    def _number(self, chart: Chart, q: query.ChartQuery, period: Period) -> dict[str, Any]:
+        rows = self._run(q, period, None)
+        unit = _measure_unit(chart, 0)
+        values = {str(r.get("currency") or ALL): _plain(r["m0"], unit) for r in rows}
+        return self._filter(values)
+
+    def _series(
+        self, chart: Chart, q: query.ChartQuery, rows: list[dict[str, Any]], grain: Grain
+    ) -> list[dict[str, Any]]:
+        keys = [iso_utc(b) for b in buckets(self.period.start, self.period.end, grain)]
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for row in rows:
+            cur = str(row.get("currency") or ALL)
+            for i in range(len(chart.measures)):
+                found.setdefault((cur, i), {})[str(row["bucket"])] = row[f"m{i}"]
+        out = []
+        for (cur, i), points in sorted(found.items()):
+            if not self._keep(cur):
+                continue
+            unit = _measure_unit(chart, i)
+            empty = 0 if chart.measures[i].agg in (Agg.COUNT, Agg.SUM) else None
+            out.append(
+                {
+                    "key": f"{cur}:{chart.measures[i].key}",
+                    "currency": cur,
+                    "measure": chart.measures[i].key,
+                    "points": [[k, _plain(points.get(k, empty), unit)] for k in keys],
+                    "drill": drill(
+                        str(chart.dataset), q.where, self.period, cur, time_column=chart.time_column
+                    ),
+                }
+            )
+            if cur != ALL:
+                self.currencies.add(cur)
+        return out
+
+
+def _measure_unit(chart: Chart, i: int) -> str:
+    m = chart.measures[i]
+    if m.agg is Agg.COUNT:
+        return Unit.COUNT.value
+    return Unit.MONEY.value if chart.is_money_split else "number"
+
+
+def _measure_label(agg: Agg, column: str | None) -> str:
+    if agg is Agg.COUNT:
+        return "Count" if column is None else f"Count of {column}"
+    return {"sum": "Total", "avg": "Average", "min": "Smallest", "max": "Largest"}[
+        agg.value
+    ] + f" {column}"
+
+
+def _plain(value: Any, unit: str) -> int | float | None:
+    if value is None:
+        return None
+    if unit in (Unit.MONEY.value, Unit.COUNT.value):
+        return value_of(Unit.MONEY, value)
+    return float(value) if not isinstance(value, int) else value
+
+
+def _filter_words(f: Filter) -> str:
+    words = f"{f.column} {f.op.value.replace('_', ' ')}"
+    if f.value is None:
+        return words
+    if isinstance(f.value, tuple):
+        return f"{words} {', '.join(query.literal(v) for v in f.value)}"
+    return f"{words} {query.literal(f.value)}"
+
+
+def describe(chart: Chart) -> str:
+    """A definition for a dataset chart, in words."""
+    what = ", ".join(_measure_label(m.agg, m.column).lower() for m in chart.measures)
+    scope = (
+        "all of them, whatever the period"
+        if chart.whole
+        else f"those with {chart.time_column} in the period"
+    )
+    parts = [f"{what.capitalize()} of {chart.dataset} ({scope})"]
+    if chart.filters:
+        conds = " and ".join(_filter_words(f) for f in chart.filters)
+        parts.append(f"where {conds}")
+    if chart.group.column:
+        parts.append(f"by {chart.group.column}")
+    if chart.is_money_split:
+        parts.append("per currency")
+    return " ".join(parts) + "."
+
+
+def evaluate(
+    source: Queryable,
+    dashboard: Dashboard,
+    period: Period,
+    *,
+    grain: Grain | None = None,
+    currency: str | None = None,
+    skip: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The dashboard's JSON for ``period``. ``skip`` maps a dataset the connection cannot read
+    to ``{"reason", "fix"}``; charts that need it are returned with that instead of data."""
+    started = time.perf_counter()
+    ev = Evaluation(source, period, grain, currency)
+    charts: list[dict[str, Any]] = []
+    for chart in dashboard.charts:
+        blocked = [d for d in chart_datasets(chart) if skip and d in skip]
+        if blocked and skip:
+            charts.append(
+                {
+                    "id": chart.id,
+                    "title": chart.title,
+                    "type": chart.type.value,
+                    "spec": chart.to_dict(),
+                    "unavailable": {"dataset": blocked[0], **skip[blocked[0]]},
+                }
+            )
+            continue
+        charts.append(ev.chart(chart))
+    return {
+        "dashboard": {
+            "name": dashboard.name,
+            "title": dashboard.title,
+            "description": dashboard.description,
+            "builtin": dashboard.builtin,
+        },
+        "period": {**period.to_dict(), "grain": ev.grain.value},
+        "currency": ev.currency,
+        "currencies": sorted(ev.currencies),
+        "metrics": ev.metrics,
+        "charts": charts,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def headline_names(dashboard: Dashboard) -> Sequence[str]:
+    """The metrics the dashboard shows as numbers (the keys of its ``metrics`` JSON)."""
+    return [c.metric for c in dashboard.charts if c.type is ChartType.NUMBER and c.metric]

@@ -1,0 +1,224 @@
+"""What a metric is: its definition text and its SQL, side by side, as one value.
+
+A metric's SQL runs over a connection's datasets (live or cached: the same tables either way)
+with the parameters ``$start`` and ``$end`` (UTC timestamps; the period is ``[start, end)``). Its
+headline SQL returns rows of ``(currency, value)``; metrics without a currency use the key
+``"all"``. Its series SQL (if it has one) also takes ``$grain`` (``day``, ``week`` or ``month``)
+and returns ``(bucket, currency, value)``, ``bucket`` being the start of a ``date_trunc`` bucket.
+
+The helpers below write both statements from one description, so a metric's headline and its
+chart can never disagree about what is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from flitch.query.reads import DatasetRead
+
+#: Seconds in a day.
+DAY = 86_400
+
+
+class Unit(StrEnum):
+    MONEY = "money"  # minor units of the row's currency
+    COUNT = "count"
+    RATIO = "ratio"  # 0..1
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    unit: Unit
+    #: The definition shown with the number: what is counted, and the policy behind it.
+    definition: str
+    #: Datasets the SQL reads.
+    datasets: tuple[str, ...]
+    #: True when only records created in the period matter (a live read is narrowed to it);
+    #: False when the metric needs older records too (MRR needs every live subscription).
+    ranged: bool
+    sql: str
+    #: The dataset whose rows a drill-down shows, and the SQL condition that selects them.
+    drill_dataset: str = ""
+    drill_where: str = ""
+    #: ``(bucket, currency, value)`` over the period by ``$grain``; empty: no time series.
+    series: str = ""
+    #: The drill dataset's column a series point is bucketed by.
+    time_column: str = "created"
+    #: True when the value is the present state whatever the period (MRR): it has no
+    #: previous-period value to compare with.
+    current: bool = False
+    #: For a metric that is not ranged: datasets of which only records created before the
+    #: period's end matter (its SQL says so too), so a live read is narrowed to ``created < end``.
+    until_end: tuple[str, ...] = ()
+    #: Records created this many days before the period matter too (its SQL says so), so a
+    #: live read of the ranged (or ``until_end``) datasets starts that much earlier.
+    lookback_days: int = 0
+
+    def reads(self, start: int, end: int) -> list[DatasetRead]:
+        """What a live load must fetch for this metric over ``[start, end)``."""
+        return _reads(self.datasets, self.ranged, self.until_end, self.lookback_days, start, end)
+
+
+def _reads(
+    datasets: tuple[str, ...],
+    ranged: bool,
+    until_end: tuple[str, ...],
+    lookback_days: int,
+    start: int,
+    end: int,
+) -> list[DatasetRead]:
+    since = start - lookback_days * DAY
+    if ranged:
+        return [DatasetRead(d, created_gte=since, created_lt=end) for d in datasets]
+    if not lookback_days:
+        return [
+            DatasetRead(d, created_lt=end) if d in until_end else DatasetRead(d) for d in datasets
+        ]
+    return [
+        DatasetRead(d, created_gte=since, created_lt=end) if d in until_end else DatasetRead(d)
+        for d in datasets
+    ]
+
+
+def period(column: str = "created") -> str:
+    """The SQL condition ``column in [start, end)``."""
+    return f"{column} >= $start AND {column} < $end"
+
+
+def aggregate(
+    *,
+    name: str,
+    label: str,
+    unit: Unit,
+    definition: str,
+    table: str,
+    value: str,
+    where: str = "",
+    time_column: str = "created",
+    by_currency: bool = True,
+    ranged: bool = True,
+    until_end: bool = False,
+) -> Metric:
+    """A metric that is one aggregate over one dataset's rows in the period, per currency.
+
+    ``until_end``: the period is on another column than ``created`` but no record created after
+    the period can be in it; the SQL says ``created < $end`` and a live read is narrowed to it.
+    """
+    bound = "created < $end" if until_end else ""
+    cond = " AND ".join(c for c in (where, bound, period(time_column)) if c)
+    key = "currency" if by_currency else "'all'"
+    return Metric(
+        name=name,
+        label=label,
+        unit=unit,
+        definition=definition,
+        datasets=(table,),
+        ranged=ranged and not until_end,
+        sql=f"SELECT {key}, {value} FROM {table} WHERE {cond} GROUP BY 1",  # noqa: S608
+        series=(
+            f"SELECT date_trunc($grain, {time_column}) AS bucket, {key}, {value} "  # noqa: S608
+            f"FROM {table} WHERE {cond} GROUP BY 1, 2"
+        ),
+        drill_dataset=table,
+        drill_where=cond,
+        time_column=time_column,
+        until_end=(table,) if until_end else (),
+    )
+
+
+def ratio(
+    *,
+    name: str,
+    label: str,
+    definition: str,
+    numerator: tuple[str, str],
+    denominator: tuple[str, str],
+    drill: tuple[str, str],
+) -> Metric:
+    """A ratio of two counts in the period, per currency: ``(table, where)`` for each side.
+
+    Currencies with no denominator rows have no value (no rate of nothing).
+    """
+
+    def side(table: str, where: str, bucket: str) -> str:
+        cond = " AND ".join(c for c in (where, period()) if c)
+        return (
+            f"SELECT {bucket} AS bucket, currency, count(*) AS n FROM {table} WHERE {cond} "  # noqa: S608
+            "GROUP BY ALL"
+        )
+
+    def statement(bucket: str) -> str:
+        return (
+            f"WITH num AS ({side(*numerator, bucket)}), den AS ({side(*denominator, bucket)}) "  # noqa: S608
+            "SELECT {cols} COALESCE(num.n, 0) / den.n FROM den "
+            "LEFT JOIN num ON num.bucket = den.bucket AND num.currency = den.currency"
+        )
+
+    headline = statement("'all'").replace("{cols}", "den.currency,")
+    series = statement("date_trunc($grain, created)").replace("{cols}", "den.bucket, den.currency,")
+    tables = tuple(dict.fromkeys((numerator[0], denominator[0])))
+    return Metric(
+        name=name,
+        label=label,
+        unit=Unit.RATIO,
+        definition=definition,
+        datasets=tables,
+        ranged=True,
+        sql=headline,
+        series=series,
+        drill_dataset=drill[0],
+        drill_where=" AND ".join(c for c in (drill[1], period()) if c),
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report's rows: its name, label and unit (``None``: a label column)."""
+
+    name: str
+    label: str
+    unit: Unit | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A metric whose answer is a table rather than one value per currency: the balance
+    bridge, MRR movements, top customers, coupon usage.
+
+    ``sql`` returns rows with the ``columns`` named here (every report has a ``currency``
+    column, so currencies are never added together). ``drill`` says, for one row, which
+    dataset rows it was computed from: ``(dataset, SQL condition)`` with ``$start``/``$end``.
+    """
+
+    name: str
+    label: str
+    definition: str
+    datasets: tuple[str, ...]
+    sql: str
+    columns: tuple[Column, ...]
+    drill: Callable[[Mapping[str, Any]], tuple[str, str]]
+    ranged: bool = True
+    until_end: tuple[str, ...] = ()
+    lookback_days: int = 0
+    #: Turns the SQL's rows into the report's rows (e.g. one row per step of a waterfall).
+    reshape: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    #: ``$grain`` matters to the SQL (the rows carry a ``bucket`` column).
+    uses_grain: bool = False
+
+    def reads(self, start: int, end: int) -> list[DatasetRead]:
+        return _reads(self.datasets, self.ranged, self.until_end, self.lookback_days, start, end)
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: tuple[str, ...] | list[str]) -> str:
+    """A SQL list of string literals: ``('a', 'b')``."""
+    return "(" + ", ".join(sql_text(v) for v in values) + ")"

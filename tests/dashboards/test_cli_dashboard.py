@@ -1,0 +1,175 @@
+"""`flitch dashboard` and `flitch dashboards …`: the real commands against the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from flitch.cli import app
+from flitch.emulator.server import Emulator
+from tests.conftest import TEST_KEY
+
+
+class Flitch:
+    """Runs `flitch …` against one FLITCH_HOME and one emulator."""
+
+    def __init__(self, home: Path, emu: Emulator) -> None:
+        self.home = home
+        self.emu = emu
+
+    def __call__(self, *args: str, key: str = "") -> Any:
+        env = {
+            "FLITCH_HOME": str(self.home),
+            "FLITCH_STRIPE_API_BASE": self.emu.url,
+            "FLITCH_SECRET_KEY": None,
+            "FLITCH_STRIPE_KEY": None,
+            "FLITCH_TEST_RPS": "10000",
+            "FLITCH_LIVE_RPS": "10000",
+            "FLITCH_ENDPOINT_RPS": "10000",
+            "FLITCH_MAX_RETRIES": "1",
+            "COLUMNS": "160",
+        }
+        result = CliRunner().invoke(app, list(args), input=key, env=env)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    def json(self, *args: str) -> tuple[int, Any]:
+        result = self(*args, "--json")
+        return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture
+def flitch(tmp_path: Path, emulator: Emulator) -> Flitch:
+    run = Flitch(tmp_path / "home", emulator)
+    result = run("connect", "shop", key=TEST_KEY)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+# October 2026, the last month of the generated account's history (it ends 2026-11-01)
+PERIOD = ("--from", "2026-10-01", "--to", "2026-10-31")
+START, END = 1_790_812_800, 1_793_491_200
+
+
+def in_october(emulator: Emulator, kind: str, field: str = "created") -> list[dict[str, Any]]:
+    return [
+        o for o in emulator.account.test.ordered(kind).objects if START <= (o.get(field) or 0) < END
+    ]
+
+
+def by_currency(objects: list[dict[str, Any]], field: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for o in objects:
+        out[o["currency"]] = out.get(o["currency"], 0) + o[field]
+    return dict(sorted(out.items()))
+
+
+def test_payments_json_has_headline_metrics_and_series(flitch: Flitch, emulator: Emulator) -> None:
+    code, data = flitch.json("dashboard", "shop", "payments", *PERIOD)
+    assert code == 0, data
+    charges = in_october(emulator, "charge")
+    succeeded = [c for c in charges if c["status"] == "succeeded" and c["paid"]]
+    metrics = data["metrics"]
+    assert metrics["gross_volume"] == by_currency(succeeded, "amount")
+    assert sum(metrics["successful_payments"].values()) == len(succeeded)
+    # Stripe lists neither deleted customers nor those on test clocks
+    listed = [
+        c
+        for c in in_october(emulator, "customer")
+        if not c.get("deleted") and not c.get("test_clock")
+    ]
+    assert metrics["new_customers"] == {"all": len(listed)}
+    assert data["data"]["source"] == "live"
+    assert data["connection"] == {"name": "shop", "mode": "test", "refresh": "off"}
+    assert data["period"]["grain"] == "day"
+    area = next(c for c in data["charts"] if c["type"] == "area")
+    for series in area["series"]:
+        assert len(series["points"]) == 31  # one a day, every day present
+        total = sum(v for _, v in series["points"])
+        assert total == metrics["gross_volume"][series["currency"]]
+
+
+def test_revenue_json_names_net_volume_fees_and_payouts(flitch: Flitch, emulator: Emulator) -> None:
+    code, data = flitch.json("dashboard", "shop", "revenue", *PERIOD)
+    assert code == 0, data
+    payouts = [
+        p
+        for p in in_october(emulator, "payout", "arrival_date")
+        if p["status"] not in ("failed", "canceled")
+    ]
+    assert data["metrics"]["payouts"] == by_currency(payouts, "amount")
+    txns = in_october(emulator, "balance_transaction")
+    fees = by_currency([t for t in txns if t["fee"]], "fee")
+    assert data["metrics"]["fees"] == fees
+    assert set(data["metrics"]) == {"net_volume", "fees", "payouts", "gross_volume"}
+
+
+def test_billing_json_has_mrr_and_arr(flitch: Flitch) -> None:
+    code, data = flitch.json("dashboard", "shop", "billing", *PERIOD)
+    assert code == 0, data
+    assert set(data["metrics"]) >= {"mrr", "arr", "active_subscribers", "arpu"}
+    for currency, mrr in data["metrics"]["mrr"].items():
+        assert abs(data["metrics"]["arr"][currency] - 12 * mrr) <= 12
+
+
+def test_terminal_output_draws_numbers_and_sparklines(flitch: Flitch) -> None:
+    result = flitch("dashboard", "shop", "payments", *PERIOD)
+    assert result.exit_code == 0, result.output
+    assert "Gross volume" in result.output
+    assert "USD " in result.output
+    assert "JPY " in result.output
+    assert any(bar in result.output for bar in "▁▂▃▄▅▆▇█")
+    assert "live from Stripe" in result.output
+
+
+def test_unknown_dashboard_says_what_exists(flitch: Flitch) -> None:
+    code, data = flitch.json("dashboard", "shop", "nope")
+    assert code != 0
+    assert "payments" in data["error"]["fix"]
+
+
+def test_bad_dates_say_how_to_write_them(flitch: Flitch) -> None:
+    code, data = flitch.json("dashboard", "shop", "payments", "--from", "May 1")
+    assert code != 0
+    assert "YYYY-MM-DD" in data["error"]["fix"]
+
+
+def test_user_dashboards_from_a_copy_to_an_import(
+    flitch: Flitch, emulator: Emulator, tmp_path: Path
+) -> None:
+    code, made = flitch.json("dashboards", "copy", "payments", "my-payments")
+    assert code == 0, made
+    chart = json.dumps(
+        {
+            "title": "Refunded by day",
+            "type": "bar",
+            "dataset": "charges",
+            "measures": [{"agg": "sum", "column": "amount_refunded"}],
+            "group": {"grain": "day"},
+        }
+    )
+    code, saved = flitch.json("dashboards", "add-chart", "my-payments", chart, "--position", "0")
+    assert code == 0, saved
+    assert saved["dashboard"]["charts"][0]["id"] == "refunded-by-day"
+    code, data = flitch.json("dashboard", "shop", "my-payments", *PERIOD)
+    assert code == 0, data
+    refunded = data["charts"][0]
+    totals = {s["currency"]: sum(v for _, v in s["points"]) for s in refunded["series"]}
+    assert totals == by_currency(in_october(emulator, "charge"), "amount_refunded")
+    exported = tmp_path / "mine.json"
+    assert flitch("dashboards", "export", "my-payments", "-o", str(exported)).exit_code == 0
+    code, imported = flitch.json("dashboards", "import", str(exported), "--name", "again")
+    assert code == 0, imported
+    code, listed = flitch.json("dashboards", "list")
+    names = [d["name"] for d in listed["dashboards"]]
+    assert names == ["payments", "billing", "revenue", "my-payments", "again"]
+    code, _ = flitch.json("dashboards", "delete", "again")
+    assert code == 0
+    code, refused = flitch.json("dashboards", "copy", "billing", "payments")
+    assert code != 0
+    assert "built-in" in refused["error"]["message"]
