@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -135,3 +136,16 @@ def test_changes_command_without_an_emulator_says_what_to_do() -> None:
     result = CliRunner().invoke(app, ["emulator", "changes", "--port", "1"])
     assert result.exit_code == 1
     assert "Start one with `flitch emulator`" in result.output
+
+
+def test_a_busy_port_is_explained() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["emulator", "--port", str(port), "--customers", "2"], env={"COLUMNS": "200"}
+        )
+    assert result.exit_code == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port 0" in result.output

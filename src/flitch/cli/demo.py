@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from flitch.cli.app import app
-from flitch.cli.emulator import banner, build_account
+from flitch.cli.emulator import banner, build_account, serve
 from flitch.emulator.auth import (
     DEMO_LIMITED_KEY,
     DEMO_LIVE_KEY,
@@ -20,7 +20,7 @@ from flitch.emulator.auth import (
     DEMO_SECRET_KEY,
     DEMO_TEST_KEY,
 )
-from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig, serve_forever
+from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig
 from flitch.emulator.store import Account
 
 
@@ -62,4 +62,4 @@ def demo(
         for line in [*banner(url, account, config), *tour(url, account)]:
             typer.echo(line)
 
-    serve_forever(account, config, host, port, on_ready=ready)
+    serve(account, config, host, port, on_ready=ready)

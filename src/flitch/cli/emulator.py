@@ -8,6 +8,7 @@ has something to refresh.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -187,7 +188,28 @@ def emulator(
         for line in banner(url, account, config):
             typer.echo(line)
 
-    serve_forever(account, config, host, port, quiet=not verbose, on_ready=ready)
+    serve(account, config, host, port, quiet=not verbose, on_ready=ready)
+
+
+def serve(
+    account: Account,
+    config: EmulatorConfig,
+    host: str,
+    port: int,
+    *,
+    quiet: bool = True,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """``serve_forever``, with a clear message when the address cannot be had."""
+    try:
+        serve_forever(account, config, host, port, quiet=quiet, on_ready=on_ready)
+    except OSError as exc:
+        typer.echo(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Pass another --port "
+            "(--port 0 picks a free one), or stop what is using it.",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def banner(url: str, account: Account, config: EmulatorConfig) -> list[str]:
