@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from flitch import catalog
 from flitch.connections.records import RunOutcome
 from flitch.emulator import billing, operations
@@ -73,9 +75,11 @@ def test_incremental_refresh_equals_a_full_read(world: World) -> None:
     assert result.outcome is RunOutcome.OK, result.to_dict()
     by_name = {d.name: d for d in result.datasets}
     assert by_name["balance_transactions"].strategy is Strategy.CREATED
-    assert {d.strategy for n, d in by_name.items() if n != "balance_transactions"} == {
-        Strategy.EVENTS
+    assert by_name["coupons"].strategy is Strategy.FULL  # few, and they change without events
+    others = {
+        d.strategy for n, d in by_name.items() if n not in ("balance_transactions", "coupons")
     }
+    assert others == {Strategy.EVENTS}
     assert by_name["customers"].deleted == 1
     assert by_name["invoices"].refetched >= 1
     assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
@@ -92,26 +96,32 @@ def test_incremental_refresh_makes_few_requests(world: World) -> None:
 
     log = world.emulator.log.entries
     assert len(log) == result.requests
-    # one limit=1 request per list (permissions), 4 event reads (64 types, 20 a request), the
-    # new balance transactions, and re-reads by id of the few objects whose payload cannot be
-    # trusted (another API version, expanded fields).
+    # one limit=1 request per incremental list (permissions), 4 event reads (64 types, 20 a
+    # request), the new balance transactions, the coupons (one page), and re-reads by id of the
+    # few objects whose payload cannot be trusted (another API version, expanded fields) or
+    # that changed without an event (the customers of new invoices).
     events = [r for r in log if r.path == "/v1/events"]
     assert len(events) == 4
     lists = [r for r in log if r.path.count("/") == 2 and r.path != "/v1/events"]
     assert sorted(r.path for r in lists) == sorted(s.list_path for s in catalog.OBJECTS)
-    assert all("limit=1&" in r.query + "&" for r in lists if "balance" not in r.path)
+    whole = {r.path for r in lists if "limit=1&" not in r.query + "&"}
+    assert whole == {"/v1/balance_transactions", "/v1/coupons"}
     by_id = [r for r in log if r.path.count("/") == 3]
     assert 0 < len(by_id) <= 10
     assert len(log) < 30
 
 
-def test_nothing_changed_costs_one_request_per_event_group(world: World) -> None:
+def test_nothing_changed_costs_a_request_per_list_and_event_group(world: World) -> None:
     _first(world, objects="customers,charges")
     world.advance(3600)
     world.emulator.log.clear()
     result = refresh(world.service, "Shop", clock=world.clock)
     assert result.outcome is RunOutcome.OK
-    assert sorted(world.emulator.log.paths()) == ["/v1/charges", "/v1/customers", "/v1/events"]
+    paths = sorted(world.emulator.log.paths())
+    # a permission probe per object, and the events of customers, charges and of the objects
+    # that change a customer without an event of its own (invoices, credit notes, new
+    # subscriptions): 36 types, two reads of 20 at most
+    assert paths == ["/v1/charges", "/v1/customers", "/v1/events", "/v1/events"]
 
 
 def test_a_cursor_older_than_the_events_kept_means_a_full_read(world: World) -> None:
@@ -128,3 +138,36 @@ def test_full_flag_reads_everything_again(world: World) -> None:
     world.advance(60)
     result = refresh(world.service, "Shop", clock=world.clock, full=True)
     assert {d.strategy for d in result.datasets} == {Strategy.FULL}
+
+
+def test_every_kind_of_change_the_emulator_makes_is_applied(world: World) -> None:
+    changes = pytest.importorskip("flitch.emulator.changes")
+    _first(world)
+    for round_ in range(2):
+        world.advance(3600)
+        events = 0
+        for kind in changes.KINDS:
+            events += len(world.emulator.apply_changes(kind, 2 if kind != "mix" else 25))
+        assert events > 50
+        world.advance(120)
+        result = refresh(world.service, "Shop", clock=world.clock)
+        assert result.outcome is RunOutcome.OK, result.to_dict()
+        assert result.events >= events // 2, round_
+        assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+
+
+def test_changes_inside_the_lag_window_are_read_again(world: World) -> None:
+    changes = pytest.importorskip("flitch.emulator.changes")
+    _first(world, objects="customers,charges,payment_intents")
+    world.advance(3600)
+    world.emulator.apply_changes("new_charge", 3)
+    # refreshed right away: the events are newer than now - lag, read now and again next time
+    first = refresh(world.service, "Shop", clock=world.clock)
+    assert first.outcome is RunOutcome.OK
+    world.advance(30)
+    world.emulator.apply_changes("refund", 2)
+    world.advance(30)
+    second = refresh(world.service, "Shop", clock=world.clock)
+    assert second.events >= first.events  # the first run's events are inside the lag: again
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+    assert changes.KINDS

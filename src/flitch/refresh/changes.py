@@ -15,9 +15,10 @@ How a change becomes a row (see the README's "Refresh" section for the whole str
   object gone since (404, or a deleted customer) loses its row. Otherwise the payload is the row.
 - Objects a list would not show (customers and subscriptions on a test clock) are never kept.
 
-Some objects change without being the subject of an event; :func:`referencing` and
-:func:`coupon_refs` find them (a subscription embeds its prices; a coupon's ``times_redeemed``
-grows when a discount is created, which is an event of the subscription or customer only).
+Some objects change without being the subject of an event: :data:`REFERENCED` (an invoice
+finalized changes its customer's ``next_invoice_sequence`` and balance), :data:`DEPENDENTS` (a
+subscription embeds its prices) and :func:`coupon_refs` (a coupon's ``times_redeemed`` grows when
+a discount is created) say which, and the objects are re-read by id.
 """
 
 from __future__ import annotations
@@ -81,13 +82,14 @@ class Change:
 
 
 def type_groups(
-    specs: Iterable[ObjectSpec], limit: int = MAX_TYPES_PER_REQUEST
+    sets: Iterable[Iterable[str]], limit: int = MAX_TYPES_PER_REQUEST
 ) -> list[tuple[str, ...]]:
-    """The picked objects' event types packed into groups of at most ``limit`` (first fit,
-    biggest object first; an object's types stay together when they fit in one group)."""
+    """Sets of event types (one per object) packed into groups of at most ``limit`` (first fit,
+    biggest set first; a set's types stay together when they fit in one group)."""
     groups: list[list[str]] = []
-    for spec in sorted(specs, key=lambda s: (-len(s.event_types), s.name)):
-        types = list(spec.event_types)
+    unique = {tuple(dict.fromkeys(types)) for types in sets}
+    for types_ in sorted(unique, key=lambda t: (-len(t), t)):
+        types = list(types_)
         if not types:
             continue
         home = next((g for g in groups if len(g) + len(types) <= limit), None)
@@ -166,14 +168,15 @@ class ChangeFeed:
     async def collect(
         self,
         client: SourceClient,
-        specs: Iterable[ObjectSpec],
+        types: Iterable[Iterable[str]],
         since: int,
         *,
         on_page: Callable[[int], None] | None = None,
     ) -> int:
-        """Read every event of the specs' types created at or after ``since``; returns how many
-        were kept. A key without Read Events raises :class:`~flitch.errors.PermissionMissing`."""
-        groups = type_groups(specs)
+        """Read every event of these types (one set per object) created at or after ``since``;
+        returns how many were kept. A key without Read Events raises
+        :class:`~flitch.errors.PermissionMissing`."""
+        groups = type_groups(types)
 
         async def read(types: tuple[str, ...]) -> None:
             params = {"types": list(types)}
@@ -233,6 +236,17 @@ class ChangeFeed:
             [spec.object_type, since if since is not None else -1],
         ).fetchall()
         return {str(r[0]) for r in rows}
+
+    def referenced(self, rule: Referenced) -> set[str]:
+        """Ids named in ``rule.field`` by the events of ``rule.source`` (of its types)."""
+        source = catalog.get(rule.source)
+        types = list(rule.types) or list(source.event_types)
+        rows = self._con.execute(
+            "SELECT DISTINCT json_extract_string(payload, ?) FROM ev"
+            " WHERE object_type = ? AND list_contains(?, type)",
+            [f"$.{rule.field}", source.object_type, types],
+        ).fetchall()
+        return {str(r[0]) for r in rows if r[0]}
 
     def changes(self, spec: ObjectSpec, batch: int = 500) -> Iterator[list[Change]]:
         """The change to make for each object of ``spec``, in batches (streamed from DuckDB)."""
@@ -335,6 +349,27 @@ class Dependent:
     target: str
     column: str
 
+
+@dataclass(frozen=True)
+class Referenced:
+    """An event of ``source`` (of one of ``types``, or any) changes the ``target`` object its
+    payload names in ``field``, without an event of the target's own."""
+
+    source: str
+    field: str
+    target: str
+    types: tuple[str, ...] = ()
+
+
+REFERENCED: tuple[Referenced, ...] = (
+    # finalizing an invoice numbers it from the customer's next_invoice_sequence and applies
+    # the customer's balance; paying or voiding it can change both again
+    Referenced("invoices", "customer", "customers"),
+    # a credit note can credit the customer's balance
+    Referenced("credit_notes", "customer", "customers"),
+    # the first subscription sets the customer's currency
+    Referenced("subscriptions", "customer", "customers", ("customer.subscription.created",)),
+)
 
 DEPENDENTS: tuple[Dependent, ...] = (
     # items.data[].price (and .plan) is the whole price object, rendered as it is now: a

@@ -24,6 +24,11 @@ RETENTION_MARGIN = 3600
 RETENTION_SECONDS = EVENTS_RETENTION_DAYS * 86400 - RETENTION_MARGIN
 
 
+#: Objects that change without an event of their own (a coupon's ``times_redeemed`` and
+#: ``valid`` move when a discount is created): read in full while they are this small.
+READ_IN_FULL_WHILE_SMALL: dict[str, int] = {"coupons": 1000}
+
+
 @dataclass(frozen=True)
 class Planned:
     strategy: Strategy
@@ -68,6 +73,9 @@ def plan(
             return Planned(Strategy.FULL, "no cursor yet")
         return Planned(Strategy.CREATED, "new records since the last one seen", gte)
     since = _int(state.cursor, "events_since")
+    small = READ_IN_FULL_WHILE_SMALL.get(spec.name)
+    if small is not None and state.rows <= small:
+        return Planned(Strategy.FULL, f"changes without events; read in full while small ({small})")
     if not can_read_events:
         return Planned(
             Strategy.FULL, "the key cannot read events (grant Read Events for incremental refresh)"

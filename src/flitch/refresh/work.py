@@ -196,9 +196,18 @@ class RefreshWork:
         assert self.client is not None
         specs = self.of(S.EVENTS)
         since = min(self.planned[s.name].since or 0 for s in specs)
-        wanted = {s.name for s in specs}
-        # Read also the events of objects embedded in the picked ones (a price in a subscription).
-        wanted |= {d.source for d in changes.DEPENDENTS if d.target in wanted}
+        names = {s.name for s in specs}
+        # Also the events of objects that change the picked ones without an event of theirs
+        # (a price embedded in a subscription; an invoice finalized changes its customer).
+        types = [s.event_types for s in specs]
+        types += [
+            catalog.get(d.source).event_types for d in changes.DEPENDENTS if d.target in names
+        ]
+        types += [
+            r.types or catalog.get(r.source).event_types
+            for r in changes.REFERENCED
+            if r.target in names
+        ]
         self.progress.stage = "reading events"
         for spec in specs:
             self.p(spec).start()
@@ -209,9 +218,8 @@ class RefreshWork:
             self.progress.events += n
             self.tick()
 
-        read = [catalog.get(name) for name in catalog.NAMES if name in wanted]
         try:
-            await self.feed.collect(self.client, read, since, on_page=counted)
+            await self.feed.collect(self.client, types, since, on_page=counted)
         except (PermissionMissing, StripeRequestFailed) as exc:
             removed = isinstance(exc, PermissionMissing)
             if removed:
@@ -331,6 +339,10 @@ class RefreshWork:
         assert self.client is not None
         incremental = {s.name for s in self.of(S.EVENTS)}
         if self.feed is not None:
+            for rule in changes.REFERENCED:
+                if rule.target in incremental:
+                    target = catalog.get(rule.target)
+                    await self.guard(target, self.refetch(target, self.feed.referenced(rule)))
             for dep in changes.DEPENDENTS:
                 if dep.target not in incremental:
                     continue
