@@ -11,6 +11,7 @@ from flitch.connections.records import RunOutcome
 from flitch.emulator import billing, operations
 from flitch.emulator.store import ModeStore
 from flitch.refresh import Strategy, refresh
+from flitch.stripe_source.client import API_VERSION as API
 from tests.conftest import TEST_KEY
 from tests.refresh.conftest import World
 from tests.refresh.helpers import StoreSink, differences
@@ -171,3 +172,26 @@ def test_changes_inside_the_lag_window_are_read_again(world: World) -> None:
     assert second.events >= first.events  # the first run's events are inside the lag: again
     assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
     assert changes.KINDS
+
+
+def test_events_of_an_older_api_version_are_re_read_by_id(world: World) -> None:
+    """The generated account's events older than 24 days are in its previous API version."""
+    world.clock.t -= 28 * 86400  # a cache filled four weeks ago: its cursor is that old
+    _first(world, objects="customers,charges,invoices,payment_intents")
+    world.clock.t += 28 * 86400
+    world.emulator.log.clear()
+
+    result = refresh(world.service, "Shop", clock=world.clock)
+
+    assert result.outcome is RunOutcome.OK, result.to_dict()
+    old = [e for e in world.account.test.ordered("event").objects if e["api_version"] != API]
+    assert old, "the generator made no event of another API version"
+    invoices = next(d for d in result.datasets if d.name == "invoices")
+    assert invoices.strategy is Strategy.EVENTS
+    assert invoices.refetched > 0
+    fetched = {
+        r.path.rsplit("/", 1)[1] for r in world.emulator.log.entries if r.path.count("/") == 3
+    }
+    old_invoices = {e["data"]["object"]["id"] for e in old if e["type"].startswith("invoice.")}
+    assert old_invoices & fetched
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
