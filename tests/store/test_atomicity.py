@@ -198,3 +198,39 @@ def test_a_reader_before_the_first_refresh_sees_no_datasets(store: DuckDBStore) 
         assert reader.query("SELECT 1 AS one").rows == [(1,)]
         fill(store, 5)
         assert [d.name for d in reader.datasets()] == ["charges"]
+
+
+def test_readers_in_other_processes_at_the_same_time(store: DuckDBStore) -> None:
+    fill(store, 120)
+    code = (
+        "import sys, time\n"
+        "from flitch.store import DuckDBStore\n"
+        f"reader = DuckDBStore({str(store.cache_dir)!r}).reader(follow=False)\n"
+        "print(reader.query('SELECT count(*) FROM charges').rows[0][0], flush=True)\n"
+        "sys.stdin.readline()\n"
+        "print(reader.query('SELECT count(*) FROM charges').rows[0][0], flush=True)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "120"
+        fill(store, 30)  # commits while both processes hold the old version open
+        for proc in procs:
+            out, _ = proc.communicate("go\n", timeout=60)
+            assert out.strip() == "120"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert count(store) == 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -147,3 +148,44 @@ def test_an_incremental_refresh_without_a_current_version_starts_empty(store: Du
         txn.upsert(CHARGES, [factories.charge(1)])
         txn.commit()
     assert count(store) == 1
+
+
+def test_the_refresh_reads_its_own_writes(store: DuckDBStore) -> None:
+    fill(store, 10)
+    with store.begin_refresh(full=False) as txn:
+        txn.upsert(CHARGES, [factories.charge(500)])
+        newest = txn.query("SELECT max(epoch(created))::BIGINT FROM charges").rows[0][0]
+        assert newest == factories.charge(500)["created"]
+        writer = txn.replace_dataset(CUSTOMERS)
+        writer.add_page([factories.customer(i) for i in range(3)])
+        # An upsert into a dataset whose writer is still open finishes that writer first.
+        txn.upsert(CUSTOMERS, [factories.customer(1, email="new@example.com")])
+        assert txn.query("SELECT count(*) FROM customers").rows == [(3,)]
+        txn.commit()
+    with store.reader() as reader:
+        rows = reader.query("SELECT email FROM customers WHERE id = 'cus_00000000000001'").rows
+    assert rows == [("new@example.com",)]
+
+
+def test_writers_fed_from_several_threads(store: DuckDBStore) -> None:
+    specs = [CHARGES, CUSTOMERS, catalog.get("coupons")]
+    makers = [factories.charge, factories.customer, factories.coupon]
+    with store.begin_refresh(full=True) as txn:
+        writers = [txn.replace_dataset(spec) for spec in specs]
+
+        def feed(index: int) -> None:
+            for start in range(0, 600, 50):
+                writers[index].add_page([makers[index](i) for i in range(start, start + 50)])
+            writers[index].finish()
+
+        threads = [threading.Thread(target=feed, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        txn.commit()
+    assert {d.name: d.rows for d in store.datasets()} == {
+        "charges": 600,
+        "customers": 600,
+        "coupons": 600,
+    }

@@ -141,17 +141,16 @@ def test_allowed_special_selects_run(filled: DuckDBStore, sql: str) -> None:
 def test_the_connection_is_locked_even_without_the_guard(filled: DuckDBStore) -> None:
     """Structural lock: the reader's own connection refuses writes and file access."""
     snapshot = filled.reader().snapshot()
-    cur = snapshot._cursor()
-    for sql in (
-        "DELETE FROM charges",
-        "SELECT * FROM read_csv('/etc/passwd')",
-        "COPY charges TO '/tmp/flitch-should-not-exist.csv'",
-        "SET enable_external_access = true",
-        "ATTACH '/tmp/flitch-other.duckdb' AS other",
-    ):
-        with pytest.raises(duckdb.Error, match=r"read-only|disabled|locked|Permission"):
-            cur.execute(sql)
-    cur.close()
+    with snapshot._cursor() as cur:
+        for sql in (
+            "DELETE FROM charges",
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "COPY charges TO '/tmp/flitch-should-not-exist.csv'",
+            "SET enable_external_access = true",
+            "ATTACH '/tmp/flitch-other.duckdb' AS other",
+        ):
+            with pytest.raises(duckdb.Error, match=r"read-only|disabled|locked|Permission"):
+                cur.execute(sql)
     snapshot.close()
 
 

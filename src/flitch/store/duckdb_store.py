@@ -27,7 +27,8 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,13 +146,18 @@ class Snapshot:
         self.generation = generation
         self._con = _open_readonly(path)
         self._lock = threading.Lock()
-        self._session = SqlSession(self._cursor)
+        self._session = SqlSession(self._cursor, private=True)
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one call, so one snapshot serves several threads."""
         with self._lock:
             cur = self._con.cursor()
-        cur.execute(f"USE {CATALOG}")
-        return cur
+        try:
+            cur.execute(f"USE {CATALOG}")
+            yield cur
+        finally:
+            cur.close()
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         return self._session.query(sql, params, max_rows=max_rows)
@@ -309,7 +315,11 @@ class DuckDBRefresh:
             con.execute("SET GLOBAL TimeZone = 'UTC'")
             con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
             con.execute(f"USE {CATALOG}")
+            # One DuckDB transaction for the whole refresh: bulk appends then go straight to
+            # the file's row groups (no write-ahead log), and the version is all or nothing.
+            con.execute("BEGIN TRANSACTION")
             self._tables = Tables(con)
+            self._session = SqlSession(self._tables.connection, private=False)
         except BaseException:
             self._discard()
             raise
@@ -327,18 +337,12 @@ class DuckDBRefresh:
 
     def get_state(self, spec: ObjectSpec) -> DatasetInfo | None:
         self._check_open()
-        session = SqlSession(self._cursor)
-        return next((d for d in session.datasets() if d.name == spec.name), None)
+        return next((d for d in self._session.datasets() if d.name == spec.name), None)
 
     def query(self, sql: str, params: Params = None) -> QueryResult:
-        """A read-only query of the version being built (e.g. the newest ``created``)."""
+        """A read-only query of the version being built, this refresh's writes included."""
         self._check_open()
-        return SqlSession(self._cursor).query(sql, params)
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._db.cursor()
-        cur.execute(f"USE {CATALOG}")
-        return cur
+        return self._session.query(sql, params)
 
     # -- writing ---------------------------------------------------------------------------------
     def _mark(self, spec: ObjectSpec, *, reset: bool = False, written: bool = True) -> _Pending:
@@ -350,15 +354,18 @@ class DuckDBRefresh:
         self._pending[spec.name] = (spec, pending)
         return pending
 
-    def _end_writers(self, spec: ObjectSpec) -> None:
+    def _end_writers(self, spec: ObjectSpec, *, keep_rows: bool = False) -> None:
         for writer in [w for w in self._writers if w.spec.name == spec.name]:
-            writer.discard()
+            if keep_rows:
+                writer.finish()
+            else:
+                writer.discard()
             self._writers.remove(writer)
 
     def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
         self._check_open()
         self._end_writers(spec)
-        self._tables.create(spec)
+        self._tables.create(spec, keyed=False)
         self._mark(spec, reset=True)
         writer = ArrowDatasetWriter(self._tables, spec, batch_rows=self._store.batch_rows)
         self._writers.append(writer)
@@ -366,6 +373,7 @@ class DuckDBRefresh:
 
     def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
         self._check_open()
+        self._end_writers(spec, keep_rows=True)
         self._require_current_layout(spec)
         count = self._tables.upsert(spec, objects)
         self._mark(spec)
@@ -373,12 +381,16 @@ class DuckDBRefresh:
 
     def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:
         self._check_open()
+        self._end_writers(spec, keep_rows=True)
         self._require_current_layout(spec)
         count = self._tables.delete(spec, ids)
         self._mark(spec)
         return count
 
     def _require_current_layout(self, spec: ObjectSpec) -> None:
+        entry = self._pending.get(spec.name)
+        if entry is not None and entry[1].reset:
+            return  # replaced in this refresh: already in the current layout
         state = self._tables.read_state(spec)
         if self._tables.exists(spec) and state is not None and state[3] != schema_version(spec):
             raise StoreCorrupt(
@@ -466,6 +478,7 @@ class DuckDBRefresh:
                 writer.finish()  # a writer left open still has rows buffered
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
+            self._db.execute("COMMIT")
             self._db.execute(f"CHECKPOINT {CATALOG}")
             self._db.execute("USE memory")
             self._db.execute(f"DETACH {CATALOG}")

@@ -6,15 +6,23 @@ state) on one DuckDB connection; a refresh transaction uses it on its staging fi
 code. ``ArrowDatasetWriter`` streams pages in: rows are flattened as they arrive (the Stripe
 objects are not kept) and inserted in batches of ``batch_rows`` through Arrow, which DuckDB reads
 without a copy.
+
+A bulk load goes into a table without its primary key, which ``finish()`` adds once the rows are
+in: appending to an unindexed table is DuckDB's fastest path, and an object seen twice while
+paging (Stripe's lists shift as objects are created) is resolved once, keeping its last copy,
+instead of failing an insert.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import duckdb
 import orjson
@@ -26,6 +34,7 @@ from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
     RowBuffer,
+    add_primary_key_sql,
     create_table_sql,
     first_row,
     schema_version,
@@ -39,14 +48,40 @@ _BATCH_VIEW = "_flitch_batch"
 _counter = itertools.count()
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[Tables, P], R]) -> Callable[Concatenate[Tables, P], R]:
+    """Run a ``Tables`` method holding the connection's lock."""
+
+    @functools.wraps(method)
+    def wrapper(self: Tables, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Tables:
     """Dataset tables and their refresh state, on one DuckDB connection."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        #: One statement at a time on the connection (writers may be fed from several threads).
+        self.lock = threading.RLock()
+        #: Tables created for a bulk load and not sealed yet (no primary key so far).
+        self._loading: set[str] = set()
         con.execute(STATE_DDL)
 
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, held for the duration of the block."""
+        with self.lock:
+            yield self.con
+
     # -- tables ----------------------------------------------------------------------------------
+    @_locked
     def exists(self, spec: ObjectSpec) -> bool:
         found = first_row(
             self.con.execute(
@@ -57,50 +92,76 @@ class Tables:
         )
         return bool(found and found[0])
 
-    def create(self, spec: ObjectSpec) -> None:
-        """Make the dataset an empty table in the catalog's current layout."""
-        self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
-        self.con.execute(create_table_sql(spec))
+    def create(self, spec: ObjectSpec, *, keyed: bool = True) -> None:
+        """Make the dataset an empty table in the catalog's current layout (without its
+        primary key when ``keyed`` is False: a bulk load follows, then ``seal``)."""
+        with self.lock:
+            self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+            self.con.execute(create_table_sql(spec, primary_key=keyed))
+            if keyed:
+                self._loading.discard(spec.name)
+            else:
+                self._loading.add(spec.name)
 
+    @_locked
     def drop(self, spec: ObjectSpec) -> None:
+        self._loading.discard(spec.name)
         self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
         self.con.execute(f"DELETE FROM {STATE_TABLE} WHERE name = ?", [spec.name])  # noqa: S608
 
+    @_locked
     def count(self, spec: ObjectSpec) -> int:
         found = first_row(self.con.execute(f"SELECT count(*) FROM {table_name(spec)}"))  # noqa: S608
         return int(found[0]) if found else 0
 
     # -- rows ------------------------------------------------------------------------------------
-    def insert(self, spec: ObjectSpec, batch: pa.Table) -> None:
-        """Append a batch; an id seen before is replaced (pages can overlap while Stripe moves)."""
-        if len(set(batch.column("id").to_pylist())) != batch.num_rows:
-            batch = _last_of_each_id(batch)
+    def append(self, spec: ObjectSpec, batch: pa.Table) -> None:
+        """Append a batch. Into a table being bulk loaded (see ``seal``) it is a plain append;
+        into a keyed table, an id already there is replaced by the batch's copy."""
         view = f"{_BATCH_VIEW}_{next(_counter)}"
-        self.con.register(view, batch)
-        try:
+        name = table_name(spec)
+        with self.lock:
+            keyed = spec.name not in self._loading
+            if keyed:
+                batch = _last_of_each_id(batch)
+            self.con.register(view, batch)
             try:
-                self.con.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
-            except duckdb.ConstraintException:
-                self.con.execute(f"INSERT OR REPLACE INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
-        finally:
-            self.con.unregister(view)
+                if not keyed:
+                    self.con.execute(f"INSERT INTO {name} SELECT * FROM {view}")  # noqa: S608
+                else:
+                    self.con.execute(f"INSERT OR REPLACE INTO {name} SELECT * FROM {view}")  # noqa: S608
+            finally:
+                self.con.unregister(view)
 
+    def seal(self, spec: ObjectSpec) -> None:
+        """End a bulk load: keep the last copy of each id, then add the primary key. A no-op
+        for a table created with its key."""
+        name = table_name(spec)
+        with self.lock:
+            if spec.name not in self._loading:
+                return
+            found = first_row(self.con.execute(f"SELECT count(*) - count(DISTINCT id) FROM {name}"))  # noqa: S608
+            if found and found[0]:
+                self.con.execute(
+                    f"DELETE FROM {name} WHERE rowid NOT IN "  # noqa: S608
+                    f"(SELECT max(rowid) FROM {name} GROUP BY id)"
+                )
+            self.con.execute(add_primary_key_sql(spec))
+            self._loading.discard(spec.name)
+
+    @_locked
     def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
         """Insert objects or replace the rows with their ids; the table is created if missing."""
         if not self.exists(spec):
             self.create(spec)
+        self.seal(spec)
         buffer = RowBuffer(spec)
         count = buffer.add(objects)
         if count:
-            batch = _last_of_each_id(buffer.take())
-            view = f"{_BATCH_VIEW}_{next(_counter)}"
-            self.con.register(view, batch)
-            try:
-                self.con.execute(f"INSERT OR REPLACE INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
-            finally:
-                self.con.unregister(view)
+            self.append(spec, buffer.take())
         return count
 
+    @_locked
     def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:
         """Delete rows by id; return how many there were."""
         wanted = sorted({str(i) for i in ids})
@@ -130,6 +191,7 @@ class Tables:
             [spec.name, rows, refreshed_at, cursor_json, schema_version(spec)],
         )
 
+    @_locked
     def read_state(self, spec: ObjectSpec) -> tuple[int, datetime | None, Any, str] | None:
         found = first_row(
             self.con.execute(
@@ -143,6 +205,7 @@ class Tables:
         rows, refreshed_at, cursor, version = found
         return int(rows), refreshed_at, None if cursor is None else orjson.loads(cursor), version
 
+    @_locked
     def is_current(self, spec: ObjectSpec) -> bool:
         """The dataset exists, in the catalog's current layout."""
         state = self.read_state(spec)
@@ -191,12 +254,13 @@ class ArrowDatasetWriter:
     def _flush(self) -> None:
         if len(self._buffer):
             batch = self._buffer.take()
-            self._tables.insert(self.spec, batch)
+            self._tables.append(self.spec, batch)
             self._rows += batch.num_rows
 
     def finish(self) -> int:
         if not self._finished:
             self._flush()
+            self._tables.seal(self.spec)
             self._finished = True
             if self._on_finish is not None:
                 self._on_finish(self)

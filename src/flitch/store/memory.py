@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
@@ -44,21 +43,15 @@ class MemoryDatasets:
         self._con.execute(f"USE {CATALOG}")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
-        self._lock = threading.Lock()
         self._tables = Tables(self._con)
-        self._session = SqlSession(self._cursor)
+        self._lock = self._tables.lock
+        self._session = SqlSession(self._tables.connection, private=False)
         self._batch_rows = batch_rows
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            cur = self._con.cursor()
-        cur.execute(f"USE {CATALOG}")
-        return cur
 
     # -- writing ---------------------------------------------------------------------------------
     def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
         with self._lock:
-            self._tables.create(spec)
+            self._tables.create(spec, keyed=False)
         return ArrowDatasetWriter(
             self._tables, spec, batch_rows=self._batch_rows, on_finish=self._finished
         )
@@ -116,7 +109,8 @@ class MemoryDatasets:
         if not self._tables.exists(spec):
             raise DatasetMissing(spec.name)
         sql = f"SELECT * FROM {table_name(spec)} ORDER BY created DESC, id DESC"  # noqa: S608
-        rows = self._cursor().sql(sql).to_arrow_table()
+        with self._tables.connection() as con:
+            rows = con.sql(sql).to_arrow_table()
         dest = Path(dest).absolute()
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,7 @@ from flitch.store.schema import STATE_TABLE, quote_ident, schema_version, table_
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 Convert = Callable[[Any], Any]
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 #: The catalog name the datasets live under, for the file store and in memory alike.
 CATALOG = "flitch"
 
@@ -126,14 +128,17 @@ def _epoch(value: dt.datetime | int) -> int:
 
 # -- sessions ------------------------------------------------------------------------------------
 class SqlSession:
-    """Read access to the datasets of one DuckDB connection (file version or in memory).
+    """Read access to the datasets of one DuckDB database (a file version or in memory).
 
-    ``cursor_factory`` gives a cursor whose default catalog holds the datasets; each query uses
-    its own cursor, so one session can serve several threads.
+    ``connect`` lends a connection whose default catalog holds the datasets. A *private* one
+    (a cursor made for this call, closed after) may be left half read, so ``max_rows`` stops
+    fetching early; a shared one (the writer's own connection, which sees its uncommitted work)
+    is always read to the end.
     """
 
-    def __init__(self, cursor_factory: Callable[[], duckdb.DuckDBPyConnection]) -> None:
-        self._cursor = cursor_factory
+    def __init__(self, connect: Connect, *, private: bool) -> None:
+        self._connect = connect
+        self._private = private
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         """Run one read-only SELECT (checked by ``sqlguard``) and convert its rows."""
@@ -141,23 +146,22 @@ class SqlSession:
         return self._run(statement, params, max_rows=max_rows)
 
     def _run(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
-        cur = self._cursor()
-        try:
-            cur.execute(sql, params)
-            if cur.description is None:
-                return QueryResult(columns=(), rows=[])
-            description = list(cur.description)
-            if max_rows is None:
-                raw = cur.fetchall()
-                truncated = False
-            else:
-                raw = cur.fetchmany(max_rows + 1)
-                truncated = len(raw) > max_rows
-                raw = raw[:max_rows]
-        except duckdb.Error as exc:
-            raise self._failed(exc) from None
-        finally:
-            cur.close()
+        with self._connect() as cur:
+            try:
+                cur.execute(sql, params)
+                if cur.description is None:
+                    cur.fetchall()
+                    return QueryResult(columns=(), rows=[])
+                description = list(cur.description)
+                if max_rows is not None and self._private:
+                    raw = cur.fetchmany(max_rows + 1)
+                else:
+                    raw = cur.fetchall()
+            except duckdb.Error as exc:
+                raise self._failed(exc) from None
+        truncated = max_rows is not None and len(raw) > max_rows
+        if truncated:
+            raw = raw[:max_rows]
         columns = tuple(ResultColumn(str(d[0]), str(d[1])) for d in description)
         return QueryResult(
             columns=columns, rows=convert_rows(description, raw), truncated=truncated
@@ -180,19 +184,15 @@ class SqlSession:
 
     def table_names(self) -> list[str]:
         """The datasets present (tables of the dataset catalog, Flitch's own left out)."""
-        cur = self._cursor()
-        try:
+        with self._connect() as cur:
             return sorted(t for t in self._all_tables(cur) if not t.startswith("_"))
-        finally:
-            cur.close()
 
     def has_table(self, name: str) -> bool:
         return name in self.table_names()
 
     def datasets(self) -> list[DatasetInfo]:
         """Every dataset held, with its row count, columns and refresh state."""
-        cur = self._cursor()
-        try:
+        with self._connect() as cur:
             tables = self._all_tables(cur)
             if STATE_TABLE not in tables:
                 return []
@@ -207,8 +207,6 @@ class SqlSession:
                 [CATALOG],
             ).fetchall():
                 columns.setdefault(str(table), []).append(ResultColumn(str(col), str(type_)))
-        finally:
-            cur.close()
         infos = []
         for name, rows, refreshed_at, cursor, version in states:
             if name not in tables:

@@ -93,13 +93,18 @@ def schema_version(spec: ObjectSpec) -> str:
     return f"{STORE_FORMAT}-{digest}"
 
 
-def create_table_sql(spec: ObjectSpec) -> str:
-    """``CREATE TABLE`` for a dataset: the catalog's columns, typed, ``id`` the primary key."""
+def create_table_sql(spec: ObjectSpec, *, primary_key: bool = True) -> str:
+    """``CREATE TABLE`` for a dataset: the catalog's columns, typed, ``id`` the primary key
+    (left out while a bulk load runs; ``add_primary_key_sql`` adds it after)."""
     cols = []
     for col in spec.columns:
-        pk = " PRIMARY KEY" if col.name == "id" else ""
+        pk = " PRIMARY KEY" if col.name == "id" and primary_key else ""
         cols.append(f"    {quote_ident(col.name)} {DUCKDB_TYPES[col.type]}{pk}")
     return f"CREATE TABLE {table_name(spec)} (\n" + ",\n".join(cols) + "\n)"
+
+
+def add_primary_key_sql(spec: ObjectSpec) -> str:
+    return f"ALTER TABLE {table_name(spec)} ADD PRIMARY KEY (id)"
 
 
 def arrow_schema(spec: ObjectSpec) -> pa.Schema:
