@@ -1,0 +1,145 @@
+"""The built-in dashboards evaluated over the generated account: every number carries its
+definition from the registry and a drill-down that selects the rows behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from flitch import catalog
+from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
+from flitch.emulator.generator import REFERENCE_NOW
+from flitch.emulator.store import Account
+from flitch.metrics import BY_NAME, REPORTS_BY_NAME
+from flitch.store import MemoryDatasets
+
+DAY = 86_400
+PERIOD = Period(REFERENCE_NOW - 90 * DAY, REFERENCE_NOW)
+#: Count metrics whose drill-down selects exactly the rows counted.
+EXACT_COUNTS = (
+    "successful_payments",
+    "failed_payments",
+    "disputes",
+    "new_customers",
+    "trialing_subscriptions",
+    "trials_started",
+    "past_due_invoices",
+    "credit_notes_issued",
+)
+
+
+@pytest.fixture(scope="module")
+def memory(account: Account) -> Iterator[MemoryDatasets]:
+    m = MemoryDatasets()
+    for spec in catalog.OBJECTS:
+        m.load(spec, account.test.ordered(spec.object_type).objects)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def boards(memory: MemoryDatasets) -> dict[str, dict[str, Any]]:
+    return {name: evaluate(memory, board, PERIOD) for name, board in BUILTIN.items()}
+
+
+def count(memory: MemoryDatasets, drill: dict[str, Any]) -> int:
+    sql = f"SELECT count(*) FROM {drill['dataset']} WHERE {drill['where']}"
+    return int(memory.query(sql).rows[0][0])
+
+
+def test_headline_metrics_are_named_as_the_issue_asks(boards: dict[str, Any]) -> None:
+    assert {"mrr", "arr", "active_subscribers"} <= set(boards["billing"]["metrics"])
+    assert {"gross_volume"} <= set(boards["payments"]["metrics"])
+    assert {"net_volume", "fees", "payouts"} <= set(boards["revenue"]["metrics"])
+    for board in boards.values():
+        for values in board["metrics"].values():
+            assert all(isinstance(v, int | float) for v in values.values())
+
+
+def test_every_number_has_its_definition_and_drills_down(
+    boards: dict[str, Any], memory: MemoryDatasets
+) -> None:
+    for board in boards.values():
+        for chart in board["charts"]:
+            if chart["type"] != "number":
+                continue
+            metric = BY_NAME[chart["metric"]]
+            assert chart["definition"] == metric.definition
+            assert set(chart["drill"]) == set(chart["values"]) or set(chart["drill"]) == {"all"}
+            for key, drill in chart["drill"].items():
+                assert drill["dataset"] == metric.drill_dataset
+                rows = count(memory, drill)  # it runs
+                if chart["metric"] in EXACT_COUNTS and key in chart["values"]:
+                    assert rows == chart["values"][key], (chart["metric"], key)
+                if chart["values"].get(key):
+                    assert rows > 0, (chart["metric"], key)
+
+
+def test_every_series_and_row_drills_down(boards: dict[str, Any], memory: MemoryDatasets) -> None:
+    for board in boards.values():
+        for chart in board["charts"]:
+            for series in chart.get("series", []):
+                assert series["drill"]["time_column"]
+                count(memory, series["drill"])
+            for row in chart.get("rows", []):
+                count(memory, row["drill"])
+            if chart.get("metric") in REPORTS_BY_NAME:
+                assert chart["definition"] == REPORTS_BY_NAME[chart["metric"]].definition
+
+
+def test_numbers_compare_with_the_previous_period(boards: dict[str, Any]) -> None:
+    gross = next(c for c in boards["payments"]["charts"] if c["metric"] == "gross_volume")
+    for currency, now in gross["values"].items():
+        before = gross["previous"].get(currency, 0)
+        expected = None if before == 0 else round((now - before) / before, 6)
+        assert gross["change"][currency] == expected
+    mrr = next(c for c in boards["billing"]["charts"] if c.get("metric") == "mrr")
+    assert mrr["current"] is True
+    assert mrr["previous"] is None
+
+
+def test_currencies_are_never_added_together(boards: dict[str, Any]) -> None:
+    assert boards["payments"]["currencies"] == ["eur", "gbp", "jpy", "usd"]
+    for board in boards.values():
+        for chart in board["charts"]:
+            if chart.get("unit") == "money":
+                keys = set(chart.get("values", {})) | {
+                    s["currency"] for s in chart.get("series", [])
+                }
+                assert "all" not in keys, chart["title"]
+
+
+def test_one_currency_picked(memory: MemoryDatasets) -> None:
+    board = evaluate(memory, BUILTIN["revenue"], PERIOD, currency="JPY")
+    assert set(board["metrics"]["net_volume"]) == {"jpy"}
+    bridge = next(c for c in board["charts"] if c.get("metric") == "balance_bridge")
+    assert {r["currency"] for r in bridge["rows"]} == {"jpy"}
+
+
+def test_the_movements_waterfall_ends_at_the_reconstructed_mrr(boards: dict[str, Any]) -> None:
+    chart = next(c for c in boards["billing"]["charts"] if c.get("metric") == "mrr_movements")
+    assert chart["grain"] == "week"
+    for currency in {r["currency"] for r in chart["rows"]}:
+        steps = {
+            r["movement"]: r["amount"]
+            for r in chart["rows"]
+            if r["bucket"] is None and r["currency"] == currency
+        }
+        moved = sum(
+            steps[k] for k in ("new", "expansion", "reactivation", "contraction", "churned")
+        )
+        assert steps["growth"] == moved
+        assert abs(steps["mrr_start"] + moved - steps["mrr_end"]) <= 1  # rounding
+
+
+def test_a_live_load_reads_each_list_once_narrowed_where_it_can() -> None:
+    reads = {r.dataset: r for r in plan_reads(BUILTIN["payments"].charts, PERIOD)}
+    assert set(reads) == {"charges", "disputes", "customers"}
+    for read in reads.values():  # the period and the one before it, nothing older
+        assert read.created_gte == PERIOD.previous.start
+        assert read.created_lt == PERIOD.end
+    billing = {r.dataset: r for r in plan_reads(BUILTIN["billing"].charts, PERIOD)}
+    assert billing["subscriptions"].is_whole  # MRR needs every current subscription
+    assert billing["credit_notes"].created_gte == PERIOD.previous.start

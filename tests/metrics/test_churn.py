@@ -1,0 +1,127 @@
+"""Subscriber churn over a period on subscriptions built by hand.
+
+Period: October 2026 (30 days from the 1st). Each customer is one case; the expected counts are
+worked out in the comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from flitch.metrics import Grain, compute, compute_series, get
+from flitch.store import MemoryDatasets
+from tests.metrics.objects import DAY, coupon, load, price, subscription, ts
+
+T0 = ts("2026-10-01")
+END = T0 + 30 * DAY
+PAID = price("price_m", 1000)
+FREE = price("price_free", 0)
+P = [(PAID, 1)]
+
+SUBSCRIPTIONS = [
+    # A: subscribed before the period and still is → active at the start
+    subscription("s_a", "cus_a", T0 - 60 * DAY, items=P),
+    # B: active at the start, canceled on day 10 → churned
+    subscription("s_b", "cus_b", T0 - 60 * DAY, status="canceled", ended=T0 + 10 * DAY, items=P),
+    # C: first subscription on day 5 → new
+    subscription("s_c", "cus_c", T0 + 5 * DAY, items=P),
+    # D: trial from day −3 to day 11, then paid → new on day 11 (a trial is not a subscriber)
+    subscription("s_d", "cus_d", T0 - 3 * DAY, trial=(T0 - 3 * DAY, T0 + 11 * DAY), items=P),
+    # E: churned before the period → nothing
+    subscription("s_e", "cus_e", T0 - 90 * DAY, status="canceled", ended=T0 - 30 * DAY, items=P),
+    # F: swapped plans, the new one starting before the old one ended → never churned
+    subscription("s_f1", "cus_f", T0 - 60 * DAY, status="canceled", ended=T0 + 5 * DAY, items=P),
+    subscription("s_f2", "cus_f", T0 + 3 * DAY, items=P),
+    # G: went unpaid in the period that started on day 15 → churned on day 15
+    subscription(
+        "s_g", "cus_g", T0 - 60 * DAY, status="unpaid", period_start=T0 + 15 * DAY, items=P
+    ),
+    # H: free → never a subscriber, its cancellation is no churn
+    subscription(
+        "s_h", "cus_h", T0 - 60 * DAY, status="canceled", ended=T0 + 5 * DAY, items=[(FREE, 1)]
+    ),
+    # I: never got past incomplete → nothing
+    subscription("s_i", "cus_i", T0 + 2 * DAY, status="incomplete_expired", items=P),
+    # J: canceled during its trial → never paid, neither new nor churned
+    subscription(
+        "s_j",
+        "cus_j",
+        T0 + DAY,
+        status="canceled",
+        trial=(T0 + DAY, T0 + 15 * DAY),
+        ended=T0 + 8 * DAY,
+        items=P,
+    ),
+    # K: active at the start, canceled on day 20, back on day 25 → churned (once), not new
+    subscription("s_k1", "cus_k", T0 - 60 * DAY, status="canceled", ended=T0 + 20 * DAY, items=P),
+    subscription("s_k2", "cus_k", T0 + 25 * DAY, items=P),
+    # L: new on day 2, canceled on day 12 → new and churned
+    subscription("s_l", "cus_l", T0 + 2 * DAY, status="canceled", ended=T0 + 12 * DAY, items=P),
+    # M: in a trial that ends after the period → not a subscriber yet
+    subscription("s_m", "cus_m", T0 + 4 * DAY, trial=(T0 + 4 * DAY, T0 + 40 * DAY), items=P),
+    # N: created after the period → not read, not counted
+    subscription("s_n", "cus_n", END + DAY, items=P),
+]
+ACTIVE_AT_START = 5  # A, B, F, G, K
+NEW = 3  # C, D, L
+CHURNED = 4  # B, G, K, L
+
+
+@pytest.fixture(scope="module")
+def memory() -> Iterator[MemoryDatasets]:
+    m = load({"subscriptions": SUBSCRIPTIONS, "prices": [PAID, FREE], "coupons": []})
+    yield m
+    m.close()
+
+
+def values(memory: MemoryDatasets, name: str, start: int = T0, end: int = END) -> object:
+    return compute(memory, [get(name)], start, end)[name].values
+
+
+def test_churn_rate_is_churned_over_active_at_start_plus_new(memory: MemoryDatasets) -> None:
+    assert values(memory, "churned_subscribers") == {"all": CHURNED}
+    assert values(memory, "new_subscribers") == {"all": NEW}
+    assert values(memory, "subscriber_churn_rate") == {"all": CHURNED / (ACTIVE_AT_START + NEW)}
+    assert CHURNED / (ACTIVE_AT_START + NEW) == 0.5
+
+
+def test_the_month_after_has_no_churn(memory: MemoryDatasets) -> None:
+    # at 1 November: A, C, D, F (s_f2), K (s_k2) are subscribers; nothing happens after
+    november = (ts("2026-11-01"), ts("2026-12-01"))
+    assert values(memory, "churned_subscribers", *november) == {"all": 0}
+    assert values(memory, "subscriber_churn_rate", *november) == {"all": 0.0}
+
+
+def test_monthly_series_matches_each_month_alone(memory: MemoryDatasets) -> None:
+    series = compute_series(memory, get("subscriber_churn_rate"), T0, ts("2026-12-01"), Grain.MONTH)
+    # October is 31 days: the same events as the 30-day period
+    assert series == {"all": [("2026-10-01T00:00:00Z", 0.5), ("2026-11-01T00:00:00Z", 0.0)]}
+
+
+def test_a_period_with_no_subscribers_has_no_rate() -> None:
+    with load({"subscriptions": [], "prices": [], "coupons": []}) as empty:
+        assert (
+            compute(empty, [get("subscriber_churn_rate")], T0, END)["subscriber_churn_rate"].values
+            == {}
+        )
+
+
+def test_a_hundred_percent_forever_coupon_makes_no_subscriber() -> None:
+    gift = coupon("gift", "forever", percent=100.0)
+    subs = [
+        subscription(
+            "s_x",
+            "cus_x",
+            T0 - 60 * DAY,
+            status="canceled",
+            ended=T0 + DAY,
+            items=P,
+            discounts=[("di_x", "gift")],
+        )
+    ]
+    with load({"subscriptions": subs, "prices": [PAID], "coupons": [gift]}) as m:
+        assert compute(m, [get("churned_subscribers")], T0, END)["churned_subscribers"].values == {
+            "all": 0
+        }
