@@ -1,0 +1,84 @@
+"""One query model, two ways of reading: every built-in dashboard gives the same JSON live from
+the emulator as from the cache a refresh left, number for number, row for row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flitch.config import Settings
+from flitch.connections.service import ConnectionService
+from flitch.dashboards import BUILTIN, Period, load_dashboard
+from flitch.emulator.generator import REFERENCE_NOW
+from flitch.emulator.server import Emulator
+from flitch.metrics.series import Grain
+from flitch.query.engine import QueryEngine
+from flitch.refresh.runner import refresh
+from tests.conftest import TEST_KEY
+
+DAY = 86_400
+PERIODS = [
+    (Period(REFERENCE_NOW - 30 * DAY, REFERENCE_NOW + DAY), None),
+    (Period(REFERENCE_NOW - 365 * DAY, REFERENCE_NOW), Grain.MONTH),
+]
+
+
+@pytest.fixture
+def service(tmp_path: Path, emulator: Emulator) -> Iterator[ConnectionService]:
+    settings = Settings(
+        home=tmp_path / "home",
+        stripe_api_base=emulator.url,
+        max_retries=1,
+        test_requests_per_second=10_000.0,
+        live_requests_per_second=10_000.0,
+        endpoint_requests_per_second=10_000.0,
+    )
+    with ConnectionService(settings) as svc:
+        svc.create("shop", TEST_KEY)
+        yield svc
+
+
+def load_all(service: ConnectionService, *, live: bool) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        engine = QueryEngine(service.settings, service)
+        try:
+            out = []
+            for board in BUILTIN.values():
+                for period, grain in PERIODS:
+                    out.append(
+                        await load_dashboard(
+                            engine, "shop", board, period, grain=grain, force_live=live
+                        )
+                    )
+            return out
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(go())
+
+
+def answer(board: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard without what says how it was read."""
+    return {k: v for k, v in board.items() if k not in ("data", "elapsed_ms", "connection")}
+
+
+def test_live_and_cached_dashboards_are_identical(service: ConnectionService) -> None:
+    live = load_all(service, live=True)
+    assert {b["data"]["source"] for b in live} == {"live"}
+
+    result = refresh(service, "shop", full=True)
+    assert result.outcome.value == "ok", result
+    service.set_refresh("shop", "1h")
+    cached = load_all(service, live=False)
+    assert {b["data"]["source"] for b in cached} == {"cache"}
+    assert all(b["data"]["requests"] == 0 for b in cached)
+
+    for got, expected in zip(cached, live, strict=True):
+        assert answer(got) == answer(expected), got["dashboard"]["name"]
+    # and the comparison is not empty
+    assert live[0]["metrics"]["gross_volume"]
+    assert any(b["metrics"].get("mrr") for b in live)
