@@ -195,3 +195,18 @@ def test_changes_from_several_threads_hold_the_lock() -> None:
         t.join()
     assert not errors
     check_all(store, NOW)
+
+
+def test_an_rng_seeded_the_same_again_never_repeats_an_id() -> None:
+    """A server restarted with the same seed keeps changing the same account safely."""
+    store = fresh_store(customers=40)
+    seen: set[str] = set()
+    for day in (1, 2, 3):
+        for event in apply_changes(store, "mix", 40, rng=random.Random(5), now=NOW + day * DAY):
+            obj = event["data"]["object"]
+            assert event["id"] not in seen
+            seen.add(event["id"])
+            if event["type"].endswith(".created"):
+                assert obj["id"] not in seen
+                seen.add(obj["id"])
+    check_all(store, NOW + 3 * DAY)

@@ -26,7 +26,7 @@ from flitch.emulator import shapes
 from flitch.emulator import shapes_money as money
 from flitch.emulator.billing import cancel_subscription
 from flitch.emulator.operations import DAY, payment_method_of
-from flitch.emulator.shapes import API_VERSION, Obj, new_id
+from flitch.emulator.shapes import API_VERSION, Obj, Rng, new_id
 from flitch.emulator.store import ModeStore
 
 Kind = Callable[["Context"], None]
@@ -77,7 +77,10 @@ class Context:
         self.store = store
         self.rng = rng
         self.now = now
-        self.sink = StoreSink(store, rng, now)
+        # New ids come from a generator that also depends on the time and on what the store
+        # holds, so a caller that seeds its rng the same way twice still never repeats an id.
+        size = sum(store.count(t) for t in store.types()) + len(store.tombstones)
+        self.sink = StoreSink(store, Rng(f"{rng.getrandbits(64)}:{now}:{size}"), now)
 
     def find(
         self, kind: str, accept: Callable[[Obj], bool] = lambda _o: True, *, recent: bool = False
@@ -95,6 +98,10 @@ class Context:
         matches = [o for o in objects if accept(o)]
         return self.rng.choice(matches) if matches else None
 
+    def new_id(self, prefix: str, length: int = 24) -> str:
+        """A fresh id (never one the caller's rng, seeded again, would repeat)."""
+        return new_id(self.sink.rng, prefix, length)
+
     def every(self, kind: str, accept: Callable[[Obj], bool]) -> list[Obj]:
         return [o for o in self.store.ordered(kind).objects if accept(o)]
 
@@ -110,7 +117,7 @@ LAST = ("Rivera", "Chen", "Novak", "Okafor", "Lindqvist", "Sato", "Haddad", "Mor
 def new_customer(cx: Context) -> None:
     rng = cx.rng
     first, last = rng.choice(FIRST), rng.choice(LAST)
-    cid = new_id(rng, "cus_", 14)
+    cid = cx.new_id("cus_", 14)
     obj = shapes.customer(
         id=cid,
         created=cx.now,
@@ -118,7 +125,7 @@ def new_customer(cx: Context) -> None:
         email=f"{first}.{last}.{cid[-5:]}@example.com".lower(),
         name=f"{first} {last}",
         description=None,
-        invoice_prefix=new_id(rng, "", 8).upper(),
+        invoice_prefix=cx.new_id("", 8).upper(),
         payment_method=payment_method_of(cid)[0],
         metadata={"signup": rng.choice(("web", "sales", "partner"))},
     )
@@ -170,7 +177,7 @@ PRODUCT_NAMES = ("Reports Pro", "Data Export", "Audit Log", "Team Inbox", "White
 def new_product(cx: Context) -> None:
     rng, sink = cx.rng, cx.sink
     product = shapes.product(
-        id=new_id(rng, "prod_", 14),
+        id=cx.new_id("prod_", 14),
         created=cx.now,
         livemode=cx.store.livemode,
         name=rng.choice(PRODUCT_NAMES),
@@ -188,7 +195,7 @@ def _add_price(cx: Context, product: Obj, currency: str) -> None:
         amount = amount * 3 // 2 // 100 * 100
     interval = rng.choice(("month", "month", "year"))
     price = shapes.price(
-        id=new_id(rng, "price_"),
+        id=cx.new_id("price_"),
         created=cx.now,
         livemode=cx.store.livemode,
         product=product["id"],
@@ -241,7 +248,7 @@ def new_coupon(cx: Context) -> None:
     percent = rng.random() < 0.7
     duration = rng.choice(("once", "repeating", "forever"))
     coupon = shapes.coupon(
-        id=new_id(rng, "", 8) if rng.random() < 0.5 else f"SAVE{rng.randrange(10, 60)}",
+        id=cx.new_id("", 8) if rng.random() < 0.5 else f"SAVE{rng.randrange(10, 60)}",
         created=cx.now,
         livemode=cx.store.livemode,
         name="Spring promotion",
@@ -253,7 +260,7 @@ def new_coupon(cx: Context) -> None:
         redeem_by=cx.now + 30 * DAY,
     )
     if cx.store.get(coupon["id"]) is not None or coupon["id"] in cx.store.tombstones:
-        coupon["id"] = new_id(rng, "", 8)
+        coupon["id"] = cx.new_id("", 8)
     cx.sink.add(coupon)
     cx.sink.emit("coupon.created", coupon, cx.now)
 

@@ -18,7 +18,7 @@ from flitch.emulator.changes_billing import (
 )
 from flitch.emulator.lifecycle import FAILURE_CODES, FEEDBACK
 from flitch.emulator.operations import DAY
-from flitch.emulator.shapes import Obj, format_amount, new_id
+from flitch.emulator.shapes import Obj, format_amount
 
 
 # -- subscriptions -------------------------------------------------------------------------------
@@ -44,14 +44,14 @@ def new_subscription(cx: Context) -> None:
     product = cx.get(price["product"])
     qty = rng.randint(2, 20) if product and product.get("unit_label") == "seat" else 1
     recurring = price["recurring"]
-    sub_id = new_id(rng, "sub_")
+    sub_id = cx.new_id("sub_")
     trial_end = now + 14 * DAY if rng.random() < 0.2 else None
     end = trial_end or billing.period_boundary(
         now, recurring["interval"], recurring["interval_count"], 1
     )
     public = shapes.public_price(price)
     item = bill.subscription_item(
-        id=new_id(rng, "si_"),
+        id=cx.new_id("si_"),
         created=now,
         price_obj=public,
         plan_obj=shapes.plan_of(public),
@@ -78,7 +78,7 @@ def new_subscription(cx: Context) -> None:
     name = product_name(cx, price)
     amount = 0 if trial_end else billing.price_amount(price, qty)
     text = f"Trial period for {name}" if trial_end else f"{qty} × {name}"
-    inv_id = new_id(rng, "in_")
+    inv_id = cx.new_id("in_")
     line = billing.subscription_line(
         sink,
         invoice_id=inv_id,
@@ -146,7 +146,7 @@ def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[
     if coupon["duration"] == "repeating":
         ends = billing.period_boundary(now, "month", 1, coupon["duration_in_months"])
     discount = shapes.discount(
-        id=new_id(cx.rng, "di_"),
+        id=cx.new_id("di_"),
         coupon_id=coupon["id"],
         customer=customer_id,
         subscription=sub_id,
@@ -185,7 +185,7 @@ def renew_subscription(cx: Context) -> None:
     values: Obj = {"items": billing.rolled_items(sub, start, end)}
     if sub["status"] == "trialing":
         values["status"] = "active"
-    inv_id = new_id(cx.rng, "in_")
+    inv_id = cx.new_id("in_")
     lines = []
     for item in sub["items"]["data"]:
         price = item["price"]
@@ -296,7 +296,7 @@ def _change_plan(cx: Context, mode: str) -> None:
     public = shapes.public_price(new)
     new_item = {**item, "price": public, "plan": shapes.plan_of(public), "quantity": new_qty}
     day = _day(now)
-    inv_id = new_id(rng, "in_")
+    inv_id = cx.new_id("in_")
     lines = [
         billing.subscription_line(
             sink,

@@ -28,20 +28,29 @@ def charge_follow_up(w: World, c: Customer, charge: Obj, t: int, inv: Obj | None
     refunds = disputes + (0.15 if w.quotas["refund"] else 0.045)
     if roll < disputes:
         c.spawn(_dispute_task(w, charge, t))
+    elif w.quotas["recent_refund"] and w.now - 25 * DAY <= t < w.now - HOUR:
+        # the last 30 days' events show at least one refund
+        w.quotas["recent_refund"].clear()
+        c.spawn(_refund_task(w, c, charge, inv, w.between(t + 60, w.now), cash=True))
     elif roll < refunds:
         later = t + w.rng.randint(HOUR, 25 * DAY)
         if later <= w.now:
             c.spawn(_refund_task(w, c, charge, inv, later))
 
 
-def _refund_task(w: World, c: Customer, charge: Obj, inv: Obj | None, t: int) -> Task:
+def _refund_task(
+    w: World, c: Customer, charge: Obj, inv: Obj | None, t: int, *, cash: bool = False
+) -> Task:
+    """A refund; or a credit note that refunds, or credits the balance (unless ``cash``)."""
     yield t
     rng, sink = w.rng, w.sink
     if charge["disputed"] or charge["refunded"]:
         return
     options = {"full": 45.0, "partial": 30.0}
     if inv is not None and inv["status"] == "paid":
-        options |= {"credit_note": 20.0, "credit_balance": 5.0}
+        options |= {"credit_note": 20.0}
+        if not cash:
+            options["credit_balance"] = 5.0
     kind = w.pick("refund", options, lambda o: o in options)
     left = charge["amount"] - charge["amount_refunded"]
     amount = left if kind == "full" else max(1, left // rng.choice((2, 3, 4)))

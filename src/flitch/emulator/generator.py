@@ -55,6 +55,8 @@ QUOTAS: dict[str, tuple[str, ...]] = {
         "warning_closed",
     ),
     "credit_note": ("void", "issued"),
+    "deletion": ("recent",),
+    "recent_refund": ("yes",),
 }
 
 

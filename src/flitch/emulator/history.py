@@ -121,8 +121,12 @@ def new_customer(w: World, index: int, *, span: int, clock: Obj | None) -> Custo
         metadata={"signup": rng.choice(("web", "sales", "partner"))} if company else {},
     )
     deleted_at = None
-    if clock is None and rng.random() < 0.04 and created < now - 3 * DAY:
-        deleted_at = w.between(created + 2 * DAY, now - HOUR)
+    if clock is None and created < now - 3 * DAY:
+        if w.quotas["deletion"]:  # one recent deletion, so the events show one
+            w.quotas["deletion"].clear()
+            deleted_at = w.between(max(created + 2 * DAY, now - 25 * DAY), now - HOUR)
+        elif rng.random() < 0.04:
+            deleted_at = w.between(created + 2 * DAY, now - HOUR)
     currency = rng.choices(list(CURRENCY_WEIGHTS), list(CURRENCY_WEIGHTS.values()))[0]
     return Customer(
         obj=obj,
@@ -175,29 +179,35 @@ def plan_subscription(w: World, c: Customer, after: int) -> SubPlan | None:
         return billing.period_boundary(now - delta, "month", 1, -rng.randint(1, 6))
 
     starts: dict[str, int] = {}
+    #: When a subscription headed for each fate may start: (earliest, latest).
+    windows = {
+        "natural": (after, horizon - 2 * HOUR),
+        "trialing": (max(after, now - 13 * DAY), now - HOUR),
+        "paused": (after, now - 15 * DAY),
+        "incomplete_expired": (after, horizon - DAY),
+        "cancel_nonpayment": (after, horizon - 80 * DAY),
+    }
 
     def feasible(fate: str) -> bool:
-        if fate == "natural":
-            starts[fate] = min(after + int(rng.expovariate(1 / (12 * DAY))), horizon - 2 * HOUR)
-            if rng.random() < 0.25:
-                starts[fate] = w.between(after, horizon - 2 * HOUR)
-        elif not live and fate not in ("incomplete_expired", "cancel_nonpayment"):
+        if not live and fate not in ("natural", "incomplete_expired", "cancel_nonpayment"):
             return False
-        elif fate == "trialing":
-            starts[fate] = w.between(max(after, now - 13 * DAY), now - HOUR)
-        elif fate == "paused":
-            starts[fate] = w.between(after, now - 15 * DAY)
-        elif fate == "past_due":
-            starts[fate] = month_back(rng.randint(2 * HOUR, 5 * DAY))
-        elif fate == "unpaid":
-            starts[fate] = month_back(rng.randint(9 * DAY, 25 * DAY))
-        elif fate == "incomplete":
-            starts[fate] = now - rng.randint(600, 22 * HOUR)
-        elif fate == "incomplete_expired":
-            starts[fate] = w.between(after, horizon - DAY)
-        else:  # cancel_nonpayment
-            starts[fate] = w.between(after, horizon - 80 * DAY)
-        return after <= starts[fate] < horizon - HOUR
+        if fate in ("past_due", "unpaid", "incomplete"):
+            # these are placed from now backwards: the last renewal failed days (or weeks) ago
+            start = {
+                "past_due": lambda: month_back(rng.randint(2 * HOUR, 5 * DAY)),
+                "unpaid": lambda: month_back(rng.randint(9 * DAY, 25 * DAY)),
+                "incomplete": lambda: now - rng.randint(600, 22 * HOUR),
+            }[fate]()
+            windows[fate] = (after, now - 600)
+        else:
+            low, high = windows[fate]
+            start = w.between(low, high)
+            soon = after + int(rng.expovariate(1 / (12 * DAY)))
+            if fate == "natural" and soon <= high and rng.random() < 0.75:
+                start = soon  # most subscribe soon after signing up, some much later
+        starts[fate] = start
+        low, high = windows[fate]
+        return low <= start <= high
 
     fate = w.pick("subscription", FATES, feasible, use_quota=not c.on_clock)
     if fate is None:
@@ -449,8 +459,8 @@ def _ii_line(
 def _prepayment_credit(w: World, c: Customer, inv: Obj, pi: Obj, link: Obj, t: int) -> Task:
     """A credit note on an open invoice (lowers what is due); sometimes voided later."""
     rng, sink = w.rng, w.sink
-    t = t + rng.randint(HOUR, 5 * DAY)
-    if t > c.horizon:
+    t = w.between(t + 60, min(t + 5 * DAY, c.horizon - 120))
+    if t > c.horizon - 120:
         return
     yield t
     amount = max(1, inv["amount_remaining"] // rng.choice((2, 4, 5)))
@@ -465,7 +475,7 @@ def _prepayment_credit(w: World, c: Customer, inv: Obj, pi: Obj, link: Obj, t: i
         pi=pi,
         link=link,
     )
-    later = t + rng.randint(HOUR, 3 * DAY)
+    later = w.between(t + 60, min(t + 3 * DAY, c.horizon))
     outcome = w.pick(
         "credit_note", {"issued": 80.0, "void": 20.0}, lambda o: o == "issued" or later <= c.horizon
     )
