@@ -482,7 +482,9 @@ def test_deleted_customers_leave_tombstones_and_end_their_subscriptions(account:
 
 
 def test_test_clocks_hold_a_few_test_mode_customers(account: Account) -> None:
-    clocks = {c["id"] for c in objects(account.test, "test_helpers.test_clock")}
+    made = objects(account.test, "test_helpers.test_clock")
+    assert all(c["created"] < REFERENCE_NOW < c["deletes_after"] for c in made)
+    clocks = {c["id"] for c in made}
     on_clock = [c for c in objects(account.test, "customer") if c["test_clock"]]
     assert clocks
     assert on_clock

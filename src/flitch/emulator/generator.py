@@ -117,8 +117,10 @@ def fill_mode(store: ModeStore, rng: random.Random, customers: int, now: int) ->
 def _test_clocks(sink: GenSink, customers: int) -> list[Obj]:
     """Test clocks (test mode only), each with a few customers Stripe hides from lists."""
     clocks = []
-    for n in range(1 + customers // 300):
-        created = sink.now - (5 + 7 * n) * DAY
+    count = 1 + customers // 300
+    for n in range(count):
+        # Stripe deletes a test clock 30 days after it is made: these are all younger
+        created = sink.now - (2 * DAY + n * 23 * DAY // count) - sink.rng.randrange(3600)
         clock = test_clock(
             id=new_id(sink.rng, "clock_"),
             created=created,
