@@ -229,6 +229,17 @@ class ChangeFeed:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def refetch_estimate(self, spec: ObjectSpec, since: int) -> int:
+        """About how many objects of ``spec`` created before ``since`` will be re-read by id
+        (those created since are listed instead)."""
+        row = self._con.execute(
+            "SELECT count(DISTINCT object_id) FROM ev WHERE object_type = ?"
+            " AND CAST(json_extract(payload, '$.created') AS BIGINT) < ?"
+            " AND (? OR api_version IS DISTINCT FROM ?)",
+            [spec.object_type, since, bool(spec.expand), API_VERSION],
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def object_ids(self, spec: ObjectSpec, since: int | None = None) -> set[str]:
         """Ids of the objects of ``spec`` with an event at or after ``since``."""
         rows = self._con.execute(

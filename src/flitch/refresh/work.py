@@ -3,12 +3,12 @@
 :class:`RefreshWork` runs the phases in order, all against the version being built:
 
 1. carry over the datasets not refreshed this time, and the previous rows of the incremental ones;
-   ask each incremental dataset's list for one record (a permission removed shows up here);
 2. read the events since the oldest events cursor (a key without Read Events, or a read that
    fails, sends those datasets to a full read instead; so does a dataset with more objects to
    re-read by id than a full read would take requests);
 3. read the full datasets and the new balance transactions, all at once;
-4. apply each incremental dataset's changes (newest event per object; re-reads by id);
+4. apply each incremental dataset's changes: list the objects created since its cursor (their
+   state now), then the newest event of each older object (its payload, or a re-read by id);
 5. re-read the objects that changed without an event of their own (subscriptions embedding a
    changed price, coupons named by new discounts, coupons past ``redeem_by``);
 6. set each dataset's cursor, to be published with its rows.
@@ -150,8 +150,6 @@ class RefreshWork:
             self.client = client
             try:
                 if self.of(S.EVENTS):
-                    await gather_all(self.guard(s, self.probe(s)) for s in self.of(S.EVENTS))
-                if self.of(S.EVENTS):
                     await self.read_events()
                 self.progress.stage = "reading"
                 jobs = [self.read_full(self.of(S.FULL))]
@@ -186,12 +184,6 @@ class RefreshWork:
         p.finish(Phase.DONE)
 
     # 2. events
-    async def probe(self, spec: ObjectSpec) -> None:
-        """One ``limit=1`` request to the dataset's list: events alone would not tell that the
-        key lost Read on it (that raises here, and the dataset keeps its data)."""
-        assert self.client is not None
-        await self.client.get(spec.list_path, {**spec.list_variants[0], "limit": 1})
-
     async def read_events(self) -> None:
         assert self.client is not None
         specs = self.of(S.EVENTS)
@@ -232,7 +224,7 @@ class RefreshWork:
             return
         cursor = events_cursor(int(started) - self.lag)
         for spec in specs:
-            to_fetch = self.feed.count(spec) if spec.expand else 0
+            to_fetch = self.feed.refetch_estimate(spec, self.planned[spec.name].since or 0)
             cost = full_cost(spec, self.rows.get(spec.name))
             if to_fetch > cost:
                 self.switch_to_full(
@@ -306,16 +298,33 @@ class RefreshWork:
 
     # 4. changes from events
     async def apply(self, spec: ObjectSpec) -> None:
+        """First the objects created since the cursor, listed as they are now (a page per 100
+        new objects, in full shape: expanded, in the pinned version); then, for the older
+        objects that changed, the newest event's payload, a deletion, or a re-read by id.
+
+        The list is read after the events, so it is at least as new as any event seen; it is
+        also what tells that the key lost Read on the object (events alone would not)."""
         assert self.feed is not None
+        assert self.client is not None
         p = self.p(spec)
+        since = self.planned[spec.name].since or 0
+        recent: set[str] = set()
+        async for page in read_object(self.client, spec, created_gte=since):
+            self.write(spec, page)
+            recent.update(obj["id"] for obj in page)
+            p.records += len(page)
+            p.pages += 1
+            self.tick()
         p.phase = Phase.APPLYING
         to_fetch: list[str] = []
         for batch in self.feed.changes(spec):
+            batch = [c for c in batch if c.object_id not in recent]
             self.write(spec, [c.payload for c in batch if c.action is Action.UPSERT and c.payload])
             self.remove(spec, [c.object_id for c in batch if c.action is Action.DELETE])
             to_fetch.extend(c.object_id for c in batch if c.action is Action.REFETCH)
             p.records += sum(c.action is Action.UPSERT for c in batch)
             self.tick()
+        self.fetched[spec.name].update(recent)
         await self.refetch(spec, to_fetch)
 
     async def refetch(self, spec: ObjectSpec, ids: Iterable[str]) -> None:
