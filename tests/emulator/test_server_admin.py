@@ -142,7 +142,7 @@ def test_admin_changes_appear_in_lists_and_events(changing: Emulator) -> None:
     assert client.v1.charges.retrieve(charge_id).refunded is True
 
     deleted = change(changing, "delete_customer", 1)
-    gone = deleted[0]["data"]["object"]["id"]
+    gone = next(e for e in deleted if e["type"] == "customer.deleted")["data"]["object"]["id"]
     assert gone not in {c.id for c in client.v1.customers.list({"limit": 100}).auto_paging_iter()}
     assert client.v1.customers.retrieve(gone).to_dict() == {
         "id": gone,

@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 from flitch.emulator.server import Emulator
-from tests.conftest import LIMITED_KEY, TEST_KEY, stripe_client
+from tests.conftest import LIMITED_KEY, TEST_KEY, stripe_client, tiny_account
 
 
 def get(emu: Emulator, path: str, key: str = TEST_KEY) -> httpx.Response:
@@ -131,3 +131,25 @@ def test_a_page_without_expand_is_the_stored_json(tiny_emulator: Emulator) -> No
     body = get(tiny_emulator, "/v1/charges?limit=100").content
     stored = tiny_emulator.account.test.ordered("charge").objects
     assert orjson.loads(body)["data"] == stored
+
+
+def test_a_cached_expansion_follows_changes(make_emulator: Callable[..., Emulator]) -> None:
+    account = tiny_account()
+    emu = make_emulator(account)
+    path = "/v1/subscriptions?status=all&limit=100&expand[]=data.discounts&expand[]=data.customer"
+    first = get(emu, path).json()["data"]
+    assert get(emu, path).json()["data"] == first  # served again, from the cache
+    discount = dict(account.test.get("di_tiny1") or {})
+    discount["coupon"] = "coupon_tinyB"
+    account.test.put(discount)  # a dependency changed: the cached expansion is stale
+    customer = dict(account.test.get("cus_tiny06") or {})
+    customer["email"] = "changed@example.com"
+    account.test.put(customer)
+    again = {s["id"]: s for s in get(emu, path).json()["data"]}
+    assert again["sub_tiny0"]["discounts"][0]["coupon"] == "coupon_tinyB"
+    assert again["sub_tiny0"]["customer"]["email"] == "changed@example.com"
+    invoices = "/v1/invoices?limit=100&expand[]=data.parent.subscription_details.subscription"
+    assert get(emu, invoices).status_code == 200  # cached for a key that may read it all…
+    limited = get(emu, invoices, LIMITED_KEY)  # …and still refused to a key that may not
+    assert limited.status_code == 403
+    assert "rak_subscription_read" in limited.json()["error"]["message"]

@@ -28,12 +28,13 @@ class Renderer:
 
     def __init__(self) -> None:
         self._stripped: dict[tuple[bool, str], tuple[bytes, bytes]] = {}
+        self._expanded: dict[tuple[Any, ...], tuple[bytes, tuple[Dep, ...], bytes]] = {}
 
     def object_bytes(self, store: ModeStore, obj: Obj) -> bytes:
         """The object's JSON as a list or retrieve answers it when nothing is expanded."""
         raw = store.json(obj)
         hidden = INCLUDABLE.get(obj.get("object", ""))
-        if not hidden or hidden.isdisjoint(obj):
+        if not hidden or obj.keys().isdisjoint(hidden):
             return raw
         key = (store.livemode, obj["id"])
         cached = self._stripped.get(key)
@@ -50,7 +51,8 @@ class Renderer:
         if hidden is None:
             return [json(obj) for obj in page]
         return [
-            json(obj) if hidden.isdisjoint(obj) else self.object_bytes(store, obj) for obj in page
+            json(obj) if obj.keys().isdisjoint(hidden) else self.object_bytes(store, obj)
+            for obj in page
         ]
 
     def render(
@@ -62,10 +64,50 @@ class Renderer:
         *,
         prefix: str = "",
     ) -> bytes:
-        """One object with ``expand`` applied (paths relative to the object)."""
+        """One object with ``expand`` applied (paths relative to the object).
+
+        The result is cached with what it was made from — the object's JSON and every object
+        it expanded into — and reused while none of them changed (the key's permissions are
+        checked again on every use).
+        """
         if not expand:
             return self.object_bytes(store, obj)
-        return orjson.dumps(expand_object(store, obj, expand, check, prefix=prefix))
+        raw = store.json(obj)
+        key = (store.livemode, obj["id"], prefix, tuple(tuple(p) for p in expand))
+        cached = self._expanded.get(key)
+        if cached is not None and cached[0] is raw and _still_valid(store, cached[1], check):
+            return cached[2]
+        deps: list[Dep] = []
+
+        def recording(object_id: str, target: Obj | None) -> None:
+            if target is not None:
+                check(str(target.get("object", "")))
+                dep_bytes = store.json(target) if "deleted" not in target else None
+                deps.append((object_id, target, dep_bytes))
+            else:
+                deps.append((object_id, None, None))
+
+        out = orjson.dumps(expand_object(store, obj, expand, recording, prefix=prefix))
+        self._expanded[key] = (raw, tuple(deps), out)
+        return out
+
+
+#: An object an expansion used: its id, the object (``None``: it did not exist), its JSON.
+Dep = tuple[str, Obj | None, bytes | None]
+#: Told of every id an expansion looks up, and of what it found; raises to refuse.
+Resolver = Callable[[str, Obj | None], None]
+
+
+def _still_valid(store: ModeStore, deps: Sequence[Dep], check: PermissionCheck) -> bool:
+    for object_id, was, was_bytes in deps:
+        now = store.get(object_id) or store.tombstones.get(object_id)
+        if now is not was:
+            return False
+        if now is not None:
+            if was_bytes is not None and store.json(now) is not was_bytes:
+                return False
+            check(str(now.get("object", "")))
+    return True
 
 
 def list_body(path: str, chunks: Sequence[bytes], has_more: bool) -> bytes:
@@ -84,7 +126,7 @@ def list_body(path: str, chunks: Sequence[bytes], has_more: bool) -> bytes:
 
 def _strip(obj: Obj) -> Obj:
     hidden = INCLUDABLE.get(obj.get("object", ""))
-    if not hidden or hidden.isdisjoint(obj):
+    if not hidden or obj.keys().isdisjoint(hidden):
         return obj
     return {k: v for k, v in obj.items() if k not in hidden}
 
@@ -93,7 +135,7 @@ def expand_object(
     store: ModeStore,
     obj: Obj,
     expand: Sequence[Sequence[str]],
-    check: PermissionCheck,
+    check: Resolver,
     *,
     prefix: str = "",
 ) -> Obj:
@@ -105,22 +147,20 @@ def expand_object(
     return result
 
 
-def _resolve(store: ModeStore, value: Any, check: PermissionCheck) -> Any:
+def _resolve(store: ModeStore, value: Any, check: Resolver) -> Any:
     """An id replaced by the object it names (a deleted customer by its tombstone)."""
     if isinstance(value, str):
         target = store.get(value) or store.tombstones.get(value)
+        check(value, target)
         if target is None:
             return value
-        check(str(target.get("object", "")))
         return _strip(target)
     if isinstance(value, list):
         return [_resolve(store, v, check) for v in value]
     return value
 
 
-def _expand(
-    store: ModeStore, value: Any, path: list[str], check: PermissionCheck, full: str
-) -> Any:
+def _expand(store: ModeStore, value: Any, path: list[str], check: Resolver, full: str) -> Any:
     if isinstance(value, list):
         return [_expand(store, v, path, check, full) for v in value]
     if not isinstance(value, dict):
