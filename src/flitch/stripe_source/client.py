@@ -404,10 +404,13 @@ class SourceClient:
     def __repr__(self) -> str:
         return f"SourceClient({mask(self._secret)!r}, mode={str(self.mode)!r})"
 
-    async def get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def get(
+        self, path: str, params: Mapping[str, Any], *, priority: float = 0.0
+    ) -> dict[str, Any]:
         """One paced, retried GET of ``path`` with query ``params``; the parsed JSON object.
 
-        Raises a :class:`~flitch.errors.StripeError` subclass saying what to do.
+        ``priority`` orders requests of different endpoints waiting for the key's budget
+        (higher first). Raises a :class:`~flitch.errors.StripeError` subclass saying what to do.
         """
         refuse_unless_get(_ALLOWED_METHOD, path)
         requestor = self.sdk._requestor
@@ -436,7 +439,7 @@ class SourceClient:
             _raise_sdk_error(requestor, body, status, rheaders)
 
         try:
-            return await self.pacer.run(endpoint_of(path), attempt, advise)
+            return await self.pacer.run(endpoint_of(path), attempt, advise, priority=priority)
         except (stripe.StripeError, _BadBody) as exc:
             raise translate(
                 exc,

@@ -303,7 +303,11 @@ class _Reader:
     async def _read_slice(self, job: _Job, piece: _Slice) -> None:
         spec = job.spec
         while not job.stopped:
-            answer = await self.client.get(job.path, {**job.params, **piece.query()})
+            # Lists read in more slices are the longer ones: they go first when the key's budget
+            # is short, so the longest list is not left to finish alone at its endpoint's rate.
+            answer = await self.client.get(
+                job.path, {**job.params, **piece.query()}, priority=job.active
+            )
             records = answer.get("data")
             has_more = answer.get("has_more")
             if not isinstance(records, list) or not isinstance(has_more, bool):
