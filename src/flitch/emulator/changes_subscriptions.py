@@ -252,6 +252,26 @@ def _change_plan(cx: Context, mode: str) -> None:
     """Change the first item's price (up or down) or seats, invoicing the prorations now."""
     rng, sink, now = cx.rng, cx.sink, cx.now
 
+    prices = cx.every(
+        "price",
+        lambda p: (
+            bool(p["active"] and p["unit_amount"] and p["type"] == "recurring")
+            and p["recurring"]["usage_type"] == "licensed"
+        ),
+    )
+
+    def targets(old: Obj) -> list[Obj]:
+        """Prices the item could move to: same currency and period, dearer or cheaper."""
+        unit, recurring = billing.price_amount(old, 1), old["recurring"]
+        return [
+            p
+            for p in prices
+            if p["currency"] == old["currency"]
+            and p["recurring"]["interval"] == recurring["interval"]
+            and p["recurring"]["interval_count"] == recurring["interval_count"]
+            and (p["unit_amount"] > unit if mode == "up" else p["unit_amount"] < unit)
+        ]
+
     def eligible(s: Obj) -> bool:
         item = s["items"]["data"][0]
         return bool(
@@ -259,6 +279,7 @@ def _change_plan(cx: Context, mode: str) -> None:
             and not on_clock(s)
             and item["price"]["recurring"]["usage_type"] == "licensed"
             and item["current_period_end"] > now
+            and (mode == "quantity" or targets(stored_price(cx, item)))
         )
 
     sub = cx.find("subscription", eligible)
@@ -271,26 +292,9 @@ def _change_plan(cx: Context, mode: str) -> None:
     if mode == "quantity":
         new_qty = max(1, qty + rng.choice((-2, -1, 1, 2, 3, 5)))
         if new_qty == qty:
-            return
+            new_qty = qty + 1
     else:
-        unit = billing.price_amount(old, 1)
-        recurring = old["recurring"]
-
-        def better(p: Obj) -> bool:
-            r = p["recurring"] or {}
-            if not (p["active"] and p["currency"] == old["currency"] and p["unit_amount"]):
-                return False
-            if (r.get("interval"), r.get("interval_count")) != (
-                recurring["interval"],
-                recurring["interval_count"],
-            ) or r.get("usage_type") != "licensed":
-                return False
-            return bool(p["unit_amount"] > unit if mode == "up" else p["unit_amount"] < unit)
-
-        options = cx.every("price", better)
-        if not options:
-            return
-        new = rng.choice(options)
+        new = rng.choice(targets(old))
     start, end = item["current_period_start"], item["current_period_end"]
     fraction = (end - now) / max(1, end - start)
     public = shapes.public_price(new)
