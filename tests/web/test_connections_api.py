@@ -75,7 +75,7 @@ def test_the_connect_flow(admin_web: Web, caplog: pytest.LogCaptureFixture) -> N
     assert connection["key"]["masked"] in data_page.text
     detail = web.page(f"/data/{connection['id']}")
     assert "Customers" in detail.text
-    assert "Replace the key" in detail.text
+    assert "Update key" in detail.text
 
     refresh = web.api("PATCH", f"/api/v1/connections/{connection['id']}", {"refresh": "1h"})
     assert refresh.json()["connection"]["refresh"] == "1h"
@@ -120,7 +120,7 @@ def test_viewers_see_connections_but_cannot_change_them(admin_web: Web, viewer_w
     assert [c["name"] for c in web.api("GET", "/api/v1/connections").json()] == ["Main"]
     page = web.page(f"/data/{conn_id}")
     assert page.status_code == 200
-    assert "Replace the key" not in page.text
+    assert "Update key" not in page.text
     assert "Delete" not in page.text
     assert 'href="/data/new' not in web.page("/data").text
     assert web.api("DELETE", f"/api/v1/connections/{conn_id}").status_code == 403

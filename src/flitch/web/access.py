@@ -36,6 +36,7 @@ ROUTES: dict[str, Access] = {
     "data_page": Access.SIGNED_IN,
     "connection_new_page": Access.ADMIN,
     "connection_page": Access.SIGNED_IN,
+    "dataset_page": Access.SIGNED_IN,
     "dashboards_page": Access.SIGNED_IN,
     "account_page": Access.SIGNED_IN,
     "users_page": Access.ADMIN,
@@ -58,6 +59,13 @@ ROUTES: dict[str, Access] = {
     "api_create_connection": Access.ADMIN,
     "api_update_connection": Access.ADMIN,
     "api_delete_connection": Access.ADMIN,
+    "api_list_datasets": Access.SIGNED_IN,
+    "api_get_dataset": Access.SIGNED_IN,
+    "api_dataset_rows": Access.SIGNED_IN,
+    "api_export_dataset": Access.SIGNED_IN,
+    "api_start_refresh": Access.ADMIN,
+    "api_refresh_state": Access.SIGNED_IN,
+    "api_refresh_progress": Access.SIGNED_IN,
 }
 
 #: What an unknown path (no route matched) is treated as: only the signed-in learn it is a 404.

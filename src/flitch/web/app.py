@@ -30,10 +30,13 @@ from flitch.connections.service import ConnectionService
 from flitch.errors import FlitchError, InputError, NotFound
 from flitch.web import userdb
 from flitch.web.access import ROUTES
-from flitch.web.api import account, connections, objects, users
+from flitch.web.api import account, connections, datasets, objects, refresh, users
 from flitch.web.auth import AccessControl, Guard
 from flitch.web.context import WebContext
 from flitch.web.pages import router as pages_router
+from flitch.web.pages_connection import router as connection_pages_router
+from flitch.web.queries import DatasetQueries
+from flitch.web.refreshes import RefreshJobs
 from flitch.web.render import Renderer
 from flitch.web.sessions import SessionStore
 from flitch.web.throttle import Limits, SignInThrottle
@@ -79,6 +82,7 @@ def create_app(
     hasher = password_hasher or PasswordHasher()
     trusted = settings.trust_proxy if trust_proxy is None else trust_proxy
     renderer = Renderer()
+    service = connection_service or ConnectionService(settings)
     ctx = WebContext(
         settings=settings,
         users=UserStore(db, clock=clock, hasher=hasher),
@@ -86,7 +90,9 @@ def create_app(
         throttle=SignInThrottle(db, signin_limits, clock=clock),
         renderer=renderer,
         clock=clock,
-        connections=connection_service or ConnectionService(settings),
+        connections=service,
+        queries=DatasetQueries(settings, service),
+        refreshes=RefreshJobs(service),
     )
     app = FastAPI(
         title="Flitch API",
@@ -106,7 +112,17 @@ def create_app(
     app.state.flitch = ctx
     # Routes are added flat (not through include_router) so that ``app.routes`` lists every
     # route: the access table is checked against it, and the route-walking test reads it.
-    for router in (pages_router, account.router, users.router, objects.router, connections.router):
+    routers = (
+        pages_router,
+        connection_pages_router,
+        account.router,
+        users.router,
+        objects.router,
+        connections.router,
+        datasets.router,
+        refresh.router,
+    )
+    for router in routers:
         app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _check_access_table(app)
@@ -122,6 +138,8 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.refreshes.close()
+        ctx.queries.close()
         if owns_service:
             ctx.connections.close()
 

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.web.errors import NotSignedIn
+from flitch.web.queries import DatasetQueries
+from flitch.web.refreshes import RefreshJobs
 from flitch.web.render import Renderer
 from flitch.web.sessions import Session, SessionStore
 from flitch.web.throttle import SignInThrottle
@@ -25,6 +27,10 @@ class WebContext:
     throttle: SignInThrottle
     renderer: Renderer
     connections: ConnectionService
+    #: pages of rows and exports, live or cached (:mod:`flitch.web.queries`)
+    queries: DatasetQueries
+    #: "Refresh now" runs and their progress (:mod:`flitch.web.refreshes`)
+    refreshes: RefreshJobs
     clock: Callable[[], float] = time.time
 
     def sign_in(self, name: str, password: str, address: str) -> tuple[str, Session]:

@@ -11,6 +11,7 @@ They extend Flitch's error tree (:mod:`flitch.errors`)::
     ├── Forbidden                      403  an admin's action; ask an admin
     ├── CsrfRejected                   403  reload the page and try again
     ├── TooManyAttempts                429  wait the minutes it says
+    ├── RefreshRunning                 409  a refresh holds the cache: wait, then retry
     ├── StripeError                    502 (retriable ones: 503)
     └── WriteRefused                   500
 
@@ -28,6 +29,7 @@ from flitch.errors import (
     PermissionMissing,
     StripeError,
 )
+from flitch.store.base import RefreshRunning
 
 
 class Conflict(InputError):
@@ -104,6 +106,8 @@ def status_for(error: FlitchError) -> int:
         return 403
     if isinstance(error, TooManyAttempts):
         return 429
+    if isinstance(error, RefreshRunning):
+        return 409
     if isinstance(error, AuthenticationFailed | PermissionMissing):
         # The Stripe key was refused: the request was fine, the key is not.
         return 422

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from flitch.errors import FlitchError, InputError
+from flitch.web import troubleshoot
 from flitch.web.api.objects import object_list
 from flitch.web.auth import SESSION_COOKIE, cookie_header, principal_of
 from flitch.web.context import WebContext, context_of
@@ -118,20 +119,21 @@ def _connections(ctx: WebContext) -> list[dict[str, Any]]:
 
 
 @router.get("/data", name="data_page")
-def data_page(request: Request, ctx: Ctx) -> Response:
-    return ctx.renderer.page(request, "data.html", {"connections": _connections(ctx)})
+def data_page(request: Request, ctx: Ctx, deleted: str | None = None) -> Response:
+    listed = []
+    for info in ctx.connections.list():
+        item = info.to_dict()
+        problems = troubleshoot.of_connection(info)
+        item["problem"] = problems[0].to_dict() if problems else None
+        listed.append(item)
+    context = {"connections": listed, "deleted": (deleted or "")[:64]}
+    return ctx.renderer.page(request, "data.html", context)
 
 
 @router.get("/data/new", name="connection_new_page")
 def connection_new_page(request: Request, ctx: Ctx) -> Response:
     context = {"objects": [o.model_dump() for o in object_list()]}
     return ctx.renderer.page(request, "connection_new.html", context)
-
-
-@router.get("/data/{connection_id}", name="connection_page")
-def connection_page(connection_id: str, request: Request, ctx: Ctx) -> Response:
-    info = ctx.connections.get(connection_id)
-    return ctx.renderer.page(request, "connection.html", {"connection": info.to_dict()})
 
 
 @router.get("/dashboards", name="dashboards_page")

@@ -126,6 +126,8 @@ def update_connection(
     info = service.get(connection)
     probe: dict[str, Any] | None = None
     if body.key is not None:
+        if body.switch_mode:
+            ctx.queries.forget(info.id)  # the old mode's cache is deleted
         saved = service.update_key(info.id, body.key, switch_mode=body.switch_mode)
         probe = saved.probe.to_dict()
     if body.objects is not None:
@@ -141,5 +143,9 @@ def update_connection(
 )
 def delete_connection(connection: str, ctx: WebContext = Depends(context_of)) -> dict[str, Any]:
     """Delete the connection and its cached data. Then delete the key in Stripe, too."""
-    result: dict[str, Any] = _service(ctx).delete(connection).to_dict()
+    info = _service(ctx).get(connection)
+    # A refresh started here is stopped and the cache reader closed, so the cache can go.
+    ctx.refreshes.stop(info.id)
+    ctx.queries.forget(info.id)
+    result: dict[str, Any] = _service(ctx).delete(info.id).to_dict()
     return result
