@@ -145,7 +145,7 @@ def test_connect_stripe_from_the_data_page(page: Any, live_server: LiveServer) -
     page.get_by_role("link", name="Main account").click()
     page.get_by_role("button", name="Delete").click()
     page.get_by_role("button", name="Delete connection").click()
-    expect(page).to_have_url(re.compile(r"/data$"))
+    expect(page).to_have_url(re.compile(r"/data\?deleted=Main"))
     expect(page.get_by_role("heading", name="No data connected yet")).to_be_visible()
 
 

@@ -1,118 +1,8 @@
-// Flitch pages: a small hand-written module. Every action goes through the same JSON API that
-// scripts use (/api/v1/), with the page's anti-forgery token in the X-CSRF-Token header.
+// Flitch pages: a small hand-written module for the pages every user sees (forms, connect flow,
+// users, tokens, menus). Shared helpers live in lib.js; a page with more to do loads its own
+// module (connection.js, dataset.js).
 
-const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
-
-export class ApiError extends Error {
-  constructor(status, body) {
-    super(body?.message ?? `The server answered ${status}.`);
-    this.status = status;
-    this.error = body?.error ?? "Error";
-    this.fix = body?.fix ?? "Try again in a moment.";
-  }
-}
-
-export async function api(method, path, body) {
-  const init = {
-    method,
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
-  };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError(0, {
-      message: "Flitch could not be reached.",
-      fix: "Check that the Flitch server is running and your network is up, then try again.",
-    });
-  }
-  if (response.status === 204) return null;
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
-
-// ---- small helpers ---------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name === "class") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
-
-function busy(button, on) {
-  if (!button) return;
-  if (on) {
-    button.dataset.idleLabel = button.textContent;
-    button.textContent = button.dataset.busyLabel || "Working…";
-    button.classList.add("is-busy");
-    button.disabled = true;
-  } else {
-    button.textContent = button.dataset.idleLabel || button.textContent;
-    button.classList.remove("is-busy");
-    button.disabled = false;
-  }
-}
-
-function showError(region, error) {
-  if (!region) return;
-  region.replaceChildren(
-    el("p", { class: "alert-title" }, error.message),
-    error.fix ? el("p", {}, error.fix) : null,
-  );
-  region.hidden = false;
-  region.scrollIntoView({ block: "nearest" });
-}
-
-function clearError(region) {
-  if (region) {
-    region.hidden = true;
-    region.replaceChildren();
-  }
-}
-
-export function toast(message) {
-  const box = document.querySelector(".toast");
-  if (!box) return;
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => {
-    box.hidden = true;
-  }, 4000);
-}
-
-function formBody(form) {
-  const body = {};
-  for (const field of form.elements) {
-    if (!field.name || field.disabled || field.type === "submit" || field.type === "button") {
-      continue;
-    }
-    if (field.type === "checkbox") {
-      (body[field.name] ??= []);
-      if (field.checked) body[field.name].push(field.value);
-    } else {
-      body[field.name] = field.value;
-    }
-  }
-  return body;
-}
+import { api, busy, clearError, el, formBody, localTime, showError, toast } from "./lib.js";
 
 // ---- plain forms (sign in, first run): show that they are working --------------------------
 
@@ -175,12 +65,26 @@ function renderProbe(target, report) {
   const items = report.objects
     .filter((o) => !o.readable)
     .map((o) => el("li", {}, `${o.label}: ${o.message}${o.fix ? " " + o.fix : ""}`));
+  // The seed's "No data in one mode": readable objects without a single record in this mode.
+  const empty = report.objects.filter((o) => o.readable && o.has_data === false);
+  const noData =
+    auth.ok && empty.length
+      ? el(
+          "p",
+          { "data-no-data": "" },
+          el("strong", {}, "No data in one mode? "),
+          `${empty.map((o) => o.label).join(", ")}: no records in ${report.mode} mode. ` +
+            "A rk_test_… key only sees test-mode data and a rk_live_… key only sees live data. " +
+            "Use the key for the mode you want to chart.",
+        )
+      : null;
   const box = el(
     "div",
     { class: `alert alert-${kind} test-result`, role: kind === "error" ? "alert" : "status" },
     el("p", { class: "alert-title" }, report.summary),
     auth.ok ? el("p", {}, report.mode_message) : el("p", {}, auth.fix || ""),
     items.length ? el("ul", {}, ...items) : null,
+    noData,
   );
   target.replaceChildren(box);
   target.hidden = false;
@@ -306,8 +210,8 @@ for (const button of document.querySelectorAll("[data-delete-connection]")) {
     busy(button, true);
     try {
       const id = encodeURIComponent(button.dataset.deleteConnection);
-      await api("DELETE", `/api/v1/connections/${id}`);
-      window.location.assign("/data");
+      const result = await api("DELETE", `/api/v1/connections/${id}`);
+      window.location.assign(`/data?deleted=${encodeURIComponent(result.name)}`);
     } catch (error) {
       showError(region, error);
       busy(button, false);
@@ -365,10 +269,7 @@ for (const button of document.querySelectorAll("[data-delete-user]")) {
 
 // ---- times in the reader's own time zone ------------------------------------------------------
 
-for (const time of document.querySelectorAll("time[datetime]")) {
-  const when = new Date(time.getAttribute("datetime"));
-  if (!Number.isNaN(when.getTime())) time.textContent = when.toLocaleString();
-}
+for (const time of document.querySelectorAll("time[datetime]")) localTime(time);
 
 // ---- menus: a button with aria-expanded shows or hides the menu it controls ------------------
 
