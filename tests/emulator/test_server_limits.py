@@ -1,8 +1,7 @@
 """Rate limits, the concurrency limit, latency and injected faults, seen through the SDK.
 
-No timing assertions: rates are set so low that the outcome does not depend on how fast the
-machine is (a bucket of 2 tokens refilling at 0.01/s), and latency is checked against the
-lower bound the server itself must respect.
+No timing assertions: the rate limiter is given a clock the test moves by hand (the server is
+otherwise untouched), and latency is checked against the floor the server must respect.
 """
 
 from __future__ import annotations
@@ -14,10 +13,26 @@ import httpx
 import pytest
 import stripe
 
+from flitch.emulator.limits import RateLimiter
 from flitch.emulator.server import Emulator
 from tests.conftest import LIVE_KEY, TEST_KEY, stripe_client, tiny_account
 
-SLOW = 0.01  # one token per hundred seconds: no refill within a test
+
+class HandClock:
+    """Time for the rate limiter that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limited(make_emulator: Callable[..., Emulator], **rates: float) -> tuple[Emulator, HandClock]:
+    emu = make_emulator(tiny_account(), **rates)
+    clock = HandClock()
+    emu.app.limiter = RateLimiter(clock=clock)
+    return emu, clock
 
 
 def hammer(emu: Emulator, path: str, count: int, key: str = TEST_KEY) -> list[int]:
@@ -28,11 +43,10 @@ def hammer(emu: Emulator, path: str, count: int, key: str = TEST_KEY) -> list[in
 def test_global_test_mode_limit_answers_429_rate_limit(
     make_emulator: Callable[..., Emulator],
 ) -> None:
-    emu = make_emulator(tiny_account(), test_rps=2)
+    emu, _ = limited(make_emulator, test_rps=2)
     client = stripe_client(emu.url)
     client.v1.customers.list({"limit": 1})
     client.v1.charges.list({"limit": 1})
-    emu.config.test_rps = SLOW
     with pytest.raises(stripe.RateLimitError) as info:
         client.v1.coupons.list({"limit": 1})
     error = info.value.error
@@ -40,36 +54,35 @@ def test_global_test_mode_limit_answers_429_rate_limit(
     assert error is not None
     assert (error.type, error.code) == ("invalid_request_error", "rate_limit")
     assert str(error.message).startswith("Request rate limit exceeded.")
+    assert info.value.request_id is not None
     # the live mode has its own budget
     assert stripe_client(emu.url, LIVE_KEY).v1.customers.list({"limit": 1}) is not None
 
 
-def test_a_burst_gets_one_seconds_worth(make_emulator: Callable[..., Emulator]) -> None:
-    emu = make_emulator(tiny_account(), test_rps=5)
-    emu.app.limiter.reset()
-    emu.config.test_rps = 5
-    statuses = hammer(emu, "/v1/customers?limit=1", 5)
-    emu.config.test_rps = SLOW  # the bucket is empty; nothing refills during the rest
-    statuses += hammer(emu, "/v1/customers?limit=1", 3)
-    assert statuses[:5] == [200] * 5
-    assert statuses[5:] == [429] * 3
+def test_a_burst_gets_one_seconds_worth_then_the_rate(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu, clock = limited(make_emulator, test_rps=5)
+    assert hammer(emu, "/v1/customers?limit=1", 8) == [200] * 5 + [429] * 3
+    clock.now += 0.5  # two and a half tokens
+    assert hammer(emu, "/v1/customers?limit=1", 3) == [200, 200, 429]
+    clock.now += 60  # never more than one second's worth
+    assert hammer(emu, "/v1/customers?limit=1", 6) == [200] * 5 + [429]
+    emu.config.test_rps = None  # changed at run time: unlimited
+    assert hammer(emu, "/v1/customers?limit=1", 3) == [200] * 3
 
 
 def test_per_endpoint_limit(make_emulator: Callable[..., Emulator]) -> None:
-    emu = make_emulator(tiny_account(), endpoint_rps=2)
-    emu.config.endpoint_rps = 2
-    statuses = hammer(emu, "/v1/charges?limit=1", 2)
-    emu.config.endpoint_rps = SLOW
-    statuses += hammer(emu, "/v1/charges?limit=1", 2)
-    assert statuses == [200, 200, 429, 429]
-    assert hammer(emu, "/v1/customers?limit=1", 1) == [200]  # a fresh endpoint has its tokens
+    emu, _ = limited(make_emulator, endpoint_rps=2)
+    assert hammer(emu, "/v1/charges?limit=1", 4) == [200, 200, 429, 429]
+    assert hammer(emu, "/v1/charges/ch_tiny1", 1) == [200]  # retrieve is another endpoint
+    assert hammer(emu, "/v1/customers?limit=1", 1) == [200]  # so is another list
+    assert hammer(emu, "/v1/charges?limit=1", 1, LIVE_KEY) == [200]  # and the other mode
 
 
 def test_rate_limited_requests_are_logged(make_emulator: Callable[..., Emulator]) -> None:
-    emu = make_emulator(tiny_account(), test_rps=1)
-    hammer(emu, "/v1/customers", 1)
-    emu.config.test_rps = SLOW
-    hammer(emu, "/v1/customers", 2)
+    emu, _ = limited(make_emulator, test_rps=1)
+    hammer(emu, "/v1/customers", 3)
     assert [(e.status, e.note) for e in emu.log.entries] == [
         (200, None),
         (429, "rate_limited"),
@@ -78,39 +91,42 @@ def test_rate_limited_requests_are_logged(make_emulator: Callable[..., Emulator]
 
 
 def test_latency_is_added_and_requests_still_overlap(tiny_emulator: Emulator) -> None:
-    tiny_emulator.config.latency_ms = 800
+    tiny_emulator.config.latency_ms = 1000
 
-    async def many() -> list[int]:
+    async def scenario() -> tuple[list[int], int]:
         async with httpx.AsyncClient(base_url=tiny_emulator.url, auth=(TEST_KEY, "")) as client:
-            responses = await asyncio.gather(
-                *(client.get("/v1/customers?limit=1") for _ in range(6))
-            )
-        return [r.status_code for r in responses]
+            tasks = [asyncio.create_task(client.get("/v1/customers?limit=1")) for _ in range(3)]
+            most = 0
+            while not all(t.done() for t in tasks):
+                most = max(most, tiny_emulator.app.in_flight.count)
+                await asyncio.sleep(0.005)
+            return [t.result().status_code for t in tasks], most
 
-    assert asyncio.run(many()) == [200] * 6
-    entries = sorted(tiny_emulator.log.entries, key=lambda e: e.time)
-    assert all(e.duration_ms >= 800 for e in entries)
-    # the sleep does not block the server: the second request arrived before the first was done
-    assert entries[1].time < entries[0].time + entries[0].duration_ms / 1000
+    statuses, most_at_once = asyncio.run(scenario())
+    assert statuses == [200] * 3
+    assert all(e.duration_ms >= 1000 for e in tiny_emulator.log.entries)
+    assert most_at_once >= 2  # the sleep does not hold the server: others are answered meanwhile
 
 
 def test_concurrency_limit(tiny_emulator: Emulator) -> None:
-    tiny_emulator.config.latency_ms = 1000
+    tiny_emulator.config.latency_ms = 1500
     tiny_emulator.config.max_in_flight = 2
 
-    async def many() -> list[httpx.Response]:
+    async def scenario() -> tuple[list[int], httpx.Response]:
         async with httpx.AsyncClient(base_url=tiny_emulator.url, auth=(TEST_KEY, "")) as client:
-            return list(await asyncio.gather(*(client.get("/v1/coupons") for _ in range(5))))
+            first = [asyncio.create_task(client.get("/v1/coupons")) for _ in range(2)]
+            while tiny_emulator.app.in_flight.count < 2:  # both are being answered (sleeping)
+                await asyncio.sleep(0.01)
+            third = await client.get("/v1/coupons")
+            return [r.status_code for r in await asyncio.gather(*first)], third
 
-    responses = asyncio.run(many())
-    statuses = [r.status_code for r in responses]
-    assert statuses.count(200) >= 2  # two admitted while they sleep…
-    assert statuses.count(429) >= 1  # …and whoever came meanwhile refused
-    assert set(statuses) == {200, 429}
-    refused = next(r for r in responses if r.status_code == 429).json()["error"]
-    assert (refused["type"], refused["code"]) == ("invalid_request_error", "rate_limit")
-    notes = {e.note for e in tiny_emulator.log.entries if e.status == 429}
-    assert notes == {"concurrency_limited"}
+    admitted, refused = asyncio.run(scenario())
+    assert admitted == [200, 200]
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "rate_limit")
+    assert [e.note for e in tiny_emulator.log.entries if e.status == 429] == ["concurrency_limited"]
+    assert tiny_emulator.app.in_flight.count == 0
 
 
 def test_injected_500s_are_api_errors(tiny_emulator: Emulator) -> None:
