@@ -114,6 +114,9 @@ def test_connect_refresh_browse_export_delete(
     charges_row = page.locator("tr[data-dataset=charges]")
     expect(charges_row.locator('[data-cell="rows"]')).to_have_text("211")
     shot(page, "flow-3-refreshed")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "flow-3-refreshed-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     page.get_by_role("link", name="Charges", exact=True).click()
     expect(page.get_by_role("heading", name="Charges", exact=True)).to_be_visible()
@@ -123,6 +126,10 @@ def test_connect_refresh_browse_export_delete(
         "aria-sort", "descending"
     )
     shot(page, "flow-4-dataset")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("link", name="Export CSV")).to_be_visible()
+    shot(page, "flow-4-dataset-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     page.get_by_role("button", name="Sort by amount", exact=True).click()
     amount = page.get_by_role("columnheader", name="Sort by amount", exact=True)
