@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from flitch.store.duckdb_store import DEFAULT_MEMORY_LIMIT
-from flitch.store.loading import DEFAULT_BATCH_ROWS
+from flitch.store.loading import DEFAULT_BATCH_ROWS, DEFAULT_COMMIT_ROWS
 
 PAGE = 100
 BASE_TIME = 1_600_000_000
@@ -288,7 +288,8 @@ def main() -> None:
     small, large = args.sizes
     print(
         f"bench_store: charges-like objects (~2 KB JSON each), pages of {PAGE}, "
-        f"batches of {args.batch_rows:,} rows, DuckDB memory_limit {args.memory_limit}, "
+        f"batches of {args.batch_rows:,} rows, commits every {DEFAULT_COMMIT_ROWS:,} rows, "
+        f"DuckDB memory_limit {args.memory_limit}, "
         f"{os.cpu_count()} cores"
     )
     results = {}

@@ -52,7 +52,12 @@ from flitch.store.base import (
     TablePage,
     TableQuery,
 )
-from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
+from flitch.store.loading import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_COMMIT_ROWS,
+    ArrowDatasetWriter,
+    Tables,
+)
 from flitch.store.results import CATALOG, Params, SqlSession
 from flitch.store.schema import first_row, quote_literal, schema_version, table_name
 
@@ -315,10 +320,9 @@ class DuckDBRefresh:
             con.execute("SET GLOBAL TimeZone = 'UTC'")
             con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
             con.execute(f"USE {CATALOG}")
-            # One DuckDB transaction for the whole refresh: bulk appends then go straight to
-            # the file's row groups (no write-ahead log), and the version is all or nothing.
-            con.execute("BEGIN TRANSACTION")
-            self._tables = Tables(con)
+            # The staging file is private to this refresh and thrown away whole on failure, so
+            # it commits in large steps, for speed (see Tables).
+            self._tables = Tables(con, commit_rows=store.commit_rows)
             self._session = SqlSession(self._tables.connection, private=False)
         except BaseException:
             self._discard()
@@ -478,7 +482,7 @@ class DuckDBRefresh:
                 writer.finish()  # a writer left open still has rows buffered
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
-            self._db.execute("COMMIT")
+            self._tables.commit()
             self._db.execute(f"CHECKPOINT {CATALOG}")
             self._db.execute("USE memory")
             self._db.execute(f"DETACH {CATALOG}")
@@ -553,10 +557,12 @@ class DuckDBStore:
         cache_dir: Path | str,
         *,
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        commit_rows: int = DEFAULT_COMMIT_ROWS,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.cache_dir = Path(cache_dir).absolute()
         self.batch_rows = batch_rows
+        self.commit_rows = commit_rows
         self.memory_limit = memory_limit
 
     @property

@@ -44,6 +44,8 @@ from flitch.store.schema import (
 #: Rows gathered before one insert. Bigger batches amortise each statement; the buffer's
 #: memory (about 1–3 KiB of JSON per Stripe object) stays bounded.
 DEFAULT_BATCH_ROWS = 10_000
+#: Rows appended between two commits of a refresh's staging file (see ``Tables``).
+DEFAULT_COMMIT_ROWS = 40_000
 _BATCH_VIEW = "_flitch_batch"
 _counter = itertools.count()
 
@@ -66,13 +68,28 @@ def _locked(method: Callable[Concatenate[Tables, P], R]) -> Callable[Concatenate
 class Tables:
     """Dataset tables and their refresh state, on one DuckDB connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, commit_rows: int | None = None) -> None:
+        """``commit_rows`` set: work in explicit transactions, committed each time that many
+        rows were appended (and by ``commit()``). DuckDB then writes bulk appends straight
+        into the file's row groups instead of its write-ahead log, while what one open
+        transaction holds in memory stays bounded. Unset: every statement commits alone."""
         self.con = con
         #: One statement at a time on the connection (writers may be fed from several threads).
         self.lock = threading.RLock()
         #: Tables created for a bulk load and not sealed yet (no primary key so far).
         self._loading: set[str] = set()
+        self._commit_rows = commit_rows
+        self._uncommitted = 0
+        if commit_rows is not None:
+            con.execute("BEGIN TRANSACTION")
         con.execute(STATE_DDL)
+
+    def commit(self) -> None:
+        """Commit the open transaction (with ``commit_rows``; a no-op otherwise)."""
+        with self.lock:
+            if self._commit_rows is not None:
+                self.con.execute("COMMIT")
+                self._commit_rows = None
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -132,6 +149,11 @@ class Tables:
                     self.con.execute(f"INSERT OR REPLACE INTO {name} SELECT * FROM {view}")  # noqa: S608
             finally:
                 self.con.unregister(view)
+            self._uncommitted += batch.num_rows
+            if self._commit_rows is not None and self._uncommitted >= self._commit_rows:
+                self.con.execute("COMMIT")
+                self.con.execute("BEGIN TRANSACTION")
+                self._uncommitted = 0
 
     def seal(self, spec: ObjectSpec) -> None:
         """End a bulk load: keep the last copy of each id, then add the primary key. A no-op
