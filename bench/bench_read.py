@@ -95,11 +95,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def flitch_read(url: str) -> dict[str, Any]:
+async def flitch_read(url: str, max_in_flight: int) -> dict[str, Any]:
     settings = Settings(
         stripe_api_base=url,
         live_requests_per_second=LIVE_RPS,
         endpoint_requests_per_second=ENDPOINT_RPS,
+        max_in_flight=max_in_flight,
     )
     counts: Counter[str] = Counter()
     last: list[ReadProgress] = []
@@ -176,6 +177,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=7500)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=Settings().max_in_flight,
+        help="the client's cap on requests in flight (FLITCH_MAX_IN_FLIGHT)",
+    )
     args = parser.parse_args()
 
     print(f"Generating and serving the account ({args.customers} customers per mode)…")
@@ -183,7 +190,8 @@ def main() -> None:
     process, url = start_emulator(args.customers, args.latency_ms, args.seed)
     print(f"  emulator ready at {url} in {time.perf_counter() - started:.0f} s")
     try:
-        ours = asyncio.run(flitch_read(url))
+        load = os.getloadavg()[0]
+        ours = asyncio.run(flitch_read(url, args.max_in_flight))
         time.sleep(1.5)  # let the server's buckets refill
         base = baseline_read(url)
         sdk_ms, orjson_ms, page_bytes = parse_costs(url)
@@ -211,7 +219,9 @@ def main() -> None:
         print(f"  {name:22s} {count:8,d}{flag}")
     print(
         f"Latency {args.latency_ms:g} ms/request; "
-        f"limits {LIVE_RPS:g}/s key, {ENDPOINT_RPS:g}/s endpoint"
+        f"limits {LIVE_RPS:g}/s key, {ENDPOINT_RPS:g}/s endpoint; "
+        f"client cap {args.max_in_flight} in flight; "
+        f"machine load {load:.1f} on {os.cpu_count()} CPUs when the read began"
     )
     print()
     print(

@@ -23,6 +23,7 @@ from flitch.stripe_source.reader import (
     STRIPE_EPOCH,
     CursorLoop,
     ReadProgress,
+    _Job,
     _Slice,
     list_params,
     read_object,
@@ -72,6 +73,20 @@ def test_no_split_of_what_should_hold_less_than_a_page() -> None:
     # 500 s left at 10 s per record: about 50 records, not worth a request
     assert _Slice(gte=T0, lt=None).split(oldest=T0 + 500, seconds_per_record=10.0) is None
     assert _Slice(gte=None, lt=None).split(oldest=STRIPE_EPOCH, seconds_per_record=1.0) is None
+
+
+def test_remaining_estimate_orders_lists_by_what_is_left() -> None:
+    dense = _Job(CUSTOMERS, {}, "/v1/customers", records=1000, seconds=1000)  # 1 s per record
+    sparse = _Job(CUSTOMERS, {}, "/v1/customers", records=100, seconds=1000)  # 10 s per record
+    for job in (dense, sparse):
+        piece = _Slice(gte=T0, lt=T0 + 5000)
+        piece.last_created = T0 + 2000  # 2,000 s of its range left to read
+        job.reading[1] = piece
+    assert dense.remaining(T0 + 9999) == pytest.approx(2000)
+    assert sparse.remaining(T0 + 9999) == pytest.approx(200)
+    # a slice not started yet counts its whole range
+    dense.reading[2] = _Slice(gte=T0 + 6000, lt=T0 + 7000)
+    assert dense.remaining(T0 + 9999) == pytest.approx(3000)
 
 
 def records(*pairs: tuple[str, int]) -> list[dict[str, Any]]:
