@@ -186,6 +186,12 @@ class QueryEngine:
             loaded.close()
         return Answer(result, loaded.provenance)
 
+    def forget(self, connection_id: str) -> None:
+        """Close the cache reader held for a connection (before its cache is deleted)."""
+        reader = self._readers.pop(connection_id, None)
+        if reader is not None:
+            reader.close()
+
     async def aclose(self) -> None:
         await self.live.aclose()
         for reader in self._readers.values():

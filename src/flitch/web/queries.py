@@ -201,11 +201,7 @@ class DatasetQueries:
             return
 
         async def drop() -> None:
-            # The engine keeps one cache reader per connection; a deleted cache must not stay
-            # open behind it.
-            reader = engine._readers.pop(connection_id, None)
-            if reader is not None:
-                reader.close()
+            engine.forget(connection_id)
 
         with contextlib.suppress(RuntimeError):  # the loop was stopped meanwhile
             asyncio.run_coroutine_threadsafe(drop(), loop).result(timeout=30)
