@@ -140,6 +140,7 @@ def subscription(
     trial: tuple[int, int] | None = None,
     ended: int | None = None,
     period_start: int | None = None,
+    period_end: int | None = None,
     discounts: Iterable[tuple[str, str]] = (),
 ) -> Obj:
     """A subscription; ``discounts`` are ``(discount id, coupon id)`` pairs, expanded."""
@@ -163,6 +164,7 @@ def subscription(
                     "price": p,
                     "quantity": q,
                     "current_period_start": period_start,
+                    "current_period_end": period_end,
                 }
                 for n, (p, q) in enumerate(items)
             ],

@@ -93,7 +93,8 @@ INVOICES = [
     # F: paid in June (an earlier subscription), back on 10 Nov → reactivation +1000
     *monthly("cus_f", "s_f1", "2026-06-01", "2026-06-01"),
     *shifted("cus_f", "s_f2", 10, ["2026-11", "2026-12"]),
-    # G: yearly 12000 since March → 1000 a month, constant
+    # G: yearly 12000 since March → 1000 a month, constant (its invoice is older than the
+    # window read in full: its current period and items say it)
     invoice(
         "in_g",
         "cus_g",
@@ -143,6 +144,14 @@ INVOICES = [
     *monthly("cus_o", "s_o", "2026-10-01", "2026-10-01", status="void"),
 ]
 SUBSCRIPTIONS = [
+    subscription(
+        "s_g",
+        "cus_g",
+        ts("2026-03-01"),
+        items=[(PRICES[3], 1)],
+        period_start=ts("2026-03-01"),
+        period_end=ts("2027-03-01"),
+    ),
     subscription("s_e", "cus_e", ts("2026-07-01"), status="canceled", ended=ts("2026-11-01")),
     subscription("s_f1", "cus_f", ts("2026-06-01"), status="canceled", ended=ts("2026-07-01")),
     subscription("s_j", "cus_j", ts("2026-09-01"), discounts=[("di_j", "c_forever")]),
@@ -157,7 +166,6 @@ SUBSCRIPTIONS = [
             ("s_c", "cus_c"),
             ("s_d", "cus_d"),
             ("s_f2", "cus_f"),
-            ("s_g", "cus_g"),
             ("s_h", "cus_h"),
             ("s_l", "cus_l"),
         )

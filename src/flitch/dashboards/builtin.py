@@ -98,7 +98,13 @@ BILLING = Dashboard(
         number("Coupon redemptions", "coupon_redemptions"),
         number("MRR discounted by coupons", "mrr_coupon_discount"),
         Chart(title="MRR movements", type=ChartType.WATERFALL, metric="mrr_movements"),
-        over_time("Subscriber churn rate", "subscriber_churn_rate"),
+        # by week at most: a churn rate per day is noise
+        Chart(
+            title="Subscriber churn rate",
+            type=ChartType.LINE,
+            metric="subscriber_churn_rate",
+            group=Grouping(grain=Grain.WEEK),
+        ),
         over_time("New subscriptions", "new_subscriptions", ChartType.BAR),
         Chart(
             title="Subscriptions by status",

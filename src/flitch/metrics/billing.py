@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flitch.metrics.model import Column, Metric, Report, Unit, aggregate, sql_list, sql_text
+from flitch.metrics.model import (
+    Column,
+    Family,
+    Metric,
+    Report,
+    Unit,
+    aggregate,
+    from_family,
+    sql_list,
+    sql_text,
+)
 from flitch.metrics.mrr_sql import MRR_STATUSES, subscription_mrr
 
 _MRR = subscription_mrr()
@@ -14,7 +24,24 @@ _IN_MRR = f"status IN {sql_list(MRR_STATUSES)}"
 _MRR_DATASETS = ("subscriptions", "prices", "coupons")
 
 
-def _mrr_family(name: str, label: str, unit: Unit, definition: str, select: str) -> Metric:
+MRR_FAMILY_SQL = Family(
+    name="mrr",
+    sql=_MRR
+    + """
+SELECT currency AS key,
+  round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
+  round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
+  nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
+  round(sum(mrr) FILTER (WHERE mrr > 0) / count(DISTINCT customer) FILTER (WHERE mrr > 0))
+    AS arpu,
+  round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount
+FROM subscription_mrr GROUP BY currency
+""",
+    columns=("mrr", "arr", "active_subscribers", "arpu", "mrr_coupon_discount"),
+)
+
+
+def _mrr_family(name: str, label: str, unit: Unit, definition: str) -> Metric:
     return Metric(
         name=name,
         label=label,
@@ -23,7 +50,8 @@ def _mrr_family(name: str, label: str, unit: Unit, definition: str, select: str)
         datasets=_MRR_DATASETS,
         ranged=False,
         current=True,
-        sql=_MRR + select,
+        sql=from_family(MRR_FAMILY_SQL, name),
+        family=MRR_FAMILY_SQL,
         drill_dataset="subscriptions",
         drill_where=_IN_MRR,
     )
@@ -60,15 +88,12 @@ MRR_FAMILY: tuple[Metric, ...] = (
         "factor for them); less forever coupons (percent off, or amount off in the coupon's "
         "currency spread over the billing interval). Once and repeating coupons, taxes, "
         "trials and free subscriptions add nothing. The current value, whatever the period.",
-        "SELECT currency, round(sum(mrr)) FROM subscription_mrr WHERE mrr > 0 GROUP BY currency",
     ),
     _mrr_family(
         "arr",
         "ARR",
         Unit.MONEY,
         "Annual run rate: 12 × MRR.",
-        "SELECT currency, round(12 * sum(mrr)) FROM subscription_mrr WHERE mrr > 0 "
-        "GROUP BY currency",
     ),
     _mrr_family(
         "active_subscribers",
@@ -76,16 +101,12 @@ MRR_FAMILY: tuple[Metric, ...] = (
         Unit.COUNT,
         "Customers with at least one paid subscription (MRR above zero) that is active or "
         "past_due. A customer paying in two currencies counts in each.",
-        "SELECT currency, count(DISTINCT customer) FROM subscription_mrr WHERE mrr > 0 "
-        "GROUP BY currency",
     ),
     _mrr_family(
         "arpu",
         "ARPU",
         Unit.MONEY,
         "Average revenue per user: MRR ÷ active subscribers, per currency.",
-        "SELECT currency, round(sum(mrr) / count(DISTINCT customer)) FROM subscription_mrr "
-        "WHERE mrr > 0 GROUP BY currency",
     ),
     _mrr_family(
         "mrr_coupon_discount",
@@ -94,8 +115,6 @@ MRR_FAMILY: tuple[Metric, ...] = (
         "How much MRR forever coupons take off: the MRR of active and past_due subscriptions "
         "before their forever coupons, less their MRR after them. Once and repeating coupons "
         "do not reduce MRR, so they discount none of it.",
-        "SELECT currency, round(sum(gross_mrr - mrr)) FROM subscription_mrr "
-        "WHERE len(forever_coupons) > 0 GROUP BY currency",
     ),
 )
 

@@ -20,7 +20,7 @@ Only subscriptions created before the period's end are read.
 
 from __future__ import annotations
 
-from flitch.metrics.model import Metric, Unit
+from flitch.metrics.model import Family, Metric, Unit, from_family
 from flitch.metrics.mrr_sql import subscription_mrr
 
 _DATASETS = ("subscriptions", "prices", "coupons")
@@ -97,6 +97,22 @@ _STARTED = (
 _ENDED = f"created < $end AND {_PAID_TO} >= $start AND {_PAID_TO} < $end"
 
 
+#: The three counts in one statement (a dashboard shows all three).
+CHURN_FAMILY = Family(
+    name="churn",
+    sql=_counts(HEADLINE_GRID)
+    + """
+SELECT 'all' AS key,
+  CASE WHEN active_start + new > 0 THEN churned / (active_start + new) END
+    AS subscriber_churn_rate,
+  churned AS churned_subscribers,
+  new AS new_subscribers
+FROM counts
+""",
+    columns=("subscriber_churn_rate", "churned_subscribers", "new_subscribers"),
+)
+
+
 def _churn_metric(name: str, label: str, unit: Unit, definition: str, value: str) -> Metric:
     where = "WHERE active_start + new > 0" if unit is Unit.RATIO else ""
     return Metric(
@@ -107,7 +123,8 @@ def _churn_metric(name: str, label: str, unit: Unit, definition: str, value: str
         datasets=_DATASETS,
         ranged=False,
         until_end=("subscriptions",),
-        sql=_counts(HEADLINE_GRID) + f"SELECT 'all', {value} FROM counts {where}",  # noqa: S608
+        sql=from_family(CHURN_FAMILY, name),
+        family=CHURN_FAMILY,
         series=_counts(SERIES_GRID) + f"SELECT bucket, 'all', {value} FROM counts {where}",  # noqa: S608
         drill_dataset="subscriptions",
         drill_where=_STARTED if name == "new_subscribers" else _ENDED,

@@ -30,6 +30,17 @@ class Unit(StrEnum):
 
 
 @dataclass(frozen=True)
+class Family:
+    """One statement computing several metrics at once (MRR, ARR, subscribers… share all
+    their work). It returns a key (currency, or ``'all'``) then one column per metric; a
+    metric's own SQL selects its column from it, so both give the same value."""
+
+    name: str
+    sql: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     label: str
@@ -55,6 +66,8 @@ class Metric:
     #: For a metric that is not ranged: datasets of which only records created before the
     #: period's end matter (its SQL says so too), so a live read is narrowed to ``created < end``.
     until_end: tuple[str, ...] = ()
+    #: The statement this metric shares with others, if any (its ``sql`` reads its column).
+    family: Family | None = None
     #: Records created this many days before the period matter too (its SQL says so), so a
     #: live read of the ranged (or ``until_end``) datasets starts that much earlier.
     lookback_days: int = 0
@@ -83,6 +96,16 @@ def _reads(
         DatasetRead(d, created_gte=since, created_lt=end) if d in until_end else DatasetRead(d)
         for d in datasets
     ]
+
+
+def from_family(family: Family, column: str) -> str:
+    """A metric's own SQL: its column of the family's statement (no value: no row)."""
+    if column not in family.columns:
+        raise ValueError(f"{family.name} has no column {column}")
+    return (
+        f"SELECT key, {column} FROM ({family.sql}) AS family "  # noqa: S608
+        f"WHERE {column} IS NOT NULL"
+    )
 
 
 def period(column: str = "created") -> str:

@@ -24,36 +24,63 @@ from collections.abc import Mapping
 from typing import Any
 
 from flitch.metrics.model import Column, Report, Unit, sql_list, sql_text
-from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor
+from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
 
 #: Days of invoices read before the period.
 LOOKBACK_DAYS = 400
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churned")
 _GRAIN = "CAST('1 ' || $grain AS INTERVAL)"
+#: What is read of each invoice, parsed once (``json_transform``): its lines (amount, period,
+#: price — where the API version keeps it — and whether it is a proration), its discounts.
+INVOICE_SHAPE = (
+    '{"lines": {"data": [{"amount": "BIGINT", "period": {"start": "BIGINT", "end": "BIGINT"}, '
+    '"pricing": {"price_details": {"price": "VARCHAR"}}, "price": {"id": "VARCHAR"}, '
+    '"plan": {"id": "VARCHAR"}, "proration": "BOOLEAN", '
+    '"parent": {"subscription_item_details": {"proration": "BOOLEAN"}}}]}, '
+    '"total_discount_amounts": [{"amount": "BIGINT", "discount": "VARCHAR"}]}'
+)
 _FACTOR = monthly_factor("pr.recurring_interval", "COALESCE(pr.recurring_interval_count, 1)")
 
-_SQL = f"""
-WITH inv AS (
-  SELECT i.id, i.customer, i.currency, i.subscription, i.created, i.raw
+#: Invoices created this many days before the period are read in full (a month and slack).
+WINDOW_DAYS = 45
+#: Prices billed less often than every ``WINDOW_DAYS``: quarterly, yearly…
+_LONG_PRICES = (
+    "(SELECT id FROM prices WHERE recurring_interval = 'year' "
+    "OR (recurring_interval = 'month' AND recurring_interval_count >= 2) "
+    "OR (recurring_interval = 'week' AND recurring_interval_count >= 7) "
+    "OR (recurring_interval = 'day' AND recurring_interval_count > 45))"
+)
+# Subscriptions billed less often, whose current period began before the window: their MRR
+# over that period is the subscription's own (its items, its forever coupons).
+_LONG = subscription_mrr(
+    None,
+    where=f"price IN {_LONG_PRICES} AND status IN ('active', 'past_due', 'canceled') "
+    f"AND current_period_start < $start - INTERVAL {WINDOW_DAYS} DAY",
+)
+
+_SQL = (
+    _LONG  # noqa: S608
+    + f""",
+inv AS (
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created,
+    json_transform(i.raw, '{INVOICE_SHAPE}') AS doc
   FROM invoices i LEFT JOIN subscriptions s ON s.id = i.subscription
   WHERE i.subscription IS NOT NULL
     AND (i.status = 'paid' OR (i.status = 'open' AND s.status IN {sql_list(MRR_STATUSES)}))
-    AND i.created >= $start - INTERVAL {LOOKBACK_DAYS} DAY AND i.created < $end
+    AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
 ),
 line_rows AS (
-  SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created,
-    unnest(CAST(i.raw->'$.lines.data' AS JSON[])) AS line
-  FROM inv i
+  SELECT id AS invoice, customer, currency, subscription, created, unnest(doc.lines.data) AS line
+  FROM inv
 ),
 lines AS (
   SELECT invoice, customer, currency, subscription, created,
-    CAST(line->>'$.amount' AS BIGINT) AS amount,
-    to_timestamp(CAST(line->>'$.period.start' AS BIGINT)) AS p_start,
-    to_timestamp(CAST(line->>'$.period.end' AS BIGINT)) AS p_end,
-    COALESCE(line->>'$.pricing.price_details.price', line->>'$.price.id',
-             line->>'$.plan.id') AS price,
-    COALESCE(CAST(line->>'$.parent.subscription_item_details.proration' AS BOOLEAN),
-             CAST(line->>'$.proration' AS BOOLEAN), false) AS proration
+    line.amount AS amount,
+    to_timestamp(line.period.start) AS p_start,
+    to_timestamp(line.period."end") AS p_end,
+    COALESCE(line.pricing.price_details.price, line.price.id, line.plan.id) AS price,
+    COALESCE(line.parent.subscription_item_details.proration, line.proration, false)
+      AS proration
   FROM line_rows
 ),
 recurring AS (
@@ -69,13 +96,9 @@ coupon_of AS (
   FROM subscriptions s, json_each(s.discounts) AS d
 ),
 forever_off AS (
-  SELECT t.invoice, sum(t.amount) AS off
-  FROM (
-    SELECT i.id AS invoice, d.value->>'$.discount' AS discount,
-      CAST(d.value->>'$.amount' AS BIGINT) AS amount
-    FROM inv i, json_each(i.raw->'$.total_discount_amounts') AS d
-  ) t
-  JOIN coupon_of co ON co.discount = t.discount
+  SELECT t.invoice, sum(t.d.amount) AS off
+  FROM (SELECT id AS invoice, unnest(doc.total_discount_amounts) AS d FROM inv) t
+  JOIN coupon_of co ON co.discount = t.d.discount
   JOIN coupons c ON c.id = co.coupon AND c.duration = 'forever'
   GROUP BY t.invoice
 ),
@@ -89,8 +112,14 @@ inv_mrr AS (
   GROUP BY r.invoice
 ),
 covered AS (
-  SELECT m.*, CASE WHEN s.ended_at < m.p_end THEN s.ended_at ELSE m.p_end END AS cover_to
+  SELECT m.invoice, m.customer, m.currency, m.subscription, m.created, m.p_start, m.mrr,
+    CASE WHEN s.ended_at < m.p_end THEN s.ended_at ELSE m.p_end END AS cover_to
   FROM inv_mrr m LEFT JOIN subscriptions s ON s.id = m.subscription
+  UNION ALL
+  SELECT NULL, l.customer, l.currency, l.subscription, s.current_period_start,
+    s.current_period_start, l.mrr,
+    CASE WHEN s.ended_at < s.current_period_end THEN s.ended_at ELSE s.current_period_end END
+  FROM subscription_mrr l JOIN subscriptions s ON s.id = l.subscription
 ),
 points AS (
   SELECT DISTINCT ts FROM (
@@ -103,7 +132,8 @@ points AS (
 cover AS (
   SELECT p.ts, c.customer, c.currency, c.mrr,
     row_number() OVER (PARTITION BY p.ts, c.subscription
-                       ORDER BY c.p_start DESC, c.created DESC, c.invoice DESC) AS rn
+                       ORDER BY c.p_start DESC, c.created DESC, c.invoice DESC NULLS LAST)
+      AS rn
   FROM points p JOIN covered c ON c.p_start < p.ts AND c.cover_to >= p.ts
 ),
 snap AS (
@@ -114,7 +144,10 @@ steps AS (
   SELECT lag(ts) OVER (ORDER BY ts) AS prev_ts, ts FROM points QUALIFY prev_ts IS NOT NULL
 ),
 first_paid AS (
-  SELECT customer, currency, min(p_start) AS first_at FROM covered WHERE mrr > 0 GROUP BY ALL
+  SELECT customer, currency, min(created) AS first_at FROM invoices
+  WHERE subscription IS NOT NULL AND status = 'paid' AND total > 0
+    AND created >= $start - INTERVAL {LOOKBACK_DAYS} DAY AND created < $end
+  GROUP BY ALL
 ),
 pairs AS (
   SELECT st.prev_ts, st.ts, k.customer, k.currency
@@ -146,11 +179,13 @@ SELECT ts AS bucket, currency, 'mrr' AS movement, sum(mrr) AS amount, count(*) A
 FROM snap GROUP BY ALL
 ORDER BY bucket, currency, movement
 """  # noqa: S608
+)
 
 
 def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows per bucket, rounded, then per currency the period's waterfall (``bucket``
-    None): MRR at the start, each movement, growth, MRR at the end."""
+    None): MRR at the start, each movement, growth, MRR at the end (the start plus the
+    movements as shown, which may differ by a unit from the rounded snapshot)."""
     out: list[dict[str, Any]] = []
     totals: dict[str, dict[str, float]] = {}
     snapshots = [str(r["bucket"]) for r in rows if r["movement"] == "mrr"]
@@ -166,16 +201,17 @@ def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             cur[r["movement"]] = cur.get(r["movement"], 0.0) + r["amount"]
     for currency, cur in sorted(totals.items()):
-        growth = sum(cur.get(m, 0.0) for m in MOVEMENTS)
-        start = cur.get("mrr_start", 0.0)
-        for key in ("mrr_start", *MOVEMENTS, "growth", "mrr_end"):
-            value = {"growth": growth, "mrr_end": start + growth}.get(key, cur.get(key, 0.0))
+        # whole minor units first, so that the waterfall adds up exactly as shown
+        steps = {m: round(cur.get(m, 0.0)) for m in ("mrr_start", *MOVEMENTS)}
+        steps["growth"] = sum(steps[m] for m in MOVEMENTS)
+        steps["mrr_end"] = steps["mrr_start"] + steps["growth"]
+        for key, value in steps.items():
             out.append(
                 {
                     "bucket": None,
                     "currency": currency,
                     "movement": key,
-                    "amount": round(value),
+                    "amount": value,
                     "customers": None,
                     "reconstructed": True,
                 }

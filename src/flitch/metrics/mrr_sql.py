@@ -64,6 +64,14 @@ tiered AS (
 )"""
 
 
+#: What MRR reads of each subscription item, parsed once per subscription (``json_transform``).
+ITEM_SHAPE = (
+    '[{"quantity": "BIGINT", "price": {"id": "VARCHAR", "currency": "VARCHAR", '
+    '"unit_amount": "BIGINT", "billing_scheme": "VARCHAR", "type": "VARCHAR", '
+    '"recurring": {"interval": "VARCHAR", "interval_count": "BIGINT", "usage_type": "VARCHAR"}}}]'
+)
+
+
 def subscription_mrr(statuses: tuple[str, ...] | None = MRR_STATUSES, where: str = "") -> str:
     """The ``WITH`` clause computing ``subscription_mrr`` for subscriptions in ``statuses``
     (all of them with ``None``) that also match ``where`` (SQL over the subscriptions table)."""
@@ -77,7 +85,8 @@ WITH subs AS (
   {conditions}
 ),
 items AS (
-  SELECT s.id AS subscription, s.customer, s.status, unnest(CAST(s.items AS JSON[])) AS item
+  SELECT s.id AS subscription, s.customer, s.status,
+    unnest(json_transform(s.items, '{ITEM_SHAPE}')) AS item
   FROM subs s
 ),
 priced AS (
@@ -85,16 +94,16 @@ priced AS (
     subscription,
     customer,
     status,
-    item->>'$.price.id' AS price,
-    lower(item->>'$.price.currency') AS currency,
-    COALESCE(CAST(item->>'$.quantity' AS BIGINT), 1) AS quantity,
-    CAST(item->>'$.price.unit_amount' AS BIGINT) AS unit_amount,
-    COALESCE(item->>'$.price.billing_scheme', 'per_unit') AS scheme,
-    item->>'$.price.recurring.interval' AS interval,
-    COALESCE(CAST(item->>'$.price.recurring.interval_count' AS BIGINT), 1) AS interval_count,
-    COALESCE(item->>'$.price.recurring.usage_type', 'licensed') AS usage_type
+    item.price.id AS price,
+    lower(item.price.currency) AS currency,
+    COALESCE(item.quantity, 1) AS quantity,
+    item.price.unit_amount AS unit_amount,
+    COALESCE(item.price.billing_scheme, 'per_unit') AS scheme,
+    item.price.recurring.interval AS interval,
+    COALESCE(item.price.recurring.interval_count, 1) AS interval_count,
+    COALESCE(item.price.recurring.usage_type, 'licensed') AS usage_type
   FROM items
-  WHERE item->>'$.price.type' IS DISTINCT FROM 'one_time'
+  WHERE item.price.type IS DISTINCT FROM 'one_time'
 ),{TIERED_SQL},
 item_mrr AS (
   SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count,

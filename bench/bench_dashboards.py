@@ -1,0 +1,647 @@
+"""Dashboards: server time from the cache on a large account, and Stripe requests live.
+
+1. **Cached.** A seeded account is written straight into a connection's DuckDB store (through
+   the store's own writer, as a refresh would): ≥ 1,000,000 charges, ≥ 100,000 subscriptions,
+   their invoices, balance transactions, payouts, customers, prices, coupons, disputes, credit
+   notes, in four currencies (JPY among them), shaped like Stripe's objects. Each built-in
+   dashboard is then evaluated for the last 30 days from the cache, ``--runs`` times: median and
+   p95 server time (``evaluate`` end to end: checked SQL, result conversion, JSON assembly).
+   Baseline, in the same process: the very statements that evaluation ran (recorded), executed
+   directly on a DuckDB connection to the same file. Ratio = ours ÷ baseline (target ≤ 1.5×;
+   p95 target < 300 ms).
+2. **Live.** The emulator serving a generated account (its clock at the real time), a
+   connection with refresh off, and the Payments dashboard for the last 30 days: the Stripe
+   requests the load made, against the fewest that could fetch what it needs (each list read
+   once, 100 objects a page, only the records in the range).
+
+    .venv/bin/python bench/bench_dashboards.py [--charges 1000000 --subscriptions 100000]
+        [--runs 15] [--store DIR] [--customers 300]
+
+The generated store is kept in ``--store`` (default: a directory under the system temp dir)
+and reused when it was made with the same sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flitch import catalog
+from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
+from flitch.store import DuckDBStore, QueryResult
+
+NOW = 1_793_491_200  # 2026-11-01
+DAY = 86_400
+YEARS = 2
+PAGE = 2_000
+CURRENCIES = (("usd", 0.70, 1.0), ("eur", 0.15, 0.92), ("gbp", 0.08, 0.79), ("jpy", 0.07, 1.5))
+ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+# -- the seeded account ---------------------------------------------------------------------------
+class Seed:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.n = 0
+
+    def id(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n:010d}{''.join(self.rng.choices(ID_CHARS, k=8))}"
+
+    def currency(self) -> tuple[str, float]:
+        r, acc = self.rng.random(), 0.0
+        for code, share, rate in CURRENCIES:
+            acc += share
+            if r < acc:
+                return code, rate
+        return "usd", 1.0
+
+    def when(self, lo: int, hi: int, growth: float = 1.5) -> int:
+        """A time in [lo, hi), denser towards hi (a growing business)."""
+        return lo + int((hi - lo) * self.rng.random() ** (1 / growth))
+
+    def times(self, n: int) -> list[int]:
+        """``n`` creation times over the history, newest first: the order Stripe lists objects
+        in, and so the order a refresh writes them (the cache's zone maps follow from it)."""
+        start = NOW - YEARS * 365 * DAY
+        return sorted((self.when(start, NOW) for _ in range(n)), reverse=True)
+
+
+def _base(kind: str, id_: str, created: int) -> dict[str, Any]:
+    return {"id": id_, "object": kind, "created": created, "livemode": False, "metadata": {}}
+
+
+def prices() -> list[dict[str, Any]]:
+    out = []
+    plans = [
+        ("basic", "month", 1, 900),
+        ("pro", "month", 1, 2900),
+        ("team", "month", 1, 9900),
+        ("pro_year", "year", 1, 29000),
+        ("weekly", "week", 1, 500),
+        ("quarter", "month", 3, 7500),
+        ("usage", "month", 1, 5),
+        ("seats", "month", 1, 1200),
+    ]
+    for code, _, rate in CURRENCIES:
+        for name, interval, count, usd in plans:
+            amount = round(usd * rate)
+            out.append(
+                {
+                    **_base("price", f"price_{name}_{code}", NOW - YEARS * 365 * DAY),
+                    "active": True,
+                    "currency": code,
+                    "unit_amount": amount,
+                    "type": "recurring",
+                    "billing_scheme": "per_unit",
+                    "product": f"prod_{name}",
+                    "nickname": name,
+                    "recurring": {
+                        "interval": interval,
+                        "interval_count": count,
+                        "usage_type": "metered" if name == "usage" else "licensed",
+                    },
+                    "tiers_mode": None,
+                    "tiers": None,
+                }
+            )
+    return out
+
+
+COUPONS = [
+    ("loyal20", "forever", 20.0, None, None),
+    ("partner10", "forever", 10.0, None, None),
+    ("first50", "once", 50.0, None, None),
+    ("spring25", "repeating", 25.0, None, None),
+    ("usd5", "forever", None, 500, "usd"),
+    ("jpy1000", "forever", None, 1000, "jpy"),
+]
+
+
+def coupons(redeemed: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            **_base("coupon", c, NOW - YEARS * 365 * DAY),
+            "name": c,
+            "duration": d,
+            "percent_off": p,
+            "amount_off": a,
+            "currency": cur,
+            "duration_in_months": 3 if d == "repeating" else None,
+            "valid": True,
+            "times_redeemed": redeemed.get(c, 0),
+        }
+        for c, d, p, a, cur in COUPONS
+    ]
+
+
+def customers(s: Seed, n: int) -> Iterator[list[dict[str, Any]]]:
+    page = []
+    for i, created in enumerate(s.times(n)):
+        code, _ = s.currency()
+        page.append(
+            {
+                **_base("customer", f"cus_{i:09d}", created),
+                "email": f"person{i}@example.com",
+                "name": f"Person {i}",
+                "balance": 0,
+                "currency": code,
+                "delinquent": False,
+            }
+        )
+        if len(page) == PAGE:
+            yield page
+            page = []
+    yield page
+
+
+def charges(s: Seed, n: int, n_customers: int, ledger: list[Any]) -> Iterator[list[Any]]:
+    """Charges, with their balance transactions noted in ``ledger`` for later."""
+    page = []
+    for created in s.times(n):
+        code, rate = s.currency()
+        amount = max(50, int(s.rng.lognormvariate(7.6, 0.9) * rate))
+        r = s.rng.random()
+        status = "succeeded" if r < 0.92 else ("failed" if r < 0.99 else "pending")
+        refunded = 0
+        if status == "succeeded" and s.rng.random() < 0.03:
+            refunded = amount if s.rng.random() < 0.6 else amount // 2
+        cid = s.id("ch_")
+        cus = f"cus_{s.rng.randrange(n_customers):09d}"
+        disputed = status == "succeeded" and s.rng.random() < 0.005
+        page.append(
+            {
+                **_base("charge", cid, created),
+                "amount": amount,
+                "amount_captured": amount if status == "succeeded" else 0,
+                "amount_refunded": refunded,
+                "currency": code,
+                "status": status,
+                "paid": status == "succeeded",
+                "captured": status == "succeeded",
+                "refunded": refunded == amount,
+                "disputed": disputed,
+                "customer": cus,
+                "payment_intent": "pi_" + cid[3:],
+                "balance_transaction": "txn_" + cid[3:] if status == "succeeded" else None,
+                "failure_code": "card_declined" if status == "failed" else None,
+                "billing_details": {"email": None, "name": None, "address": {"country": "US"}},
+                "outcome": {"network_status": "approved_by_network", "risk_level": "normal"},
+                "payment_method_details": {
+                    "type": "card",
+                    "card": {"brand": "visa", "last4": "4242", "exp_month": 12},
+                },
+                "description": None,
+            }
+        )
+        if status == "succeeded":
+            ledger.append((cid, created, amount, refunded, disputed, code))
+        if len(page) == PAGE:
+            yield page
+            page = []
+    yield page
+
+
+def subscriptions(
+    s: Seed,
+    n: int,
+    n_customers: int,
+    price_list: list[dict[str, Any]],
+    bills: list[Any],
+    redeemed: dict[str, int],
+) -> Iterator[list[dict[str, Any]]]:
+    """Subscriptions; what each billed (for its invoices) is noted in ``bills``."""
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    for p in price_list:
+        by_currency.setdefault(p["currency"], []).append(p)
+    weights = [30, 30, 10, 12, 1, 5, 4, 8]
+    page = []
+    for created in s.times(n):
+        code, _ = s.currency()
+        plan = s.rng.choices(by_currency[code], weights)[0]
+        qty = s.rng.randint(2, 20) if "seats" in plan["id"] else 1
+        trial = created + 14 * DAY if s.rng.random() < 0.3 else None
+        r = s.rng.random()
+        ended = None
+        if trial and trial > NOW:
+            status = "trialing"
+        elif r < 0.32:
+            status, ended = "canceled", s.when(trial or created, NOW, 1.0)
+        elif r < 0.35:
+            status = "past_due"
+        elif r < 0.37:
+            status = "unpaid"
+        elif r < 0.39:
+            status = "incomplete_expired"
+        elif r < 0.395:
+            status = "paused"
+        else:
+            status = "active"
+        sid = s.id("sub_")
+        rec = plan["recurring"]
+        period_start = trial or created
+        while _step(period_start, rec["interval"], rec["interval_count"]) <= min(ended or NOW, NOW):
+            period_start = _step(period_start, rec["interval"], rec["interval_count"])
+        period_end = _step(period_start, rec["interval"], rec["interval_count"])
+        discounts = []
+        if s.rng.random() < 0.12:
+            coupon = s.rng.choice(COUPONS)
+            if coupon[4] in (None, code):
+                redeemed[coupon[0]] = redeemed.get(coupon[0], 0) + 1
+                discounts = [
+                    {
+                        "id": "di_" + sid[4:],
+                        "object": "discount",
+                        "source": {"type": "coupon", "coupon": coupon[0]},
+                        "start": created,
+                    }
+                ]
+        page.append(
+            {
+                **_base("subscription", sid, created),
+                "status": status,
+                "customer": f"cus_{s.rng.randrange(n_customers):09d}",
+                "currency": code,
+                "start_date": created,
+                "trial_start": created if trial else None,
+                "trial_end": trial,
+                "ended_at": ended,
+                "canceled_at": ended,
+                "cancel_at_period_end": False,
+                "items": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "si_" + sid[4:],
+                            "object": "subscription_item",
+                            "price": plan,
+                            "quantity": qty,
+                            "current_period_start": period_start,
+                            "current_period_end": period_end,
+                        }
+                    ],
+                },
+                "discounts": discounts,
+            }
+        )
+        if status not in ("incomplete_expired", "trialing"):
+            bills.append((sid, page[-1]["customer"], plan, qty, trial or created, ended, status))
+        if len(page) == PAGE:
+            yield page
+            page = []
+    yield page
+
+
+def _step(t: int, interval: str, count: int) -> int:
+    days = {"day": 1, "week": 7, "month": 30, "year": 365}[interval] * count
+    return t + days * DAY
+
+
+def invoices(s: Seed, bills: list[Any]) -> Iterator[list[dict[str, Any]]]:
+    """Each subscription's invoices over the last 420 days, newest first."""
+    since = NOW - 420 * DAY
+    due: list[tuple[int, int, int]] = []
+    for n, (_, _, plan, _, begin, ended, _) in enumerate(bills):
+        rec = plan["recurring"]
+        t = begin
+        while t < since:
+            t = _step(t, rec["interval"], rec["interval_count"])
+        stop = min(ended or NOW, NOW)
+        while t < stop:
+            nxt = _step(t, rec["interval"], rec["interval_count"])
+            due.append((t, nxt, n))
+            t = nxt
+    due.sort(reverse=True)
+    page = []
+    for t, nxt, n in due:
+        sid, cus, plan, qty, _, ended, status = bills[n]
+        amount = (
+            plan["unit_amount"] * qty if plan["recurring"]["usage_type"] == "licensed" else 1234
+        )
+        last = nxt >= min(ended or NOW, NOW)
+        st = "open" if last and status in ("past_due", "unpaid") else "paid"
+        iid = s.id("in_")
+        page.append(
+            {
+                **_base("invoice", iid, t),
+                "customer": cus,
+                "currency": plan["currency"],
+                "status": st,
+                "total": amount,
+                "subtotal": amount,
+                "amount_due": amount,
+                "amount_paid": amount if st == "paid" else 0,
+                "amount_remaining": 0 if st == "paid" else amount,
+                "billing_reason": "subscription_cycle",
+                "attempted": True,
+                "period_start": t,
+                "period_end": nxt,
+                "parent": {"subscription_details": {"subscription": sid}},
+                "status_transitions": {"finalized_at": t, "paid_at": t if st == "paid" else None},
+                "lines": {
+                    "object": "list",
+                    "has_more": False,
+                    "data": [
+                        {
+                            "id": "il_" + iid[3:],
+                            "object": "line_item",
+                            "amount": amount,
+                            "currency": plan["currency"],
+                            "quantity": qty,
+                            "period": {"start": t, "end": nxt},
+                            "pricing": {"price_details": {"price": plan["id"]}},
+                            "parent": {"subscription_item_details": {"proration": False}},
+                        }
+                    ],
+                },
+                "total_discount_amounts": [],
+            }
+        )
+        if len(page) == PAGE:
+            yield page
+            page = []
+    yield page
+
+
+def balance(s: Seed, ledger: list[Any]) -> Iterator[list[dict[str, Any]]]:
+    """Charge, refund and dispute transactions, then a daily payout per currency of the day's
+    net (so the balance bridge ends near zero)."""
+    page: list[dict[str, Any]] = []
+    daily: dict[tuple[str, int], int] = {}
+
+    def add(id_: str, t: int, amount: int, fee: int, cat: str, cur: str) -> None:
+        page.append(
+            {
+                **_base("balance_transaction", id_, t),
+                "amount": amount,
+                "fee": fee,
+                "net": amount - fee,
+                "currency": cur,
+                "type": cat if cat != "dispute" else "adjustment",
+                "reporting_category": cat,
+                "status": "available",
+                "available_on": t + 2 * DAY,
+                "source": id_.replace("txn_", "ch_"),
+            }
+        )
+        day = t // DAY
+        daily[(cur, day)] = daily.get((cur, day), 0) + amount - fee
+
+    for cid, t, amount, refunded, disputed, cur in ledger:
+        add(
+            "txn_" + cid[3:],
+            t,
+            amount,
+            int(amount * 0.029) + (30 if cur != "jpy" else 0),
+            "charge",
+            cur,
+        )
+        if refunded:
+            add("txn_r" + cid[3:], t + DAY, -refunded, 0, "refund", cur)
+        if disputed:
+            add("txn_d" + cid[3:], t + 3 * DAY, -amount, 1500, "dispute", cur)
+        if len(page) >= PAGE:
+            yield page
+            page = []
+    payouts_out: list[dict[str, Any]] = []
+    for (cur, day), net in sorted(daily.items()):
+        if net <= 0:
+            continue
+        t = (day + 2) * DAY
+        pid = f"po_{cur}_{day}"
+        page.append(
+            {
+                **_base("balance_transaction", f"txn_{pid}", t),
+                "amount": -net,
+                "fee": 0,
+                "net": -net,
+                "currency": cur,
+                "type": "payout",
+                "reporting_category": "payout",
+                "status": "available",
+                "source": pid,
+            }
+        )
+        payouts_out.append(
+            {
+                **_base("payout", pid, t),
+                "amount": net,
+                "currency": cur,
+                "status": "paid" if t + 2 * DAY < NOW else "in_transit",
+                "arrival_date": t + 2 * DAY,
+                "automatic": True,
+                "method": "standard",
+            }
+        )
+        if len(page) >= PAGE:
+            yield page
+            page = []
+    yield page
+    ledger.clear()
+    ledger.extend(payouts_out)
+
+
+def build(store: DuckDBStore, n_charges: int, n_subs: int, seed: int = 7) -> dict[str, int]:
+    s = Seed(seed)
+    n_customers = max(1000, n_subs * 3 // 2)
+    price_list = prices()
+    ledger: list[Any] = []
+    bills: list[Any] = []
+    counts: dict[str, int] = {}
+    txn = store.begin_refresh(full=True)
+    try:
+
+        def write(name: str, pages: Iterator[list[dict[str, Any]]] | list[Any]) -> None:
+            with txn.replace_dataset(catalog.get(name)) as writer:
+                for page in pages if not isinstance(pages, list) else [pages]:
+                    writer.add_page(page)
+            counts[name] = writer.rows_written
+            print(f"  {name}: {counts[name]:,} rows", file=sys.stderr, flush=True)
+
+        write("prices", price_list)
+        write("customers", customers(s, n_customers))
+        redeemed: dict[str, int] = {}
+        write("subscriptions", subscriptions(s, n_subs, n_customers, price_list, bills, redeemed))
+        write("coupons", coupons(redeemed))
+        write("invoices", invoices(s, bills))
+        write("charges", charges(s, n_charges, n_customers, ledger))
+        disputes = [
+            {
+                **_base("dispute", "dp_" + cid[3:], t + 3 * DAY),
+                "amount": amount,
+                "currency": cur,
+                "charge": cid,
+                "status": "needs_response",
+                "reason": "fraudulent",
+            }
+            for cid, t, amount, _, disputed, cur in ledger
+            if disputed
+        ]
+        write("disputes", disputes)
+        write("balance_transactions", balance(s, ledger))
+        write("payouts", ledger)
+        for name in ("products", "payment_intents", "credit_notes"):
+            write(name, [])
+        txn.commit()
+    except BaseException:
+        txn.abort()
+        raise
+    return counts
+
+
+# -- measuring ------------------------------------------------------------------------------------
+class Recorder:
+    """Passes queries through to a source and remembers them (the baseline replays them)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.seen: list[tuple[str, Any]] = []
+
+    def query(self, sql: str, params: Any = None, *, max_rows: int | None = None) -> QueryResult:
+        self.seen.append((sql, params))
+        result: QueryResult = self.source.query(sql, params, max_rows=max_rows)
+        return result
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1)]
+
+
+def bench_cached(store: DuckDBStore, runs: int) -> None:
+    period = Period(NOW - 30 * DAY, NOW + DAY, "30d")
+    reader = store.reader(follow=False)
+    raw = duckdb.connect(":memory:")
+    raw.execute("SET TimeZone = 'UTC'")
+    raw.execute(f"ATTACH '{store.current_path}' AS flitch (READ_ONLY)")
+    raw.execute("USE flitch")
+    print(
+        f"\nCached: each built-in dashboard, {period.to_dict()['start'][:10]} to "
+        f"{period.to_dict()['end'][:10]} (the last 30 days), from the DuckDB cache"
+    )
+    print(
+        f"{'dashboard':<10} {'median ms':>10} {'p95 ms':>8} {'direct ms':>10} {'ratio':>6} queries"
+    )
+    for name, board in BUILTIN.items():
+        recorder = Recorder(reader)
+        evaluate(recorder, board, period)  # warm up, and record the statements
+        ours = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            evaluate(reader, board, period)
+            ours.append((time.perf_counter() - t) * 1000)
+        direct = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            for sql, params in recorder.seen:
+                raw.execute(sql, params).fetchall()
+            direct.append((time.perf_counter() - t) * 1000)
+        med, base = statistics.median(ours), statistics.median(direct)
+        print(
+            f"{name:<10} {med:>10.1f} {pct(ours, 0.95):>8.1f} {base:>10.1f} "
+            f"{med / base:>6.2f} {len(recorder.seen)}"
+        )
+    reader.close()
+    raw.close()
+
+
+def bench_live(customers_n: int) -> None:
+    from flitch.config import Settings
+    from flitch.connections.service import ConnectionService
+    from flitch.dashboards import load_dashboard, preset
+    from flitch.emulator.auth import DEMO_TEST_KEY
+    from flitch.emulator.generator import generate_account
+    from flitch.emulator.server import Emulator, EmulatorConfig
+    from flitch.query.engine import QueryEngine
+
+    now = time.time()
+    account = generate_account(seed=42, customers=customers_n, now=int(now))
+    period = preset("30d", now)
+    board = BUILTIN["payments"]
+    with (
+        Emulator(account, EmulatorConfig(live_rps=None, test_rps=None, endpoint_rps=None)) as emu,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        settings = Settings(
+            home=Path(home),
+            stripe_api_base=emu.url,
+            test_requests_per_second=1000.0,
+            endpoint_requests_per_second=1000.0,
+        )
+        with ConnectionService(settings) as service:
+            service.create("shop", DEMO_TEST_KEY)
+            emu.log.clear()
+
+            async def go() -> dict[str, Any]:
+                engine = QueryEngine(settings, service)
+                try:
+                    return await load_dashboard(engine, "shop", board, period)
+                finally:
+                    await engine.aclose()
+
+            t = time.perf_counter()
+            data = asyncio.run(go())
+            took = time.perf_counter() - t
+        minimum = 0
+        for read in plan_reads(board.charts, period):
+            objects = account.test.ordered(read.spec.object_type).objects
+            n = sum(
+                1
+                for o in objects
+                if (read.created_gte is None or o["created"] >= read.created_gte)
+                and (read.created_lt is None or o["created"] < read.created_lt)
+                and not o.get("deleted")
+                and not o.get("test_clock")
+            )
+            minimum += max(1, math.ceil(n / 100)) * len(read.spec.list_variants)
+        made = data["data"]["requests"]
+        logged = len(emu.log.entries)
+    print(f"\nLive: Payments, last 30 days, emulator account of {customers_n} customers")
+    print(f"  reads: {'; '.join(data['data']['reads'])}")
+    print(
+        f"  Stripe requests made {made} (emulator saw {logged}), minimum needed {minimum}, "
+        f"ratio {made / minimum:.2f}; load {took * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--charges", type=int, default=1_000_000)
+    parser.add_argument("--subscriptions", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--customers", type=int, default=300, help="live: emulator account size")
+    parser.add_argument("--store", type=Path, default=None)
+    parser.add_argument("--skip-live", action="store_true")
+    args = parser.parse_args()
+    where = args.store or Path(tempfile.gettempdir()) / "flitch-bench-dashboards"
+    marker = where / f"made-{args.charges}-{args.subscriptions}.txt"
+    store = DuckDBStore(where)
+    if not marker.exists():
+        print(f"Writing the seeded account into {where} …", file=sys.stderr)
+        t = time.perf_counter()
+        for old in where.glob("made-*.txt"):
+            old.unlink()
+        counts = build(store, args.charges, args.subscriptions)
+        marker.write_text(json.dumps(counts))
+        print(f"  written in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    counts = json.loads(marker.read_text())
+    print("Account: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
+    bench_cached(store, args.runs)
+    if not args.skip_live:
+        bench_live(args.customers)
+
+
+if __name__ == "__main__":
+    main()
