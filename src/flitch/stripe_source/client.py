@@ -312,7 +312,8 @@ def translate(
         code = (error.code if error is not None else None) or exc.code
         if code == "api_key_expired":
             return AuthenticationFailed(
-                f"Authentication failed: Stripe says the key has expired ({mask(secret)}).",
+                f"Authentication failed: Stripe says the key {mask(secret)} was deleted, rolled "
+                "or has expired.",
                 expired=True,
                 request_id=request_id,
             )
