@@ -77,6 +77,8 @@ def test_a_connection_whose_key_failed_waits_for_a_new_key(world: World) -> None
     skipped = sched.run_once()
     assert [r.outcome for r in skipped] == ["skipped"]
     assert "update-key" in skipped[0].message
+    world.advance(3600)
+    assert sched.run_once() == []  # reported once, not at every poll
 
 
 def test_a_connection_already_refreshing_is_skipped(world: World) -> None:

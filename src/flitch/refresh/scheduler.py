@@ -34,6 +34,8 @@ log = logging.getLogger("flitch.scheduler")
 DEFAULT_POLL = 30.0
 #: How often each scheduled connection's cache is checked against Stripe.
 DEFAULT_VERIFY_EVERY = 24 * 3600
+#: A check that failed is tried again after this long (or ``verify_every``, if shorter).
+RETRY_CHECK_AFTER = 3600
 
 
 @dataclass
@@ -128,6 +130,10 @@ class Scheduler:
         self.on_run = on_run
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: when this process last tried to check each connection (a failed check waits)
+        self._checked: dict[str, float] = {}
+        #: connections whose skip was already reported (reported again once they run)
+        self._skipped: set[str] = set()
 
     # -- what is scheduled -------------------------------------------------------------------------
     def status(self) -> list[ConnectionSchedule]:
@@ -164,8 +170,9 @@ class Scheduler:
                 if info.refresh_every is None or self._stop.is_set():
                     continue
                 objects = due.get(info.id)
-                if objects:
-                    done.append(self._refresh(service, info, objects))
+                run = self._refresh(service, info, objects) if objects else None
+                if run is not None:
+                    done.append(run)
                 if self._verify_due(service, info, now):
                     done.append(self._verify(service, info))
         return done
@@ -178,14 +185,19 @@ class Scheduler:
 
     def _refresh(
         self, service: ConnectionService, info: ConnectionInfo, objects: tuple[str, ...]
-    ) -> ScheduledRun:
+    ) -> ScheduledRun | None:
+        """Refresh the due datasets (``None``: skipped, and that was reported already)."""
         run = ScheduledRun(info.name, info.id, "refresh", objects)
         if info.status == "auth_failed":
             run.message = (
                 "skipped: the key failed authentication. Create a new restricted key and update "
                 f"the connection (`flitch update-key {info.name}`)."
             )
+            if info.id in self._skipped:
+                return None
+            self._skipped.add(info.id)
             return self._report(run)
+        self._skipped.discard(info.id)
         try:
             result = refresh(
                 service, info.id, objects=objects, trigger="schedule", clock=self.clock
@@ -208,12 +220,16 @@ class Scheduler:
             return False
         if info.last_refresh_at is None:
             return False  # nothing cached yet: the first refresh comes first
+        tried = self._checked.get(info.id)
+        if tried is not None and now - tried < min(self.verify_every, RETRY_CHECK_AFTER):
+            return False  # tried lately (and failed, or it would have recorded a run)
         last = service.db.last_run_at(info.id, "verify")
         since = last if last is not None else info.created_at
         return now - since >= self.verify_every
 
     def _verify(self, service: ConnectionService, info: ConnectionInfo) -> ScheduledRun:
         run = ScheduledRun(info.name, info.id, "verify", info.objects)
+        self._checked[info.id] = self.clock()
         try:
             result = verify(service, info.id, clock=self.clock)
         except RefreshRunning:

@@ -33,6 +33,7 @@ from flitch.refresh.changes import Action, ChangeFeed, coupon_refs, fetch_by_id,
 from flitch.refresh.plan import Planned, created_cursor, events_cursor
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.progress import Strategy as S
+from flitch.refresh.writes import StoreWrites
 from flitch.store.base import RefreshTransaction
 from flitch.stripe_source.client import KeyLike, SourceClient, open_client
 from flitch.stripe_source.pacing import Backoff, PacerStats
@@ -77,6 +78,7 @@ class RefreshWork:
         self.spill_dir = spill_dir
         self.events_readable = events_readable
         self.backoff = backoff
+        self.store = StoreWrites()
         self.client: SourceClient | None = None
         self.feed: ChangeFeed | None = None
         #: objects re-read by id in this run, per dataset (never twice)
@@ -107,45 +109,56 @@ class RefreshWork:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def fail(self, spec: ObjectSpec, exc: PermissionMissing | StripeRequestFailed) -> None:
+    async def fail(self, spec: ObjectSpec, exc: PermissionMissing | StripeRequestFailed) -> None:
         """This dataset alone failed: its previous version is carried over instead."""
         p = self.p(spec)
         if not self.alive(spec):
             return
         p.error, p.fix = exc.message, exc.fix
         p.finish(Phase.BLOCKED if isinstance(exc, PermissionMissing) else Phase.FAILED)
-        if not self.tx.keep_dataset(spec):
-            self.tx.drop_dataset(spec)  # nothing to go back to: publish no partial table
+        await self.store.drain()
+        if not await self.store.call(self.tx.keep_dataset, spec):
+            # nothing to go back to: publish no partial table
+            await self.store.call(self.tx.drop_dataset, spec)
         self.tick()
 
-    def query_ids(self, sql: str, params: list[Any]) -> list[str]:
-        return [str(r[0]) for r in self.tx.query(sql, params).rows]
+    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return self.tx.query(sql, params).rows
 
-    def query_int(self, sql: str, params: list[Any]) -> int | None:
-        rows = self.tx.query(sql, params).rows
+    async def query_ids(self, sql: str, params: list[Any]) -> list[str]:
+        return [str(r[0]) for r in await self.store.call(self._query, sql, params)]
+
+    async def query_int(self, sql: str, params: list[Any]) -> int | None:
+        rows = await self.store.call(self._query, sql, params)
         value = rows[0][0] if rows else None
         return int(value) if value is not None else None
 
-    def write(self, spec: ObjectSpec, objects: list[dict[str, Any]]) -> None:
+    async def write(self, spec: ObjectSpec, objects: list[dict[str, Any]]) -> None:
         if not objects:
             return
-        self.tx.upsert(spec, objects)
+        await self.store.call(self.tx.upsert, spec, objects)
         self.p(spec).upserted += len(objects)
         if spec.name in _COUPON_HOLDERS:
             for obj in objects:
                 self.coupons_named |= coupon_refs(obj)
 
-    def remove(self, spec: ObjectSpec, ids: list[str]) -> None:
+    async def remove(self, spec: ObjectSpec, ids: list[str]) -> None:
         if ids:
-            self.p(spec).deleted += self.tx.delete(spec, ids)
+            self.p(spec).deleted += await self.store.call(self.tx.delete, spec, ids)
 
     # -- the phases --------------------------------------------------------------------------------
     async def execute(self) -> PacerStats:
+        try:
+            return await self._execute()
+        finally:
+            self.store.close()
+
+    async def _execute(self) -> PacerStats:
         for spec in self.kept:
-            self.tx.keep_dataset(spec)
+            await self.store.call(self.tx.keep_dataset, spec)
         for spec in self.targets:
             if self.strategy(spec) in (S.EVENTS, S.CREATED):
-                self.tx.keep_dataset(spec)
+                await self.store.call(self.tx.keep_dataset, spec)
         async with open_client(self.key, self.settings, backoff=self.backoff) as client:
             self.client = client
             try:
@@ -161,7 +174,8 @@ class RefreshWork:
                 await self.follow_dependents()
                 for spec in self.targets:
                     if self.alive(spec):
-                        self.finish(spec)
+                        await self.finish(spec)
+                await self.store.drain()
             finally:
                 if self.feed is not None:
                     self.feed.close()
@@ -174,13 +188,13 @@ class RefreshWork:
         try:
             await work
         except (PermissionMissing, StripeRequestFailed) as exc:
-            self.fail(spec, exc)
+            await self.fail(spec, exc)
 
-    def finish(self, spec: ObjectSpec) -> None:
+    async def finish(self, spec: ObjectSpec) -> None:
         p = self.p(spec)
         cursor = self.cursors.get(spec.name)
         if cursor is not None:
-            self.tx.set_state(spec, cursor=cursor)
+            await self.store.call(self.tx.set_state, spec, cursor=cursor)
         p.finish(Phase.DONE)
 
     # 2. events
@@ -246,25 +260,25 @@ class RefreshWork:
         p = self.p(spec)
         p.start()
         started = self.clock()
-        writer = self.tx.replace_dataset(spec)
+        writer = await self.store.call(self.tx.replace_dataset, spec)
         async for page in read_object(self.client, spec):
             if not self.alive(spec):
                 return
-            writer.add_page(page)
+            await self.store.push(writer.add_page, page)
             p.records += len(page)
             p.pages += 1
             self.tick()
-        p.upserted = writer.finish()
+        p.upserted = await self.store.call(writer.finish)
         if spec.mutable:
             self.cursors[spec.name] = events_cursor(int(started) - self.lag)
         else:
-            self.cursors[spec.name] = self.created_cursor(spec, started)
+            self.cursors[spec.name] = await self.created_cursor(spec, started)
         p.finish(Phase.DONE)
 
-    def created_cursor(self, spec: ObjectSpec, started: float) -> dict[str, Any]:
+    async def created_cursor(self, spec: ObjectSpec, started: float) -> dict[str, Any]:
         """Read again from the newest ``created`` second held, or from ``lag`` seconds before
         this read began if that is earlier (records may become visible late)."""
-        newest = self.query_int(
+        newest = await self.query_int(
             f'SELECT CAST(epoch(max(created)) AS BIGINT) FROM "{spec.name}"',  # noqa: S608
             [],
         )
@@ -282,7 +296,7 @@ class RefreshWork:
         gte = self.planned[spec.name].since or 0
         # A pending balance transaction becomes available without an event: read again from
         # the oldest one that should have become available by now.
-        due = self.query_int(
+        due = await self.query_int(
             f'SELECT CAST(epoch(min(created)) AS BIGINT) FROM "{spec.name}"'  # noqa: S608
             " WHERE status = 'pending' AND available_on <= to_timestamp(?)",
             [int(started)],
@@ -290,11 +304,11 @@ class RefreshWork:
         if due is not None:
             gte = min(gte, due)
         async for page in read_object(self.client, spec, created_gte=gte):
-            self.write(spec, page)
+            await self.write(spec, page)
             p.records += len(page)
             p.pages += 1
             self.tick()
-        self.cursors[spec.name] = self.created_cursor(spec, started)
+        self.cursors[spec.name] = await self.created_cursor(spec, started)
 
     # 4. changes from events
     async def apply(self, spec: ObjectSpec) -> None:
@@ -310,7 +324,7 @@ class RefreshWork:
         since = self.planned[spec.name].since or 0
         recent: set[str] = set()
         async for page in read_object(self.client, spec, created_gte=since):
-            self.write(spec, page)
+            await self.write(spec, page)
             recent.update(obj["id"] for obj in page)
             p.records += len(page)
             p.pages += 1
@@ -319,8 +333,9 @@ class RefreshWork:
         to_fetch: list[str] = []
         for batch in self.feed.changes(spec):
             batch = [c for c in batch if c.object_id not in recent]
-            self.write(spec, [c.payload for c in batch if c.action is Action.UPSERT and c.payload])
-            self.remove(spec, [c.object_id for c in batch if c.action is Action.DELETE])
+            upserts = [c.payload for c in batch if c.action is Action.UPSERT and c.payload]
+            await self.write(spec, upserts)
+            await self.remove(spec, [c.object_id for c in batch if c.action is Action.DELETE])
             to_fetch.extend(c.object_id for c in batch if c.action is Action.REFETCH)
             p.records += sum(c.action is Action.UPSERT for c in batch)
             self.tick()
@@ -337,11 +352,17 @@ class RefreshWork:
         p = self.p(spec)
         async for chunk in fetch_by_id(self.client, spec, wanted):
             found = [obj for _, obj in chunk if obj is not None]
-            self.write(spec, found)
-            self.remove(spec, [i for i, obj in chunk if obj is None])
+            await self.write(spec, found)
+            await self.remove(spec, [i for i, obj in chunk if obj is None])
             p.refetched += len(chunk)
             p.records += len(found)
             self.tick()
+
+    async def referencing(self, dep: changes.Dependent, ids: set[str]) -> set[str]:
+        def query(sql: str, params: list[Any]) -> list[str]:
+            return [str(r[0]) for r in self._query(sql, params)]
+
+        return await self.store.call(changes.referencing, query, dep, ids)
 
     # 5. objects changed without an event of their own
     async def follow_dependents(self) -> None:
@@ -358,11 +379,11 @@ class RefreshWork:
                 changed = self.feed.object_ids(catalog.get(dep.source))
                 if changed:
                     target = catalog.get(dep.target)
-                    ids = changes.referencing(self.query_ids, dep, changed)
+                    ids = await self.referencing(dep, changed)
                     await self.guard(target, self.refetch(target, ids))
         if "coupons" in incremental:
             coupons = catalog.get("coupons")
-            expired = self.query_ids(
+            expired = await self.query_ids(
                 "SELECT id FROM coupons WHERE valid AND"
                 " CAST(json_extract(raw, '$.redeem_by') AS BIGINT) <= ?",
                 [int(self.clock())],
