@@ -120,7 +120,10 @@ def child_full(url: str) -> None:
     """In a fresh process: one full refresh; print its figures and the peak RSS as JSON."""
     clock = Clock(time.time())
     _, result = full_refresh(url, clock)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: this process's own peak (ru_maxrss would carry the parent's over the fork)
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = [line for line in status if line.startswith("VmHWM:")]
+    peak_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps({"records": result.records, "seconds": result.seconds, "rss_mb": peak_kb / 1024})
     )
