@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import orjson
+import pytest
 
 from flitch import catalog
 from flitch.connections.records import RunOutcome
@@ -107,3 +108,19 @@ def test_verify_keeps_datasets_it_did_not_check(world: World) -> None:
     assert "subscriptions" not in {c.name for c in result.datasets}
     with store_for(world.service, before.id).reader() as reader:
         assert {d.name for d in reader.datasets()} == {"customers", "charges", "subscriptions"}
+
+
+def test_changes_made_during_the_check_are_not_counted_as_misses(world: World) -> None:
+    pytest.importorskip("flitch.emulator.changes")
+    _first(world)
+    world.advance(3600)
+    world.emulator.apply_changes("new_charge", 3)  # after the last refresh, with events
+    world.advance(20)
+
+    result = verify(world.service, "Shop", clock=world.clock, refresh_first=False)
+
+    charges = next(c for c in result.datasets if c.name == "charges")
+    assert charges.meanwhile >= 3
+    assert result.differences == 0
+    assert charges.repaired
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}

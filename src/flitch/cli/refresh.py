@@ -258,7 +258,17 @@ def _show_refresh(result: RefreshResult, out: Console) -> None:
 
 def _show_verify(result: VerifyResult, out: Console) -> None:
     table = Table(title=f"Check of {escape(result.connection)}", title_justify="left")
-    for column in ("Object", "Cached", "In Stripe", "Missing", "Extra", "Changed", "Result"):
+    columns = (
+        "Object",
+        "Cached",
+        "In Stripe",
+        "Missing",
+        "Extra",
+        "Changed",
+        "Meanwhile",
+        "Result",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("Object", "Result") else "right")
     for c in result.datasets:
         if c.status != "ok":
@@ -274,6 +284,7 @@ def _show_verify(result: VerifyResult, out: Console) -> None:
             f"{c.missing:,}",
             f"{c.extra:,}",
             f"{c.changed:,}",
+            f"{c.meanwhile:,}",
             verdict,
         )
     out.print(table)
@@ -286,6 +297,12 @@ def _show_verify(result: VerifyResult, out: Console) -> None:
             out.print(f"  {c.name} changed: {example['id']} ({fields})", markup=False)
         if c.error:
             out.print(f"  {c.name}: {c.error} {c.fix or ''}", markup=False)
+    meanwhile = sum(c.meanwhile for c in result.datasets)
+    if meanwhile:
+        out.print(
+            f"{meanwhile:,} objects changed in Stripe while the check ran (their events say so); "
+            "not counted as differences, and updated."
+        )
     if result.differences:
         out.print(
             f"[yellow]{result.differences:,} differences between the cache and Stripe[/]; "

@@ -12,7 +12,8 @@ differences), then, holding the connection's writer lock:
 3. replaces each dataset that differs with what was read (one store transaction: atomic), and
    records the check as a run (trigger ``verify``).
 
-Changes made in Stripe while the check reads can show up as differences; they are repaired the
+A difference on an object that an event says changed since the check began is counted apart
+("changed during the check", when the key can read events), not as a miss; it is repaired the
 same way.
 """
 
@@ -23,7 +24,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from flitch.catalog import ObjectSpec
 from flitch.connections.records import DatasetStatus, RunOutcome
 from flitch.connections.service import ConnectionService
 from flitch.errors import FlitchError, PermissionMissing, StripeRequestFailed
-from flitch.refresh.changes import DEFAULT_LAG, gather_all
+from flitch.refresh.changes import DEFAULT_LAG, ChangeFeed, gather_all
 from flitch.refresh.plan import created_cursor, events_cursor
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.progress import Strategy as S
@@ -44,7 +45,7 @@ from flitch.refresh.runner import BATCH_ROWS, Refresher, RefreshResult, _run, st
 from flitch.store.base import RefreshTransaction
 from flitch.store.loading import ArrowDatasetWriter, Tables
 from flitch.store.schema import quote_literal, table_name
-from flitch.stripe_source.client import open_client
+from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.pacing import Backoff
 from flitch.stripe_source.reader import read_object
 
@@ -65,6 +66,9 @@ class DatasetCheck:
     missing: int = 0
     extra: int = 0
     changed: int = 0
+    #: differing objects that changed in Stripe while the check ran (an event says so): not
+    #: counted above, repaired all the same
+    meanwhile: int = 0
     examples: dict[str, list[Any]] = field(default_factory=dict)
     repaired: bool = False
     status: str = "ok"
@@ -84,6 +88,7 @@ class DatasetCheck:
             "missing": self.missing,
             "extra": self.extra,
             "changed": self.changed,
+            "changed_during_check": self.meanwhile,
             "examples": self.examples,
             "repaired": self.repaired,
             "error": self.error,
@@ -140,6 +145,8 @@ class _Scratch:
             str(self.path), config={"memory_limit": "256MB", "temp_directory": str(self.spill)}
         )
         self.tables = Tables(self.con)
+        self.con.execute("CREATE TABLE _meanwhile (id VARCHAR PRIMARY KEY)")
+        self._meanwhile: set[str] = set()
         self.has_cache = current is not None
         if current is not None:
             self.con.execute(f"ATTACH {quote_literal(str(current))} AS cached (READ_ONLY)")
@@ -162,9 +169,24 @@ class _Scratch:
         ).fetchone()
         return bool(row and row[0])
 
-    def _ids(self, sql: str) -> tuple[int, list[str]]:
-        count_row = self.con.execute(f"SELECT count(*) FROM ({sql})").fetchone()  # noqa: S608
-        found = self.con.execute(f"{sql} ORDER BY 1 LIMIT {EXAMPLES}").fetchall()
+    def changed_meanwhile(self, ids: Iterable[str]) -> None:
+        """Objects an event says changed while the check ran."""
+        rows = [(i,) for i in set(ids)]
+        if rows:
+            self.con.executemany("INSERT OR IGNORE INTO _meanwhile VALUES (?)", rows)
+        self._meanwhile = {
+            str(r[0]) for r in self.con.execute("SELECT id FROM _meanwhile").fetchall()
+        }
+
+    def _ids(self, sql: str, check: DatasetCheck) -> tuple[int, list[str]]:
+        """How many ids ``sql`` finds that no event explains, a few of them; the explained
+        ones are added to ``check.meanwhile``."""
+        explained = f"SELECT d.id FROM ({sql}) d SEMI JOIN _meanwhile m ON d.id = m.id"  # noqa: S608
+        meanwhile = self.con.execute(f"SELECT count(*) FROM ({explained})").fetchone()  # noqa: S608
+        check.meanwhile += int(meanwhile[0]) if meanwhile else 0
+        unexplained = f"SELECT d.id FROM ({sql}) d ANTI JOIN _meanwhile m ON d.id = m.id"  # noqa: S608
+        count_row = self.con.execute(f"SELECT count(*) FROM ({unexplained})").fetchone()  # noqa: S608
+        found = self.con.execute(f"{unexplained} ORDER BY 1 LIMIT {EXAMPLES}").fetchall()
         examples = [str(r[0]) for r in found]
         return (int(count_row[0]) if count_row else 0), examples
 
@@ -173,22 +195,21 @@ class _Scratch:
         row = self.con.execute(f"SELECT count(*) FROM {fresh}").fetchone()  # noqa: S608
         check.stripe_rows = int(row[0]) if row else 0
         if not self.cached_table(spec):
-            check.missing = check.stripe_rows
-            check.examples["missing"] = [
-                str(r[0])
-                for r in self.con.execute(
-                    f"SELECT id FROM {fresh} ORDER BY id LIMIT {EXAMPLES}"  # noqa: S608
-                ).fetchall()
-            ]
+            check.missing, check.examples["missing"] = self._ids(
+                f"SELECT id FROM {fresh}",  # noqa: S608
+                check,
+            )
             return
         cached = f"cached.main.{table_name(spec)}"
         row = self.con.execute(f"SELECT count(*) FROM {cached}").fetchone()  # noqa: S608
         check.cached_rows = int(row[0]) if row else 0
         check.missing, check.examples["missing"] = self._ids(
-            f"SELECT f.id FROM {fresh} f ANTI JOIN {cached} c ON f.id = c.id"  # noqa: S608
+            f"SELECT f.id FROM {fresh} f ANTI JOIN {cached} c ON f.id = c.id",  # noqa: S608
+            check,
         )
         check.extra, check.examples["extra"] = self._ids(
-            f"SELECT c.id FROM {cached} c ANTI JOIN {fresh} f ON f.id = c.id"  # noqa: S608
+            f"SELECT c.id FROM {cached} c ANTI JOIN {fresh} f ON f.id = c.id",  # noqa: S608
+            check,
         )
         cur = self.con.cursor()
         try:
@@ -204,6 +225,9 @@ class _Scratch:
                     stripe_obj = orjson.loads(stripe_text) if stripe_text else None
                     cached_obj = orjson.loads(cached_text) if cached_text else None
                     if stripe_obj == cached_obj:
+                        continue
+                    if object_id in self._meanwhile:
+                        check.meanwhile += 1
                         continue
                     check.changed += 1
                     if len(changed) < EXAMPLES:
@@ -259,6 +283,7 @@ class Verifier:
 
     async def run(self, name_or_id: str, *, refresh_first: bool = True) -> VerifyResult:
         info = self.service.get(name_or_id)
+        checked_from = self.clock()
         refreshed = None
         if refresh_first:
             refresher = Refresher(
@@ -318,6 +343,8 @@ class Verifier:
                         p.finish(Phase.BLOCKED)
 
                 await gather_all(read(spec) for spec in specs)
+                if info.can_read_events:
+                    await self._meanwhile(client, scratch, specs, int(checked_from) - self.lag)
                 result.requests = client.stats.requests
             for spec in others:
                 tx.keep_dataset(spec)  # blocked: their previous data stays as it is
@@ -342,6 +369,21 @@ class Verifier:
         self._record(info.id, run_id, result, store)
         return result
 
+    async def _meanwhile(
+        self, client: SourceClient, scratch: _Scratch, specs: list[ObjectSpec], since: int
+    ) -> None:
+        """Note the objects that changed in Stripe since the check began (their events), so a
+        difference they explain is not counted as one the refresh missed."""
+        feed = ChangeFeed(scratch.spill / "events")
+        try:
+            await feed.collect(client, [s.event_types for s in specs], since)
+            for spec in specs:
+                scratch.changed_meanwhile(feed.object_ids(spec))
+        except (PermissionMissing, StripeRequestFailed):
+            return  # no events to tell: every difference counts
+        finally:
+            feed.close()
+
     def _compare_and_repair(
         self,
         tx: RefreshTransaction,
@@ -356,7 +398,7 @@ class Verifier:
                 tx.keep_dataset(spec)
                 continue
             scratch.compare(spec, check)
-            if check.differences and self.repair:
+            if (check.differences or check.meanwhile) and self.repair:
                 writer = tx.replace_dataset(spec)
                 for page in scratch.rows(spec):
                     writer.add_page(page)
