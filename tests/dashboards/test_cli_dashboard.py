@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flitch.cli import app
 from flitch.emulator.server import Emulator
-from tests.conftest import TEST_KEY
+from tests.conftest import LIMITED_KEY, TEST_KEY
 
 
 class Flitch:
@@ -175,3 +175,20 @@ def test_user_dashboards_from_a_copy_to_an_import(
     code, refused = flitch.json("dashboards", "copy", "billing", "payments")
     assert code != 0
     assert "built-in" in refused["error"]["message"]
+
+
+def test_charts_the_key_cannot_read_say_how_to_fix_it(flitch: Flitch) -> None:
+    result = flitch("connect", "limited", key=LIMITED_KEY)
+    assert result.exit_code == 0, result.output
+    code, data = flitch.json("dashboard", "limited", "billing", *PERIOD)
+    assert code == 0, data
+    blocked = [c for c in data["charts"] if "unavailable" in c]
+    assert blocked
+    for chart in blocked:
+        assert chart["unavailable"]["dataset"] == "subscriptions"
+        assert "Read Subscriptions" in chart["unavailable"]["fix"]
+    drawn = {c["id"] for c in data["charts"] if "unavailable" not in c}
+    assert "invoices-by-status" in drawn
+    assert "mrr" not in data["metrics"]
+    text = flitch("dashboard", "limited", "billing", *PERIOD).output
+    assert "Read Subscriptions" in text

@@ -93,7 +93,7 @@ MRR_FAMILY: tuple[Metric, ...] = (
         "arr",
         "ARR",
         Unit.MONEY,
-        "Annual run rate: 12 × MRR.",
+        "Annual run rate: 12 × MRR, per currency (the current value, whatever the period).",
     ),
     _mrr_family(
         "active_subscribers",
@@ -244,8 +244,12 @@ INVOICES: tuple[Metric, ...] = (
 
 METRICS: tuple[Metric, ...] = MRR_FAMILY + SUBSCRIPTIONS + INVOICES
 
+# Only subscriptions carrying a discount can use a coupon: the others are not priced at all.
+_DISCOUNTED = subscription_mrr(
+    where="discounts IS NOT NULL AND CAST(discounts AS VARCHAR) NOT IN ('[]', 'null')"
+)
 _COUPON_USAGE_SQL = (
-    _MRR  # noqa: S608
+    _DISCOUNTED  # noqa: S608
     + """,
 attached AS (
   SELECT dc.coupon, sm.currency, count(DISTINCT sm.subscription) AS subscriptions,

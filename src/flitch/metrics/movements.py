@@ -14,8 +14,13 @@ that billed it (every month shown is therefore *reconstructed*, not observed):
 Between two instants each customer's change is one movement: *new* (from zero, never paid
 before), *reactivation* (from zero, paid before), *expansion* / *contraction* (up / down), or
 *churned* (to zero). Growth = new + reactivation + expansion − contraction − churned, and MRR at
-the end = MRR at the start + growth, exactly. Invoices created up to 400 days before the period
-are read, enough to see every subscription billed yearly or more often.
+the end = MRR at the start + growth, exactly.
+
+What is read: every subscription invoice created from 45 days before the period (a monthly
+period and slack); a subscription billed less often (quarterly, yearly…) whose current period
+began before that is taken from its current period and items instead, so old invoices are
+never parsed. "Paid before" (reactivation) looks at paid subscription invoices of the 400
+days before the period.
 """
 
 from __future__ import annotations
@@ -61,12 +66,20 @@ _LONG = subscription_mrr(
 _SQL = (
     _LONG  # noqa: S608
     + f""",
+retried AS (
+  SELECT id FROM subscriptions WHERE status IN {sql_list(MRR_STATUSES)}
+),
 inv AS (
   SELECT i.id, i.customer, i.currency, i.subscription, i.created,
     json_transform(i.raw, '{INVOICE_SHAPE}') AS doc
-  FROM invoices i LEFT JOIN subscriptions s ON s.id = i.subscription
-  WHERE i.subscription IS NOT NULL
-    AND (i.status = 'paid' OR (i.status = 'open' AND s.status IN {sql_list(MRR_STATUSES)}))
+  FROM invoices i
+  WHERE i.subscription IS NOT NULL AND i.status = 'paid'
+    AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
+  UNION ALL
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created,
+    json_transform(i.raw, '{INVOICE_SHAPE}') AS doc
+  FROM invoices i SEMI JOIN retried r ON r.id = i.subscription
+  WHERE i.status = 'open'
     AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
 ),
 line_rows AS (
@@ -130,14 +143,16 @@ points AS (
   )
 ),
 cover AS (
-  SELECT p.ts, c.customer, c.currency, c.mrr,
-    row_number() OVER (PARTITION BY p.ts, c.subscription
-                       ORDER BY c.p_start DESC, c.created DESC, c.invoice DESC NULLS LAST)
-      AS rn
+  -- per instant and subscription, the covering invoice with the newest period wins
+  SELECT p.ts, c.subscription, any_value(c.customer) AS customer,
+    any_value(c.currency) AS currency,
+    arg_max(c.mrr, struct_pack(a := c.p_start, b := c.created, c := COALESCE(c.invoice, '')))
+      AS mrr
   FROM points p JOIN covered c ON c.p_start < p.ts AND c.cover_to >= p.ts
+  GROUP BY p.ts, c.subscription
 ),
 snap AS (
-  SELECT ts, customer, currency, sum(mrr) AS mrr FROM cover WHERE rn = 1
+  SELECT ts, customer, currency, sum(mrr) AS mrr FROM cover
   GROUP BY ALL HAVING sum(mrr) > 0
 ),
 steps AS (
@@ -240,7 +255,10 @@ MRR_MOVEMENTS = Report(
         "customer and currency between two instants: new (from zero, first time), "
         "reactivation (from zero, paid before), expansion, contraction, churned (to zero). "
         "Growth = new + reactivation + expansion − contraction − churned; MRR at the end = "
-        "MRR at the start + growth. Prorations, metered usage and taxes are left out."
+        "MRR at the start + growth. Prorations, metered usage and taxes are left out. "
+        "Quarterly and yearly subscriptions whose current period began more than 45 days "
+        'before the period are taken from that period and their items; "paid before" '
+        "looks back 400 days."
     ),
     datasets=("invoices", "prices", "subscriptions", "coupons"),
     sql=_SQL,
