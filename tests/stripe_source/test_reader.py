@@ -222,9 +222,8 @@ def test_pacing_under_a_low_limit_loses_nothing_and_stays_under_it() -> None:
 def test_a_lower_real_limit_than_configured_is_survived() -> None:
     account = Account()
     expected = put_customers(account, [T0 - 7 * i for i in range(1200)])
-    with serving(account, test_rps=2, endpoint_rps=2) as emulator:
-        # configured for 25/s, the "account" allows 2/s: 429s, slow-down, retries, all records
-        # (2/s leaves room for a slow, loaded machine to still outpace the account's limit)
+    with serving(account, test_rps=4, endpoint_rps=4) as emulator:
+        # configured for 25/s, the "account" allows 4/s: 429s, slow-down, retries, all records
         ids = read_ids(client_for(emulator, DEMO_TEST_KEY, max_retries=10))
         limited = sum(1 for r in emulator.log.entries if r.status == 429)
     assert Counter(ids) == Counter(expected)
