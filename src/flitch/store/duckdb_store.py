@@ -14,6 +14,11 @@ sees the old version or the new one, never part of one, and a reader that opened
 keeps reading it (the inode lives while it is open). A crash or ``kill -9`` leaves the current
 file untouched; the next writer deletes the staging files it left.
 
+Inside the staging file the refresh commits every ``commit_rows`` appended rows: DuckDB then
+writes bulk appends straight into row groups (no write-ahead log) and memory stays bounded; a
+dataset's bulk load gets its primary key when its writer finishes (``loading``). Only the rename
+publishes anything, so these commits are invisible to readers.
+
 DuckDB caches database instances by path within a process, which would hand a new reader the
 replaced file. Readers therefore open an in-memory DuckDB and ``ATTACH`` the file read-only
 under the name ``flitch``, then disable external access and lock the configuration.
@@ -318,6 +323,10 @@ class DuckDBRefresh:
             )
             self._con = con
             con.execute("SET GLOBAL TimeZone = 'UTC'")
+            # No automatic checkpoints mid-refresh: each one rewrites the row groups still
+            # filling and leaves their old blocks free in the file (a 500k-row load grew 65%).
+            # commit() checkpoints once, into a compact file.
+            con.execute("SET checkpoint_threshold = '1TB'")
             con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
             con.execute(f"USE {CATALOG}")
             # The staging file is private to this refresh and thrown away whole on failure, so
