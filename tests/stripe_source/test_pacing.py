@@ -75,12 +75,21 @@ def test_no_one_second_window_exceeds_rate_plus_burst() -> None:
 
 def test_slow_down_is_multiplicative_once_per_interval_and_recovers_linearly() -> None:
     clock = VirtualClock()
-    bucket = TokenBucket(10.0, clock=clock, decrease=0.5, recovery=0.1, decrease_interval=1.0)
+    bucket = TokenBucket(
+        10.0,
+        clock=clock,
+        decrease=0.5,
+        recovery=0.1,
+        decrease_interval=1.0,
+        recovery_delay=3.0,
+    )
     assert bucket.slow_down()
     assert bucket.rate == pytest.approx(5.0)
     assert not bucket.slow_down()  # the same burst of 429s
     assert bucket.rate == pytest.approx(5.0)
-    clock.t = 2.0  # recovered 2 s × 0.1 × 10/s = 2/s
+    clock.t = 2.0  # still in the quiet period after a 429
+    assert bucket.rate == pytest.approx(5.0)
+    clock.t = 5.0  # recovered for 2 s × 0.1 × 10/s = 2/s
     assert bucket.rate == pytest.approx(7.0)
     assert bucket.slow_down()
     assert bucket.rate == pytest.approx(3.5)

@@ -63,8 +63,11 @@ class TokenBucket:
 
     Each ``reserve`` books the next free slot and says how long to wait for it, so waiting
     callers are served in arrival order and spaced exactly ``1/rate`` apart once the burst is used.
-    The rate can be lowered after a 429 (:meth:`slow_down`); it climbs back linearly to
-    ``max_rate`` at ``recovery`` × ``max_rate`` per second.
+    The rate can be lowered after a 429 (:meth:`slow_down`); after ``recovery_delay`` seconds
+    without another decrease it climbs back linearly to ``max_rate`` at ``recovery`` ×
+    ``max_rate`` per second. The quiet period matters when an account's real limit is far below
+    the configured one: climbing at once would meet the limit again within a second or two, and
+    a steady trickle of 429s can exhaust a request's retries.
     """
 
     def __init__(
@@ -75,8 +78,9 @@ class TokenBucket:
         clock: Clock,
         min_rate_fraction: float = 0.05,
         decrease: float = 0.7,
-        recovery: float = 0.05,
+        recovery: float = 0.02,
         decrease_interval: float = 1.0,
+        recovery_delay: float = 5.0,
     ) -> None:
         if rate <= 0:
             raise ValueError("a token bucket needs a positive rate")
@@ -90,6 +94,7 @@ class TokenBucket:
         self._decrease = decrease
         self._recovery = recovery
         self._decrease_interval = decrease_interval
+        self._recovery_delay = recovery_delay
         # theoretical arrival time of the next request at the current rate
         self._tat = clock.now()
         self._rate_updated = self._tat
@@ -102,8 +107,9 @@ class TokenBucket:
         return self._rate
 
     def _recover(self, now: float) -> None:
-        if self._rate < self.max_rate and now > self._rate_updated:
-            climbed = (now - self._rate_updated) * self._recovery * self.max_rate
+        start = max(self._rate_updated, self._last_decrease + self._recovery_delay)
+        if self._rate < self.max_rate and now > start:
+            climbed = (now - start) * self._recovery * self.max_rate
             self._rate = min(self.max_rate, self._rate + climbed)
         self._rate_updated = max(self._rate_updated, now)
 
