@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from flitch import catalog
 from flitch.catalog import ColumnType
 from flitch.store import DuckDBStore, MemoryDatasets, QueryFailed
+from flitch.store.loading import ArrowDatasetWriter, Tables
 from flitch.store.schema import DUCKDB_TYPES, create_table_sql, schema_version
 from tests.store import factories
 from tests.store.conftest import CHARGES, CUSTOMERS, count, fill
@@ -183,3 +186,20 @@ def test_query_errors_say_what_to_do(filled: DuckDBStore) -> None:
         with pytest.raises(QueryFailed):
             reader.query("SELECT * FROM invoices")
     assert CUSTOMERS.name == "customers"
+
+
+def test_a_writer_into_a_keyed_table_replaces_repeated_ids(tmp_path: Path) -> None:
+    """``Tables`` on a plain connection (as other tools use it): a table created with its key
+    takes batches with ids already present, keeping the newest copy."""
+    con = duckdb.connect(str(tmp_path / "scratch.duckdb"))
+    tables = Tables(con)
+    tables.create(CHARGES)
+    writer = ArrowDatasetWriter(tables, CHARGES, batch_rows=50)
+    writer.add_page(factories.charges(80))
+    writer.add_page([factories.charge(3, amount=1), factories.charge(3, amount=2)])
+    writer.add_page(factories.charges(30, start=70))
+    assert writer.finish() > 100
+    assert tables.count(CHARGES) == 100
+    rows = con.execute("SELECT amount FROM charges WHERE id = ?", [factories.charge(3)["id"]])
+    assert rows.fetchall() == [(2,)]
+    con.close()

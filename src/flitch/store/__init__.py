@@ -27,8 +27,9 @@ from flitch.store.base import (
     TablePage,
     TableQuery,
 )
-from flitch.store.duckdb_store import DuckDBReader, DuckDBRefresh, DuckDBStore, Snapshot
+from flitch.store.duckdb_store import DuckDBRefresh, DuckDBStore
 from flitch.store.memory import MemoryDatasets
+from flitch.store.reader import DuckDBReader, Snapshot
 from flitch.store.sqlguard import check_read_only, referenced_tables
 
 __all__ = [

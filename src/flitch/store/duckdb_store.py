@@ -14,26 +14,22 @@ sees the old version or the new one, never part of one, and a reader that opened
 keeps reading it (the inode lives while it is open). A crash or ``kill -9`` leaves the current
 file untouched; the next writer deletes the staging files it left.
 
-Inside the staging file the refresh commits every ``commit_rows`` appended rows: DuckDB then
-writes bulk appends straight into row groups (no write-ahead log) and memory stays bounded; a
-dataset's bulk load gets its primary key when its writer finishes (``loading``). Only the rename
-publishes anything, so these commits are invisible to readers.
+Inside the staging file the refresh commits every ``commit_rows`` appended rows, which bounds
+what an open DuckDB transaction holds in memory, and checkpoints once, in ``commit()``, so the
+published file has no free blocks; a dataset's bulk load gets its primary key when its writer
+finishes (``loading``). Only the rename publishes anything: these commits are invisible to
+readers.
 
-DuckDB caches database instances by path within a process, which would hand a new reader the
-replaced file. Readers therefore open an in-memory DuckDB and ``ATTACH`` the file read-only
-under the name ``flitch``, then disable external access and lock the configuration.
+Readers are in ``reader``; the files and the lock in ``files``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import shutil
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,19 +39,21 @@ from typing import TYPE_CHECKING, Any, Self
 import duckdb
 
 from flitch.catalog import ObjectSpec
-from flitch.store import sqlguard
 from flitch.store.base import (
     DatasetInfo,
-    DatasetMissing,
-    ExportFormat,
-    ExportResult,
-    QueryFailed,
     QueryResult,
-    RefreshRunning,
     StoreCorrupt,
     StripeObject,
-    TablePage,
-    TableQuery,
+)
+from flitch.store.files import (
+    CURRENT,
+    LOCK,
+    STAGING_PREFIX,
+    Generation,
+    WriterLock,
+    fsync_path,
+    generation_of,
+    remove_path,
 )
 from flitch.store.loading import (
     DEFAULT_BATCH_ROWS,
@@ -63,225 +61,13 @@ from flitch.store.loading import (
     ArrowDatasetWriter,
     Tables,
 )
+from flitch.store.reader import DuckDBReader
 from flitch.store.results import CATALOG, Params, SqlSession
 from flitch.store.schema import first_row, quote_literal, schema_version, table_name
 
-CURRENT = "current.duckdb"
-LOCK = "writer.lock"
-STAGING_PREFIX = "staging-"
-#: Generation of a file: changes whenever a commit puts a new file in place.
-Generation = tuple[int, int, int, int]
 _UNSET: Any = object()
 #: DuckDB's memory budget while a refresh writes (it spills to the staging .tmp dir beyond it).
 DEFAULT_MEMORY_LIMIT = "256MB"
-
-
-def _generation(path: Path) -> Generation | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-class _WriterLock:
-    """An exclusive, non-blocking ``flock`` on ``writer.lock`` (per open file, so it also
-    excludes a second writer in the same process)."""
-
-    def __init__(self, cache_dir: Path) -> None:
-        self.cache_dir = cache_dir
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RefreshRunning(self.cache_dir) from None
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
-def _open_readonly(
-    path: Path | None, *, allow_write: Path | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``path`` attached read-only as the default catalog, no access
-    to any other file or the network (but ``allow_write``), and its configuration locked."""
-    con = duckdb.connect(":memory:", config={"temp_directory": ""})
-    try:
-        con.execute("SET GLOBAL TimeZone = 'UTC'")
-        if path is None:
-            con.execute(f"ATTACH ':memory:' AS {CATALOG}")
-        else:
-            con.execute(f"ATTACH {quote_literal(str(path))} AS {CATALOG} (READ_ONLY)")
-        con.execute(f"USE {CATALOG}")
-        if allow_write is not None:
-            con.execute(f"SET allowed_paths = [{quote_literal(str(allow_write))}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-    except duckdb.Error as exc:
-        con.close()
-        raise StoreCorrupt(path or Path(":memory:"), str(exc)) from None
-    return con
-
-
-class Snapshot:
-    """One version of the datasets, open read-only: every query sees the same data."""
-
-    def __init__(self, path: Path | None, generation: Generation | None) -> None:
-        self.path = path
-        self.generation = generation
-        self._con = _open_readonly(path)
-        self._lock = threading.Lock()
-        self._session = SqlSession(self._cursor, private=True)
-
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own for one call, so one snapshot serves several threads."""
-        with self._lock:
-            cur = self._con.cursor()
-        try:
-            cur.execute(f"USE {CATALOG}")
-            yield cur
-        finally:
-            cur.close()
-
-    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
-        return self._session.query(sql, params, max_rows=max_rows)
-
-    def datasets(self) -> list[DatasetInfo]:
-        return self._session.datasets()
-
-    def has_dataset(self, name: str) -> bool:
-        return self._session.has_table(name)
-
-    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
-        return self._session.table(spec, request)
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class DuckDBReader:
-    """A long-lived reader of a store. Each call uses the newest committed version (unless
-    ``follow`` is off); ``snapshot()`` pins one version for several calls."""
-
-    def __init__(self, store: DuckDBStore, *, follow: bool = True) -> None:
-        self._store = store
-        self._follow = follow
-        self._lock = threading.Lock()
-        self._snap: Snapshot | None = None
-
-    def snapshot(self) -> Snapshot:
-        """The version this reader is on (reopened first if a newer one was committed)."""
-        with self._lock:
-            snap = self._snap
-            if snap is None or (self._follow and snap.generation != self._store.generation()):
-                self._snap = snap = self._open()
-            return snap
-
-    def _open(self) -> Snapshot:
-        generation = self._store.generation()
-        if generation is None:
-            return Snapshot(None, None)
-        try:
-            return Snapshot(self._store.current_path, generation)
-        except StoreCorrupt:
-            if self._store.generation() is None:  # destroyed while opening
-                return Snapshot(None, None)
-            raise
-
-    @property
-    def generation(self) -> Generation | None:
-        return self.snapshot().generation
-
-    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
-        return self.snapshot().query(sql, params, max_rows=max_rows)
-
-    def datasets(self) -> list[DatasetInfo]:
-        return self.snapshot().datasets()
-
-    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
-        return self.snapshot().table(spec, request)
-
-    def export(
-        self,
-        source: ObjectSpec | str,
-        fmt: ExportFormat,
-        dest: Path,
-        params: Params = None,
-    ) -> ExportResult:
-        """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet with
-        DuckDB's ``COPY … TO``. The file appears whole (written aside, then renamed)."""
-        if fmt not in ("csv", "parquet"):
-            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
-        if isinstance(source, ObjectSpec):
-            if not self.snapshot().has_dataset(source.name):
-                raise DatasetMissing(source.name)
-            sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
-        else:
-            sql = sqlguard.check_read_only(source)
-        dest = Path(dest).absolute()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
-        path = self._store.current_path if self._store.generation() is not None else None
-        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
-        con = _open_readonly(path, allow_write=partial)
-        try:
-            found = first_row(
-                con.execute(f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params)
-            )
-            os.replace(partial, dest)
-        except duckdb.Error as exc:
-            raise QueryFailed(
-                f"The export failed: {exc}", "Check the SQL and the destination folder."
-            ) from None
-        finally:
-            con.close()
-            _remove(partial)
-        return ExportResult(path=dest, format=fmt, rows=int(found[0]) if found else 0)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._snap is not None:
-                self._snap.close()
-                self._snap = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -307,7 +93,7 @@ class DuckDBRefresh:
         self.staging_path = store.cache_dir / f"{stem}.duckdb"
         self._spill = store.cache_dir / f"{stem}.tmp"
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._lock = _WriterLock(store.cache_dir)
+        self._lock = WriterLock(store.cache_dir)
         self._lock.acquire()
         self._closed = False
         try:
@@ -499,11 +285,11 @@ class DuckDBRefresh:
             wal = self.staging_path.with_name(self.staging_path.name + ".wal")
             if wal.exists():
                 raise StoreCorrupt(self.staging_path, "the checkpoint left a write-ahead log")
-            _fsync_path(self.staging_path)
+            fsync_path(self.staging_path)
             current = self._store.current_path
-            _remove(current.with_name(current.name + ".wal"))
+            remove_path(current.with_name(current.name + ".wal"))
             os.replace(self.staging_path, current)
-            _fsync_path(self._store.cache_dir, directory=True)
+            fsync_path(self._store.cache_dir, directory=True)
         except BaseException:
             self._discard()
             raise
@@ -540,8 +326,8 @@ class DuckDBRefresh:
             with contextlib.suppress(duckdb.Error):
                 self._con.close()
         for suffix in ("", ".wal"):
-            _remove(self.staging_path.with_name(self.staging_path.name + suffix))
-        _remove(self._spill)
+            remove_path(self.staging_path.with_name(self.staging_path.name + suffix))
+        remove_path(self._spill)
         self._lock.release()
 
     def _check_open(self) -> None:
@@ -580,7 +366,7 @@ class DuckDBStore:
 
     def generation(self) -> Generation | None:
         """Identifies the published version; None before the first commit."""
-        return _generation(self.current_path)
+        return generation_of(self.current_path)
 
     def exists(self) -> bool:
         return self.current_path.exists()
@@ -600,20 +386,20 @@ class DuckDBStore:
     def _remove_leftovers(self) -> None:
         """Delete what a crashed writer left (call only while holding the writer lock)."""
         for path in self.cache_dir.glob(f"{STAGING_PREFIX}*"):
-            _remove(path)
-        _remove(self.current_path.with_name(CURRENT + ".wal"))
+            remove_path(path)
+        remove_path(self.current_path.with_name(CURRENT + ".wal"))
 
     def destroy(self) -> None:
         """Delete every file of this cache and its directory (``RefreshRunning`` if a refresh
         is at work: stop it first). Readers still open keep their file until they close."""
         if not self.cache_dir.exists():
             return
-        lock = _WriterLock(self.cache_dir)
+        lock = WriterLock(self.cache_dir)
         lock.acquire()
         try:
             self._remove_leftovers()
-            _remove(self.current_path)
-            _remove(self.cache_dir / LOCK)
+            remove_path(self.current_path)
+            remove_path(self.cache_dir / LOCK)
         finally:
             lock.release()
         with contextlib.suppress(OSError):

@@ -1,0 +1,77 @@
+"""The files of one connection's cache directory, and the writer lock.
+
+::
+
+    current.duckdb               the published version; readers open it read-only
+    writer.lock                  flock()ed by the one refresh allowed at a time
+    staging-<pid>-<tok>.duckdb   the version a refresh is building (never read by readers)
+    staging-<pid>-<tok>.tmp/     DuckDB's spill directory for that refresh
+
+Anything named ``staging-*`` belongs to a writer; the next writer (holding the lock) deletes
+what a crashed one left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+from flitch.store.base import RefreshRunning
+
+CURRENT = "current.duckdb"
+LOCK = "writer.lock"
+STAGING_PREFIX = "staging-"
+#: Generation of a file: changes whenever a commit puts a new file in place.
+Generation = tuple[int, int, int, int]
+
+
+def generation_of(path: Path) -> Generation | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def fsync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class WriterLock:
+    """An exclusive, non-blocking ``flock`` on ``writer.lock`` (per open file, so it also
+    excludes a second writer in the same process)."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RefreshRunning(self.cache_dir) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,198 @@
+"""Reading a store's published version: read-only, locked down, following new versions.
+
+DuckDB caches database instances by path within a process, which would hand a new reader the
+replaced file. Readers therefore open an in-memory DuckDB and ``ATTACH`` the file read-only
+under the name ``flitch``, then disable external access and lock the configuration: SQL that
+got past ``sqlguard`` could still neither write nor reach another file or the network.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+import duckdb
+
+from flitch.catalog import ObjectSpec
+from flitch.store import sqlguard
+from flitch.store.base import (
+    DatasetInfo,
+    DatasetMissing,
+    ExportFormat,
+    ExportResult,
+    QueryFailed,
+    QueryResult,
+    StoreCorrupt,
+    TablePage,
+    TableQuery,
+)
+from flitch.store.files import Generation, remove_path
+from flitch.store.results import CATALOG, Params, SqlSession
+from flitch.store.schema import first_row, quote_literal, table_name
+
+if TYPE_CHECKING:
+    from flitch.store.duckdb_store import DuckDBStore
+
+
+def open_readonly(
+    path: Path | None, *, allow_write: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``path`` attached read-only as the default catalog, no access
+    to any other file or the network (but ``allow_write``), and its configuration locked."""
+    con = duckdb.connect(":memory:", config={"temp_directory": ""})
+    try:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        if path is None:
+            con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+        else:
+            con.execute(f"ATTACH {quote_literal(str(path))} AS {CATALOG} (READ_ONLY)")
+        con.execute(f"USE {CATALOG}")
+        if allow_write is not None:
+            con.execute(f"SET allowed_paths = [{quote_literal(str(allow_write))}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreCorrupt(path or Path(":memory:"), str(exc)) from None
+    return con
+
+
+class Snapshot:
+    """One version of the datasets, open read-only: every query sees the same data."""
+
+    def __init__(self, path: Path | None, generation: Generation | None) -> None:
+        self.path = path
+        self.generation = generation
+        self._con = open_readonly(path)
+        self._lock = threading.Lock()
+        self._session = SqlSession(self._cursor, private=True)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one call, so one snapshot serves several threads."""
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            cur.execute(f"USE {CATALOG}")
+            yield cur
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
+        return self._session.query(sql, params, max_rows=max_rows)
+
+    def datasets(self) -> list[DatasetInfo]:
+        return self._session.datasets()
+
+    def has_dataset(self, name: str) -> bool:
+        return self._session.has_table(name)
+
+    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
+        return self._session.table(spec, request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBReader:
+    """A long-lived reader of a store. Each call uses the newest committed version (unless
+    ``follow`` is off); ``snapshot()`` pins one version for several calls."""
+
+    def __init__(self, store: DuckDBStore, *, follow: bool = True) -> None:
+        self._store = store
+        self._follow = follow
+        self._lock = threading.Lock()
+        self._snap: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The version this reader is on (reopened first if a newer one was committed)."""
+        with self._lock:
+            snap = self._snap
+            if snap is None or (self._follow and snap.generation != self._store.generation()):
+                self._snap = snap = self._open()
+            return snap
+
+    def _open(self) -> Snapshot:
+        generation = self._store.generation()
+        if generation is None:
+            return Snapshot(None, None)
+        try:
+            return Snapshot(self._store.current_path, generation)
+        except StoreCorrupt:
+            if self._store.generation() is None:  # destroyed while opening
+                return Snapshot(None, None)
+            raise
+
+    @property
+    def generation(self) -> Generation | None:
+        return self.snapshot().generation
+
+    def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
+        return self.snapshot().query(sql, params, max_rows=max_rows)
+
+    def datasets(self) -> list[DatasetInfo]:
+        return self.snapshot().datasets()
+
+    def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
+        return self.snapshot().table(spec, request)
+
+    def export(
+        self,
+        source: ObjectSpec | str,
+        fmt: ExportFormat,
+        dest: Path,
+        params: Params = None,
+    ) -> ExportResult:
+        """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet with
+        DuckDB's ``COPY … TO``. The file appears whole (written aside, then renamed)."""
+        if fmt not in ("csv", "parquet"):
+            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
+        if isinstance(source, ObjectSpec):
+            if not self.snapshot().has_dataset(source.name):
+                raise DatasetMissing(source.name)
+            sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
+        else:
+            sql = sqlguard.check_read_only(source)
+        dest = Path(dest).absolute()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+        path = self._store.current_path if self._store.generation() is not None else None
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+        con = open_readonly(path, allow_write=partial)
+        try:
+            found = first_row(
+                con.execute(f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params)
+            )
+            os.replace(partial, dest)
+        except duckdb.Error as exc:
+            raise QueryFailed(
+                f"The export failed: {exc}", "Check the SQL and the destination folder."
+            ) from None
+        finally:
+            con.close()
+            remove_path(partial)
+        return ExportResult(path=dest, format=fmt, rows=int(found[0]) if found else 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snap is not None:
+                self._snap.close()
+                self._snap = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
