@@ -92,3 +92,13 @@ def test_scheduler_status_and_once(world: World) -> None:
     table = _flitch(world, "scheduler", "--status")
     assert "Next due" in table.stdout
     assert "Shop" in table.stdout
+
+
+def test_a_removed_permission_exits_5_and_says_the_data_is_kept(world: World) -> None:
+    world.service.create("Shop", TEST_KEY, objects="customers,subscriptions")
+    assert _flitch(world, "refresh", "Shop").exit_code == 0
+    world.emulator.config.keys[TEST_KEY] = frozenset({"customers", "events"})
+    result = _flitch(world, "refresh", "Shop")
+    assert result.exit_code == 5, result.output
+    assert "Read Subscriptions" in result.stdout
+    assert "The previous data of this object is kept." in result.stdout

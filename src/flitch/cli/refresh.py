@@ -362,7 +362,8 @@ def _run_refresh(
         _print_json({"ok": result.ok, **result.to_dict()})
     else:
         _show_refresh(result, out)
-    if result.error is not None and result.outcome.value == "failed":
+    blocked = all(d.phase is Phase.BLOCKED for d in result.datasets if d.phase is not Phase.DONE)
+    if result.error is not None and result.outcome.value == "failed" and not blocked:
         if not as_json:
             _show_error(result.error, False)
         return _exit_for(result.error)
