@@ -7,7 +7,7 @@ has something to refresh.
 
 from __future__ import annotations
 
-import importlib
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ import typer
 
 from flitch.cli.app import app
 from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, mask_key, parse_key_spec
+from flitch.emulator.generator import generate_account
 from flitch.emulator.listing import RESOURCES
 from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig, serve_forever
 from flitch.emulator.store import Account
@@ -32,17 +33,25 @@ app.add_typer(emulator_app, name="emulator")
 _RATE_HELP = "Requests per second; 0 means unlimited."
 
 
-def build_account(seed: int, customers: int) -> Account:
-    """The seeded account (the same seed and size always give the same data)."""
-    try:
-        generator = importlib.import_module("flitch.emulator.generator")
-    except ImportError as exc:
-        raise typer.BadParameter(
-            f"the account generator is missing from this install ({exc}); reinstall Flitch "
-            "with `make install`."
-        ) from None
-    account: Account = generator.generate_account(seed=seed, customers=customers)
-    return account
+def build_account(seed: int, customers: int, at: int | None = None) -> Account:
+    """The seeded account, its two years of history ending at ``at`` (default: now).
+
+    The same seed, size and ``at`` always give the same data; without ``at`` the history ends
+    at the current time, so "the last 30 days" of a dashboard are never empty.
+    """
+    return generate_account(
+        seed=seed, customers=customers, now=int(time.time()) if at is None else at
+    )
+
+
+AtOption = Annotated[
+    int | None,
+    typer.Option(
+        "--at",
+        help="Unix time at which the account's history ends (default: now). Fix it to get "
+        "byte-identical accounts across runs.",
+    ),
+]
 
 
 def _rate(value: float) -> float | None:
@@ -142,6 +151,7 @@ def emulator(
         int, typer.Option(help="Seed of the generated account and of the faults.")
     ] = 42,
     customers: Annotated[int, typer.Option(help="Customers in the generated account.")] = 300,
+    at: AtOption = None,
     key: Annotated[
         list[str] | None,
         typer.Option(
@@ -182,7 +192,7 @@ def emulator(
         fault_rate=fault_rate,
     )
     typer.echo(f"Generating the account (seed {seed}, {customers} customers)…")
-    account = build_account(seed, customers)
+    account = build_account(seed, customers, at)
 
     def ready(url: str) -> None:
         for line in banner(url, account, config):
