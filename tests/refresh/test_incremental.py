@@ -199,3 +199,26 @@ def test_events_of_an_older_api_version_are_re_read_by_id(world: World) -> None:
     }
     assert old <= fetched
     assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+
+
+def test_pending_balance_transactions_are_read_again_once_due(world: World) -> None:
+    _first(world, objects="balance_transactions")
+    store = world.account.test
+    pending = [t for t in store.ordered("balance_transaction").objects if t["status"] == "pending"]
+    assert pending, "the generator made no pending balance transaction"
+    latest = max(t["available_on"] for t in pending)
+    world.advance(latest - world.clock.t + 3600)
+    for txn in pending:  # Stripe makes them available without an event
+        store.put({**txn, "status": "available"})
+    world.emulator.log.clear()
+
+    result = refresh(world.service, "Shop", clock=world.clock)
+
+    assert result.datasets[0].strategy is Strategy.CREATED
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+    # the range of those due (a page per 100), and what is new (one page)
+    assert len(world.emulator.log) <= len(pending) // 100 + 3
+    world.advance(3600)
+    world.emulator.log.clear()
+    refresh(world.service, "Shop", clock=world.clock)
+    assert len(world.emulator.log) == 1  # none left pending: only what is new

@@ -5,8 +5,9 @@ so the data and the cursor that describes it are published together, atomically:
 
 - ``{"v": 1, "events_since": T}`` for a mutable object: every change after ``T`` is still to be
   read from ``/v1/events`` (``T`` is a refresh's start minus the lag);
-- ``{"v": 1, "created_gte": T}`` for balance transactions: records created at or after ``T``
-  are read again (those before are final, except pending ones, re-read once they are due).
+- ``{"v": 1, "created_gte": T, "due_checked": D}`` for balance transactions: records created at
+  or after ``T`` are read again; those before are final, except pending ones, re-read once
+  their ``available_on`` passes (``D``: when that was last looked at).
 """
 
 from __future__ import annotations
@@ -35,14 +36,19 @@ class Planned:
     reason: str
     #: where to start: ``events_since`` for events, ``created_gte`` for created
     since: int | None = None
+    #: created: pending records due (``available_on``) after this were not checked yet
+    due_checked: int | None = None
 
 
 def events_cursor(since: int) -> dict[str, Any]:
     return {"v": CURSOR_VERSION, "events_since": int(since)}
 
 
-def created_cursor(gte: int) -> dict[str, Any]:
-    return {"v": CURSOR_VERSION, "created_gte": int(gte)}
+def created_cursor(gte: int, due_checked: int | None = None) -> dict[str, Any]:
+    cursor: dict[str, Any] = {"v": CURSOR_VERSION, "created_gte": int(gte)}
+    if due_checked is not None:
+        cursor["due_checked"] = int(due_checked)
+    return cursor
 
 
 def _int(cursor: Any, key: str) -> int | None:
@@ -71,7 +77,8 @@ def plan(
         gte = _int(state.cursor, "created_gte")
         if gte is None:
             return Planned(Strategy.FULL, "no cursor yet")
-        return Planned(Strategy.CREATED, "new records since the last one seen", gte)
+        due = _int(state.cursor, "due_checked")
+        return Planned(Strategy.CREATED, "new records since the last one seen", gte, due)
     since = _int(state.cursor, "events_since")
     small = READ_IN_FULL_WHILE_SMALL.get(spec.name)
     if small is not None and state.rows <= small:

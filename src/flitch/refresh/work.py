@@ -39,6 +39,8 @@ from flitch.stripe_source.client import KeyLike, SourceClient, open_client
 from flitch.stripe_source.pacing import Backoff, PacerStats
 from flitch.stripe_source.reader import read_object
 
+#: Pending balance transactions due in the day before the last look are looked at again.
+DUE_MARGIN = 86400
 #: Objects whose rows name coupons in their discounts (see ``changes.coupon_refs``).
 _COUPON_HOLDERS = frozenset({"subscriptions", "customers"})
 
@@ -283,7 +285,8 @@ class RefreshWork:
             [],
         )
         limit = int(started) - self.lag
-        return created_cursor(min(newest, limit) if newest is not None else limit)
+        gte = min(newest, limit) if newest is not None else limit
+        return created_cursor(gte, due_checked=int(started))
 
     async def read_created(self, spec: ObjectSpec) -> None:
         await self.guard(spec, self._read_created(spec))
@@ -293,21 +296,26 @@ class RefreshWork:
         p = self.p(spec)
         p.start()
         started = self.clock()
-        gte = self.planned[spec.name].since or 0
-        # A pending balance transaction becomes available without an event: read again from
-        # the oldest one that should have become available by now.
-        due = await self.query_int(
-            f'SELECT CAST(epoch(min(created)) AS BIGINT) FROM "{spec.name}"'  # noqa: S608
-            " WHERE status = 'pending' AND available_on <= to_timestamp(?)",
-            [int(started)],
+        planned = self.planned[spec.name]
+        gte = planned.since or 0
+        # A pending balance transaction becomes available without an event: read again the
+        # range of those due since the last look (a day's margin for Stripe's own delays).
+        checked = (planned.due_checked if planned.due_checked is not None else gte) - DUE_MARGIN
+        due_range = (
+            "SELECT CAST(epoch(min(created)) AS BIGINT), CAST(epoch(max(created)) AS BIGINT)"  # noqa: S608
+            f" FROM \"{spec.name}\" WHERE status = 'pending'"
+            " AND available_on > to_timestamp(?) AND available_on <= to_timestamp(?)"
         )
-        if due is not None:
-            gte = min(gte, due)
-        async for page in read_object(self.client, spec, created_gte=gte):
-            await self.write(spec, page)
-            p.records += len(page)
-            p.pages += 1
-            self.tick()
+        rows = await self.store.call(self._query, due_range, [checked, int(started)])
+        reads: list[tuple[int, int | None]] = [(gte, None)]
+        if rows and rows[0][0] is not None:
+            reads.insert(0, (int(rows[0][0]), int(rows[0][1]) + 1))
+        for low, high in reads:
+            async for page in read_object(self.client, spec, created_gte=low, created_lt=high):
+                await self.write(spec, page)
+                p.records += len(page)
+                p.pages += 1
+                self.tick()
         self.cursors[spec.name] = await self.created_cursor(spec, started)
 
     # 4. changes from events
