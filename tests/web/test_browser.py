@@ -61,7 +61,7 @@ def test_first_run_then_sign_in_and_out(page: Any) -> None:
     sign_in(page, *ADMIN)
     expect(page).to_have_url(re.compile(r"/data$"))
     page.get_by_role("link", name="Dashboards").click()
-    expect(page.get_by_role("heading", name="No dashboards yet")).to_be_visible()
+    expect(page.get_by_role("heading", name="Connect Stripe to see dashboards")).to_be_visible()
     shot(page, "dashboards-empty")
 
 

@@ -38,6 +38,7 @@ ROUTES: dict[str, Access] = {
     "connection_page": Access.SIGNED_IN,
     "dataset_page": Access.SIGNED_IN,
     "dashboards_page": Access.SIGNED_IN,
+    "dashboard_page": Access.SIGNED_IN,
     "account_page": Access.SIGNED_IN,
     "users_page": Access.ADMIN,
     # JSON API
@@ -66,6 +67,23 @@ ROUTES: dict[str, Access] = {
     "api_start_refresh": Access.ADMIN,
     "api_refresh_state": Access.SIGNED_IN,
     "api_refresh_progress": Access.SIGNED_IN,
+    # dashboards: viewers see them; admins make and change their own
+    "api_list_dashboards": Access.SIGNED_IN,
+    "api_dashboard_options": Access.SIGNED_IN,
+    "api_get_dashboard": Access.SIGNED_IN,
+    "api_export_dashboard": Access.SIGNED_IN,
+    "api_dashboard_data": Access.SIGNED_IN,
+    "api_drill_rows": Access.SIGNED_IN,
+    "api_create_dashboard": Access.ADMIN,
+    "api_import_dashboard": Access.ADMIN,
+    "api_save_dashboard": Access.ADMIN,
+    "api_delete_dashboard": Access.ADMIN,
+    "api_copy_dashboard": Access.ADMIN,
+    "api_move_dashboard": Access.ADMIN,
+    "api_add_chart": Access.ADMIN,
+    "api_replace_chart": Access.ADMIN,
+    "api_delete_chart": Access.ADMIN,
+    "api_order_charts": Access.ADMIN,
 }
 
 #: What an unknown path (no route matched) is treated as: only the signed-in learn it is a 404.

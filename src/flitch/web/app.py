@@ -27,14 +27,25 @@ from starlette.responses import Response
 from flitch import __version__
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
+from flitch.dashboards.storage import DashboardStore
 from flitch.errors import FlitchError, InputError, NotFound
 from flitch.web import userdb
 from flitch.web.access import ROUTES
-from flitch.web.api import account, connections, datasets, objects, refresh, users
+from flitch.web.api import (
+    account,
+    connections,
+    dashboard_data,
+    dashboards,
+    datasets,
+    objects,
+    refresh,
+    users,
+)
 from flitch.web.auth import AccessControl, Guard
 from flitch.web.context import WebContext
 from flitch.web.pages import router as pages_router
 from flitch.web.pages_connection import router as connection_pages_router
+from flitch.web.pages_dashboards import router as dashboard_pages_router
 from flitch.web.queries import DatasetQueries
 from flitch.web.refreshes import RefreshJobs
 from flitch.web.render import Renderer
@@ -110,17 +121,21 @@ def create_app(
         lifespan=_lifespan(ctx, owns_service=connection_service is None),
     )
     app.state.flitch = ctx
+    app.state.dashboards = DashboardStore.for_home(settings.home)
     # Routes are added flat (not through include_router) so that ``app.routes`` lists every
     # route: the access table is checked against it, and the route-walking test reads it.
     routers = (
         pages_router,
         connection_pages_router,
+        dashboard_pages_router,
         account.router,
         users.router,
         objects.router,
         connections.router,
         datasets.router,
         refresh.router,
+        dashboards.router,
+        dashboard_data.router,
     )
     for router in routers:
         app.router.routes.extend(router.routes)

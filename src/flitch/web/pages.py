@@ -5,7 +5,7 @@ JavaScript and set the session cookie directly.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
@@ -114,10 +114,6 @@ def signout(request: Request, ctx: Ctx) -> Response:
     return response
 
 
-def _connections(ctx: WebContext) -> list[dict[str, Any]]:
-    return [info.to_dict() for info in ctx.connections.list()]
-
-
 @router.get("/data", name="data_page")
 def data_page(request: Request, ctx: Ctx, deleted: str | None = None) -> Response:
     listed = []
@@ -134,11 +130,6 @@ def data_page(request: Request, ctx: Ctx, deleted: str | None = None) -> Respons
 def connection_new_page(request: Request, ctx: Ctx) -> Response:
     context = {"objects": [o.model_dump() for o in object_list()]}
     return ctx.renderer.page(request, "connection_new.html", context)
-
-
-@router.get("/dashboards", name="dashboards_page")
-def dashboards_page(request: Request, ctx: Ctx) -> Response:
-    return ctx.renderer.page(request, "dashboards.html", {"connections": _connections(ctx)})
 
 
 @router.get("/account", name="account_page")

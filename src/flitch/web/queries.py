@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,20 +139,25 @@ class DatasetQueries:
             raise
 
     async def _load(self, conn: ConnectionInfo, read: DatasetRead) -> Loaded:
+        return await self.load(conn, [read])
+
+    async def load(self, conn: ConnectionInfo, reads: Sequence[DatasetRead]) -> Loaded:
+        """Make ``reads`` queryable (live, or the cache) on the engine's loop; a refused key or
+        object is remembered where the pages show it. The caller closes what it gets."""
         _, engine = self._start()
         try:
-            return await self._on_engine_loop(engine.load(conn.id, [read]))
+            return await self._on_engine_loop(engine.load(conn.id, list(reads)))
         except AuthenticationFailed as error:
             test = KeyTestResult(time.time(), False, error.message, error.fix)
             await anyio.to_thread.run_sync(self.service.table.record_test, conn.id, test, [], None)
             raise
         except PermissionMissing as error:
-            if error.object_name == read.dataset:
+            if error.object_name in {read.dataset for read in reads}:
                 status = DatasetStatus.MISSING_PERMISSION
                 await anyio.to_thread.run_sync(
                     self.service.db.set_dataset_status,
                     conn.id,
-                    read.dataset,
+                    error.object_name,
                     status,
                     error.message,
                     error.fix,

@@ -29,7 +29,34 @@ function dayStart(value, plusDays = 0) {
   return when.toISOString().replace(".000Z", "Z");
 }
 
+// Drill-down mode: the page was opened from a number on a dashboard. The address names the
+// dashboard, the chart, the period and what was clicked; the server looks up which rows those are.
+const DRILL_KEYS = ["dashboard", "chart", "start", "end", "currency", "bucket", "grain", "row"];
+
+function drillParams() {
+  const given = new URLSearchParams(window.location.search);
+  if (!given.get("dashboard") || !given.get("chart")) return null;
+  const params = new URLSearchParams();
+  for (const key of DRILL_KEYS) if (given.get(key)) params.set(key, given.get(key));
+  return params;
+}
+
+function showDrill(banner, drill, connectionId, dashboard) {
+  const day = (iso) => new Date(iso).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  const lastDay = (iso) => day(new Date(new Date(iso).getTime() - 1000).toISOString());
+  banner.querySelector("[data-drill-title]").textContent = `Rows behind ${drill.chart}`;
+  const parts = [drill.label !== drill.chart ? drill.label : null, drill.currency ? drill.currency.toUpperCase() : null];
+  parts.push(drill.bucket_start ? `${day(drill.bucket_start)} – ${lastDay(drill.bucket_end)}` : `${day(drill.period_start)} – ${lastDay(drill.period_end)}`);
+  banner.querySelector("[data-drill-what]").textContent = parts.filter(Boolean).join(" · ");
+  banner.querySelector("[data-drill-definition]").textContent = drill.definition;
+  banner.querySelector("[data-drill-where]").textContent = drill.where;
+  banner.querySelector("[data-drill-back]").href = `/dashboards/${encodeURIComponent(dashboard)}?connection=${encodeURIComponent(connectionId)}`;
+  banner.hidden = false;
+}
+
 if (root) {
+  const drill = drillParams();
+  const banner = root.querySelector("[data-drill-banner]");
   const base = `/api/v1/connections/${encodeURIComponent(root.dataset.connectionId)}/datasets/${encodeURIComponent(root.dataset.dataset)}`;
   const headers = [...root.querySelectorAll("th[data-column]")];
   const types = Object.fromEntries(headers.map((th) => [th.dataset.column, th.dataset.type]));
@@ -71,6 +98,7 @@ if (root) {
     });
     if (state.from) params.set("created_from", state.from);
     if (state.to) params.set("created_to", state.to);
+    for (const [key, value] of drill ?? []) params.set(key, value);
     region.setAttribute("aria-busy", "true");
     region.classList.add("is-loading");
     status.textContent = "Loading rows…";
@@ -78,7 +106,7 @@ if (root) {
     prev.disabled = next.disabled = true;
     let page;
     try {
-      page = await api("GET", `${base}/rows?${params}`);
+      page = await api("GET", `${base}/${drill ? "drill" : "rows"}?${params}`);
     } catch (error) {
       if (mine !== generation) return;
       region.setAttribute("aria-busy", "false");
@@ -107,11 +135,14 @@ if (root) {
       page.source === "cache"
         ? `from the cache as of ${new Date(page.as_of).toLocaleString()}`
         : `read live from Stripe (${page.requests} request${page.requests === 1 ? "" : "s"})`;
+    if (page.drill) showDrill(banner, page.drill, root.dataset.connectionId, drill.get("dashboard"));
     if (page.total === 0) {
       empty.hidden = false;
       emptyText.textContent = page.problem
         ? `${page.problem.message} ${page.problem.fix}`
-        : "No record was created in this time range. Widen or clear the range.";
+        : page.drill
+          ? "No row is behind this number: it counts nothing in this period."
+          : "No record was created in this time range. Widen or clear the range.";
       status.textContent = `No rows · ${source}`;
     } else {
       empty.hidden = true;
