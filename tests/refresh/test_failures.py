@@ -174,3 +174,14 @@ def test_a_refresh_killed_midway_loses_nothing(world: World, tmp_path: Path) -> 
     assert "stopped" in (killed.error or "")
     assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
     assert not list(store_for(world.service, result.connection_id).cache_dir.glob("staging-*"))
+
+
+def test_a_damaged_cache_file_is_rebuilt_by_the_next_refresh(world: World) -> None:
+    _first(world, objects="customers,charges")
+    path = store_for(world.service, world.service.get("Shop").id).current_path
+    path.write_bytes(b"this is not a DuckDB file" * 100)
+    world.advance(600)
+    result = refresh(world.service, "Shop", clock=world.clock, backoff=FAST)
+    assert result.outcome is RunOutcome.OK, result.to_dict()
+    assert {d.strategy for d in result.datasets} == {Strategy.FULL}
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}

@@ -31,6 +31,7 @@ from flitch.refresh.changes import DEFAULT_LAG
 from flitch.refresh.plan import Planned, plan
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.work import RefreshWork
+from flitch.store.base import StoreCorrupt
 from flitch.store.duckdb_store import DuckDBStore
 from flitch.stripe_source.pacing import Backoff
 
@@ -145,7 +146,13 @@ class Refresher:
                 info.id, [s.name for s in targets], trigger, started_at=self.clock()
             )
             key = self.service.key_for(info.id)
-            current = {d.name: d for d in store.datasets()} if store.exists() else {}
+            corrupt = False
+            try:
+                current = {d.name: d for d in store.datasets()} if store.exists() else {}
+            except StoreCorrupt:
+                # the published file cannot be read: rebuild it from Stripe, object by object
+                current, corrupt, full = {}, True, True
+                progress.full = True
             now = self.clock()
             planned: dict[str, Planned] = {
                 s.name: plan(
@@ -167,7 +174,7 @@ class Refresher:
                 settings=self.service.settings,
                 key=key,
                 targets=targets,
-                kept=[s for s in picked if s not in targets],
+                kept=[] if corrupt else [s for s in picked if s not in targets],
                 planned=planned,
                 rows=rows,
                 progress=progress,
