@@ -17,7 +17,7 @@ from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.server import Emulator
 from flitch.query.engine import QueryEngine
 from flitch.refresh.runner import refresh
-from tests.conftest import LIMITED_KEY
+from tests.conftest import LIMITED_KEY, TEST_KEY
 from tests.web.conftest import Web
 from tests.web.dashboards_support import (
     board,
@@ -127,6 +127,18 @@ def test_charts_the_key_cannot_read_say_what_to_grant(admin: Web) -> None:
     paid = chart(data, "invoices-paid")  # invoices are readable: drawn
     assert "unavailable" not in paid
     assert "values" in paid
+
+
+def test_a_key_deleted_in_stripe_is_an_error_that_says_what_to_do(
+    admin: Web, emulator: Emulator
+) -> None:
+    emulator.config.revoked_keys.add(TEST_KEY)
+    path = f"/api/v1/connections/{conn_id(admin)}/dashboards/payments"
+    refused = admin.api("GET", path)
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "AuthenticationFailed"
+    assert "restricted key" in refused.json()["fix"]
+    assert admin.app.state.flitch.connections.get("shop").status == "auth_failed"
 
 
 def test_a_cached_connection_answers_the_same_from_its_last_refresh(admin: Web) -> None:

@@ -246,7 +246,10 @@ function wrap(text, width) {
     if (current && (current + " " + word).length > width) lines.push(word);
     else lines[lines.length - 1] = current ? `${current} ${word}` : word;
   }
-  if (lines.length > 2) lines.splice(2, lines.length, `${lines[1]}…`.slice(0, width));
+  if (lines.length > 2) {
+    lines.length = 2;
+    lines[1] = `${lines[1].slice(0, Math.max(1, width - 1))}…`;
+  }
   return lines;
 }
 

@@ -108,6 +108,9 @@ if (root) {
       root.querySelector("[data-board-body]").setAttribute("aria-busy", "false");
       root.querySelector("[data-board-body]").classList.remove("is-loading");
       status.textContent = "The dashboard could not be loaded.";
+      asOf.textContent = "Not loaded";
+      delete asOf.dataset.source;
+      notices.replaceChildren();
       errorBox.replaceChildren(problemAlert(error));
       tiles.replaceChildren();
       charts.replaceChildren();

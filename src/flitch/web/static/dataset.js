@@ -50,7 +50,12 @@ function showDrill(banner, drill, connectionId, dashboard) {
   banner.querySelector("[data-drill-what]").textContent = parts.filter(Boolean).join(" · ");
   banner.querySelector("[data-drill-definition]").textContent = drill.definition;
   banner.querySelector("[data-drill-where]").textContent = drill.where;
-  banner.querySelector("[data-drill-back]").href = `/dashboards/${encodeURIComponent(dashboard)}?connection=${encodeURIComponent(connectionId)}`;
+  // Back to the dashboard as it was (range, currency…) when the page was opened from it.
+  const from = document.referrer ? new URL(document.referrer) : null;
+  const same = from && from.origin === window.location.origin && from.pathname === `/dashboards/${dashboard}`;
+  banner.querySelector("[data-drill-back]").href = same
+    ? `${from.pathname}${from.search}`
+    : `/dashboards/${encodeURIComponent(dashboard)}?connection=${encodeURIComponent(connectionId)}`;
   banner.hidden = false;
 }
 
