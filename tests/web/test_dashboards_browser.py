@@ -180,3 +180,60 @@ def test_the_builtin_dashboards_drill_down_and_a_copy_of_one(page: Any, emulator
     expect(alert.get_by_role("link", name="Open API keys in Stripe")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="could not be loaded")).to_be_visible()
     shot(page, "dashboard-error")
+
+
+def test_create_import_and_delete_dashboards_from_the_list(page: Any, tmp_path: Path) -> None:
+    sign_in(page, *ADMIN)
+    page.goto("/dashboards")
+    page.get_by_role("button", name="New dashboard").click()
+    dialog = page.get_by_role("dialog", name="New dashboard")
+    dialog.get_by_label("Title").fill("Weekly review")
+    expect(dialog.get_by_label("Name")).to_have_value("weekly-review")
+    dialog.get_by_role("button", name="Create dashboard").click()
+    expect(page.get_by_role("heading", name="No charts yet")).to_be_visible()
+    loaded(page)
+
+    # a custom range and a grain, kept in the address
+    page.get_by_label("Date range").select_option("custom")
+    page.get_by_label("From", exact=True).fill("2026-09-01")
+    page.get_by_label("To", exact=True).fill("2026-09-30")
+    page.get_by_role("button", name="Apply").click()
+    loaded(page)
+    page.get_by_label("Time grain").select_option("week")
+    loaded(page)
+    expect(page.get_by_role("status").filter(has_text="by week")).to_be_visible()
+    assert "from=2026-09-01" in page.url
+    assert "to=2026-09-30" in page.url
+    shot(page, "dashboard-empty")
+
+    # import a dashboard exported elsewhere, under a name of its own
+    exported = page.request.get("/api/v1/dashboards/billing/export")
+    assert exported.ok
+    path = tmp_path / "billing.dashboard.json"
+    path.write_bytes(exported.body())
+    page.goto("/dashboards")
+    page.get_by_role("button", name="Import JSON").click()
+    dialog = page.get_by_role("dialog", name="Import a dashboard")
+    dialog.get_by_label("Dashboard file").set_input_files(str(path))
+    dialog.get_by_label("Save as (optional)").fill("billing-2")
+    dialog.get_by_role("button", name="Import").click()
+    expect(page).to_have_url(re.compile(r"/dashboards/billing-2\?"))
+    loaded(page)
+    expect(card(page, "MRR")).to_be_visible()
+
+    # the list: move, then delete with a confirmation
+    page.goto("/dashboards")
+    page.get_by_role("button", name="Move Billing up").click()
+    expect(page.locator("[data-board]").first).to_have_attribute("data-board", "billing-2")
+    page.get_by_role("button", name="Delete Weekly review").click()
+    page.get_by_role("dialog", name="Delete this dashboard?").get_by_role(
+        "button", name="Delete dashboard"
+    ).click()
+    expect(page.locator("[data-board]")).to_have_count(1)
+    shot(page, "dashboards-list-yours")
+
+    # a narrow screen: the charts stack
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name="Billing", exact=True).last.click()
+    loaded(page)
+    shot(page, "dashboard-billing-narrow")
