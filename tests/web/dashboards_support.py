@@ -4,10 +4,11 @@ dashboard's JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -17,6 +18,16 @@ from flitch.emulator.server import Emulator
 from flitch.web import create_app
 from tests.conftest import TEST_KEY
 from tests.web.conftest import VIEWER, Web, cheap_hasher
+
+T = TypeVar("T")
+
+
+def on_own_thread(work: Callable[[], T]) -> T:
+    """``work()`` on a thread of its own. Playwright's sync API leaves the main thread of a
+    test process with a running event loop once a browser test has run there, and
+    ``asyncio.run`` refuses to start inside one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
 
 
 def board_settings(home: Path, emulator: Emulator) -> Settings:

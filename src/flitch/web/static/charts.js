@@ -1,7 +1,8 @@
 // Charts drawn as SVG in the browser from a dashboard's JSON: over time (line, area, bar), pie,
 // waterfall, and the value formats they share. Hand-written, no library: every mark that stands
 // for a number is a link to the rows behind it, and carries its value in a <title> (a tooltip, and
-// what a screen reader reads). Colours come from classes (.c0…c7 in dashboards.css): the page's
+// what a screen reader reads; each chart is a labelled group of those links, and its card also
+// lists the numbers as a table). Colours come from classes (.c0…c7 in dashboards.css): the page's
 // Content-Security-Policy allows no inline styles.
 
 const NS = "http://www.w3.org/2000/svg";
@@ -132,7 +133,7 @@ export function timeChart({ series, kind, grain, title, width = 560, height = H,
   const root = svg("svg", {
     viewBox: `0 0 ${W} ${H}`,
     class: `chart-svg chart-${kind}`,
-    role: "img",
+    role: "group",
     "aria-label": title,
   });
   const grid = svg("g", { class: "grid" });
@@ -199,7 +200,7 @@ export function timeChart({ series, kind, grain, title, width = 560, height = H,
 export function pieChart({ slices, title, centre = "" }) {
   const shown = slices.filter((s) => s.value > 0);
   const total = shown.reduce((sum, s) => sum + s.value, 0);
-  const root = svg("svg", { viewBox: "0 0 220 220", class: "chart-svg chart-pie", role: "img", "aria-label": title });
+  const root = svg("svg", { viewBox: "0 0 220 220", class: "chart-svg chart-pie", role: "group", "aria-label": title });
   const cx = 110;
   const cy = 110;
   const r = 100;
@@ -276,7 +277,7 @@ export function waterfallChart({ steps, title, format, width = 560 }) {
   const bottom = tilted ? 70 : 40;
   const plotH = H - M.top - bottom;
   const y = (v) => M.top + plotH - ((v - y0) / (y1 - y0 || 1)) * plotH;
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart-svg chart-waterfall", role: "img", "aria-label": title });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart-svg chart-waterfall", role: "group", "aria-label": title });
   const grid = svg("g", { class: "grid" });
   for (const t of axis) {
     grid.append(
