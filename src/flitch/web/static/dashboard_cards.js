@@ -51,13 +51,13 @@ function definition(text, id) {
 
 function editControls(chart, context) {
   if (!context.editable || !context.editing) return null;
-  const button = (action, text) =>
-    el("button", { type: "button", class: "button button-link", "data-chart-action": action, "data-chart-id": chart.id, "aria-label": `${text} ${chart.title}` }, text);
+  const button = (action, name, text = name) =>
+    el("button", { type: "button", class: "button button-link", "data-chart-action": action, "data-chart-id": chart.id, "aria-label": `${name} ${chart.title}`, title: name }, text);
   return el(
     "div",
     { class: "chart-edit row" },
-    button("up", "Move up"),
-    button("down", "Move down"),
+    button("up", "Move up", "↑"),
+    button("down", "Move down", "↓"),
     button("edit", "Edit"),
     el("button", { type: "button", class: "button button-link button-danger-link", "data-chart-action": "delete", "data-chart-id": chart.id, "aria-label": `Delete ${chart.title}` }, "Delete"),
   );
