@@ -31,8 +31,11 @@ browser-deps:
 	@test -x /usr/bin/chromium || { echo "Installing chromium (Debian) for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Browser tests run in their own pytest run: Playwright's sync API keeps an event loop running
+# in the worker for the whole session, which would break later tests that call asyncio.run.
 pytest: $(STAMP) browser-deps
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q -m "not browser"
+	$(BIN)/pytest -n 2 -q -m browser
 
 test: lint typecheck pytest
 
