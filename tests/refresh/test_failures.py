@@ -14,7 +14,7 @@ import pytest
 
 from flitch import catalog
 from flitch.connections.records import DatasetStatus, RunOutcome
-from flitch.refresh import Phase, Strategy, refresh
+from flitch.refresh import Phase, RefreshProgress, Strategy, refresh
 from flitch.refresh.runner import store_for
 from flitch.store.base import RefreshRunning
 from flitch.stripe_source.pacing import Backoff
@@ -185,3 +185,42 @@ def test_a_damaged_cache_file_is_rebuilt_by_the_next_refresh(world: World) -> No
     assert result.outcome is RunOutcome.OK, result.to_dict()
     assert {d.strategy for d in result.datasets} == {Strategy.FULL}
     assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}
+
+
+def test_a_dataset_failing_after_it_was_changed_starts_the_refresh_over(world: World) -> None:
+    """A permission removed halfway through an incremental refresh, after the dataset took its
+    new objects (in a copy of the cache): the refresh starts over and keeps the old version."""
+    pytest.importorskip("flitch.emulator.changes")
+    _first(world, objects="customers,subscriptions")
+    before = cached(world.service, "Shop", catalog.get("subscriptions"))
+    world.advance(3600)
+    world.emulator.apply_changes("new_subscription", 1)
+    store = world.account.test
+    old = next(s for s in store.ordered("subscription").objects if s["id"] in before)
+    StoreSink(store, int(world.clock.t)).update(old["id"], "customer.subscription.updated")
+    world.advance(120)
+    world.emulator.log.clear()
+    removed: list[bool] = []
+
+    def remove_the_permission_once_written(progress: RefreshProgress) -> None:
+        subs = progress.datasets.get("subscriptions")
+        if subs is not None and subs.upserted and not removed:
+            world.emulator.config.keys[TEST_KEY] = ALL_BUT - {"subscriptions"}
+            removed.append(True)
+
+    result = refresh(
+        world.service,
+        "Shop",
+        clock=world.clock,
+        backoff=FAST,
+        on_progress=remove_the_permission_once_written,
+    )
+
+    assert removed
+    assert result.outcome is RunOutcome.PARTIAL, result.to_dict()
+    by_name = {d.name: d for d in result.datasets}
+    assert by_name["subscriptions"].phase is Phase.BLOCKED
+    assert by_name["customers"].phase is Phase.DONE
+    assert cached(world.service, "Shop", catalog.get("subscriptions")) == before
+    subscription_lists = [r for r in world.emulator.log.entries if r.path == "/v1/subscriptions"]
+    assert [r.status for r in subscription_lists] == [200, 403]  # once per attempt

@@ -22,18 +22,21 @@ from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import duckdb
+
 from flitch import catalog
 from flitch.catalog import ObjectSpec
-from flitch.connections.records import DatasetStatus, KeyTestResult, RunOutcome
+from flitch.connections.records import ConnectionInfo, DatasetStatus, KeyTestResult, RunOutcome
 from flitch.connections.service import ConnectionService
 from flitch.errors import AuthenticationFailed, FlitchError, InputError
 from flitch.refresh.changes import DEFAULT_LAG
 from flitch.refresh.plan import Planned, plan
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
-from flitch.refresh.work import RefreshWork
-from flitch.store.base import StoreCorrupt
+from flitch.refresh.work import RefreshWork, StartOver
+from flitch.store.base import RefreshTransaction, StoreCorrupt
 from flitch.store.duckdb_store import DuckDBStore
-from flitch.stripe_source.pacing import Backoff
+from flitch.stripe_source.client import KeyLike
+from flitch.stripe_source.pacing import Backoff, PacerStats
 
 T = TypeVar("T")
 #: Rows buffered per dataset before one insert: small enough that twelve datasets read at once
@@ -133,10 +136,14 @@ class Refresher:
         """
         info = self.service.get(name_or_id)
         targets = _targets(info.datasets, objects)
-        picked = [catalog.get(d.object) for d in info.datasets]
         store = store_for(self.service, info.id)
         db = self.service.db
-        tx = store.begin_refresh(full=True)
+        # An incremental refresh builds on a copy of the current file (cheap); a damaged file,
+        # or a dataset that fails after it was changed in the copy, needs an empty one instead.
+        try:
+            tx = store.begin_refresh(full=False)
+        except (StoreCorrupt, duckdb.Error):  # the current file cannot be opened
+            tx = store.begin_refresh(full=True)
         progress = RefreshProgress(info.name, info.id, full)
         run_id: str | None = None
         stats: Any = None
@@ -146,46 +153,14 @@ class Refresher:
                 info.id, [s.name for s in targets], trigger, started_at=self.clock()
             )
             key = self.service.key_for(info.id)
-            corrupt = False
-            try:
-                current = {d.name: d for d in store.datasets()} if store.exists() else {}
-            except StoreCorrupt:
-                # the published file cannot be read: rebuild it from Stripe, object by object
-                current, corrupt, full = {}, True, True
-                progress.full = True
-            now = self.clock()
-            planned: dict[str, Planned] = {
-                s.name: plan(
-                    s,
-                    current.get(s.name),
-                    full=full,
-                    can_read_events=info.can_read_events,
-                    now=now,
-                )
-                for s in targets
-            }
-            for spec in targets:
-                progress.datasets[spec.name] = DatasetProgress(
-                    spec.name, spec.label, planned[spec.name].strategy, planned[spec.name].reason
-                )
-            rows = {name: d.rows for name, d in current.items()}
-            work = RefreshWork(
-                tx=tx,
-                settings=self.service.settings,
-                key=key,
-                targets=targets,
-                kept=[] if corrupt else [s for s in picked if s not in targets],
-                planned=planned,
-                rows=rows,
-                progress=progress,
-                clock=self.clock,
-                lag=self.lag,
-                on_progress=self.on_progress,
-                spill_dir=store.cache_dir / f"staging-events-{run_id}.tmp",
-                events_readable=lambda readable: db.set_can_read_events(info.id, readable),
-                backoff=self.backoff,
-            )
-            stats = await work.execute()
+            while True:
+                try:
+                    stats = await self._attempt(tx, info, key, targets, store, run_id, progress)
+                    break
+                except StartOver:
+                    tx.abort()
+                    tx = store.begin_refresh(full=True)
+                    progress = RefreshProgress(info.name, info.id, full)
             progress.stage = "committing"
             self._tick(progress)
             if not any(d.phase is Phase.DONE for d in progress.datasets.values()):
@@ -206,6 +181,55 @@ class Refresher:
             self._failed(info.id, info.name, run_id, progress, error, full)
             raise
         return self._succeeded(info.id, info.name, run_id, progress, store, full, stats)
+
+    async def _attempt(
+        self,
+        tx: RefreshTransaction,
+        info: ConnectionInfo,
+        key: KeyLike,
+        targets: list[ObjectSpec],
+        store: DuckDBStore,
+        run_id: str,
+        progress: RefreshProgress,
+    ) -> PacerStats:
+        """Plan each dataset from what the store holds, then do the work in ``tx``."""
+        full = progress.full
+        try:
+            current = {d.name: d for d in store.datasets()} if store.exists() else {}
+            damaged = False
+        except StoreCorrupt:  # rebuild it from Stripe, object by object
+            current, damaged, full = {}, True, True
+            progress.full = True
+        now = self.clock()
+        planned: dict[str, Planned] = {
+            s.name: plan(
+                s, current.get(s.name), full=full, can_read_events=info.can_read_events, now=now
+            )
+            for s in targets
+        }
+        for spec in targets:
+            progress.datasets[spec.name] = DatasetProgress(
+                spec.name, spec.label, planned[spec.name].strategy, planned[spec.name].reason
+            )
+        picked = [catalog.get(d.object) for d in info.datasets]
+        db = self.service.db
+        work = RefreshWork(
+            tx=tx,
+            settings=self.service.settings,
+            key=key,
+            targets=targets,
+            kept=[] if damaged else [s for s in picked if s not in targets],
+            planned=planned,
+            rows={name: d.rows for name, d in current.items()},
+            progress=progress,
+            clock=self.clock,
+            lag=self.lag,
+            on_progress=self.on_progress,
+            spill_dir=store.cache_dir / f"staging-events-{run_id}.tmp",
+            events_readable=lambda readable: db.set_can_read_events(info.id, readable),
+            backoff=self.backoff,
+        )
+        return await work.execute()
 
     # -- recording ---------------------------------------------------------------------------------
     def _tick(self, progress: RefreshProgress) -> None:

@@ -45,6 +45,11 @@ DUE_MARGIN = 86400
 _COUPON_HOLDERS = frozenset({"subscriptions", "customers"})
 
 
+class StartOver(Exception):
+    """A dataset failed after it was changed in a transaction built on a copy: run the
+    refresh again on an empty transaction, which can carry the dataset's old version over."""
+
+
 class RefreshWork:
     """One refresh's reads and writes (see the module docstring for the phases)."""
 
@@ -81,6 +86,8 @@ class RefreshWork:
         self.events_readable = events_readable
         self.backoff = backoff
         self.store = StoreWrites()
+        #: datasets written to in this run (a copy-based transaction cannot take that back)
+        self.touched: set[str] = set()
         self.client: SourceClient | None = None
         self.feed: ChangeFeed | None = None
         #: objects re-read by id in this run, per dataset (never twice)
@@ -112,10 +119,16 @@ class RefreshWork:
             self.on_progress(self.progress)
 
     async def fail(self, spec: ObjectSpec, exc: PermissionMissing | StripeRequestFailed) -> None:
-        """This dataset alone failed: its previous version is carried over instead."""
+        """This dataset alone failed: its previous version is carried over instead.
+
+        A transaction that started as a copy of the current version cannot take back what was
+        already written to the dataset: then the whole refresh starts over on an empty one
+        (:class:`StartOver`), where each dataset is carried over or written anew."""
         p = self.p(spec)
         if not self.alive(spec):
             return
+        if not self.tx.full and spec.name in self.touched:
+            raise StartOver(spec.name)
         p.error, p.fix = exc.message, exc.fix
         p.finish(Phase.BLOCKED if isinstance(exc, PermissionMissing) else Phase.FAILED)
         await self.store.drain()
@@ -138,6 +151,7 @@ class RefreshWork:
     async def write(self, spec: ObjectSpec, objects: list[dict[str, Any]]) -> None:
         if not objects:
             return
+        self.touched.add(spec.name)
         await self.store.call(self.tx.upsert, spec, objects)
         self.p(spec).upserted += len(objects)
         if spec.name in _COUPON_HOLDERS:
@@ -146,6 +160,7 @@ class RefreshWork:
 
     async def remove(self, spec: ObjectSpec, ids: list[str]) -> None:
         if ids:
+            self.touched.add(spec.name)
             self.p(spec).deleted += await self.store.call(self.tx.delete, spec, ids)
 
     # -- the phases --------------------------------------------------------------------------------
@@ -262,6 +277,7 @@ class RefreshWork:
         p = self.p(spec)
         p.start()
         started = self.clock()
+        self.touched.add(spec.name)
         writer = await self.store.call(self.tx.replace_dataset, spec)
         async for page in read_object(self.client, spec):
             if not self.alive(spec):
