@@ -42,7 +42,7 @@ from flitch.refresh.plan import created_cursor, events_cursor
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.progress import Strategy as S
 from flitch.refresh.runner import BATCH_ROWS, Refresher, RefreshResult, _run, store_for
-from flitch.store.base import RefreshTransaction
+from flitch.store.base import RefreshTransaction, StoreCorrupt
 from flitch.store.loading import ArrowDatasetWriter, Tables
 from flitch.store.schema import quote_literal, table_name
 from flitch.stripe_source.client import SourceClient, open_client
@@ -304,11 +304,17 @@ class Verifier:
         store = store_for(self.service, info.id)
         db = self.service.db
         started = time.monotonic()
-        tx = store.begin_refresh(full=True)
+        # Nothing is written before every read and comparison is done, so the next version can
+        # be a copy of the current one (only the datasets that differ are then replaced).
+        readable = store.exists()
+        try:
+            tx = store.begin_refresh(full=False)
+        except (StoreCorrupt, duckdb.Error):  # a damaged file: everything is missing from it
+            tx, readable = store.begin_refresh(full=True), False
         run_id = db.record_run_start(
             info.id, [s.name for s in specs], "verify", started_at=self.clock()
         )
-        scratch = _Scratch(store.cache_dir, store.current_path if store.exists() else None)
+        scratch = _Scratch(store.cache_dir, store.current_path if readable else None)
         progress = RefreshProgress(info.name, info.id, True, stage="verifying")
         for spec in specs:
             progress.datasets[spec.name] = DatasetProgress(spec.name, spec.label, S.FULL, "verify")
