@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flitch.catalog import OBJECTS
+from flitch.catalog import CHILDREN, OBJECTS, PARENT_OF
 from flitch.config import SETTINGS, Settings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -32,6 +32,16 @@ def test_every_object_and_column_is_documented() -> None:
             if column in ("id", "created", "livemode", "metadata", "raw"):
                 continue
             assert column in line, f"{spec.name}.{column} missing from README"
+
+
+def test_every_child_table_and_column_is_documented() -> None:
+    for child in CHILDREN:
+        head = f"| `{child.name}` |"
+        line = next((ln for ln in README.splitlines() if ln.startswith(head)), None)
+        assert line is not None, f"{child.name} missing from README's child tables"
+        assert f"| {PARENT_OF[child.name].label} |" in line
+        for column in child.column_names:
+            assert column in line, f"{child.name}.{column} missing from README"
 
 
 def test_settings_from_env() -> None:

@@ -7,6 +7,12 @@ live query can push down to Stripe, the events that announce its changes, and th
 with their types and where each value lives in the JSON of the pinned API version.
 
 Adding an object is one entry in ``OBJECTS``; tests and docs iterate over it.
+
+Some objects carry lists of records of their own (a subscription's items, an invoice's lines).
+A ``ChildSpec`` on the object describes them as a *child table*: written with the parent's rows,
+typed like any dataset, one row per nested record, so metrics read columns instead of parsing
+the JSON of every object on every query. Child tables are not datasets a user picks; they come
+with their parent (``CHILDREN`` lists them, ``dataset_of`` names a child table's parent).
 """
 
 from __future__ import annotations
@@ -44,25 +50,108 @@ class Column:
     type: ColumnType
     path: str
     description: str
+    #: Paths tried in turn when ``path`` holds nothing: where older API versions kept the value.
+    fallbacks: tuple[str, ...] = ()
 
     def extract(self, obj: Mapping[str, Any]) -> Any:
         """Read this column's value out of one Stripe object (``None`` where absent)."""
         if not self.path:
             return obj
-        value: Any = obj
-        for part in self.path.split("."):
-            if isinstance(value, Mapping):
-                value = value.get(part)
-            elif isinstance(value, list) and part.isdigit():
-                index = int(part)
-                value = value[index] if index < len(value) else None
-            else:
-                return None
-            if value is None:
-                return None
+        value = value_at(obj, self.path)
+        for other in self.fallbacks:
+            if value is not None:
+                break
+            value = value_at(obj, other)
         if self.type is ColumnType.TEXT and isinstance(value, Mapping):
             return value.get("id")
         return value
+
+
+def value_at(obj: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` in ``obj`` (a numeric part indexes a list), or ``None``."""
+    value: Any = obj
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            index = int(part)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """Records nested in each object of a dataset, kept as a table of their own.
+
+    The table has the column ``key`` (the parent object's id) first, then ``parent_fields``
+    (read from the parent: e.g. when it was created, so its records can be narrowed by that
+    date without a join), then ``fields`` read from each record (paths relative to the record),
+    and, for a ``paged`` list, ``truncated``. A record that is a bare id (an expandable field
+    left unexpanded) is read as ``{"id": …}``.
+
+    ``path`` is where the list is in the parent. A ``paged`` list is Stripe's list envelope
+    (``{"data": […], "has_more": …}``): when ``has_more`` is true Stripe embedded only the first
+    records and the others are not in the table; ``truncated`` is true on the rows of such a
+    parent. Otherwise ``path`` is a plain array.
+    """
+
+    name: str
+    label: str
+    description: str
+    path: str
+    key: str
+    key_description: str
+    fields: tuple[Column, ...]
+    paged: bool = False
+    parent_fields: tuple[Column, ...] = ()
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        key = Column(self.key, ColumnType.TEXT, "id", self.key_description)
+        if not self.paged:
+            return (key, *self.parent_fields, *self.fields)
+        truncated = Column(
+            "truncated",
+            ColumnType.BOOLEAN,
+            f"{self.path}.has_more",
+            "True when Stripe embedded only part of the parent's list (has_more): the other "
+            "records are not in this table.",
+        )
+        return (key, *self.parent_fields, *self.fields, truncated)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def rows(self, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One row per record nested in ``parent`` (an empty list when it has none)."""
+        found = value_at(parent, self.path)
+        truncated = False
+        if self.paged and isinstance(found, Mapping):
+            truncated = bool(found.get("has_more"))
+            found = found.get("data")
+        if not isinstance(found, list):
+            return []
+        head = {self.key: parent.get("id")}
+        for col in self.parent_fields:
+            head[col.name] = col.extract(parent)
+        out = []
+        for record in found:
+            if isinstance(record, str):
+                record = {"id": record}
+            elif not isinstance(record, Mapping):
+                continue
+            row = dict(head)
+            for col in self.fields:
+                row[col.name] = col.extract(record)
+            if self.paged:
+                row["truncated"] = truncated
+            out.append(row)
+        return out
 
 
 @dataclass(frozen=True)
@@ -100,6 +189,8 @@ class ObjectSpec:
     mutable: bool = True
     #: Words the seed uses for this object's fields (Records, email, balance, …).
     seed_fields: tuple[str, ...] = field(default=())
+    #: Records nested in the object kept as child tables, written with the dataset's rows.
+    children: tuple[ChildSpec, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -119,8 +210,16 @@ class ObjectSpec:
 T = ColumnType
 
 
-def _c(name: str, type_: ColumnType, description: str, path: str | None = None) -> Column:
-    return Column(name=name, type=type_, path=path or name, description=description)
+def _c(
+    name: str,
+    type_: ColumnType,
+    description: str,
+    path: str | None = None,
+    fallbacks: tuple[str, ...] = (),
+) -> Column:
+    return Column(
+        name=name, type=type_, path=path or name, description=description, fallbacks=fallbacks
+    )
 
 
 def _common_head() -> tuple[Column, ...]:
@@ -140,6 +239,174 @@ def _common_tail() -> tuple[Column, ...]:
 
 def _columns(*middle: Column) -> tuple[Column, ...]:
     return (*_common_head(), *middle, *_common_tail())
+
+
+# -- child tables ----------------------------------------------------------------------------------
+INVOICE_LINES = ChildSpec(
+    name="invoice_lines",
+    label="Invoice lines",
+    description="One row per line of each invoice: what was billed, for which price and period.",
+    path="lines",
+    key="invoice",
+    key_description="The invoice's id.",
+    paged=True,
+    parent_fields=(
+        _c(
+            "invoice_created",
+            T.TIMESTAMP,
+            "When the invoice was created (narrows lines by the invoice's date without a join).",
+            "created",
+        ),
+    ),
+    fields=(
+        _c("id", T.TEXT, "The line's id."),
+        _c(
+            "type",
+            T.TEXT,
+            "subscription_item_details or invoice_item_details (before API 2025-03-31: "
+            "subscription or invoiceitem).",
+            "parent.type",
+            ("type",),
+        ),
+        _c(
+            "subscription",
+            T.TEXT,
+            "The subscription that billed the line, if any.",
+            "parent.subscription_item_details.subscription",
+            ("parent.invoice_item_details.subscription", "subscription"),
+        ),
+        _c(
+            "subscription_item",
+            T.TEXT,
+            "The subscription item that billed the line, if any.",
+            "parent.subscription_item_details.subscription_item",
+            ("subscription_item",),
+        ),
+        _c(
+            "price",
+            T.TEXT,
+            "The price billed (under pricing since API 2025-03-31).",
+            "pricing.price_details.price",
+            ("price", "plan"),
+        ),
+        _c(
+            "product",
+            T.TEXT,
+            "The price's product.",
+            "pricing.price_details.product",
+            ("price.product", "plan.product"),
+        ),
+        _c("amount", T.AMOUNT, "The line's amount, before discounts and taxes."),
+        _c("currency", T.TEXT, "Three-letter ISO currency code, lowercase."),
+        _c("quantity", T.INTEGER, "How many units were billed."),
+        _c("period_start", T.TIMESTAMP, "Start of the period the line bills.", "period.start"),
+        _c("period_end", T.TIMESTAMP, "End of the period the line bills.", "period.end"),
+        _c(
+            "proration",
+            T.BOOLEAN,
+            "True for a proration (a plan change part-way through a period).",
+            "parent.subscription_item_details.proration",
+            ("parent.invoice_item_details.proration", "proration"),
+        ),
+        _c("description", T.TEXT, "The text customers see on the line."),
+    ),
+)
+
+INVOICE_DISCOUNT_AMOUNTS = ChildSpec(
+    name="invoice_discount_amounts",
+    label="Invoice discount amounts",
+    description="How much each discount took off each invoice (total_discount_amounts).",
+    path="total_discount_amounts",
+    key="invoice",
+    key_description="The invoice's id (amounts are in its currency).",
+    fields=(
+        _c("discount", T.TEXT, "The discount's id (a subscription's discount, for instance)."),
+        _c("amount", T.AMOUNT, "The amount taken off, in the invoice's currency."),
+    ),
+)
+
+SUBSCRIPTION_ITEMS = ChildSpec(
+    name="subscription_items",
+    label="Subscription items",
+    description="One row per item of each subscription: its price as the subscription embeds "
+    "it, quantity and current period.",
+    path="items",
+    key="subscription",
+    key_description="The subscription's id.",
+    paged=True,
+    fields=(
+        _c("id", T.TEXT, "The item's id."),
+        _c("created", T.TIMESTAMP, "When the item was added."),
+        _c("price", T.TEXT, "The price's id."),
+        _c("product", T.TEXT, "The price's product.", "price.product"),
+        _c("currency", T.TEXT, "The price's currency.", "price.currency"),
+        _c(
+            "unit_amount",
+            T.AMOUNT,
+            "Amount per unit (empty for tiered prices).",
+            "price.unit_amount",
+        ),
+        _c("billing_scheme", T.TEXT, "per_unit or tiered.", "price.billing_scheme"),
+        _c(
+            "tiers_mode",
+            T.TEXT,
+            "graduated or volume, for tiered prices (their tiers are in prices).",
+            "price.tiers_mode",
+        ),
+        _c("price_type", T.TEXT, "one_time or recurring.", "price.type"),
+        _c(
+            "recurring_interval",
+            T.TEXT,
+            "day, week, month or year.",
+            "price.recurring.interval",
+        ),
+        _c(
+            "recurring_interval_count",
+            T.INTEGER,
+            "Intervals between bills (3 with month: quarterly).",
+            "price.recurring.interval_count",
+        ),
+        _c(
+            "recurring_usage_type",
+            T.TEXT,
+            "licensed (per seat) or metered (per use).",
+            "price.recurring.usage_type",
+        ),
+        _c("quantity", T.INTEGER, "How many units of the price."),
+        _c(
+            "current_period_start",
+            T.TIMESTAMP,
+            "Start of the item's current period (on items since API 2025-03-31).",
+        ),
+        _c("current_period_end", T.TIMESTAMP, "End of the item's current period."),
+    ),
+)
+
+SUBSCRIPTION_DISCOUNTS = ChildSpec(
+    name="subscription_discounts",
+    label="Subscription discounts",
+    description="One row per discount applied to each subscription, with its coupon.",
+    path="discounts",
+    key="subscription",
+    key_description="The subscription's id.",
+    fields=(
+        _c("id", T.TEXT, "The discount's id."),
+        _c(
+            "coupon",
+            T.TEXT,
+            "The coupon's id (source.coupon in the pinned API version; coupon before).",
+            "source.coupon",
+            ("coupon",),
+        ),
+        _c("started_at", T.TIMESTAMP, "When the discount started.", "start"),
+        _c(
+            "ends_at",
+            T.TIMESTAMP,
+            "When a repeating coupon's discount ends (empty otherwise).",
+            "end",
+        ),
+    ),
+)
 
 
 OBJECTS: tuple[ObjectSpec, ...] = (
@@ -287,6 +554,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             "invoice.will_be_due",
         ),
         deleted_event="invoice.deleted",
+        children=(INVOICE_LINES, INVOICE_DISCOUNT_AMOUNTS),
     ),
     ObjectSpec(
         name="subscriptions",
@@ -342,6 +610,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             "customer.subscription.trial_will_end",
             "customer.subscription.updated",
         ),
+        children=(SUBSCRIPTION_ITEMS, SUBSCRIPTION_DISCOUNTS),
     ),
     ObjectSpec(
         name="products",
@@ -531,6 +800,9 @@ BY_NAME: Mapping[str, ObjectSpec] = {o.name: o for o in OBJECTS}
 BY_OBJECT_TYPE: Mapping[str, ObjectSpec] = {o.object_type: o for o in OBJECTS}
 BY_EVENT_TYPE: Mapping[str, ObjectSpec] = {e: o for o in OBJECTS for e in o.event_types}
 NAMES: tuple[str, ...] = tuple(o.name for o in OBJECTS)
+#: Every child table, and the dataset each belongs to.
+CHILDREN: tuple[ChildSpec, ...] = tuple(c for o in OBJECTS for c in o.children)
+PARENT_OF: Mapping[str, ObjectSpec] = {c.name: o for o in OBJECTS for c in o.children}
 
 
 def get(name: str) -> ObjectSpec:
@@ -539,3 +811,8 @@ def get(name: str) -> ObjectSpec:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown object {name!r}; expected one of: {', '.join(NAMES)}") from None
+
+
+def dataset_of(table: str) -> ObjectSpec | None:
+    """The dataset a table belongs to: itself for a dataset, the parent for a child table."""
+    return BY_NAME.get(table) or PARENT_OF.get(table)

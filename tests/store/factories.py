@@ -104,6 +104,51 @@ def subscription(i: int, **overrides: Any) -> dict[str, Any]:
     return obj
 
 
+def invoice(i: int, lines: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A subscription invoice with ``lines`` lines (and a discount on the first)."""
+    start = BASE_TIME + i * 3600
+    data = [
+        {
+            "id": f"il_{i:014d}_{n}",
+            "object": "line_item",
+            "amount": 1500 * (n + 1),
+            "currency": "usd",
+            "description": f"Line {n}",
+            "parent": {
+                "type": "subscription_item_details",
+                "subscription_item_details": {
+                    "proration": n == 2,
+                    "subscription": f"sub_{i:014d}",
+                    "subscription_item": f"si_{i:014d}",
+                },
+            },
+            "period": {"start": start, "end": start + 30 * 86_400},
+            "pricing": {
+                "type": "price_details",
+                "price_details": {"price": "price_basic", "product": "prod_basic"},
+            },
+            "quantity": n + 1,
+        }
+        for n in range(lines)
+    ]
+    obj: dict[str, Any] = {
+        "id": f"in_{i:014d}",
+        "object": "invoice",
+        "created": start,
+        "currency": "usd",
+        "customer": f"cus_{i:014d}",
+        "livemode": False,
+        "metadata": {},
+        "parent": {"subscription_details": {"subscription": f"sub_{i:014d}"}},
+        "status": "paid",
+        "total": sum(line["amount"] for line in data),
+        "lines": {"object": "list", "data": data, "has_more": False},
+        "total_discount_amounts": [{"amount": 100, "discount": f"di_{i}"}] if data else [],
+    }
+    obj.update(overrides)
+    return obj
+
+
 def coupon(i: int, **overrides: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "id": f"CPN{i}",

@@ -177,8 +177,13 @@ class QueryEngine:
     ) -> Answer:
         """Answer one read-only SELECT over the connection's datasets."""
         check_read_only(sql)
-        names = [n for n in referenced_tables(sql) if n in catalog.BY_NAME]
-        narrowed: Mapping[str, DatasetRead] = pushdown(sql)
+        tables = referenced_tables(sql)
+        # a child table (subscription_items…) comes with its dataset, which is then read whole
+        parents = {p.name for t in tables if (p := catalog.PARENT_OF.get(t)) is not None}
+        names = [n for n in tables if n in catalog.BY_NAME] + sorted(parents)
+        narrowed: Mapping[str, DatasetRead] = {
+            k: v for k, v in pushdown(sql).items() if k not in parents
+        }
         loaded = await self.load(connection, reads_for(names, narrowed), force_live=force_live)
         try:
             result = loaded.query(sql, params, max_rows=max_rows)

@@ -198,10 +198,16 @@ class DuckDBRefresh:
             )
 
     def keep_dataset(self, spec: ObjectSpec) -> bool:
-        """Carry a dataset over unchanged; False if the current version does not have it."""
+        """Carry a dataset over unchanged, with its child tables; False if the current
+        version does not have it. Child tables the current version lacks (it was written
+        before they existed) are rebuilt from the dataset's stored objects."""
         self._check_open()
         if not self.full:
-            return self._tables.exists(spec)
+            if not self._tables.exists(spec):
+                return False
+            if not self._tables.children_present(spec):
+                self._tables.rebuild_children(spec)
+            return True
         self._end_writers(spec)
         if not self._store.current_path.exists():
             return False
@@ -209,14 +215,7 @@ class DuckDBRefresh:
             f"ATTACH {quote_literal(str(self._store.current_path))} AS _flitch_prev (READ_ONLY)"
         )
         try:
-            found = first_row(
-                self._db.execute(
-                    "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
-                    "AND schema_name = 'main' AND table_name = ?",
-                    [spec.name],
-                )
-            )
-            if not found or not found[0]:
+            if not self._prev_has(spec.name):
                 return False
             state = first_row(
                 self._db.execute(
@@ -227,9 +226,16 @@ class DuckDBRefresh:
             )
             self._db.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
             source = f"_flitch_prev.main.{table_name(spec)}"
+            rebuild = True
             if state is not None and state[3] == schema_version(spec):
                 self._tables.create(spec)
                 self._db.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {source}")  # noqa: S608
+                rebuild = not all(self._prev_has(c.name) for c in spec.children)
+                for child in spec.children if not rebuild else ():
+                    self._db.execute(
+                        f"INSERT INTO {table_name(child)} "  # noqa: S608
+                        f"SELECT * FROM _flitch_prev.main.{table_name(child)}"
+                    )
             else:
                 self._db.execute(f"CREATE TABLE {table_name(spec)} AS SELECT * FROM {source}")  # noqa: S608
             if state is not None:
@@ -240,8 +246,21 @@ class DuckDBRefresh:
                 )
         finally:
             self._db.execute("DETACH _flitch_prev")
+        if rebuild:
+            self._tables.rebuild_children(spec)
         self._pending.pop(spec.name, None)
         return True
+
+    def _prev_has(self, table: str) -> bool:
+        """The version being carried over from (attached) holds this table."""
+        found = first_row(
+            self._db.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
+                "AND schema_name = 'main' AND table_name = ?",
+                [table],
+            )
+        )
+        return bool(found and found[0])
 
     def drop_dataset(self, spec: ObjectSpec) -> None:
         self._check_open()

@@ -11,6 +11,12 @@ A bulk load goes into a table without its primary key, which ``finish()`` adds o
 in: appending to an unindexed table is DuckDB's fastest path, and an object seen twice while
 paging (Stripe's lists shift as objects are created) is resolved once, keeping its last copy,
 instead of failing an insert.
+
+Child tables (``catalog.ChildSpec``: a subscription's items, an invoice's lines) follow their
+dataset through every operation here — created, dropped, appended to, upserted and deleted with
+it — so whoever writes a dataset writes its child tables too, live and cached alike. A parent's
+child rows are always replaced together: an upsert deletes the old ones before inserting the
+new; an object seen twice in a bulk load has its child rows rebuilt from the copy kept.
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ import duckdb
 import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from flitch.catalog import ObjectSpec
+from flitch.catalog import ChildSpec, ObjectSpec
 from flitch.store.base import StripeObject
 from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
-    RowBuffer,
+    Batch,
+    ChildBatch,
+    Layout,
+    ObjectRows,
     add_primary_key_sql,
     create_table_sql,
     first_row,
@@ -99,7 +108,7 @@ class Tables:
 
     # -- tables ----------------------------------------------------------------------------------
     @_locked
-    def exists(self, spec: ObjectSpec) -> bool:
+    def exists(self, spec: Layout) -> bool:
         found = first_row(
             self.con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
@@ -111,19 +120,30 @@ class Tables:
 
     def create(self, spec: ObjectSpec, *, keyed: bool = True) -> None:
         """Make the dataset an empty table in the catalog's current layout (without its
-        primary key when ``keyed`` is False: a bulk load follows, then ``seal``)."""
+        primary key when ``keyed`` is False: a bulk load follows, then ``seal``), its child
+        tables empty too."""
         with self.lock:
             self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
             self.con.execute(create_table_sql(spec, primary_key=keyed))
+            for child in spec.children:
+                self.create_child(child)
             if keyed:
                 self._loading.discard(spec.name)
             else:
                 self._loading.add(spec.name)
 
     @_locked
+    def create_child(self, child: ChildSpec) -> None:
+        """Make a child table empty, in the catalog's current layout."""
+        self.con.execute(f"DROP TABLE IF EXISTS {table_name(child)}")
+        self.con.execute(create_table_sql(child, primary_key=False))
+
+    @_locked
     def drop(self, spec: ObjectSpec) -> None:
         self._loading.discard(spec.name)
         self.con.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
+        for child in spec.children:
+            self.con.execute(f"DROP TABLE IF EXISTS {table_name(child)}")
         self.con.execute(f"DELETE FROM {STATE_TABLE} WHERE name = ?", [spec.name])  # noqa: S608
 
     @_locked
@@ -132,44 +152,125 @@ class Tables:
         return int(found[0]) if found else 0
 
     # -- rows ------------------------------------------------------------------------------------
-    def append(self, spec: ObjectSpec, batch: pa.Table) -> None:
-        """Append a batch. Into a table being bulk loaded (see ``seal``) it is a plain append;
-        into a keyed table, an id already there is replaced by the batch's copy."""
-        view = f"{_BATCH_VIEW}_{next(_counter)}"
-        name = table_name(spec)
+    def append(self, spec: ObjectSpec, batch: Batch) -> None:
+        """Append a batch (a dataset's rows and its child rows). Into a table being bulk loaded
+        (see ``seal``) it is a plain append; into a keyed table, an id already there is
+        replaced by the batch's copy, child rows included."""
         with self.lock:
-            keyed = spec.name not in self._loading
-            if keyed:
-                batch = _last_of_each_id(batch)
-            self.con.register(view, batch)
-            try:
-                if not keyed:
-                    self.con.execute(f"INSERT INTO {name} SELECT * FROM {view}")  # noqa: S608
-                else:
-                    self.con.execute(f"INSERT OR REPLACE INTO {name} SELECT * FROM {view}")  # noqa: S608
-            finally:
-                self.con.unregister(view)
-            self._uncommitted += batch.num_rows
+            if spec.name in self._loading:
+                self._insert(spec, batch.rows)
+                for child in batch.children:
+                    self._insert(child.spec, child.rows)
+            else:
+                rows, children = _last_of_each_id(batch)
+                self._delete_children(spec, rows.column("id").to_pylist())
+                self._insert(spec, rows, replace=True)
+                for child_rows in children:
+                    self._insert(child_rows.spec, child_rows.rows)
+            self._uncommitted += batch.rows.num_rows
             if self._commit_rows is not None and self._uncommitted >= self._commit_rows:
                 self.con.execute("COMMIT")
                 self.con.execute("BEGIN TRANSACTION")
                 self._uncommitted = 0
 
+    def _insert(self, spec: Layout, rows: pa.Table, *, replace: bool = False) -> None:
+        if not rows.num_rows:
+            return
+        view = f"{_BATCH_VIEW}_{next(_counter)}"
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        self.con.register(view, rows)
+        try:
+            self.con.execute(f"{verb} INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
+        finally:
+            self.con.unregister(view)
+
+    def _delete_children(self, spec: ObjectSpec, ids: Sequence[Any]) -> None:
+        """Delete the child rows of these parents (before their new ones go in)."""
+        if not spec.children or not ids:
+            return
+        wanted = sorted({str(i) for i in ids})
+        for child in spec.children:
+            self.con.execute(
+                f"DELETE FROM {table_name(child)} "  # noqa: S608
+                f"WHERE {child.key} IN (SELECT unnest(?::VARCHAR[]))",
+                [wanted],
+            )
+
     def seal(self, spec: ObjectSpec) -> None:
         """End a bulk load: keep the last copy of each id, then add the primary key. A no-op
-        for a table created with its key."""
+        for a table created with its key. An object loaded twice has its child rows rebuilt
+        from the copy kept."""
         name = table_name(spec)
         with self.lock:
             if spec.name not in self._loading:
                 return
             found = first_row(self.con.execute(f"SELECT count(*) - count(DISTINCT id) FROM {name}"))  # noqa: S608
             if found and found[0]:
+                repeated = [
+                    str(r[0])
+                    for r in self.con.execute(
+                        f"SELECT id FROM {name} GROUP BY id HAVING count(*) > 1"  # noqa: S608
+                    ).fetchall()
+                ]
                 self.con.execute(
                     f"DELETE FROM {name} WHERE rowid NOT IN "  # noqa: S608
                     f"(SELECT max(rowid) FROM {name} GROUP BY id)"
                 )
+                self.rebuild_children(spec, repeated)
             self.con.execute(add_primary_key_sql(spec))
             self._loading.discard(spec.name)
+
+    @_locked
+    def rebuild_children(self, spec: ObjectSpec, ids: Sequence[str] | None = None) -> None:
+        """Write the child rows of these parents (all of them with ``None``) again, from the
+        objects kept in the dataset's ``raw`` column; missing child tables are created."""
+        if not spec.children:
+            return
+        for child in spec.children:
+            if ids is None or not self.exists(child):
+                self.create_child(child)
+        if ids is not None:
+            self._delete_children(spec, ids)
+        if not self._has_column(spec, "raw"):
+            return
+        # Read in slices on this connection (a cursor would be another transaction, blind to
+        # rows this one has not committed), each read to the end before its rows are written.
+        name = table_name(spec)
+        slices: list[tuple[str, list[Any]]] = []
+        if ids is not None:
+            wanted = sorted(set(ids))
+            for i in range(0, len(wanted), DEFAULT_BATCH_ROWS):
+                slices.append(
+                    ("id IN (SELECT unnest(?::VARCHAR[]))", [wanted[i : i + DEFAULT_BATCH_ROWS]])
+                )
+        else:
+            bounds = first_row(self.con.execute(f"SELECT min(rowid), max(rowid) FROM {name}"))  # noqa: S608
+            if bounds and bounds[0] is not None:
+                for lo in range(int(bounds[0]), int(bounds[1]) + 1, DEFAULT_BATCH_ROWS):
+                    slices.append(("rowid >= ? AND rowid < ?", [lo, lo + DEFAULT_BATCH_ROWS]))
+        for where, params in slices:
+            found = self.con.execute(
+                f"SELECT CAST(raw AS VARCHAR) FROM {name} WHERE {where}",  # noqa: S608
+                params,
+            ).fetchall()
+            buffer = ObjectRows(spec)
+            buffer.add(orjson.loads(r[0]) for r in found if r[0] is not None)
+            for nested in buffer.take().children:
+                self._insert(nested.spec, nested.rows)
+
+    def _has_column(self, spec: Layout, column: str) -> bool:
+        found = first_row(
+            self.con.execute(
+                "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = 'main' AND table_name = ? AND column_name = ?",
+                [spec.name, column],
+            )
+        )
+        return bool(found and found[0])
+
+    def children_present(self, spec: ObjectSpec) -> bool:
+        """Every child table of the dataset exists."""
+        return all(self.exists(child) for child in spec.children)
 
     @_locked
     def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
@@ -177,7 +278,7 @@ class Tables:
         if not self.exists(spec):
             self.create(spec)
         self.seal(spec)
-        buffer = RowBuffer(spec)
+        buffer = ObjectRows(spec)
         count = buffer.add(objects)
         if count:
             self.append(spec, buffer.take())
@@ -189,6 +290,7 @@ class Tables:
         wanted = sorted({str(i) for i in ids})
         if not wanted or not self.exists(spec):
             return 0
+        self._delete_children(spec, wanted)
         found = first_row(
             self.con.execute(
                 f"DELETE FROM {table_name(spec)} WHERE id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608
@@ -229,18 +331,31 @@ class Tables:
 
     @_locked
     def is_current(self, spec: ObjectSpec) -> bool:
-        """The dataset exists, in the catalog's current layout."""
+        """The dataset exists, with its child tables, in the catalog's current layout."""
         state = self.read_state(spec)
-        return self.exists(spec) and state is not None and state[3] == schema_version(spec)
+        return (
+            self.exists(spec)
+            and state is not None
+            and state[3] == schema_version(spec)
+            and self.children_present(spec)
+        )
 
 
-def _last_of_each_id(batch: pa.Table) -> pa.Table:
-    """Keep only the last row of each id (the newest copy of an object seen twice)."""
-    ids: Sequence[Any] = batch.column("id").to_pylist()
+def _last_of_each_id(batch: Batch) -> tuple[pa.Table, list[ChildBatch]]:
+    """Keep only the last row of each id (the newest copy of an object seen twice), and the
+    child rows of the copies kept."""
+    ids: Sequence[Any] = batch.rows.column("id").to_pylist()
     last = {value: i for i, value in enumerate(ids)}
     if len(last) == len(ids):
-        return batch
-    return batch.take(pa.array(sorted(last.values()), type=pa.int64()))
+        return batch.rows, list(batch.children)
+    kept = sorted(last.values())
+    rows = batch.rows.take(pa.array(kept, type=pa.int64()))
+    keep = set(kept)
+    children = []
+    for child in batch.children:
+        mask = pa.array([owner in keep for owner in child.owners], type=pa.bool_())
+        children.append(ChildBatch(child.spec, child.rows.filter(mask), []))
+    return rows, children
 
 
 class ArrowDatasetWriter:
@@ -256,7 +371,7 @@ class ArrowDatasetWriter:
     ) -> None:
         self._tables = tables
         self.spec = spec
-        self._buffer = RowBuffer(spec)
+        self._buffer = ObjectRows(spec)
         self._batch_rows = max(1, batch_rows)
         self._rows = 0
         self._finished = False
@@ -277,7 +392,7 @@ class ArrowDatasetWriter:
         if len(self._buffer):
             batch = self._buffer.take()
             self._tables.append(self.spec, batch)
-            self._rows += batch.num_rows
+            self._rows += batch.rows.num_rows
 
     def finish(self) -> int:
         if not self._finished:
@@ -290,7 +405,7 @@ class ArrowDatasetWriter:
 
     def discard(self) -> None:
         """Drop buffered rows and end the writer (its table was replaced or dropped)."""
-        self._buffer = RowBuffer(self.spec)
+        self._buffer = ObjectRows(self.spec)
         self._finished = True
 
     def __enter__(self) -> Self:

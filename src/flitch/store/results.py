@@ -168,9 +168,20 @@ class SqlSession:
         )
 
     def _failed(self, exc: duckdb.Error) -> QueryFailed:
-        names = ", ".join(self.table_names()) or "none yet"
+        present = self.table_names()
+        text = str(exc)
+        for child in catalog.CHILDREN:
+            parent = catalog.PARENT_OF[child.name]
+            if child.name in text and child.name not in present and parent.name in present:
+                return QueryFailed(
+                    f"The query failed: {exc}",
+                    f"This cache was written before Flitch kept {child.name} beside "
+                    f"{parent.name}: run a refresh of this connection (flitch refresh), which "
+                    f"reads {parent.name} in full again and writes it.",
+                )
+        names = ", ".join(present) or "none yet"
         return QueryFailed(
-            f"The query failed: {exc}",
+            f"The query failed: {text}",
             f"Check the SQL against the datasets and their columns (datasets here: {names}).",
         )
 
@@ -183,7 +194,7 @@ class SqlSession:
         return {str(r[0]) for r in found}
 
     def table_names(self) -> list[str]:
-        """The datasets present (tables of the dataset catalog, Flitch's own left out)."""
+        """The datasets and child tables present (Flitch's own tables left out)."""
         with self._connect() as cur:
             return sorted(t for t in self._all_tables(cur) if not t.startswith("_"))
 
