@@ -245,9 +245,7 @@ INVOICES: tuple[Metric, ...] = (
 METRICS: tuple[Metric, ...] = MRR_FAMILY + SUBSCRIPTIONS + INVOICES
 
 # Only subscriptions carrying a discount can use a coupon: the others are not priced at all.
-_DISCOUNTED = subscription_mrr(
-    where="discounts IS NOT NULL AND CAST(discounts AS VARCHAR) NOT IN ('[]', 'null')"
-)
+_DISCOUNTED = subscription_mrr(where="id IN (SELECT subscription FROM subscription_discounts)")
 _COUPON_USAGE_SQL = (
     _DISCOUNTED  # noqa: S608
     + """,

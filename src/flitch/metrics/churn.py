@@ -15,7 +15,9 @@ Over ``[start, end)``:
 - churn rate = churned ÷ (active at the start + new), Stripe's formula. Stripe shows it over a
   rolling 30 days; here it is over the period picked.
 
-Only subscriptions created before the period's end are read.
+Only subscriptions created before the period's end, and paid at some time from its start on,
+are read; their items and discounts come from the typed tables ``subscription_items`` and
+``subscription_discounts``.
 """
 
 from __future__ import annotations
@@ -37,10 +39,24 @@ FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTA
 """
 
 
+# What a drill-down shows: the subscriptions whose paid time began, or ended, in the period.
+_PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
+_PAID_TO = (
+    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
+    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
+)
+# The subscriptions that can matter: created before the end, past incomplete, and paid at some
+# time from the start on (a paid time that ended before the start changes no count).
+_RELEVANT = (
+    "created < $end AND status NOT IN ('incomplete', 'incomplete_expired') "
+    f"AND COALESCE({_PAID_TO}, $end) >= $start"
+)
+
+
 def _counts(grid: str) -> str:
     """SQL with the relation ``counts(bucket, active_start, new, churned)``."""
     return (
-        subscription_mrr(None, where="created < $end")  # noqa: S608
+        subscription_mrr(None, where=_RELEVANT)  # noqa: S608
         + f""",
 grid AS ({grid}),
 spans AS (
@@ -84,12 +100,6 @@ counts AS (
     )
 
 
-# What a drill-down shows: the subscriptions whose paid time began, or ended, in the period.
-_PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
-_PAID_TO = (
-    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
-    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
-)
 _STARTED = (
     "status NOT IN ('incomplete', 'incomplete_expired') AND created < $end "
     f"AND {_PAID_FROM} >= $start AND {_PAID_FROM} < $end"

@@ -16,11 +16,15 @@ before), *reactivation* (from zero, paid before), *expansion* / *contraction* (u
 *churned* (to zero). Growth = new + reactivation + expansion − contraction − churned, and MRR at
 the end = MRR at the start + growth, exactly.
 
-What is read: every subscription invoice created from 45 days before the period (a monthly
-period and slack); a subscription billed less often (quarterly, yearly…) whose current period
-began before that is taken from its current period and items instead, so old invoices are
-never parsed. "Paid before" (reactivation) looks at paid subscription invoices of the 400
-days before the period.
+What is read: the lines (``invoice_lines``) and discount amounts (``invoice_discount_amounts``)
+of every subscription invoice created from 45 days before the period (a monthly period and
+slack), typed tables written with the invoices, so no invoice's JSON is parsed; a subscription
+billed less often (quarterly, yearly…) whose current period began before that is taken from its
+current period and items instead, so old invoices are never read. "Paid before"
+(reactivation) looks at paid subscription invoices of the 400 days before the period.
+
+An invoice with more lines than Stripe embeds in a listed invoice (``lines.has_more``; its rows
+in ``invoice_lines`` say ``truncated``) counts only the lines embedded.
 """
 
 from __future__ import annotations
@@ -35,15 +39,6 @@ from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mr
 LOOKBACK_DAYS = 400
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churned")
 _GRAIN = "CAST('1 ' || $grain AS INTERVAL)"
-#: What is read of each invoice, parsed once (``json_transform``): its lines (amount, period,
-#: price — where the API version keeps it — and whether it is a proration), its discounts.
-INVOICE_SHAPE = (
-    '{"lines": {"data": [{"amount": "BIGINT", "period": {"start": "BIGINT", "end": "BIGINT"}, '
-    '"pricing": {"price_details": {"price": "VARCHAR"}}, "price": {"id": "VARCHAR"}, '
-    '"plan": {"id": "VARCHAR"}, "proration": "BOOLEAN", '
-    '"parent": {"subscription_item_details": {"proration": "BOOLEAN"}}}]}, '
-    '"total_discount_amounts": [{"amount": "BIGINT", "discount": "VARCHAR"}]}'
-)
 _FACTOR = monthly_factor("pr.recurring_interval", "COALESCE(pr.recurring_interval_count, 1)")
 
 #: Invoices created this many days before the period are read in full (a month and slack).
@@ -70,69 +65,56 @@ retried AS (
   SELECT id FROM subscriptions WHERE status IN {sql_list(MRR_STATUSES)}
 ),
 inv AS (
-  SELECT i.id, i.customer, i.currency, i.subscription, i.created,
-    json_transform(i.raw, '{INVOICE_SHAPE}') AS doc
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created
   FROM invoices i
   WHERE i.subscription IS NOT NULL AND i.status = 'paid'
     AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
   UNION ALL
-  SELECT i.id, i.customer, i.currency, i.subscription, i.created,
-    json_transform(i.raw, '{INVOICE_SHAPE}') AS doc
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created
   FROM invoices i SEMI JOIN retried r ON r.id = i.subscription
   WHERE i.status = 'open'
     AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
 ),
-line_rows AS (
-  SELECT id AS invoice, customer, currency, subscription, created, unnest(doc.lines.data) AS line
-  FROM inv
-),
-lines AS (
-  SELECT invoice, customer, currency, subscription, created,
-    line.amount AS amount,
-    to_timestamp(line.period.start) AS p_start,
-    to_timestamp(line.period."end") AS p_end,
-    COALESCE(line.pricing.price_details.price, line.price.id, line.plan.id) AS price,
-    COALESCE(line.parent.subscription_item_details.proration, line.proration, false)
-      AS proration
-  FROM line_rows
-),
-recurring AS (
-  SELECT l.*, l.amount * {_FACTOR} AS monthly
-  FROM lines l JOIN prices pr ON pr.id = l.price
-  WHERE NOT l.proration AND pr.type = 'recurring'
-    AND COALESCE(pr.recurring_usage_type, 'licensed') = 'licensed'
-),
-coupon_of AS (
-  SELECT d.value->>'$.id' AS discount,
-    COALESCE(d.value->>'$.source.coupon.id', d.value->>'$.source.coupon',
-             d.value->>'$.coupon.id', d.value->>'$.coupon') AS coupon
-  FROM subscriptions s, json_each(s.discounts) AS d
+inv_lines AS (
+  -- per invoice, its recurring, licensed lines (prorations left out) normalised to a month
+  SELECT l.invoice, min(l.period_start) AS p_start, max(l.period_end) AS p_end,
+    sum(l.amount * {_FACTOR}) AS monthly, sum(l.amount) AS amount
+  FROM invoice_lines l JOIN prices pr ON pr.id = l.price
+  WHERE l.invoice_created >= $start - INTERVAL {WINDOW_DAYS} DAY AND l.invoice_created < $end
+    AND l.invoice IN (SELECT id FROM inv) AND NOT COALESCE(l.proration, false)
+    AND pr.type = 'recurring' AND COALESCE(pr.recurring_usage_type, 'licensed') = 'licensed'
+  GROUP BY l.invoice
 ),
 forever_off AS (
-  SELECT t.invoice, sum(t.d.amount) AS off
-  FROM (SELECT id AS invoice, unnest(doc.total_discount_amounts) AS d FROM inv) t
-  JOIN coupon_of co ON co.discount = t.d.discount
-  JOIN coupons c ON c.id = co.coupon AND c.duration = 'forever'
-  GROUP BY t.invoice
+  SELECT a.invoice, sum(a.amount) AS off
+  FROM invoice_discount_amounts a
+  JOIN subscription_discounts d ON d.id = a.discount
+  JOIN coupons c ON c.id = d.coupon AND c.duration = 'forever'
+  WHERE a.invoice IN (SELECT id FROM inv)
+  GROUP BY a.invoice
 ),
 inv_mrr AS (
-  SELECT r.invoice, any_value(r.customer) AS customer, any_value(r.currency) AS currency,
-    any_value(r.subscription) AS subscription, any_value(r.created) AS created,
-    min(r.p_start) AS p_start, max(r.p_end) AS p_end,
-    sum(r.monthly) * (1 - least(1, COALESCE(any_value(f.off) / nullif(sum(r.amount), 0), 0)))
-      AS mrr
-  FROM recurring r LEFT JOIN forever_off f ON f.invoice = r.invoice
-  GROUP BY r.invoice
+  SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created, r.p_start,
+    r.p_end, r.monthly * (1 - least(1, COALESCE(f.off / nullif(r.amount, 0), 0))) AS mrr
+  FROM inv i JOIN inv_lines r ON r.invoice = i.id
+  LEFT JOIN forever_off f ON f.invoice = i.id
 ),
-covered AS (
+rows AS (
   SELECT m.invoice, m.customer, m.currency, m.subscription, m.created, m.p_start, m.mrr,
     CASE WHEN s.ended_at < m.p_end THEN s.ended_at ELSE m.p_end END AS cover_to
-  FROM inv_mrr m LEFT JOIN subscriptions s ON s.id = m.subscription
+  FROM inv_mrr m
+  LEFT JOIN (SELECT id, ended_at FROM subscriptions WHERE ended_at IS NOT NULL) s
+    ON s.id = m.subscription
   UNION ALL
   SELECT NULL, l.customer, l.currency, l.subscription, s.current_period_start,
     s.current_period_start, l.mrr,
     CASE WHEN s.ended_at < s.current_period_end THEN s.ended_at ELSE s.current_period_end END
   FROM subscription_mrr l JOIN subscriptions s ON s.id = l.subscription
+),
+covered AS MATERIALIZED (
+  -- where rows overlap, the newest period wins, then the newest invoice: ``rank`` orders them
+  SELECT *, row_number() OVER (ORDER BY p_start, created, COALESCE(invoice, '')) AS rank
+  FROM rows WHERE cover_to >= $start
 ),
 points AS (
   SELECT DISTINCT ts FROM (
@@ -142,41 +124,63 @@ points AS (
                                   $end::TIMESTAMPTZ, {_GRAIN}))
   )
 ),
-cover AS (
-  -- per instant and subscription, the covering invoice with the newest period wins
-  SELECT p.ts, c.subscription, any_value(c.customer) AS customer,
-    any_value(c.currency) AS currency,
-    arg_max(c.mrr, struct_pack(a := c.p_start, b := c.created, c := COALESCE(c.invoice, '')))
-      AS mrr
-  FROM points p JOIN covered c ON c.p_start < p.ts AND c.cover_to >= p.ts
-  GROUP BY p.ts, c.subscription
-),
-snap AS (
-  SELECT ts, customer, currency, sum(mrr) AS mrr FROM cover
-  GROUP BY ALL HAVING sum(mrr) > 0
-),
 steps AS (
   SELECT lag(ts) OVER (ORDER BY ts) AS prev_ts, ts FROM points QUALIFY prev_ts IS NOT NULL
+),
+-- A row covers the instants in (p_start, cover_to], so a subscription's MRR can differ between
+-- two instants only if one of its rows starts or ends in between. Its MRR is computed at the
+-- start, where it is covered, and then only at the instant following such a change (``ts``),
+-- less its MRR at the instant before (``prev``); what did not change is left out.
+evals AS (
+  SELECT $start::TIMESTAMPTZ AS ts, NULL::TIMESTAMPTZ AS prev, subscription
+  FROM covered WHERE p_start < $start AND cover_to >= $start
+  UNION ALL
+  SELECT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ),
+    greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ), subscription
+  FROM (SELECT subscription, p_start AS moment FROM covered
+        UNION ALL SELECT subscription, cover_to FROM covered)
+  WHERE moment >= $start AND moment < $end
+),
+sub_changes AS (
+  SELECT * FROM (
+    -- at each instant, the covering row with the newest period wins
+    SELECT e.ts, any_value(c.customer) AS customer, any_value(c.currency) AS currency,
+      COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.cover_to >= e.ts), 0)
+      - COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.p_start < e.prev), 0) AS change
+    FROM evals e
+    JOIN covered c ON c.subscription = e.subscription AND c.p_start < e.ts
+      AND c.cover_to >= COALESCE(e.prev, e.ts)
+    GROUP BY e.ts, e.subscription
+  ) WHERE change <> 0
+),
+-- a customer's MRR at each instant one of their subscriptions changed at: the changes of their
+-- subscriptions added up (to the micro-unit), nothing below zero
+cust_at AS (
+  SELECT customer, currency, ts,
+    sum(sum(change)) OVER (PARTITION BY customer, currency ORDER BY ts) AS total,
+    sum(change) AS change
+  FROM sub_changes
+  GROUP BY customer, currency, ts
+),
+timeline AS MATERIALIZED (
+  SELECT customer, currency, ts,
+    greatest(round(total, 6), 0) AS mrr,
+    greatest(round(total - change, 6), 0) AS before
+  FROM cust_at
 ),
 first_paid AS (
   SELECT customer, currency, min(created) AS first_at FROM invoices
   WHERE subscription IS NOT NULL AND status = 'paid' AND total > 0
     AND created >= $start - INTERVAL {LOOKBACK_DAYS} DAY AND created < $end
+    AND customer IN (SELECT customer FROM timeline WHERE before = 0 AND ts > $start)
   GROUP BY ALL
 ),
-pairs AS (
-  SELECT st.prev_ts, st.ts, k.customer, k.currency
-  FROM steps st, (SELECT DISTINCT customer, currency FROM snap) k
-),
 changes AS (
-  SELECT date_trunc($grain, p.prev_ts) AS bucket, p.currency, p.customer,
-    COALESCE(s0.mrr, 0) AS before, COALESCE(s1.mrr, 0) AS after, f.first_at, p.prev_ts
-  FROM pairs p
-  LEFT JOIN snap s0 ON s0.ts = p.prev_ts AND s0.customer = p.customer
-    AND s0.currency = p.currency
-  LEFT JOIN snap s1 ON s1.ts = p.ts AND s1.customer = p.customer AND s1.currency = p.currency
-  LEFT JOIN first_paid f ON f.customer = p.customer AND f.currency = p.currency
-  WHERE COALESCE(s0.mrr, 0) <> COALESCE(s1.mrr, 0)
+  SELECT date_trunc($grain, st.prev_ts) AS bucket, t.currency, t.customer, t.before,
+    t.mrr AS after, f.first_at, st.prev_ts
+  FROM timeline t JOIN steps st ON st.ts = t.ts
+  LEFT JOIN first_paid f ON f.customer = t.customer AND f.currency = t.currency
+  WHERE t.mrr <> t.before
 ),
 kinds AS (
   SELECT bucket, currency, customer, after - before AS amount,
@@ -186,12 +190,23 @@ kinds AS (
          WHEN after > before THEN 'expansion'
          ELSE 'contraction' END AS movement
   FROM changes
+),
+-- MRR at each instant: the changes up to it, from zero before the start
+deltas AS (
+  SELECT ts, currency, sum(mrr - before) AS amount,
+    sum(CAST(mrr > 0 AS INTEGER) - CAST(before > 0 AS INTEGER)) AS customers
+  FROM timeline GROUP BY ALL
+),
+snap AS (
+  SELECT p.ts, d.currency, sum(d.amount) AS amount, sum(d.customers) AS customers
+  FROM points p JOIN deltas d ON d.ts <= p.ts
+  GROUP BY ALL
 )
 SELECT bucket, currency, movement, sum(amount) AS amount, count(*) AS customers
 FROM kinds GROUP BY ALL
 UNION ALL
-SELECT ts AS bucket, currency, 'mrr' AS movement, sum(mrr) AS amount, count(*) AS customers
-FROM snap GROUP BY ALL
+SELECT ts AS bucket, currency, 'mrr' AS movement, amount, customers
+FROM snap WHERE customers > 0
 ORDER BY bucket, currency, movement
 """  # noqa: S608
 )

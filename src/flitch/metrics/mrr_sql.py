@@ -4,6 +4,10 @@
 (one row per subscription and currency: ``subscription, customer, currency, status, gross_mrr,
 mrr, forever_coupons``). ``gross_mrr`` is before forever coupons, ``mrr`` after them. The MRR
 family (MRR, ARR, subscribers, ARPU, the coupons' discount) and churn are built on it.
+
+Items and discounts are read from the child tables ``subscription_items`` and
+``subscription_discounts`` (typed columns written with the subscriptions), never from JSON; only
+the tiers of tiered prices are read from ``prices.tiers``, and only for the prices in use.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ tier_rows AS (
     COALESCE(CAST(t.tier->>'flat_amount' AS BIGINT), 0) AS tier_flat
   FROM prices pr, unnest(CAST(pr.tiers AS JSON[])) WITH ORDINALITY AS t(tier, idx)
   WHERE pr.billing_scheme = 'tiered'
+    AND pr.id IN (SELECT price FROM priced WHERE scheme = 'tiered')
 ),
 tiers AS (
   SELECT *, COALESCE(lag(up_to) OVER (PARTITION BY price ORDER BY idx), 0) AS floor_units
@@ -64,46 +69,35 @@ tiered AS (
 )"""
 
 
-#: What MRR reads of each subscription item, parsed once per subscription (``json_transform``).
-ITEM_SHAPE = (
-    '[{"quantity": "BIGINT", "price": {"id": "VARCHAR", "currency": "VARCHAR", '
-    '"unit_amount": "BIGINT", "billing_scheme": "VARCHAR", "type": "VARCHAR", '
-    '"recurring": {"interval": "VARCHAR", "interval_count": "BIGINT", "usage_type": "VARCHAR"}}}]'
-)
-
-
 def subscription_mrr(statuses: tuple[str, ...] | None = MRR_STATUSES, where: str = "") -> str:
     """The ``WITH`` clause computing ``subscription_mrr`` for subscriptions in ``statuses``
-    (all of them with ``None``) that also match ``where`` (SQL over the subscriptions table)."""
+    (all of them with ``None``) that also match ``where`` (SQL over the subscriptions table).
+    It also defines ``subs`` (those subscriptions) and ``discount_coupons`` (their discounts'
+    coupons: ``subscription, coupon``)."""
     conditions = _status_filter(statuses)
     if where:
         conditions = f"{conditions} AND {where}" if conditions else f"WHERE {where}"
     return f"""
 WITH subs AS (
-  SELECT id, customer, status, discounts, items
+  SELECT id, customer, status
   FROM subscriptions
   {conditions}
 ),
-items AS (
-  SELECT s.id AS subscription, s.customer, s.status,
-    unnest(json_transform(s.items, '{ITEM_SHAPE}')) AS item
-  FROM subs s
-),
 priced AS (
   SELECT
-    subscription,
-    customer,
-    status,
-    item.price.id AS price,
-    lower(item.price.currency) AS currency,
-    COALESCE(item.quantity, 1) AS quantity,
-    item.price.unit_amount AS unit_amount,
-    COALESCE(item.price.billing_scheme, 'per_unit') AS scheme,
-    item.price.recurring.interval AS interval,
-    COALESCE(item.price.recurring.interval_count, 1) AS interval_count,
-    COALESCE(item.price.recurring.usage_type, 'licensed') AS usage_type
-  FROM items
-  WHERE item.price.type IS DISTINCT FROM 'one_time'
+    s.id AS subscription,
+    s.customer,
+    s.status,
+    i.price,
+    lower(i.currency) AS currency,
+    COALESCE(i.quantity, 1) AS quantity,
+    i.unit_amount,
+    COALESCE(i.billing_scheme, 'per_unit') AS scheme,
+    i.recurring_interval AS interval,
+    COALESCE(i.recurring_interval_count, 1) AS interval_count,
+    COALESCE(i.recurring_usage_type, 'licensed') AS usage_type
+  FROM subs s JOIN subscription_items i ON i.subscription = s.id
+  WHERE i.price_type IS DISTINCT FROM 'one_time'
 ),{TIERED_SQL},
 item_mrr AS (
   SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count,
@@ -122,10 +116,8 @@ sub_mrr AS (
   GROUP BY subscription, currency
 ),
 discount_coupons AS (
-  SELECT s.id AS subscription,
-    COALESCE(d.value->>'$.source.coupon.id', d.value->>'$.source.coupon',
-             d.value->>'$.coupon.id', d.value->>'$.coupon') AS coupon
-  FROM subs s, json_each(s.discounts) AS d
+  SELECT d.subscription, d.coupon
+  FROM subscription_discounts d SEMI JOIN subs s ON s.id = d.subscription
 ),
 forever AS (
   SELECT dc.subscription,
