@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -230,6 +231,12 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _short(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _show_refresh(result: RefreshResult, out: Console) -> None:
     table = Table(title=f"Refresh of {escape(result.connection)}", title_justify="left")
     for column in ("Object", "How", "Records read", "Rows", "Status"):
@@ -257,19 +264,32 @@ def _show_refresh(result: RefreshResult, out: Console) -> None:
 
 
 def _show_verify(result: VerifyResult, out: Console) -> None:
-    table = Table(title=f"Check of {escape(result.connection)}", title_justify="left")
+    table = Table(
+        title=f"Check of {escape(result.connection)}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
     columns = (
         "Object",
         "Cached",
-        "In Stripe",
+        "Stripe",
         "Missing",
         "Extra",
         "Changed",
-        "Meanwhile",
+        "During",
         "Result",
     )
     for column in columns:
-        table.add_column(column, justify="left" if column in ("Object", "Result") else "right")
+        left = column in ("Object", "Result")
+        table.add_column(
+            column,
+            justify="left" if left else "right",
+            no_wrap=True,
+            min_width=max(len(column), 8 if column == "Result" else 0),
+        )
     for c in result.datasets:
         if c.status != "ok":
             verdict = f"[yellow]{escape(c.status)}[/]"
@@ -300,8 +320,8 @@ def _show_verify(result: VerifyResult, out: Console) -> None:
     meanwhile = sum(c.meanwhile for c in result.datasets)
     if meanwhile:
         out.print(
-            f"{meanwhile:,} objects changed in Stripe while the check ran (their events say so); "
-            "not counted as differences, and updated."
+            f"{meanwhile:,} objects changed in Stripe during the check (column During: their "
+            "events say so); not counted as differences, and updated."
         )
     if result.differences:
         out.print(
@@ -411,9 +431,16 @@ def _show_schedule(schedules: list[ConnectionSchedule], out: Console) -> None:
             "`flitch set-refresh NAME 1h` (15m, 30m, 1h, 6h, 12h or 1d)."
         )
         return
-    table = Table(title="Scheduled refreshes", title_justify="left")
+    table = Table(
+        title="Scheduled refreshes (UTC)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
     for column in ("Connection", "Object", "Every", "Status", "Last refreshed", "Next due"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "Connection", min_width=len(column))
     for s in schedules:
         for d in s.datasets:
             table.add_row(
@@ -421,8 +448,8 @@ def _show_schedule(schedules: list[ConnectionSchedule], out: Console) -> None:
                 d.object,
                 s.refresh,
                 d.status if s.status != "auth_failed" else "authentication failed",
-                _when(d.last_refresh_at),
-                _when(d.next_due_at) if d.status != "missing_permission" else "(blocked)",
+                _short(d.last_refresh_at),
+                _short(d.next_due_at) if d.status != "missing_permission" else "(blocked)",
             )
         table.add_section()
     out.print(table)
