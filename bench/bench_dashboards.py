@@ -15,10 +15,13 @@
    once, 100 objects a page, only the records in the range).
 
     .venv/bin/python bench/bench_dashboards.py [--charges 1000000 --subscriptions 100000]
-        [--runs 15] [--store DIR] [--customers 300]
+        [--runs 15] [--store DIR] [--customers 300] [--statements 5] [--skip-live]
 
 The generated store is kept in ``--store`` (default: a directory under the system temp dir)
-and reused when it was made with the same sizes.
+and reused when it was made with the same sizes and every dataset is in the catalog's current
+layout (a store written before a layout change, e.g. new child tables, is written again).
+``--statements N`` also lists each dashboard's N slowest statements (direct DuckDB time, the
+metric or chart each one computes), to see where a dashboard's time goes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import asyncio
 import json
 import math
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -520,7 +524,47 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1)]
 
 
-def bench_cached(store: DuckDBStore, runs: int) -> None:
+def _labels() -> dict[str, str]:
+    """What each registry statement computes, by its SQL text."""
+    from flitch.metrics import METRICS, REPORTS
+
+    out: dict[str, str] = {}
+    for m in METRICS:
+        out[m.sql] = m.name
+        if m.series:
+            out[m.series] = f"{m.name} (series)"
+        if m.family is not None:
+            out[m.family.sql] = f"{m.family.name} family"
+    for r in REPORTS:
+        out[r.sql] = r.name
+    return out
+
+
+def label(sql: str, labels: dict[str, str]) -> str:
+    if sql in labels:
+        return labels[sql]
+    found = re.search(r'FROM\s+"?(\w+)"?', sql)
+    return f"chart over {found.group(1)}" if found else " ".join(sql.split())[:40]
+
+
+def slowest(
+    raw: duckdb.DuckDBPyConnection, seen: list[tuple[str, Any]], n: int, runs: int = 3
+) -> None:
+    """The ``n`` statements taking longest, run straight on DuckDB (median of ``runs``)."""
+    labels = _labels()
+    timed = []
+    for sql, params in seen:
+        took = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            raw.execute(sql, params).fetchall()
+            took.append((time.perf_counter() - t) * 1000)
+        timed.append((statistics.median(took), label(sql, labels)))
+    for ms, what in sorted(timed, reverse=True)[:n]:
+        print(f"    {ms:8.1f} ms  {what}")
+
+
+def bench_cached(store: DuckDBStore, runs: int, statements: int = 0) -> None:
     period = Period(NOW - 30 * DAY, NOW + DAY, "30d")
     reader = store.reader(follow=False)
     raw = duckdb.connect(":memory:")
@@ -553,6 +597,8 @@ def bench_cached(store: DuckDBStore, runs: int) -> None:
             f"{name:<10} {med:>10.1f} {pct(ours, 0.95):>8.1f} {base:>10.1f} "
             f"{med / base:>6.2f} {len(recorder.seen)}"
         )
+        if statements:
+            slowest(raw, recorder.seen, statements)
     reader.close()
     raw.close()
 
@@ -624,11 +670,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=300, help="live: emulator account size")
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument(
+        "--statements", type=int, default=0, help="list each dashboard's N slowest statements"
+    )
     args = parser.parse_args()
     where = args.store or Path(tempfile.gettempdir()) / "flitch-bench-dashboards"
     marker = where / f"made-{args.charges}-{args.subscriptions}.txt"
     store = DuckDBStore(where)
-    if not marker.exists():
+    current = marker.exists() and all(d.schema_current for d in store.datasets())
+    if not current:
         print(f"Writing the seeded account into {where} …", file=sys.stderr)
         t = time.perf_counter()
         for old in where.glob("made-*.txt"):
@@ -638,7 +688,7 @@ def main() -> None:
         print(f"  written in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     counts = json.loads(marker.read_text())
     print("Account: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
-    bench_cached(store, args.runs)
+    bench_cached(store, args.runs, args.statements)
     if not args.skip_live:
         bench_live(args.customers)
 

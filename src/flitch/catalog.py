@@ -17,7 +17,7 @@ with their parent (``CHILDREN`` lists them, ``dataset_of`` names a child table's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -52,26 +52,45 @@ class Column:
     description: str
     #: Paths tried in turn when ``path`` holds nothing: where older API versions kept the value.
     fallbacks: tuple[str, ...] = ()
+    _parts: tuple[tuple[str, ...], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the paths split once: extract runs for every column of every object written
+        split = tuple(tuple(p.split(".")) for p in (self.path, *self.fallbacks))
+        object.__setattr__(self, "_parts", split)
 
     def extract(self, obj: Mapping[str, Any]) -> Any:
         """Read this column's value out of one Stripe object (``None`` where absent)."""
         if not self.path:
             return obj
-        value = value_at(obj, self.path)
-        for other in self.fallbacks:
+        value = None
+        for parts in self._parts:
+            if len(parts) == 1 and isinstance(obj, dict):
+                value = obj.get(parts[0])
+            else:
+                value = _walk(obj, parts)
             if value is not None:
                 break
-            value = value_at(obj, other)
-        if self.type is ColumnType.TEXT and isinstance(value, Mapping):
+        if (
+            self.type is ColumnType.TEXT
+            and value is not None
+            and not isinstance(value, str)
+            and isinstance(value, Mapping)
+        ):
             return value.get("id")
         return value
 
 
 def value_at(obj: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted ``path`` in ``obj`` (a numeric part indexes a list), or ``None``."""
+    return _walk(obj, path.split("."))
+
+
+def _walk(obj: Any, parts: Sequence[str]) -> Any:
     value: Any = obj
-    for part in path.split("."):
-        if isinstance(value, Mapping):
+    for part in parts:
+        # decoded JSON is plain dicts (the SDK's objects are dict subclasses): test that first
+        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit():
             index = int(part)
@@ -530,6 +549,11 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             ),
             _c("paid_at", T.TIMESTAMP, "When it was paid.", "status_transitions.paid_at"),
             _c("voided_at", T.TIMESTAMP, "When it was voided.", "status_transitions.voided_at"),
+            _c(
+                "attempted",
+                T.BOOLEAN,
+                "Whether a payment was attempted (an open one charged automatically: it failed).",
+            ),
         ),
         filters=(
             Filter("status", "status"),

@@ -165,10 +165,7 @@ SUBSCRIPTIONS: tuple[Metric, ...] = (
 
 # An invoice is past due when it is open and its due date has passed (sent invoices), or,
 # charged automatically, when a payment attempt has already failed.
-_PAST_DUE = (
-    "status = 'open' AND (due_date < $end "
-    "OR (due_date IS NULL AND CAST(raw->>'$.attempted' AS BOOLEAN)))"
-)
+_PAST_DUE = "status = 'open' AND (due_date < $end OR (due_date IS NULL AND attempted))"
 
 INVOICES: tuple[Metric, ...] = (
     aggregate(
