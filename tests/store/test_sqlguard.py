@@ -166,3 +166,11 @@ def test_referenced_tables() -> None:
     assert referenced_tables("SELECT 1") == set()
     with pytest.raises(QueryFailed):
         referenced_tables("SELEC 1")
+
+
+def test_accepted_sql_is_remembered_and_refused_sql_is_checked_each_time() -> None:
+    sql = "SELECT status, count(*) FROM charges GROUP BY status"
+    assert check_read_only(sql) == check_read_only(sql)
+    for _ in range(2):
+        with pytest.raises(QueryRefused):
+            check_read_only("DELETE FROM charges")
