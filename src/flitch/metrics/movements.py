@@ -81,7 +81,7 @@ inv_lines AS (
     sum(l.amount * {_FACTOR}) AS monthly, sum(l.amount) AS amount
   FROM invoice_lines l JOIN prices pr ON pr.id = l.price
   WHERE l.invoice_created >= $start - INTERVAL {WINDOW_DAYS} DAY AND l.invoice_created < $end
-    AND l.invoice IN (SELECT id FROM inv) AND NOT COALESCE(l.proration, false)
+    AND NOT COALESCE(l.proration, false)
     AND pr.type = 'recurring' AND COALESCE(pr.recurring_usage_type, 'licensed') = 'licensed'
   GROUP BY l.invoice
 ),
@@ -131,25 +131,29 @@ steps AS (
 -- two instants only if one of its rows starts or ends in between. Its MRR is computed at the
 -- start, where it is covered, and then only at the instant following such a change (``ts``),
 -- less its MRR at the instant before (``prev``); what did not change is left out.
+-- At an instant, the covering row with the newest period wins (``rank``).
 evals AS (
-  SELECT $start::TIMESTAMPTZ AS ts, NULL::TIMESTAMPTZ AS prev, subscription
-  FROM covered WHERE p_start < $start AND cover_to >= $start
-  UNION ALL
-  SELECT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ),
-    greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ), subscription
+  SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
+    greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev, subscription
   FROM (SELECT subscription, p_start AS moment FROM covered
         UNION ALL SELECT subscription, cover_to FROM covered)
   WHERE moment >= $start AND moment < $end
 ),
 sub_changes AS (
+  -- at the start, each covered subscription's MRR
+  SELECT $start::TIMESTAMPTZ AS ts, any_value(customer) AS customer,
+    any_value(currency) AS currency, arg_max(mrr, rank) AS change
+  FROM covered WHERE p_start < $start AND cover_to >= $start
+  GROUP BY subscription
+  UNION ALL
   SELECT * FROM (
-    -- at each instant, the covering row with the newest period wins
-    SELECT e.ts, any_value(c.customer) AS customer, any_value(c.currency) AS currency,
+    -- then its changes, where there are some
+    SELECT e.ts, any_value(c.customer), any_value(c.currency),
       COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.cover_to >= e.ts), 0)
       - COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.p_start < e.prev), 0) AS change
     FROM evals e
     JOIN covered c ON c.subscription = e.subscription AND c.p_start < e.ts
-      AND c.cover_to >= COALESCE(e.prev, e.ts)
+      AND c.cover_to >= e.prev
     GROUP BY e.ts, e.subscription
   ) WHERE change <> 0
 ),
