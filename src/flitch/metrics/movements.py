@@ -158,7 +158,7 @@ sub_changes AS (
   ) WHERE change <> 0
 ),
 -- a customer's MRR at each instant one of their subscriptions changed at: the changes of their
--- subscriptions added up (to the micro-unit), nothing below zero
+-- subscriptions added up, nothing below zero
 cust_at AS (
   SELECT customer, currency, ts,
     sum(sum(change)) OVER (PARTITION BY customer, currency ORDER BY ts) AS total,
@@ -167,9 +167,10 @@ cust_at AS (
   GROUP BY customer, currency, ts
 ),
 timeline AS MATERIALIZED (
+  -- what float sums leave of a zero (a millionth of a unit at most) is zero
   SELECT customer, currency, ts,
-    greatest(round(total, 6), 0) AS mrr,
-    greatest(round(total - change, 6), 0) AS before
+    CASE WHEN total > 1e-6 THEN total ELSE 0 END AS mrr,
+    CASE WHEN total - change > 1e-6 THEN total - change ELSE 0 END AS before
   FROM cust_at
 ),
 first_paid AS (
@@ -184,7 +185,7 @@ changes AS (
     t.mrr AS after, f.first_at, st.prev_ts
   FROM timeline t JOIN steps st ON st.ts = t.ts
   LEFT JOIN first_paid f ON f.customer = t.customer AND f.currency = t.currency
-  WHERE t.mrr <> t.before
+  WHERE abs(t.mrr - t.before) > 1e-6
 ),
 kinds AS (
   SELECT bucket, currency, customer, after - before AS amount,
@@ -206,10 +207,12 @@ snap AS (
   FROM points p JOIN deltas d ON d.ts <= p.ts
   GROUP BY ALL
 )
-SELECT bucket, currency, movement, sum(amount) AS amount, count(*) AS customers
+-- amounts to the millionth of a unit: which way a float sum rounds a half then depends on the
+-- amounts alone, not on the order they were added in
+SELECT bucket, currency, movement, round(sum(amount), 6) AS amount, count(*) AS customers
 FROM kinds GROUP BY ALL
 UNION ALL
-SELECT ts AS bucket, currency, 'mrr' AS movement, amount, customers
+SELECT ts AS bucket, currency, 'mrr' AS movement, round(amount, 6), customers
 FROM snap WHERE customers > 0
 ORDER BY bucket, currency, movement
 """  # noqa: S608
