@@ -8,14 +8,10 @@ prompt; never the command line) and only ever shown masked. Every command goes t
 
 from __future__ import annotations
 
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -23,10 +19,13 @@ from rich.table import Table
 
 from flitch import catalog
 from flitch.cli.app import app
+from flitch.cli.common import ApiBaseOption, JsonOption
+from flitch.cli.common import consoles as _consoles
+from flitch.cli.common import print_json as _print_json
+from flitch.cli.common import service as _service
 from flitch.cli.keyinput import ENV_VAR, read_key
-from flitch.cli.source import Exit, render
-from flitch.config import Settings
-from flitch.connections.metadata import MetadataError, unusable
+from flitch.cli.source import render
+from flitch.connections.metadata import MetadataError
 from flitch.connections.records import (
     REFRESH_CHOICES,
     ConnectionInfo,
@@ -34,14 +33,9 @@ from flitch.connections.records import (
     parse_objects,
     parse_refresh,
 )
-from flitch.connections.service import ConnectionService, SaveResult
+from flitch.connections.service import SaveResult
 from flitch.errors import (
-    AuthenticationFailed,
-    FlitchError,
     InputError,
-    KeyRejected,
-    RateLimited,
-    StripeUnavailable,
 )
 
 EXIT_HELP = (
@@ -58,69 +52,6 @@ REFRESH_HELP = (
     f"refresh fills the cache: {', '.join(REFRESH_CHOICES)}."
 )
 OBJECTS_HELP = "Comma-separated objects (default: all twelve): " + ", ".join(catalog.NAMES) + "."
-
-JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
-ApiBaseOption = typer.Option(
-    None,
-    "--api-base",
-    help="Send requests to this server instead of Stripe (e.g. the emulator). "
-    "Default: FLITCH_STRIPE_API_BASE, else https://api.stripe.com.",
-)
-
-
-# -- plumbing ------------------------------------------------------------------------------------
-
-
-def _exit_code(error: FlitchError) -> Exit:
-    if isinstance(error, KeyRejected):
-        return Exit.KEY_REFUSED
-    if isinstance(error, AuthenticationFailed):
-        return Exit.AUTHENTICATION_FAILED
-    if isinstance(error, StripeUnavailable | RateLimited):
-        return Exit.UNREACHABLE
-    if isinstance(error, InputError):
-        return Exit.USAGE
-    return Exit.ERROR
-
-
-def _print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
-    sys.stdout.flush()
-
-
-def _consoles() -> tuple[Console, Console]:
-    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False)
-
-
-@contextmanager
-def _service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionService]:
-    """Open the service, and turn any Flitch error into a clear message and an exit status."""
-    _, err = _consoles()
-    try:
-        if api_base is not None and not api_base.startswith(("http://", "https://")):
-            raise InputError(
-                f"{api_base!r} is not a URL.",
-                "Write it like https://api.stripe.com or http://127.0.0.1:12111 (the emulator).",
-            )
-        try:
-            settings = Settings.from_env(stripe_api_base=api_base and api_base.rstrip("/"))
-        except ValueError as error:
-            raise InputError(str(error), "Fix the environment variable and try again.") from None
-        with ConnectionService(settings) as service:
-            try:
-                yield service
-            except sqlite3.Error as exc:
-                raise unusable(service.db.path, exc) from None
-    except FlitchError as error:
-        if as_json:
-            _print_json({"ok": False, "error": error.to_dict()})
-        else:
-            err.print(f"[bold red]{escape(error.message)}[/]")
-            if error.fix:
-                err.print(escape(error.fix))
-            if error.request_id:
-                err.print(f"(Stripe request {escape(error.request_id)})")
-        raise typer.Exit(_exit_code(error)) from None
 
 
 def _when(ts: float | None) -> str:

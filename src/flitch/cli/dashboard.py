@@ -19,7 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from flitch.cli.app import app
-from flitch.cli.connections import ApiBaseOption, JsonOption, _consoles, _print_json, _service
+from flitch.cli.common import ApiBaseOption, JsonOption
+from flitch.cli.common import consoles as _consoles
+from flitch.cli.common import print_json as _print_json
+from flitch.cli.common import service as _service
 from flitch.dashboards import chart_from_dict, load_dashboard, resolve
 from flitch.dashboards.builtin import BUILTIN
 from flitch.dashboards.storage import DashboardStore

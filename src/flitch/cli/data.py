@@ -21,7 +21,10 @@ from rich.table import Table
 
 from flitch import catalog
 from flitch.cli.app import app
-from flitch.cli.connections import ApiBaseOption, JsonOption, _consoles, _print_json, _service
+from flitch.cli.common import ApiBaseOption, JsonOption
+from flitch.cli.common import consoles as _consoles
+from flitch.cli.common import print_json as _print_json
+from flitch.cli.common import service as _service
 from flitch.connections.records import ConnectionInfo, iso
 from flitch.connections.service import ConnectionService
 from flitch.errors import InputError
