@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -17,8 +17,6 @@ from rich.markup import escape
 
 from flitch.cli.source import Exit
 from flitch.config import Settings
-from flitch.connections.metadata import unusable
-from flitch.connections.service import ConnectionService
 from flitch.errors import (
     AuthenticationFailed,
     FlitchError,
@@ -27,6 +25,11 @@ from flitch.errors import (
     RateLimited,
     StripeUnavailable,
 )
+
+if TYPE_CHECKING:
+    # The service brings the Stripe source and the cache: imported when a command opens it, so
+    # `--help` and the commands that need neither start without them.
+    from flitch.connections.service import ConnectionService
 
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
 ApiBaseOption = typer.Option(
@@ -61,6 +64,9 @@ def consoles() -> tuple[Console, Console]:
 @contextmanager
 def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionService]:
     """Open the service, and turn any Flitch error into a clear message and an exit status."""
+    from flitch.connections.metadata import unusable
+    from flitch.connections.service import ConnectionService
+
     _, err = consoles()
     try:
         if api_base is not None and not api_base.startswith(("http://", "https://")):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -25,7 +26,6 @@ from flitch.cli.common import print_json as _print_json
 from flitch.cli.common import service as _service
 from flitch.cli.keyinput import ENV_VAR, read_key
 from flitch.cli.source import render
-from flitch.connections.metadata import MetadataError
 from flitch.connections.records import (
     REFRESH_CHOICES,
     ConnectionInfo,
@@ -33,10 +33,12 @@ from flitch.connections.records import (
     parse_objects,
     parse_refresh,
 )
-from flitch.connections.service import SaveResult
 from flitch.errors import (
     InputError,
 )
+
+if TYPE_CHECKING:
+    from flitch.connections.service import SaveResult
 
 EXIT_HELP = (
     "\b\nExit status: 0 done; 1 another error; 2 bad input (name, objects, refresh, unknown "
@@ -139,6 +141,8 @@ def connections(
         "connections in its free pages or write-ahead log.",
     ),
 ) -> None:
+    from flitch.connections.metadata import MetadataError
+
     out, _ = _consoles()
     with _service(as_json) as service:
         if compact and not service.db.scrub():

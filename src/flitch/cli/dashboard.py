@@ -8,10 +8,9 @@ metric allows; with refresh on it is answered from the cache.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -23,13 +22,14 @@ from flitch.cli.common import ApiBaseOption, JsonOption
 from flitch.cli.common import consoles as _consoles
 from flitch.cli.common import print_json as _print_json
 from flitch.cli.common import service as _service
-from flitch.dashboards import chart_from_dict, load_dashboard, resolve
-from flitch.dashboards.builtin import BUILTIN
-from flitch.dashboards.storage import DashboardStore
-from flitch.dashboards.terminal import render
 from flitch.errors import InputError
-from flitch.metrics.series import Grain
-from flitch.query.engine import QueryEngine
+
+if TYPE_CHECKING:
+    # Dashboards bring the metrics, the query engine and DuckDB: each command imports what it
+    # uses, so `--help` and the other commands start without them.
+    from flitch.connections.service import ConnectionService
+    from flitch.dashboards.storage import DashboardStore
+    from flitch.metrics.series import Grain
 
 dashboards_app = typer.Typer(
     help="Manage your own dashboards: list, show, create, copy a built-in one, export, import, "
@@ -39,7 +39,16 @@ dashboards_app = typer.Typer(
 app.add_typer(dashboards_app, name="dashboards")
 
 
+def _boards(service: ConnectionService) -> DashboardStore:
+    """The dashboards kept in the service's data directory (the built-in ones included)."""
+    from flitch.dashboards.storage import DashboardStore
+
+    return DashboardStore.for_home(service.settings.home)
+
+
 def _grain(text: str | None) -> Grain | None:
+    from flitch.metrics.series import Grain
+
     if text is None:
         return None
     try:
@@ -69,10 +78,16 @@ def dashboard_command(
     gross_volume, net_volume, fees, payouts, …) to its value per currency in minor units,
     and "charts" holds every chart's values, series or rows with their drill-downs.
     """
+    import asyncio
+
+    from flitch.dashboards import load_dashboard, resolve
+    from flitch.dashboards.terminal import render
+    from flitch.query.engine import QueryEngine
+
     out, _ = _consoles()
     with _service(as_json, api_base) as service:
         period = resolve(last, start, end)
-        board = DashboardStore.for_home(service.settings.home).find(name)
+        board = _boards(service).find(name)
 
         async def go() -> dict[str, Any]:
             engine = QueryEngine(service.settings, service)
@@ -100,9 +115,11 @@ def dashboard_command(
 @dashboards_app.command("list")
 def list_command(as_json: bool = JsonOption) -> None:
     """List the dashboards: the built-in ones, then yours in their order."""
+    from flitch.dashboards.builtin import BUILTIN
+
     out, _ = _consoles()
     with _service(as_json) as service:
-        mine = DashboardStore.for_home(service.settings.home).all()
+        mine = _boards(service).all()
     items: list[dict[str, Any]] = [
         {"name": d.name, "title": d.title, "builtin": d.builtin, "charts": len(d.charts)}
         for d in [*BUILTIN.values(), *mine]
@@ -123,7 +140,7 @@ def list_command(as_json: bool = JsonOption) -> None:
 def show_command(name: str = typer.Argument(..., help="The dashboard.")) -> None:
     """Print a dashboard's definition as JSON (the same form export writes)."""
     with _service(True) as service:
-        _print_json(DashboardStore.for_home(service.settings.home).export(name))
+        _print_json(_boards(service).export(name))
 
 
 @dashboards_app.command("copy")
@@ -136,7 +153,7 @@ def copy_command(
     """Start a dashboard of your own as a copy of a built-in (or another) dashboard."""
     out, _ = _consoles()
     with _service(as_json) as service:
-        made = DashboardStore.for_home(service.settings.home).copy(source, name, title)
+        made = _boards(service).copy(source, name, title)
     if as_json:
         _print_json({"ok": True, "dashboard": made.to_dict()})
         return
@@ -154,9 +171,7 @@ def create_command(
 
     out, _ = _consoles()
     with _service(as_json) as service:
-        made = DashboardStore.for_home(service.settings.home).create(
-            Dashboard(name=name, title=title or name, charts=())
-        )
+        made = _boards(service).create(Dashboard(name=name, title=title or name, charts=()))
     if as_json:
         _print_json({"ok": True, "dashboard": made.to_dict()})
         return
@@ -176,12 +191,12 @@ def add_chart_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a chart to one of your dashboards."""
+    from flitch.dashboards import chart_from_dict
+
     out, _ = _consoles()
     with _service(as_json) as service:
         body = _parse_json(chart, "the chart")
-        saved = DashboardStore.for_home(service.settings.home).add_chart(
-            name, chart_from_dict(body), position
-        )
+        saved = _boards(service).add_chart(name, chart_from_dict(body), position)
     if as_json:
         _print_json({"ok": True, "dashboard": saved.to_dict()})
         return
@@ -197,7 +212,7 @@ def remove_chart_command(
     """Remove a chart from one of your dashboards."""
     out, _ = _consoles()
     with _service(as_json) as service:
-        saved = DashboardStore.for_home(service.settings.home).remove_chart(name, chart_id)
+        saved = _boards(service).remove_chart(name, chart_id)
     if as_json:
         _print_json({"ok": True, "dashboard": saved.to_dict()})
         return
@@ -214,7 +229,7 @@ def move_chart_command(
     """Move a chart within one of your dashboards."""
     out, _ = _consoles()
     with _service(as_json) as service:
-        saved = DashboardStore.for_home(service.settings.home).move_chart(name, chart_id, position)
+        saved = _boards(service).move_chart(name, chart_id, position)
     if as_json:
         _print_json({"ok": True, "dashboard": saved.to_dict()})
         return
@@ -230,7 +245,7 @@ def move_command(
     """Move one of your dashboards in the list."""
     out, _ = _consoles()
     with _service(as_json) as service:
-        order = DashboardStore.for_home(service.settings.home).move(name, position)
+        order = _boards(service).move(name, position)
     if as_json:
         _print_json({"ok": True, "order": order})
         return
@@ -244,7 +259,7 @@ def delete_command(
     """Delete one of your dashboards (the built-in ones stay)."""
     out, _ = _consoles()
     with _service(as_json) as service:
-        DashboardStore.for_home(service.settings.home).delete(name)
+        _boards(service).delete(name)
     if as_json:
         _print_json({"ok": True, "deleted": name})
         return
@@ -258,7 +273,7 @@ def export_command(
 ) -> None:
     """Export a dashboard as JSON, to import elsewhere."""
     with _service(True) as service:
-        data = DashboardStore.for_home(service.settings.home).export(name)
+        data = _boards(service).export(name)
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -280,7 +295,7 @@ def import_command(
             text = sys.stdin.read() if str(source) == "-" else source.read_text()
         except OSError as exc:
             raise InputError(f"Cannot read {source}: {exc.strerror}.", "Check the path.") from None
-        saved = DashboardStore.for_home(service.settings.home).import_(
+        saved = _boards(service).import_(
             _parse_json(text, str(source)), name=name, replace_existing=replace
         )
     if as_json:

@@ -8,12 +8,11 @@ read the cache the last refresh left.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 from rich.markup import escape
@@ -26,18 +25,24 @@ from flitch.cli.common import consoles as _consoles
 from flitch.cli.common import print_json as _print_json
 from flitch.cli.common import service as _service
 from flitch.connections.records import ConnectionInfo, iso
-from flitch.connections.service import ConnectionService
 from flitch.errors import InputError
-from flitch.query.engine import Answer, QueryEngine
-from flitch.query.reads import DatasetRead
-from flitch.store import DuckDBStore, ExportFormat
-from flitch.store.base import DatasetInfo as StoredDataset
+
+if TYPE_CHECKING:
+    # The query engine and the cache bring DuckDB, pyarrow and the Stripe source: each command
+    # imports them when it runs, so `--help` and the other commands start without them.
+    from flitch.connections.service import ConnectionService
+    from flitch.query.engine import Answer, QueryEngine
+    from flitch.store import ExportFormat
+    from flitch.store.base import DatasetInfo as StoredDataset
 
 T = TypeVar("T")
 
 
 def _run(service: ConnectionService, work: Callable[[QueryEngine], Coroutine[Any, Any, T]]) -> T:
     """Run ``work(engine)`` on a fresh engine, closing it afterwards."""
+    import asyncio
+
+    from flitch.query.engine import QueryEngine
 
     async def go() -> T:
         engine = QueryEngine(service.settings, service)
@@ -50,6 +55,8 @@ def _run(service: ConnectionService, work: Callable[[QueryEngine], Coroutine[Any
 
 
 def _stored(service: ConnectionService, conn: ConnectionInfo) -> dict[str, StoredDataset]:
+    from flitch.store import DuckDBStore
+
     store = DuckDBStore(service.cache_dir(conn.id))
     if store.generation() is None:
         return {}
@@ -179,6 +186,8 @@ def export_command(
     api_base: str | None = ApiBaseOption,
 ) -> None:
     """Export one dataset to CSV or Parquet (live, or from the cache when refresh is on)."""
+    from flitch.query.reads import DatasetRead
+
     out, _ = _consoles()
     chosen = fmt or output.suffix.lstrip(".").lower()
     with _service(as_json, api_base) as service:
@@ -195,7 +204,7 @@ def export_command(
         async def work(engine: QueryEngine) -> tuple[int, str]:
             loaded = await engine.load(name, [DatasetRead(spec.name)], force_live=live)
             try:
-                result = loaded.export(spec, cast(ExportFormat, chosen), output)
+                result = loaded.export(spec, cast("ExportFormat", chosen), output)
             finally:
                 loaded.close()
             return result.rows, loaded.provenance.source

@@ -17,7 +17,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,12 +25,14 @@ from flitch.cli.app import app
 from flitch.cli.emulator import banner, build_account
 from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo
-from flitch.connections.service import ConnectionService
 from flitch.emulator.auth import DEMO_LIMITED_KEY, DEMO_TEST_KEY
-from flitch.emulator.server import Emulator, EmulatorConfig, settle_heap
 from flitch.errors import FlitchError, NotFound
-from flitch.web.userdb import db_path
-from flitch.web.users import Role, UserStore
+
+if TYPE_CHECKING:
+    # The emulator's server, the connection service and the web app's users bring uvicorn, the
+    # Stripe source and argon2: imported when the demo runs, not whenever `flitch` starts.
+    from flitch.connections.service import ConnectionService
+    from flitch.emulator.server import Emulator
 
 CONNECTION_NAME = "Demo account"
 USER_NAME = "demo"
@@ -70,6 +72,9 @@ def demo_connection(service: ConnectionService, refresh: str) -> ConnectionInfo:
 
 def demo_admin(home: Path) -> str:
     """Make sure the demo's admin account exists; returns its new password."""
+    from flitch.web.userdb import db_path
+    from flitch.web.users import Role, UserStore
+
     password = secrets.token_urlsafe(12)
     users = UserStore(db_path(home))
     try:
@@ -125,6 +130,9 @@ def demo(
 ) -> None:
     """Run the demo: the web app on a seeded Stripe account (the emulator), with a connection
     already made and an admin account to sign in with. Ctrl-C stops it."""
+    from flitch.connections.service import ConnectionService
+    from flitch.emulator.server import Emulator, EmulatorConfig, settle_heap
+
     sock = _bind(host, port)
     # Stopped with SIGTERM as with Ctrl-C: the emulator stops and a temporary home is removed.
     signal.signal(signal.SIGTERM, _exit_on_signal)

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
 from flitch.cli.app import app
 from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, mask_key, parse_key_spec
-from flitch.emulator.generator import generate_account
-from flitch.emulator.listing import RESOURCES
-from flitch.emulator.server import DEFAULT_PORT, EmulatorConfig, serve_forever
-from flitch.emulator.store import Account
+
+if TYPE_CHECKING:
+    # The server brings uvicorn, the generator a large module of its own, and `changes` httpx:
+    # each command imports what it uses, so `--help` and the other commands start without them.
+    from flitch.emulator.server import EmulatorConfig
+    from flitch.emulator.store import Account
+
+# The emulator's port: flitch.emulator.server.DEFAULT_PORT, repeated because option defaults are
+# needed to build the command line, which must not import the server (tests/cli keeps them equal).
+DEFAULT_PORT = 12111
 
 emulator_app = typer.Typer(
     help=(
@@ -39,6 +44,8 @@ def build_account(seed: int, customers: int, at: int | None = None) -> Account:
     The same seed, size and ``at`` always give the same data; without ``at`` the history ends
     at the current time, so "the last 30 days" of a dashboard are never empty.
     """
+    from flitch.emulator.generator import generate_account
+
     return generate_account(
         seed=seed, customers=customers, now=int(time.time()) if at is None else at
     )
@@ -71,6 +78,8 @@ def make_config(
     fault_rate: float,
 ) -> EmulatorConfig:
     """An ``EmulatorConfig`` from command-line values (no ``--key``: the demo keys)."""
+    from flitch.emulator.server import EmulatorConfig
+
     if not 0.0 <= fault_rate <= 1.0:
         raise typer.BadParameter("--fault-rate is a share between 0 and 1 (e.g. 0.05).")
     parsed: dict[str, frozenset[str] | None] = {}
@@ -121,6 +130,8 @@ def describe_keys(config: EmulatorConfig) -> list[str]:
 
 def describe_account(account: Account) -> list[str]:
     """Objects per mode, by the endpoint that lists them."""
+    from flitch.emulator.listing import RESOURCES
+
     lines = [f"Account {account.id} (objects by endpoint):"]
     for mode, store in (("test", account.test), ("live", account.live)):
         counts = [
@@ -211,6 +222,8 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """``serve_forever``, with a clear message when the address cannot be had."""
+    from flitch.emulator.server import serve_forever
+
     try:
         serve_forever(account, config, host, port, quiet=quiet, on_ready=on_ready)
     except OSError as exc:
@@ -259,6 +272,8 @@ def changes(
     host: Annotated[str, typer.Option(help="Host of the running emulator.")] = "127.0.0.1",
 ) -> None:
     """Make changes in a running emulator's data and print the events they created."""
+    import httpx
+
     url = f"http://{host}:{port}/_emulator/changes"
     try:
         response = httpx.post(url, json={"mode": mode, "kind": kind, "count": count}, timeout=60)

@@ -11,27 +11,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from flitch.cli.app import app
 from flitch.config import Settings
 from flitch.connections.records import parse_refresh
-from flitch.connections.service import ConnectionService
 from flitch.errors import (
     AuthenticationFailed,
     FlitchError,
@@ -40,11 +31,17 @@ from flitch.errors import (
     RateLimited,
     StripeUnavailable,
 )
-from flitch.refresh.progress import Phase, RefreshProgress
-from flitch.refresh.runner import Refresher, RefreshResult
-from flitch.refresh.scheduler import ConnectionSchedule, ScheduledRun, Scheduler
-from flitch.refresh.verify import Verifier, VerifyResult
-from flitch.store.base import RefreshRunning
+
+if TYPE_CHECKING:
+    # The refresh machinery brings the Stripe source, DuckDB and pyarrow: imported when a refresh
+    # or the scheduler runs, so `--help` and the other commands start without them.
+    from rich.progress import Progress, TaskID
+
+    from flitch.connections.service import ConnectionService
+    from flitch.refresh.progress import Phase, RefreshProgress
+    from flitch.refresh.runner import RefreshResult
+    from flitch.refresh.scheduler import ConnectionSchedule, ScheduledRun
+    from flitch.refresh.verify import VerifyResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -73,6 +70,8 @@ ApiBaseOption = Annotated[
 
 
 def _exit_for(error: FlitchError) -> int:
+    from flitch.store.base import RefreshRunning
+
     if isinstance(error, RefreshRunning):
         return EXIT_RUNNING
     if isinstance(error, AuthenticationFailed):
@@ -142,6 +141,14 @@ class _Display:
 
     def __enter__(self) -> _Display:
         if self.mode == "bars":
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._bars = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description:<22}"),
@@ -170,6 +177,8 @@ class _Display:
             self._lines(progress)
 
     def _draw(self, progress: RefreshProgress) -> None:
+        from flitch.refresh.progress import Phase
+
         if self._bars is None:
             return
         for name, d in progress.datasets.items():
@@ -198,6 +207,8 @@ class _Display:
             )
 
     def _lines(self, progress: RefreshProgress) -> None:
+        from flitch.refresh.progress import Phase
+
         for name, d in progress.datasets.items():
             before = self._phases.get(name)
             if d.phase is not before and d.phase in (Phase.DONE, Phase.FAILED, Phase.BLOCKED):
@@ -238,6 +249,8 @@ def _short(ts: float | None) -> str:
 
 
 def _show_refresh(result: RefreshResult, out: Console) -> None:
+    from flitch.refresh.progress import Phase
+
     table = Table(title=f"Refresh of {escape(result.connection)}", title_justify="left")
     for column in ("Object", "How", "Records read", "Rows", "Status"):
         table.add_column(column, justify="right" if column in ("Records read", "Rows") else "left")
@@ -354,6 +367,8 @@ def refresh(
     api_base: ApiBaseOption = None,
 ) -> None:
     """Refresh a connection's cache now (incrementally where possible), with progress."""
+    from flitch.connections.service import ConnectionService
+
     out = Console(highlight=False, soft_wrap=True)
     with _errors(as_json):
         settings = _settings(api_base)
@@ -372,7 +387,8 @@ def _run_refresh(
     display: _Display,
     out: Console,
 ) -> int:
-    from flitch.refresh.runner import _run
+    from flitch.refresh.progress import Phase
+    from flitch.refresh.runner import Refresher, _run
 
     wanted = objects.split(",") if objects else None
     refresher = Refresher(service, on_progress=display)
@@ -400,6 +416,7 @@ def _run_verify(
     out: Console,
 ) -> int:
     from flitch.refresh.runner import _run
+    from flitch.refresh.verify import Verifier
 
     if full or objects:
         raise InputError(
@@ -477,6 +494,8 @@ def scheduler(
     api_base: ApiBaseOption = None,
 ) -> None:
     """Run scheduled refreshes in the foreground (Ctrl-C stops; `flitch serve` runs them too)."""
+    from flitch.refresh.scheduler import Scheduler
+
     out = Console(highlight=False, soft_wrap=True)
     with _errors(as_json):
         settings = _settings(api_base)

@@ -8,10 +8,9 @@ branch on (``EXIT_CODES``).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -27,14 +26,11 @@ from flitch.cli.keyinput import ENV_VAR, read_key
 from flitch.config import Settings
 from flitch.errors import FlitchError, KeyRejected
 from flitch.keys import Mode, mask
-from flitch.stripe_source.probe import (
-    AuthState,
-    ObjectCheck,
-    Outcome,
-    ProbeReport,
-    ReadState,
-    run_probe,
-)
+
+if TYPE_CHECKING:
+    # The probe brings the Stripe SDK and httpx: imported by the functions that use it, so the
+    # other commands (and `--help`) start without them.
+    from flitch.stripe_source.probe import ObjectCheck, ProbeReport, ReadState
 
 
 class Exit(IntEnum):
@@ -64,14 +60,6 @@ EXIT_CODES: tuple[tuple[Exit, str], ...] = (
     (Exit.PERMISSION_MISSING, "a Read permission is missing for a selected object"),
     (Exit.UNREACHABLE, "Stripe could not be reached (network, 5xx, rate limits)"),
 )
-
-_BY_OUTCOME = {
-    Outcome.OK: Exit.OK,
-    Outcome.AUTHENTICATION_FAILED: Exit.AUTHENTICATION_FAILED,
-    Outcome.PERMISSION_MISSING: Exit.PERMISSION_MISSING,
-    Outcome.UNREACHABLE: Exit.UNREACHABLE,
-    Outcome.ERROR: Exit.ERROR,
-}
 
 HELP = (
     "Test a read-only restricted Stripe key: what it can read, object by object, in which "
@@ -165,6 +153,10 @@ def connection_test(
     except KeyRejected as refused:
         _refused(as_json, out, err, refused)
         raise typer.Exit(Exit.KEY_REFUSED) from None
+    import asyncio
+
+    from flitch.stripe_source.probe import run_probe
+
     try:
         report = asyncio.run(run_probe(key, settings, specs, include_events=not no_events))
     except FlitchError as error:
@@ -178,7 +170,16 @@ def connection_test(
 
 
 def exit_code(report: ProbeReport) -> Exit:
-    return _BY_OUTCOME[report.outcome]
+    from flitch.stripe_source.probe import Outcome
+
+    by_outcome = {
+        Outcome.OK: Exit.OK,
+        Outcome.AUTHENTICATION_FAILED: Exit.AUTHENTICATION_FAILED,
+        Outcome.PERMISSION_MISSING: Exit.PERMISSION_MISSING,
+        Outcome.UNREACHABLE: Exit.UNREACHABLE,
+        Outcome.ERROR: Exit.ERROR,
+    }
+    return by_outcome[report.outcome]
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -207,16 +208,21 @@ def _fail(as_json: bool, out: Console, err: Console, kind: str, message: str, fi
     err.print(f"[bold red]{escape(message)}[/] {escape(fix)}")
 
 
-_RESULT = {
-    ReadState.READABLE: "[green]✓ has data[/]",
-    ReadState.EMPTY: "[yellow]✓ no data[/]",
-    ReadState.MISSING_PERMISSION: "[red]✗ no permission[/]",
-    ReadState.ERROR: "[red]! error[/]",
-    ReadState.NOT_CHECKED: "[dim]– not checked[/]",
-}
+def _result(state: ReadState) -> str:
+    from flitch.stripe_source.probe import ReadState
+
+    return {
+        ReadState.READABLE: "[green]✓ has data[/]",
+        ReadState.EMPTY: "[yellow]✓ no data[/]",
+        ReadState.MISSING_PERMISSION: "[red]✗ no permission[/]",
+        ReadState.ERROR: "[red]! error[/]",
+        ReadState.NOT_CHECKED: "[dim]– not checked[/]",
+    }[state]
 
 
 def _todo(check: ObjectCheck, mode: Mode | None) -> str:
+    from flitch.stripe_source.probe import ReadState
+
     if check.state is ReadState.EMPTY:
         if mode is None:
             return "If the data is in the other mode, use that mode's key."
@@ -230,6 +236,8 @@ def _todo(check: ObjectCheck, mode: Mode | None) -> str:
 
 def render(report: ProbeReport, out: Console) -> None:
     """The human form of a report: header, table, events, summary."""
+    from flitch.stripe_source.probe import AuthState, ReadState
+
     target = f" at {report.api_base}" if report.api_base else ""
     out.print(f"[bold]Connection test[/] of {escape(report.key or 'the key')}{escape(target)}")
     auth = report.authentication
@@ -254,7 +262,7 @@ def render(report: ProbeReport, out: Console) -> None:
         table.add_row(
             escape(check.label),
             escape(check.permission_label),
-            _RESULT[check.state],
+            _result(check.state),
             escape(_todo(check, report.mode)),
         )
     out.print(table)

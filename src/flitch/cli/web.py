@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -19,8 +19,11 @@ import typer
 from flitch.cli.app import app
 from flitch.config import Settings
 from flitch.errors import FlitchError, InputError
-from flitch.web.userdb import db_path
-from flitch.web.users import UserStore, parse_role
+
+if TYPE_CHECKING:
+    # The users' store brings argon2 (and, through the web errors, DuckDB): imported by the
+    # commands that use it, so `--help` and the other commands start without them.
+    from flitch.web.users import UserStore
 
 users_app = typer.Typer(
     help="Manage who may sign in to the web app (admins manage connections and users; viewers "
@@ -50,6 +53,9 @@ def _errors() -> Iterator[None]:
 
 
 def _store() -> UserStore:
+    from flitch.web.userdb import db_path
+    from flitch.web.users import UserStore
+
     settings = Settings.from_env()
     return UserStore(db_path(settings.home))
 
@@ -118,6 +124,8 @@ def users_add(
     role: Annotated[str, typer.Option(help="admin or viewer.")] = "viewer",
 ) -> None:
     """Add a user. The password comes from standard input or a hidden prompt."""
+    from flitch.web.users import parse_role
+
     with _errors():
         parsed = parse_role(role)
         store = _store()
@@ -158,6 +166,8 @@ def users_role(
     role: Annotated[str, typer.Argument(help="admin or viewer.")],
 ) -> None:
     """Make a user an admin or a viewer (the last admin stays an admin)."""
+    from flitch.web.users import parse_role
+
     with _errors():
         user = _store().set_role(name, parse_role(role))
     typer.echo(f"{user.name} is now {user.role.value}.")

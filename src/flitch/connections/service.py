@@ -21,7 +21,7 @@ import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flitch import catalog
 from flitch.config import Settings
@@ -43,7 +43,11 @@ from flitch.connections.records import (
 )
 from flitch.errors import AuthenticationFailed, InputError, StripeUnavailable
 from flitch.keys import RestrictedKey, parse_key
-from flitch.stripe_source.probe import AuthState, ProbeReport, ReadState, run_probe
+
+if TYPE_CHECKING:
+    # The probe brings the Stripe SDK: imported when a key is tested, so listing or changing
+    # connections (e.g. `flitch connections`) starts without it.
+    from flitch.stripe_source.probe import ProbeReport
 
 T = TypeVar("T")
 CACHE_DIR = "cache"
@@ -159,6 +163,8 @@ class ConnectionService:
         row = self.table.get(name_or_id)
         key = self.key_for(row.id)
         objects = self.table.info(row).objects
+        from flitch.stripe_source.probe import AuthState
+
         report = self._probe(key, objects)
         result = _test_result(report)
         states = [] if report.authentication.state is not AuthState.OK else _states(report)
@@ -298,6 +304,8 @@ class ConnectionService:
     # -- helpers -------------------------------------------------------------------------------
 
     def _probe(self, key: RestrictedKey, objects: Sequence[str]) -> ProbeReport:
+        from flitch.stripe_source.probe import run_probe
+
         specs = tuple(catalog.get(name) for name in objects)
         return _run(run_probe(key, self.settings, specs))
 
@@ -343,6 +351,8 @@ def _taken(name: str) -> InputError:
 
 
 def _require_authenticated(report: ProbeReport, consequence: str) -> None:
+    from flitch.stripe_source.probe import AuthState
+
     auth = report.authentication
     if auth.state is AuthState.FAILED:
         raise AuthenticationFailed(
@@ -369,6 +379,8 @@ def _test_result(report: ProbeReport) -> KeyTestResult:
 
 def _states(report: ProbeReport) -> list[DatasetState]:
     """Each probed object's dataset status: ok, missing permission (blocked), or failed."""
+    from flitch.stripe_source.probe import ReadState
+
     states = []
     for check in report.objects:
         if check.readable:
