@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 import stripe
 
@@ -133,10 +133,13 @@ def write_attempts(client: Any, base: str = NOWHERE.stripe_api_base) -> list[tup
                 lambda m=method: http.request_stream_with_retries_async(m, url, headers),
             ),
             (
-                f"httpx async client {method}",
-                lambda m=method: http._client_async.request(m, url, content=b"x"),
+                f"aiohttp session {method}",
+                lambda m=method: http.session().request(m, url, data=b"x"),
             ),
-            (f"httpx sync client {method}", lambda m=method: http._client.request(m, url)),
+            (
+                f"aiohttp session under the SDK {method}",
+                lambda m=method: http._session.request(m, url),
+            ),
         ]
     return attempts
 
@@ -163,8 +166,8 @@ def test_a_get_is_let_through_to_the_network() -> None:
     client = open_client(parse_key(KEY), NOWHERE)
 
     async def main() -> None:
-        with pytest.raises(httpx.ConnectError):
-            await client.http_client._client_async.get(NOWHERE.stripe_api_base + "/v1/customers")
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await client.http_client.session().get(NOWHERE.stripe_api_base + "/v1/customers")
 
     try:
         asyncio.run(main())
