@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ import duckdb
 
 from flitch import catalog
 from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
+from flitch.dashboards.evaluate import WORKERS
 from flitch.store import DuckDBStore, QueryResult
 
 NOW = 1_793_491_200  # 2026-11-01
@@ -564,7 +566,29 @@ def slowest(
         print(f"    {ms:8.1f} ms  {what}")
 
 
-def bench_cached(store: DuckDBStore, runs: int, statements: int = 0) -> None:
+def run_direct(raw: duckdb.DuckDBPyConnection, seen: list[tuple[str, Any]], workers: int) -> None:
+    """The recorded statements straight on DuckDB: one after the other, or ``workers`` at once
+    (a cursor of the same connection per statement, as the cache's reader does)."""
+    if workers <= 1:
+        for sql, params in seen:
+            raw.execute(sql, params).fetchall()
+        return
+
+    def one(item: tuple[str, Any]) -> None:
+        cur = raw.cursor()
+        try:
+            cur.execute("USE flitch")
+            cur.execute(item[0], item[1]).fetchall()
+        finally:
+            cur.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, seen))
+
+
+def bench_cached(
+    store: DuckDBStore, runs: int, statements: int = 0, workers: int = WORKERS
+) -> None:
     period = Period(NOW - 30 * DAY, NOW + DAY, "30d")
     reader = store.reader(follow=False)
     raw = duckdb.connect(":memory:")
@@ -576,26 +600,32 @@ def bench_cached(store: DuckDBStore, runs: int, statements: int = 0) -> None:
         f"{period.to_dict()['end'][:10]} (the last 30 days), from the DuckDB cache"
     )
     print(
-        f"{'dashboard':<10} {'median ms':>10} {'p95 ms':>8} {'direct ms':>10} {'ratio':>6} queries"
+        f"Charts evaluated {workers} at a time; direct: the same statements one after the other "
+        f"(1×) and {workers} at a time ({workers}×), medians; ratio: ours ÷ direct"
+    )
+    print(
+        f"{'dashboard':<10} {'median ms':>10} {'p95 ms':>8} {'direct 1×':>10} {'ratio':>6} "
+        f"{f'direct {workers}×':>10} {'ratio':>6} queries"
     )
     for name, board in BUILTIN.items():
         recorder = Recorder(reader)
-        evaluate(recorder, board, period)  # warm up, and record the statements
-        ours = []
+        evaluate(recorder, board, period, workers=workers)  # warm up, record the statements
+        ours, direct, side = [], [], []
+        # interleaved, so that a busy moment of the machine weighs on all three alike
         for _ in range(runs):
             t = time.perf_counter()
-            evaluate(reader, board, period)
+            evaluate(reader, board, period, workers=workers)
             ours.append((time.perf_counter() - t) * 1000)
-        direct = []
-        for _ in range(runs):
             t = time.perf_counter()
-            for sql, params in recorder.seen:
-                raw.execute(sql, params).fetchall()
+            run_direct(raw, recorder.seen, 1)
             direct.append((time.perf_counter() - t) * 1000)
-        med, base = statistics.median(ours), statistics.median(direct)
+            t = time.perf_counter()
+            run_direct(raw, recorder.seen, workers)
+            side.append((time.perf_counter() - t) * 1000)
+        med, base, base_n = (statistics.median(x) for x in (ours, direct, side))
         print(
-            f"{name:<10} {med:>10.1f} {pct(ours, 0.95):>8.1f} {base:>10.1f} "
-            f"{med / base:>6.2f} {len(recorder.seen)}"
+            f"{name:<10} {med:>10.1f} {pct(ours, 0.95):>8.1f} {base:>10.1f} {med / base:>6.2f} "
+            f"{base_n:>10.1f} {med / base_n:>6.2f} {len(recorder.seen)}"
         )
         if statements:
             slowest(raw, recorder.seen, statements)
@@ -671,6 +701,9 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument(
+        "--workers", type=int, default=WORKERS, help="charts evaluated at once (1: in turn)"
+    )
+    parser.add_argument(
         "--statements", type=int, default=0, help="list each dashboard's N slowest statements"
     )
     args = parser.parse_args()
@@ -688,7 +721,7 @@ def main() -> None:
         print(f"  written in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     counts = json.loads(marker.read_text())
     print("Account: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
-    bench_cached(store, args.runs, args.statements)
+    bench_cached(store, args.runs, args.statements, args.workers)
     if not args.skip_live:
         bench_live(args.customers)
 

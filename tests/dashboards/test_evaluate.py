@@ -95,9 +95,28 @@ def test_numbers_compare_with_the_previous_period(boards: dict[str, Any]) -> Non
         before = gross["previous"].get(currency, 0)
         expected = None if before == 0 else round((now - before) / before, 6)
         assert gross["change"][currency] == expected
-    mrr = next(c for c in boards["billing"]["charts"] if c.get("metric") == "mrr")
-    assert mrr["current"] is True
-    assert mrr["previous"] is None
+    assert gross["compare"] == "previous_period"
+    assert boards["payments"]["metrics_previous"]["gross_volume"] == gross["previous"]
+    assert boards["payments"]["metrics_change"]["gross_volume"] == gross["change"]
+
+
+def test_present_day_numbers_compare_with_the_periods_start(boards: dict[str, Any]) -> None:
+    billing = boards["billing"]
+    for name in ("mrr", "arr", "active_subscribers", "arpu"):
+        chart = next(c for c in billing["charts"] if c.get("metric") == name)
+        assert chart["current"] is True
+        assert chart["compare"] == "start"
+        assert chart["previous"], name  # the account had subscribers 90 days ago
+        for currency, now in chart["values"].items():
+            before = chart["previous"].get(currency, 0)
+            expected = None if before == 0 else round((now - before) / before, 6)
+            assert chart["change"][currency] == expected
+        assert billing["metrics_previous"][name] == chart["previous"]
+        assert billing["metrics_change"][name] == chart["change"]
+    # a present-day number without a history to rebuild has nothing to compare with
+    trials = next(c for c in billing["charts"] if c.get("metric") == "trialing_subscriptions")
+    assert (trials["previous"], trials["change"], trials["compare"]) == (None, None, None)
+    assert billing["metrics_previous"]["trialing_subscriptions"] is None
 
 
 def test_currencies_are_never_added_together(boards: dict[str, Any]) -> None:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from flitch.metrics import Grain, compute, compute_series, get
+from flitch.dashboards import Period, evaluate
+from flitch.dashboards.model import Chart, ChartType, Dashboard
+from flitch.metrics import Grain, compute, compute_previous, compute_series, get
 from flitch.store import MemoryDatasets
 from tests.metrics.objects import DAY, coupon, load, price, subscription, ts
 
@@ -125,3 +127,56 @@ def test_a_hundred_percent_forever_coupon_makes_no_subscriber() -> None:
         assert compute(m, [get("churned_subscribers")], T0, END)["churned_subscribers"].values == {
             "all": 0
         }
+
+
+# -- rolling 30 days, and the previous period ------------------------------------------------------
+WEEK = (END - 7 * DAY, END)  # days 23 to 30
+
+
+def test_a_week_and_the_rolling_30_days_ending_with_it(memory: MemoryDatasets) -> None:
+    # at day 23: A, C, D, F (s_f2) are subscribers (K is between s_k1 and s_k2) → 4;
+    # new in the week: K (s_k2, day 25) → 1; nobody churns → 0 ÷ 5
+    assert values(memory, "new_subscribers", *WEEK) == {"all": 1}
+    assert values(memory, "churned_subscribers", *WEEK) == {"all": 0}
+    assert values(memory, "subscriber_churn_rate", *WEEK) == {"all": 0.0}
+    # Stripe's rolling 30 days end with the week: days 0 to 30, the whole month above
+    assert values(memory, "subscriber_churn_rate_30d", *WEEK) == {"all": 0.5}
+    # a 30-day period: the same window
+    assert values(memory, "subscriber_churn_rate_30d") == {"all": 0.5}
+
+
+def test_the_rolling_window_is_30_days_whatever_the_period(memory: MemoryDatasets) -> None:
+    # 60 days ending on day 30: the rolling rate is still the month's
+    assert values(memory, "subscriber_churn_rate_30d", T0 - 30 * DAY, END) == {"all": 0.5}
+
+
+def test_compared_with_the_week_before_and_the_30_days_before_it(
+    memory: MemoryDatasets,
+) -> None:
+    names = ["subscriber_churn_rate", "churned_subscribers", "new_subscribers"]
+    before = compute_previous(
+        memory, [get(n) for n in (*names, "subscriber_churn_rate_30d")], *WEEK
+    )
+    got = {name: v.values if v is not None else None for name, v in before.items()}
+    # days 16 to 23: A, C, D, F, K (s_k1) at day 16; K churns on day 20; nobody new → 1 ÷ 5
+    assert got["churned_subscribers"] == {"all": 1}
+    assert got["new_subscribers"] == {"all": 0}
+    assert got["subscriber_churn_rate"] == {"all": 0.2}
+    # the 30 days ending on day 23 (days −7 to 23), seeing what existed by day 23 (not s_k2):
+    # A, B, F, G, K at day −7; C, D, L new; B, G, K, L churned → 4 ÷ 8
+    assert got["subscriber_churn_rate_30d"] == {"all": 0.5}
+
+
+def test_the_dashboard_compares_with_what_compute_previous_gives(memory: MemoryDatasets) -> None:
+    names = ("subscriber_churn_rate", "subscriber_churn_rate_30d", "churned_subscribers")
+    charts = tuple(Chart(title=n, type=ChartType.NUMBER, metric=n) for n in names)
+    board = Dashboard(name="churn", title="Churn", charts=charts).check()
+    for start, end in (WEEK, (T0, END), (T0 - 30 * DAY, END)):
+        out = evaluate(memory, board, Period(start, end))
+        expected = compute_previous(memory, [get(n) for n in names], start, end)
+        for name in names:
+            item = expected[name]
+            assert item is not None
+            assert out["metrics_previous"][name] == item.values, (name, start)
+            chart = next(c for c in out["charts"] if c["metric"] == name)
+            assert chart["compare"] == "previous_period"

@@ -87,6 +87,7 @@ BILLING = Dashboard(
         number("Active subscribers", "active_subscribers"),
         number("ARPU", "arpu"),
         number("Subscriber churn rate", "subscriber_churn_rate"),
+        number("Churn rate, rolling 30 days", "subscriber_churn_rate_30d"),
         number("New subscribers", "new_subscribers"),
         number("Churned subscribers", "churned_subscribers"),
         number("In trial", "trialing_subscriptions"),

@@ -3,11 +3,16 @@
 ``evaluate(source, dashboard, period)`` runs over anything that answers SQL — a live load, the
 cache, in-memory datasets — so the numbers are the same whichever way the data was read.
 ``plan_reads`` says what a live load must fetch for it (each list once, narrowed where the
-metrics allow). The JSON, per chart:
+metrics allow). Charts are evaluated a few at a time (``WORKERS``); the JSON is the same
+whatever order they finish in. The top level has ``metrics`` (each headline metric's values),
+``metrics_previous`` and ``metrics_change`` (what they are compared with, and the change); per
+chart:
 
 - ``number``: ``values`` (per currency; ``all`` for counts without one), ``previous`` and
-  ``change`` against the period before (``None`` for present-day values like MRR), and a
-  ``drill`` per currency;
+  ``change`` against what ``compare`` says: ``previous_period`` (the period before, of the
+  same length), ``start`` (a present-day value like MRR: its value at the period's start,
+  rebuilt from subscription history), or ``None`` (nothing to compare with: both ``None``),
+  and a ``drill`` per currency;
 - over time (``line``, ``bar``, ``area`` with a grain): ``series``, one per currency (and
   measure), of ``[bucket start, value]`` points, every bucket present;
 - grouped by a column, and reports (``table``, ``pie``, ``waterfall``): ``columns`` and
@@ -20,8 +25,11 @@ A drill-down is ``{"dataset", "where"}``: the rows behind the number are
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +38,16 @@ from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
-from flitch.metrics.compute import Queryable, compute, compute_report, params_for, value_of
-from flitch.metrics.model import Metric, Report, Unit, sql_text
+from flitch.metrics.compute import Queryable, compute_report, params_for, value_of
+from flitch.metrics.model import PERIOD_PART, PREVIOUS_PART, Metric, Report, Unit, sql_text
 from flitch.metrics.series import Grain, auto_grain, buckets, compute_series
 from flitch.query.reads import DatasetRead, merge
 from flitch.store.results import iso_utc
 
 ALL = "all"
+#: Charts evaluated side by side: most statements of a dashboard read tables of one or a few
+#: DuckDB row groups, so each runs on about one core; a few at once keep every core busy.
+WORKERS = min(4, os.cpu_count() or 2)
 
 
 # -- what to read --------------------------------------------------------------------------------
@@ -82,6 +93,16 @@ def drill(
 
 
 # -- numbers -------------------------------------------------------------------------------------
+def _values_of(unit: Unit, rows: Iterable[Sequence[Any]]) -> dict[str, int | float]:
+    """``(key, raw value)`` rows as values by key, sorted (rows without a value left out)."""
+    values: dict[str, int | float] = {}
+    for key, raw in rows:
+        value = value_of(unit, raw)
+        if key is not None and value is not None:
+            values[str(key)] = value
+    return dict(sorted(values.items()))
+
+
 def change(unit: str, now: int | float | None, before: int | float | None) -> float | None:
     """Relative change (0.1 is +10 %); for rates, the difference in points."""
     if now is None or before is None:
@@ -115,8 +136,33 @@ class Evaluation:
         self.period = period
         self.grain = grain or auto_grain(period.start, period.end)
         self.currency = currency.lower() if currency else None
+        #: values by ``("<metric> <part>", start, end)``
         self._memo: dict[tuple[str, int, int], dict[str, int | float]] = {}
+        self._running: dict[tuple[str, int, int], Future[None]] = {}
+        self._lock = threading.Lock()
         self.currencies: set[str] = set()
+
+    def _once(self, key: tuple[str, int, int], work: Callable[[], None]) -> None:
+        """Run ``work`` once for ``key`` whichever chart asks first; other charts asking for
+        it meanwhile wait for that run rather than start their own."""
+        with self._lock:
+            running = self._running.get(key)
+            mine = running is None
+            if running is None:
+                running = self._running[key] = Future()
+        if mine:
+            try:
+                work()
+            except BaseException as exc:
+                running.set_exception(exc)
+                raise
+            running.set_result(None)
+        else:
+            running.result()
+
+    def _seen(self, currencies: Iterable[Any]) -> None:
+        with self._lock:
+            self.currencies.update(str(c) for c in currencies if c and c != ALL)
 
     def _keep(self, key: str | None) -> bool:
         return self.currency is None or key in (None, ALL, self.currency)
@@ -124,30 +170,54 @@ class Evaluation:
     def _filter(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if self._keep(k)}
 
-    def metric_values(self, metric: Metric, period: Period) -> dict[str, int | float]:
-        """The metric's values for ``period``, computed once per evaluation (a family's
-        statement runs once for all its members)."""
-        key = (metric.name, period.start, period.end)
-        if key in self._memo:
-            return self._memo[key]
+    def metric_values(
+        self, metric: Metric, period: Period, part: str = PERIOD_PART
+    ) -> dict[str, int | float]:
+        """The metric's values for ``period`` (``part``: of its family's statement), computed
+        once per evaluation (a family's statement runs once for all its members and both
+        parts)."""
+        key = (f"{metric.name} {part}", period.start, period.end)
         family = metric.family
         if family is None:
-            got = compute(self.source, [metric], period.start, period.end)[metric.name].values
-            self._memo[key] = got
-            return got
-        # one statement for the whole family, each member's values kept for later charts
-        sql = family.sql
-        rows = self.source.query(sql, params_for(sql, period.start, period.end)).rows
-        for i, column in enumerate(family.columns, start=1):
-            member = METRICS.get(column)
-            unit = member.unit if member is not None else Unit.COUNT
-            values: dict[str, int | float] = {}
-            for row in rows:
-                value = value_of(unit, row[i])
-                if row[0] is not None and row[i] is not None and value is not None:
-                    values[str(row[0])] = value
-            self._memo[(column, period.start, period.end)] = dict(sorted(values.items()))
+            sql = metric.previous_sql if part == PREVIOUS_PART else metric.sql
+
+            def one() -> None:
+                self._memo[key] = _values_of(
+                    metric.unit,
+                    self.source.query(sql, params_for(sql, period.start, period.end)).rows,
+                )
+
+            self._once(key, one)
+            return self._memo[key]
+
+        def whole() -> None:
+            # one statement for the whole family, each member's values kept for later charts
+            sql = family.sql
+            rows = self.source.query(sql, params_for(sql, period.start, period.end)).rows
+            for name in (PERIOD_PART, PREVIOUS_PART):
+                mine = [row[1:] for row in rows if row[0] == name]
+                for i, column in enumerate(family.columns, start=1):
+                    member = METRICS.get(column)
+                    unit = member.unit if member is not None else Unit.COUNT
+                    # a row without this column's value is another member's (another key)
+                    values = _values_of(
+                        unit, [(row[0], row[i]) for row in mine if row[i] is not None]
+                    )
+                    self._memo[(f"{column} {name}", period.start, period.end)] = values
+
+        self._once((f"family {family.name}", period.start, period.end), whole)
         return self._memo[key]
+
+    def previous_values(self, metric: Metric) -> dict[str, int | float] | None:
+        """What the metric's values are compared with: its values over the period before,
+        or, for a present-day metric, its value at the period's start (``None``: nothing)."""
+        if metric.family is not None:
+            return self.metric_values(metric, self.period, PREVIOUS_PART)
+        if not metric.current:
+            return self.metric_values(metric, self.period.previous)
+        if metric.previous_sql:
+            return self.metric_values(metric, self.period, PREVIOUS_PART)
+        return None
 
     # -- each kind of chart ----------------------------------------------------------------------
     def chart(self, chart: Chart) -> dict[str, Any]:
@@ -191,13 +261,16 @@ class Evaluation:
                 for cur, points in series.items()
                 if self._keep(cur)
             ]
-            self.currencies.update(s["currency"] for s in out["series"] if s["currency"] != ALL)
+            self._seen(s["currency"] for s in out["series"])
             return out
         values = self._filter(self.metric_values(metric, self.period))
-        previous = None
-        if not metric.current:
-            previous = self._filter(self.metric_values(metric, self.period.previous))
-        self.currencies.update(k for k in values if k != ALL)
+        before = self.previous_values(metric)
+        previous = None if before is None else self._filter(before)
+        self._seen(values)
+        # what the change is against: the period before, or the value at the period's start
+        out["compare"] = None
+        if previous is not None:
+            out["compare"] = "start" if metric.current else "previous_period"
         out.update(
             values=values,
             previous=previous,
@@ -216,7 +289,7 @@ class Evaluation:
         for row in kept:
             dataset, where = report.drill(row)
             row["drill"] = drill(dataset, where, self.period)
-        self.currencies.update(str(r["currency"]) for r in kept if r.get("currency") != ALL)
+        self._seen(r.get("currency") for r in kept)
         out: dict[str, Any] = {
             "metric": report.name,
             "label": report.label,
@@ -279,8 +352,7 @@ class Evaluation:
             }
             entry["drill"] = drill(dataset, where, self.period, cur)
             table.append(entry)
-            if cur:
-                self.currencies.add(str(cur))
+        self._seen(r["currency"] for r in table)
         out["columns"] = [
             {"name": "group", "label": chart.group.column or "", "unit": None},
             *(
@@ -290,7 +362,9 @@ class Evaluation:
             ),
             *({"name": m["key"], "label": m["label"], "unit": m["unit"]} for m in measures),
         ]
-        out["rows"] = table[: chart.limit * max(1, len(self.currencies) or 1)]
+        # the limit is per currency (of this chart's own rows: not of whichever charts ran first)
+        shown = {r["currency"] for r in table if r["currency"]}
+        out["rows"] = table[: chart.limit * max(1, len(shown))]
         return out
 
     def _run(
@@ -336,8 +410,7 @@ class Evaluation:
                     ),
                 }
             )
-            if cur != ALL:
-                self.currencies.add(cur)
+        self._seen(s["currency"] for s in out)
         return out
 
 
@@ -392,6 +465,28 @@ def describe(chart: Chart) -> str:
     return " ".join(parts) + "."
 
 
+def _weight(chart: Chart) -> int:
+    """The order charts start in: the slowest kinds first, so no long statement is left to run
+    alone at the end (reports, then metrics over every subscription, then series, the rest)."""
+    if chart.metric in REPORTS:
+        return 0
+    metric = METRICS.get(chart.metric or "")
+    if metric is not None and (metric.family is not None or not metric.ranged):
+        return 1
+    return 2 if chart.type in TIME_TYPES else 3
+
+
+def _draw(ev: Evaluation, charts: Sequence[Chart], workers: int) -> dict[str, dict[str, Any]]:
+    """Each chart's JSON by id, evaluated ``workers`` at a time (the answer is the same
+    whatever the order: a chart's JSON depends on its own statements only)."""
+    if workers <= 1 or len(charts) <= 1:
+        return {chart.id: ev.chart(chart) for chart in charts}
+    ordered = sorted(charts, key=_weight)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard") as pool:
+        running = {chart.id: pool.submit(ev.chart, chart) for chart in ordered}
+        return {key: job.result() for key, job in running.items()}
+
+
 def evaluate(
     source: Queryable,
     dashboard: Dashboard,
@@ -400,9 +495,11 @@ def evaluate(
     grain: Grain | None = None,
     currency: str | None = None,
     skip: Mapping[str, Mapping[str, str]] | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """The dashboard's JSON for ``period``. ``skip`` maps a dataset the connection cannot read
-    to ``{"reason", "fix"}``; charts that need it are returned with that instead of data."""
+    to ``{"reason", "fix"}``; charts that need it are returned with that instead of data.
+    ``workers``: charts evaluated at once (``WORKERS`` by default; 1: one after the other)."""
     started = time.perf_counter()
     ev = Evaluation(source, period, grain, currency)
     charts: list[dict[str, Any]] = []
@@ -411,9 +508,7 @@ def evaluate(
         for chart in dashboard.charts
     }
     drawn = [chart for chart in dashboard.charts if blocked[chart.id] is None]
-    # one chart after the other: each query already uses every core DuckDB has (running
-    # charts side by side measured two to three times slower)
-    done = {chart.id: ev.chart(chart) for chart in drawn}
+    done = _draw(ev, drawn, WORKERS if workers is None else workers)
     for chart in dashboard.charts:
         missing = blocked[chart.id]
         if missing is None:
@@ -428,11 +523,12 @@ def evaluate(
                 "unavailable": {"dataset": missing, **(skip or {})[missing]},
             }
         )
-    metrics = {
-        c["metric"]: c["values"]
+    numbers = [
+        c
         for c in charts
         if c["type"] == ChartType.NUMBER.value and c.get("metric") in METRICS and "values" in c
-    }
+    ]
+    metrics = {c["metric"]: c["values"] for c in numbers}
     return {
         "dashboard": {
             "name": dashboard.name,
@@ -444,6 +540,9 @@ def evaluate(
         "currency": ev.currency,
         "currencies": sorted(ev.currencies),
         "metrics": metrics,
+        # what each headline metric is compared with (None: nothing), and the change
+        "metrics_previous": {c["metric"]: c["previous"] for c in numbers},
+        "metrics_change": {c["metric"]: c["change"] for c in numbers},
         "charts": charts,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
     }

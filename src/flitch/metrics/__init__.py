@@ -2,7 +2,13 @@
 and the modules it gathers), their evaluation over a connection's datasets, live or cached
 (``compute``), and over time (``series``)."""
 
-from flitch.metrics.compute import MetricValues, compute, compute_report, reads_for
+from flitch.metrics.compute import (
+    MetricValues,
+    compute,
+    compute_previous,
+    compute_report,
+    reads_for,
+)
 from flitch.metrics.definitions import (
     BY_NAME,
     METRICS,
@@ -26,6 +32,7 @@ __all__ = [
     "Report",
     "Unit",
     "compute",
+    "compute_previous",
     "compute_report",
     "compute_series",
     "get",

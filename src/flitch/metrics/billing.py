@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flitch.metrics.model import (
+    PREVIOUS_PART,
     Column,
-    Family,
     Metric,
     Report,
     Unit,
@@ -18,26 +18,16 @@ from flitch.metrics.model import (
     sql_text,
 )
 from flitch.metrics.mrr_sql import MRR_STATUSES, subscription_mrr
+from flitch.metrics.subscribers import SUBSCRIBER_FAMILY
 
-_MRR = subscription_mrr()
 _IN_MRR = f"status IN {sql_list(MRR_STATUSES)}"
 _MRR_DATASETS = ("subscriptions", "prices", "coupons")
 
-
-MRR_FAMILY_SQL = Family(
-    name="mrr",
-    sql=_MRR
-    + """
-SELECT currency AS key,
-  round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
-  round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
-  nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
-  round(sum(mrr) FILTER (WHERE mrr > 0) / count(DISTINCT customer) FILTER (WHERE mrr > 0))
-    AS arpu,
-  round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount
-FROM subscription_mrr GROUP BY currency
-""",
-    columns=("mrr", "arr", "active_subscribers", "arpu", "mrr_coupon_discount"),
+#: How the value at the period's start is rebuilt (part of each MRR metric's definition).
+AT_START = (
+    " Compared with its value at the period's start, rebuilt: the subscriptions paid at that "
+    "instant, each at today's items, prices, quantities and forever coupons (Stripe keeps no "
+    "history of them), so plan and coupon changes since do not show in that change."
 )
 
 
@@ -46,12 +36,13 @@ def _mrr_family(name: str, label: str, unit: Unit, definition: str) -> Metric:
         name=name,
         label=label,
         unit=unit,
-        definition=definition,
+        definition=definition + AT_START,
         datasets=_MRR_DATASETS,
         ranged=False,
         current=True,
-        sql=from_family(MRR_FAMILY_SQL, name),
-        family=MRR_FAMILY_SQL,
+        sql=from_family(SUBSCRIBER_FAMILY, name),
+        previous_sql=from_family(SUBSCRIBER_FAMILY, name, PREVIOUS_PART),
+        family=SUBSCRIBER_FAMILY,
         drill_dataset="subscriptions",
         drill_where=_IN_MRR,
     )

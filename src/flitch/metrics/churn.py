@@ -1,36 +1,32 @@
 """Subscribers over time: new, churned, and the subscriber churn rate.
 
-A subscription is *paid* from the end of its trial (or its start) until it ended (canceled:
-``ended_at``), or, when it is unpaid or paused now, until the start of the period it went
-unpaid in (``current_period_start``; Stripe records no time for that change). Subscriptions that
-never got past ``incomplete``, or whose MRR is zero (free), are never paid. A customer is a
-*subscriber* while at least one of their subscriptions is paid.
-
-Over ``[start, end)``:
-- active at the start: subscribers at ``start``;
-- new: customers not subscribers at ``start`` who became one in the period (returning
-  customers included);
-- churned: customers who stopped being subscribers in the period (the last of their paid
+Who is a subscriber when is defined in ``subscribers`` (a customer with a paid subscription).
+Over a window ``[lo, hi)``:
+- active at the start: subscribers at ``lo``;
+- new: customers not subscribers at ``lo`` who became one in the window (returning customers
+  included);
+- churned: customers who stopped being subscribers in the window (the last of their paid
   subscriptions ended, with no other one running at that moment); a customer is counted once;
-- churn rate = churned ÷ (active at the start + new), Stripe's formula. Stripe shows it over a
-  rolling 30 days; here it is over the period picked.
+- churn rate = churned ÷ (active at the start + new), Stripe's formula.
 
-Only subscriptions created before the period's end, and paid at some time from its start on,
-are read; their items and discounts come from the typed tables ``subscription_items`` and
+The headline numbers come from ``SUBSCRIBER_FAMILY``: over the period picked, and over the 30
+days ending at its end (the rolling window Stripe's Dashboard shows). Series: one window per
+bucket of the grain.
+
+Only subscriptions created before the window's end, and paid at some time from its start on,
+matter; their items and discounts come from the typed tables ``subscription_items`` and
 ``subscription_discounts``.
 """
 
 from __future__ import annotations
 
-from flitch.metrics.model import Family, Metric, Unit, from_family
+from flitch.metrics.model import Metric, Unit, from_family
 from flitch.metrics.mrr_sql import subscription_mrr
+from flitch.metrics.subscribers import PAID_FROM, PAID_TO, ROLLING_DAYS, SUBSCRIBER_FAMILY
 
 _DATASETS = ("subscriptions", "prices", "coupons")
 
-# one bucket for the headline, the period's grain buckets for a series
-HEADLINE_GRID = (
-    "SELECT $start::TIMESTAMPTZ AS bucket, $start::TIMESTAMPTZ AS lo, $end::TIMESTAMPTZ AS hi"
-)
+# the period's grain buckets, each cut to the period
 SERIES_GRID = """
 SELECT bucket, greatest(bucket, $start::TIMESTAMPTZ) AS lo,
   least(bucket + CAST('1 ' || $grain AS INTERVAL), $end::TIMESTAMPTZ) AS hi
@@ -38,38 +34,26 @@ FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTA
                           CAST('1 ' || $grain AS INTERVAL))) AS bucket)
 """
 
-
-# What a drill-down shows: the subscriptions whose paid time began, or ended, in the period.
-_PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
-_PAID_TO = (
-    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
-    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
-)
 # The subscriptions that can matter: created before the end, past incomplete, and paid at some
 # time from the start on (a paid time that ended before the start changes no count).
 _RELEVANT = (
     "created < $end AND status NOT IN ('incomplete', 'incomplete_expired') "
-    f"AND COALESCE({_PAID_TO}, $end) >= $start"
+    f"AND COALESCE({PAID_TO}, $end) >= $start"
 )
 
 
-def _counts(grid: str) -> str:
-    """SQL with the relation ``counts(bucket, active_start, new, churned)``."""
+_CARRY = (("paid_from", PAID_FROM), ("paid_to", PAID_TO))
+
+
+def _series_counts() -> str:
+    """SQL with the relation ``counts(bucket, active_start, new, churned)``, per bucket."""
     return (
-        subscription_mrr(None, where=_RELEVANT)  # noqa: S608
+        subscription_mrr(None, where=_RELEVANT, carry=_CARRY)  # noqa: S608
         + f""",
-grid AS ({grid}),
-spans AS (
-  SELECT m.customer,
-    CASE WHEN s.trial_end > s.start_date THEN s.trial_end ELSE s.start_date END AS paid_from,
-    CASE WHEN s.status = 'canceled' THEN COALESCE(s.ended_at, s.canceled_at)
-         WHEN s.status IN ('unpaid', 'paused') THEN s.current_period_start
-    END AS paid_to
-  FROM subscription_mrr m JOIN subscriptions s ON s.id = m.subscription
-  WHERE m.mrr > 0 AND s.status NOT IN ('incomplete', 'incomplete_expired')
-),
+grid AS ({SERIES_GRID}),
 paid AS (
-  SELECT * FROM spans WHERE paid_from IS NOT NULL AND (paid_to IS NULL OR paid_to > paid_from)
+  SELECT customer, paid_from, paid_to FROM subscription_mrr
+  WHERE mrr > 0 AND paid_from IS NOT NULL AND (paid_to IS NULL OR paid_to > paid_from)
 ),
 per_customer AS (
   SELECT g.bucket, p.customer,
@@ -102,28 +86,17 @@ counts AS (
 
 _STARTED = (
     "status NOT IN ('incomplete', 'incomplete_expired') AND created < $end "
-    f"AND {_PAID_FROM} >= $start AND {_PAID_FROM} < $end"
+    f"AND {PAID_FROM} >= $start AND {PAID_FROM} < $end"
 )
-_ENDED = f"created < $end AND {_PAID_TO} >= $start AND {_PAID_TO} < $end"
-
-
-#: The three counts in one statement (a dashboard shows all three).
-CHURN_FAMILY = Family(
-    name="churn",
-    sql=_counts(HEADLINE_GRID)
-    + """
-SELECT 'all' AS key,
-  CASE WHEN active_start + new > 0 THEN churned / (active_start + new) END
-    AS subscriber_churn_rate,
-  churned AS churned_subscribers,
-  new AS new_subscribers
-FROM counts
-""",
-    columns=("subscriber_churn_rate", "churned_subscribers", "new_subscribers"),
+_ENDED = f"created < $end AND {PAID_TO} >= $start AND {PAID_TO} < $end"
+_ENDED_ROLLING = (
+    f"created < $end AND {PAID_TO} >= $end - INTERVAL {ROLLING_DAYS} DAY AND {PAID_TO} < $end"
 )
 
 
-def _churn_metric(name: str, label: str, unit: Unit, definition: str, value: str) -> Metric:
+def _churn_metric(
+    name: str, label: str, unit: Unit, definition: str, value: str, drill: str, time_column: str
+) -> Metric:
     where = "WHERE active_start + new > 0" if unit is Unit.RATIO else ""
     return Metric(
         name=name,
@@ -133,14 +106,23 @@ def _churn_metric(name: str, label: str, unit: Unit, definition: str, value: str
         datasets=_DATASETS,
         ranged=False,
         until_end=("subscriptions",),
-        sql=from_family(CHURN_FAMILY, name),
-        family=CHURN_FAMILY,
-        series=_counts(SERIES_GRID) + f"SELECT bucket, 'all', {value} FROM counts {where}",  # noqa: S608
+        sql=from_family(SUBSCRIBER_FAMILY, name),
+        family=SUBSCRIBER_FAMILY,
+        series=(
+            _series_counts() + f"SELECT bucket, 'all', {value} FROM counts {where}"  # noqa: S608
+            if value
+            else ""
+        ),
         drill_dataset="subscriptions",
-        drill_where=_STARTED if name == "new_subscribers" else _ENDED,
-        time_column=_PAID_FROM if name == "new_subscribers" else _PAID_TO,
+        drill_where=drill,
+        time_column=time_column,
     )
 
+
+_RULES = (
+    "A subscriber churns when the last of their paid subscriptions is canceled (or goes "
+    "unpaid or paused); free subscriptions and trials do not count."
+)
 
 METRICS: tuple[Metric, ...] = (
     _churn_metric(
@@ -148,11 +130,23 @@ METRICS: tuple[Metric, ...] = (
         "Subscriber churn rate",
         Unit.RATIO,
         "Subscribers who churned in the period ÷ (subscribers at its start + new subscribers "
-        "in it). A subscriber churns when the last of their paid subscriptions is canceled "
-        "(or goes unpaid or paused); free subscriptions and trials do not count. Stripe shows "
-        "this over a rolling 30 days; here it is over the period picked (pick 30 days to "
-        "compare).",
+        f"in it). {_RULES} Over the period picked; the rolling 30-day rate beside it is the "
+        "one Stripe's Dashboard shows.",
         "churned / (active_start + new)",
+        _ENDED,
+        PAID_TO,
+    ),
+    _churn_metric(
+        "subscriber_churn_rate_30d",
+        "Subscriber churn rate, rolling 30 days",
+        Unit.RATIO,
+        f"Stripe's churn rate: subscribers who churned in the {ROLLING_DAYS} days ending at the "
+        f"period's end ÷ (subscribers {ROLLING_DAYS} days before that end + new subscribers in "
+        f"those days), whatever the period picked. {_RULES} Compared with the {ROLLING_DAYS} "
+        "days ending at the period's start.",
+        "",
+        _ENDED_ROLLING,
+        PAID_TO,
     ),
     _churn_metric(
         "churned_subscribers",
@@ -161,6 +155,8 @@ METRICS: tuple[Metric, ...] = (
         "Customers who stopped being subscribers in the period: the last of their paid "
         "subscriptions ended (canceled, or went unpaid or paused) with no other one running.",
         "churned",
+        _ENDED,
+        PAID_TO,
     ),
     _churn_metric(
         "new_subscribers",
@@ -169,5 +165,7 @@ METRICS: tuple[Metric, ...] = (
         "Customers who became subscribers in the period (their first paid subscription, or a "
         "return after churning; a trial counts once it ends and is paid for).",
         "new",
+        _STARTED,
+        PAID_FROM,
     ),
 )

@@ -71,19 +71,37 @@ def value_of(unit: Unit, raw: Any) -> int | float | None:
     return round(float(raw))
 
 
+def _values(source: Queryable, metric: Metric, sql: str, start: int, end: int) -> MetricValues:
+    result = source.query(sql, params_for(sql, start, end))
+    values: dict[str, int | float] = {}
+    for row in result.rows:
+        value = value_of(metric.unit, row[1])
+        if row[0] is not None and value is not None:
+            values[str(row[0])] = value
+    return MetricValues(metric, dict(sorted(values.items())))
+
+
 def compute(
     source: Queryable, metrics: Sequence[Metric], start: int, end: int
 ) -> dict[str, MetricValues]:
     """Each metric's values for ``[start, end)`` (Unix seconds)."""
-    out: dict[str, MetricValues] = {}
-    for metric in metrics:
-        result = source.query(metric.sql, params_for(metric.sql, start, end))
-        values: dict[str, int | float] = {}
-        for row in result.rows:
-            value = value_of(metric.unit, row[1])
-            if row[0] is not None and value is not None:
-                values[str(row[0])] = value
-        out[metric.name] = MetricValues(metric, dict(sorted(values.items())))
+    return {m.name: _values(source, m, m.sql, start, end) for m in metrics}
+
+
+def compute_previous(
+    source: Queryable, metrics: Sequence[Metric], start: int, end: int
+) -> dict[str, MetricValues | None]:
+    """What each metric's values for ``[start, end)`` are compared with: its values over the
+    period of the same length before, or, for a present-day metric, its value at ``start``
+    (``None`` when it has no comparison)."""
+    out: dict[str, MetricValues | None] = {}
+    for m in metrics:
+        if not m.current:
+            out[m.name] = _values(source, m, m.sql, start - (end - start), start)
+        elif m.previous_sql:
+            out[m.name] = _values(source, m, m.previous_sql, start, end)
+        else:
+            out[m.name] = None
     return out
 
 

@@ -29,11 +29,19 @@ class Unit(StrEnum):
     RATIO = "ratio"  # 0..1
 
 
+#: A family's rows for the values shown, and for what they are compared with.
+PERIOD_PART = "period"
+PREVIOUS_PART = "previous"
+
+
 @dataclass(frozen=True)
 class Family:
-    """One statement computing several metrics at once (MRR, ARR, subscribers… share all
-    their work). It returns a key (currency, or ``'all'``) then one column per metric; a
-    metric's own SQL selects its column from it, so both give the same value."""
+    """One statement computing several metrics at once (MRR, ARR, subscribers, churn… share
+    all their work). It returns ``part``, a key (currency, or ``'all'``), then one column per
+    metric. ``part`` is ``'period'`` for the values shown and ``'previous'`` for what they are
+    compared with: a metric over the period is compared with the period before; a present-day
+    one (``Metric.current``) with its value at the period's start. A metric's own SQL
+    selects its column of one part, so both give the same value."""
 
     name: str
     sql: str
@@ -60,9 +68,12 @@ class Metric:
     series: str = ""
     #: The drill dataset's column a series point is bucketed by.
     time_column: str = "created"
-    #: True when the value is the present state whatever the period (MRR): it has no
-    #: previous-period value to compare with.
+    #: True when the value is the present state whatever the period (MRR): it is compared
+    #: with its value at the period's start (``previous_sql``), or with nothing.
     current: bool = False
+    #: For a present-day metric: ``(key, value)`` at the period's start (``$start``), rebuilt
+    #: from history; empty: no comparison. Other metrics compare with the period before.
+    previous_sql: str = ""
     #: For a metric that is not ranged: datasets of which only records created before the
     #: period's end matter (its SQL says so too), so a live read is narrowed to ``created < end``.
     until_end: tuple[str, ...] = ()
@@ -98,13 +109,14 @@ def _reads(
     ]
 
 
-def from_family(family: Family, column: str) -> str:
-    """A metric's own SQL: its column of the family's statement (no value: no row)."""
+def from_family(family: Family, column: str, part: str = PERIOD_PART) -> str:
+    """A metric's own SQL: its column of one part of the family's statement (no value: no
+    row)."""
     if column not in family.columns:
         raise ValueError(f"{family.name} has no column {column}")
     return (
         f"SELECT key, {column} FROM ({family.sql}) AS family "  # noqa: S608
-        f"WHERE {column} IS NOT NULL"
+        f"WHERE part = {sql_text(part)} AND {column} IS NOT NULL"
     )
 
 

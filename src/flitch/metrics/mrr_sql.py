@@ -69,17 +69,25 @@ tiered AS (
 )"""
 
 
-def subscription_mrr(statuses: tuple[str, ...] | None = MRR_STATUSES, where: str = "") -> str:
+def subscription_mrr(
+    statuses: tuple[str, ...] | None = MRR_STATUSES,
+    where: str = "",
+    carry: tuple[tuple[str, str], ...] = (),
+) -> str:
     """The ``WITH`` clause computing ``subscription_mrr`` for subscriptions in ``statuses``
     (all of them with ``None``) that also match ``where`` (SQL over the subscriptions table).
     It also defines ``subs`` (those subscriptions) and ``discount_coupons`` (their discounts'
-    coupons: ``subscription, coupon``)."""
+    coupons: ``subscription, coupon``). ``carry``: ``(name, SQL over the subscriptions table)``
+    pairs, more columns of ``subs`` and ``subscription_mrr``."""
     conditions = _status_filter(statuses)
     if where:
         conditions = f"{conditions} AND {where}" if conditions else f"WHERE {where}"
+    extra = "".join(f", {sql} AS {name}" for name, sql in carry)
+    carried = "".join(f", s.{name}" for name, _ in carry)
+    joined = "JOIN subs s ON s.id = m.subscription" if carry else ""
     return f"""
 WITH subs AS (
-  SELECT id, customer, status
+  SELECT id, customer, status{extra}
   FROM subscriptions
   {conditions}
 ),
@@ -130,13 +138,13 @@ forever AS (
   GROUP BY dc.subscription
 ),
 subscription_mrr AS (
-  SELECT m.subscription, m.customer, m.status, m.currency, m.gross_mrr,
+  SELECT m.subscription, m.customer, m.status, m.currency, m.gross_mrr{carried},
     greatest(0,
       m.gross_mrr * (1 - COALESCE(f.percent_off, 0) / 100.0)
       - CASE WHEN f.coupon_currency = m.currency
              THEN COALESCE(f.amount_off, 0) * m.per_month ELSE 0 END
     ) AS mrr,
     COALESCE(f.coupons, []) AS forever_coupons
-  FROM sub_mrr m LEFT JOIN forever f ON f.subscription = m.subscription
+  FROM sub_mrr m LEFT JOIN forever f ON f.subscription = m.subscription {joined}
 )
 """  # noqa: S608

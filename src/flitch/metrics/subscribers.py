@@ -1,0 +1,174 @@
+"""Subscribers: who was paying when, and the one statement behind MRR, its family and churn.
+
+A subscription is *paid* from the end of its trial (or its start) until it ended (canceled:
+``ended_at``), or, when it is unpaid or paused now, until the start of the period it went
+unpaid in (``current_period_start``; Stripe records no time for that change). Subscriptions that
+never got past ``incomplete``, or whose MRR is zero (free), are never paid. A customer is a
+*subscriber* while at least one of their subscriptions is paid.
+
+``SUBSCRIBER_FAMILY`` prices each subscription once (``mrr_sql``) and answers, in one
+statement, MRR, ARR, active subscribers, ARPU, the MRR forever coupons take off, and the
+subscriber counts and churn rates. Its rows are ``(part, key, columns…)``: ``part`` is
+``period`` for the values shown and ``previous`` for what they are compared with:
+
+- for a metric over the period (churn…), its value over the period before, of the same length;
+- for a present-day metric (MRR…), its value *at the period's start*, rebuilt: the
+  subscriptions paid at that instant, each with its MRR of today (its items, quantities, prices
+  and forever coupons as they are now: Stripe keeps no history of them on the subscription).
+  So the change shows subscriptions starting, converting from a trial, ending, going unpaid or
+  paused; upgrades, downgrades and coupons changed since do not show in it (MRR movements,
+  rebuilt from invoices, do).
+
+What a period's counts see is what was known by its end: subscriptions created before it ends
+(the previous period's, before the period starts).
+"""
+
+from __future__ import annotations
+
+from flitch.metrics.model import Family, sql_list
+from flitch.metrics.mrr_sql import MRR_STATUSES, subscription_mrr
+
+#: When a subscription's paid time starts and ends (SQL over the subscriptions table).
+PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
+PAID_TO = (
+    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
+    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
+)
+#: Days of Stripe's rolling churn window.
+ROLLING_DAYS = 30
+
+_S = "$start::TIMESTAMPTZ"
+_E = "$end::TIMESTAMPTZ"
+_ROLL = f"INTERVAL {ROLLING_DAYS} DAY"
+#: The earliest instant any window below looks at.
+SINCE = f"({_S} - greatest({_E} - {_S}, {_ROLL}))"
+
+# The subscriptions priced: those in MRR now, and those paid at some time in a window below
+# (past incomplete, created before the end).
+_PRICED = (
+    "status NOT IN ('incomplete', 'incomplete_expired') "
+    f"AND (status IN ('active', 'past_due') OR (created < $end AND COALESCE({PAID_TO}, $end) "
+    f">= {SINCE}))"
+)
+_CARRY = (("created", "created"), ("paid_from", PAID_FROM), ("paid_to", PAID_TO))
+
+#: Windows over which subscribers are counted: name, start, end, and whether only what was
+#: created before the period's start counts (the windows ending at the start).
+WINDOWS: tuple[tuple[str, str, str, bool], ...] = (
+    ("period", _S, _E, False),
+    ("previous", f"({_S} - ({_E} - {_S}))", _S, True),
+    ("rolling", f"({_E} - {_ROLL})", _E, False),
+    ("rolling_previous", f"({_S} - {_ROLL})", _S, True),
+)
+
+
+def _flags() -> str:
+    """Per customer and window: subscriber at its start, and began a paid time in it."""
+    out = []
+    for name, lo, hi, before in WINDOWS:
+        known = "created < $start AND " if before else ""
+        out.append(f"bool_or({known}paid_from <= {lo} AND paid_to > {lo}) AS active_{name}")
+        out.append(f"bool_or({known}paid_from >= {lo} AND paid_from < {hi}) AS began_{name}")
+    return ",\n    ".join(out)
+
+
+def _counts() -> str:
+    """Per window: subscribers at its start, new ones, churned ones."""
+    subscribers, churned = [], []
+    for name, lo, hi, before in WINDOWS:
+        subscribers.append(
+            f"count(*) FILTER (WHERE active_{name}) AS active_{name}, "
+            f"count(*) FILTER (WHERE began_{name} AND NOT active_{name}) AS new_{name}"
+        )
+        known = "NOT covered_before AND created < $start" if before else "NOT covered"
+        churned.append(
+            f"count(DISTINCT customer) FILTER (WHERE {known} AND ended >= {lo} "
+            f"AND ended < {hi}) AS churned_{name}"
+        )
+    return (
+        f"SELECT * FROM (SELECT {', '.join(subscribers)} FROM per_customer), "  # noqa: S608
+        f"(SELECT {', '.join(churned)} FROM ends)"
+    )
+
+
+def _rate(name: str) -> str:
+    total = f"active_{name} + new_{name}"
+    return f"CASE WHEN {total} > 0 THEN churned_{name} / ({total}) END"
+
+
+def _mrr(part: str, where: str) -> str:
+    """The MRR family's columns per currency, over the priced subscriptions matching ``where``
+    (no churn columns)."""
+    return f"""SELECT '{part}' AS part, currency AS key,
+  round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
+  round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
+  nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
+  round(sum(mrr) FILTER (WHERE mrr > 0) / count(DISTINCT customer) FILTER (WHERE mrr > 0))
+    AS arpu,
+  round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount,
+  NULL AS subscriber_churn_rate, NULL AS churned_subscribers, NULL AS new_subscribers,
+  NULL AS subscriber_churn_rate_30d
+FROM subscription_mrr WHERE {where} GROUP BY currency"""  # noqa: S608
+
+
+#: Paid at the period's start, as known then.
+_AT_START = (
+    "created < $start AND paid_from <= $start AND (paid_to IS NULL OR paid_to > $start) "
+    "AND (paid_to IS NULL OR paid_to > paid_from)"
+)
+_NO_MRR = "NULL, NULL, NULL, NULL, NULL"
+
+_SQL = (
+    subscription_mrr(None, where=_PRICED, carry=_CARRY)  # noqa: S608
+    + f""",
+paid AS MATERIALIZED (
+  -- each paid time that matters to a window: its customer, when it was created, from, to
+  SELECT customer, created, paid_from, COALESCE(paid_to, 'infinity'::TIMESTAMPTZ) AS paid_to
+  FROM subscription_mrr
+  WHERE mrr > 0 AND paid_from IS NOT NULL AND (paid_to IS NULL OR paid_to > paid_from)
+    AND created < $end AND COALESCE(paid_to, $end) >= {SINCE}
+),
+per_customer AS (
+  SELECT customer,
+    {_flags()}
+  FROM paid GROUP BY customer
+),
+ends AS (
+  -- a paid time ending with no other one of its customer running on: the customer churned
+  -- (``covered_before``: the same, seeing only what was created before the period's start)
+  SELECT e.customer, e.created, e.paid_to AS ended,
+    bool_or(o.customer IS NOT NULL) AS covered,
+    COALESCE(bool_or(o.created < $start), false) AS covered_before
+  FROM paid e LEFT JOIN paid o ON o.customer = e.customer AND o.paid_from <= e.paid_to
+    AND o.paid_to > e.paid_to
+  WHERE e.paid_to >= {SINCE} AND e.paid_to < $end
+  GROUP BY ALL
+),
+counts AS ({_counts()})
+{_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
+UNION ALL
+{_mrr("previous", _AT_START)}
+UNION ALL
+SELECT 'period', 'all', {_NO_MRR}, {_rate("period")}, churned_period, new_period,
+  {_rate("rolling")} FROM counts
+UNION ALL
+SELECT 'previous', 'all', {_NO_MRR}, {_rate("previous")}, churned_previous, new_previous,
+  {_rate("rolling_previous")} FROM counts
+"""  # noqa: S608
+)
+
+SUBSCRIBER_FAMILY = Family(
+    name="subscribers",
+    sql=_SQL,
+    columns=(
+        "mrr",
+        "arr",
+        "active_subscribers",
+        "arpu",
+        "mrr_coupon_discount",
+        "subscriber_churn_rate",
+        "churned_subscribers",
+        "new_subscribers",
+        "subscriber_churn_rate_30d",
+    ),
+)
