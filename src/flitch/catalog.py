@@ -17,10 +17,9 @@ with their parent (``CHILDREN`` lists them, ``dataset_of`` names a child table's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 
 class ColumnType(StrEnum):
@@ -43,7 +42,8 @@ class Column:
 
     ``path`` is a dotted path into the object; a numeric part indexes a list
     (``items.data.0.price.id``); an empty path is the whole object. When a text column finds an
-    expanded object, its ``id`` is used.
+    expanded object, its ``id`` is used. ``flitch.store.flatten`` reads the values (in DuckDB,
+    from each object's JSON) and says exactly how each type is read.
     """
 
     name: str
@@ -52,74 +52,6 @@ class Column:
     description: str
     #: Paths tried in turn when ``path`` holds nothing: where older API versions kept the value.
     fallbacks: tuple[str, ...] = ()
-    _parts: tuple[tuple[str, ...], ...] = field(default=(), init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # the paths split once: extract runs for every column of every object written
-        split = tuple(tuple(p.split(".")) for p in (self.path, *self.fallbacks) if p)
-        object.__setattr__(self, "_parts", split)
-
-    def extract(self, obj: Mapping[str, Any]) -> Any:
-        """Read this column's value out of one Stripe object (``None`` where absent)."""
-        if not self.path:
-            return obj
-        value = None
-        for parts in self._parts:
-            if len(parts) == 1 and isinstance(obj, dict):
-                value = obj.get(parts[0])
-            else:
-                value = _walk(obj, parts)
-            if value is not None:
-                break
-        if (
-            self.type is ColumnType.TEXT
-            and value is not None
-            and not isinstance(value, str)
-            and isinstance(value, Mapping)
-        ):
-            return value.get("id")
-        return value
-
-
-def read_columns(columns: Sequence[Column], obj: Mapping[str, Any], out: dict[str, Any]) -> None:
-    """Put each column's value in ``out`` (what ``Column.extract`` gives, faster: a plain
-    top-level field of a decoded object is one dict lookup; this runs for every column of
-    every object written)."""
-    plain = isinstance(obj, dict)
-    for col in columns:
-        parts = col._parts
-        if plain and len(parts) == 1 and len(parts[0]) == 1:
-            value = obj.get(parts[0][0])
-            if (
-                value is None
-                or col.type is not ColumnType.TEXT
-                or isinstance(value, str)
-                or not isinstance(value, Mapping)
-            ):
-                out[col.name] = value
-                continue
-        out[col.name] = col.extract(obj)
-
-
-def value_at(obj: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` in ``obj`` (a numeric part indexes a list), or ``None``."""
-    return _walk(obj, path.split("."))
-
-
-def _walk(obj: Any, parts: Sequence[str]) -> Any:
-    value: Any = obj
-    for part in parts:
-        # decoded JSON is plain dicts (the SDK's objects are dict subclasses): test that first
-        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit():
-            index = int(part)
-            value = value[index] if index < len(value) else None
-        else:
-            return None
-        if value is None:
-            return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -165,31 +97,6 @@ class ChildSpec:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
-
-    def rows(self, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """One row per record nested in ``parent`` (an empty list when it has none)."""
-        found = value_at(parent, self.path)
-        truncated = False
-        if self.paged and isinstance(found, Mapping):
-            truncated = bool(found.get("has_more"))
-            found = found.get("data")
-        if not isinstance(found, list):
-            return []
-        head = {self.key: parent.get("id")}
-        for col in self.parent_fields:
-            head[col.name] = col.extract(parent)
-        out = []
-        for record in found:
-            if isinstance(record, str):
-                record = {"id": record}
-            elif not isinstance(record, Mapping):
-                continue
-            row = dict(head)
-            read_columns(self.fields, record, row)
-            if self.paged:
-                row["truncated"] = truncated
-            out.append(row)
-        return out
 
 
 @dataclass(frozen=True)
@@ -239,12 +146,6 @@ class ObjectSpec:
             if col.name == name:
                 return col
         raise KeyError(name)
-
-    def row(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Flatten one Stripe object into this dataset's columns (the ``raw`` column keeps it)."""
-        out: dict[str, Any] = {}
-        read_columns(self.columns, obj, out)
-        return out
 
 
 T = ColumnType

@@ -36,13 +36,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from flitch.catalog import ChildSpec, ObjectSpec
 from flitch.store.base import StripeObject
+from flitch.store.flatten import child_rows_sql, object_rows_sql, type_error
 from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
-    Batch,
-    ChildBatch,
     Layout,
-    ObjectRows,
+    RawJSON,
+    RawObjects,
     add_primary_key_sql,
     create_table_sql,
     first_row,
@@ -56,6 +56,7 @@ DEFAULT_BATCH_ROWS = 10_000
 #: Rows appended between two commits of a refresh's staging file (see ``Tables``).
 DEFAULT_COMMIT_ROWS = 40_000
 _BATCH_VIEW = "_flitch_batch"
+_STAGE = "_flitch_stage"
 _counter = itertools.count()
 
 
@@ -152,37 +153,59 @@ class Tables:
         return int(found[0]) if found else 0
 
     # -- rows ------------------------------------------------------------------------------------
-    def append(self, spec: ObjectSpec, batch: Batch) -> None:
-        """Append a batch (a dataset's rows and its child rows). Into a table being bulk loaded
-        (see ``seal``) it is a plain append; into a keyed table, an id already there is
-        replaced by the batch's copy, child rows included."""
+    def append(self, spec: ObjectSpec, objects: pa.Table) -> None:
+        """Append objects (``RawObjects.take()``: their JSON text and arrival order) as rows of
+        the dataset and of its child tables. Into a table being bulk loaded (see ``seal``) it
+        is a plain append; into a keyed table, an id already there is replaced by the batch's
+        copy (the last one, if the batch has several), child rows included."""
+        if not objects.num_rows:
+            return
         with self.lock:
-            if spec.name in self._loading:
-                self._insert(spec, batch.rows)
-                for child in batch.children:
-                    self._insert(child.spec, child.rows)
-            else:
-                rows, children = _last_of_each_id(batch)
-                self._delete_children(spec, rows.column("id").to_pylist())
-                self._insert(spec, rows, replace=True)
-                for child_rows in children:
-                    self._insert(child_rows.spec, child_rows.rows)
-            self._uncommitted += batch.rows.num_rows
+            view = f"{_BATCH_VIEW}_{next(_counter)}"
+            self.con.register(view, objects)
+            try:
+                if spec.name in self._loading:
+                    self._insert(spec, view)
+                else:
+                    self._replace(spec, view)
+            finally:
+                self.con.unregister(view)
+            self._uncommitted += objects.num_rows
             if self._commit_rows is not None and self._uncommitted >= self._commit_rows:
                 self.con.execute("COMMIT")
                 self.con.execute("BEGIN TRANSACTION")
                 self._uncommitted = 0
 
-    def _insert(self, spec: Layout, rows: pa.Table, *, replace: bool = False) -> None:
-        if not rows.num_rows:
-            return
-        view = f"{_BATCH_VIEW}_{next(_counter)}"
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        self.con.register(view, rows)
+    def _insert(self, spec: ObjectSpec, source: str, *, verb: str = "INSERT") -> None:
+        """Rows of the dataset and of its child tables from ``source``'s ``raw`` column."""
+        target = table_name(spec)
         try:
-            self.con.execute(f"{verb} INTO {table_name(spec)} SELECT * FROM {view}")  # noqa: S608
+            self.con.execute(f"{verb} INTO {target} {object_rows_sql(spec, source)}")
+            for child in spec.children:
+                self.con.execute(f"INSERT INTO {table_name(child)} {child_rows_sql(child, source)}")
+        except duckdb.Error as exc:
+            clear = type_error(exc, spec.name)
+            if clear is None:
+                raise
+            raise clear from None
+
+    def _replace(self, spec: ObjectSpec, view: str) -> None:
+        """Upsert: the last copy of each id in ``view`` replaces the row (and child rows)."""
+        stage = f"{_STAGE}_{next(_counter)}"
+        self.con.execute(
+            f"CREATE TEMP TABLE {stage} AS SELECT raw FROM {view} "  # noqa: S608
+            "QUALIFY row_number() OVER (PARTITION BY json_extract_string(raw, '$.id') "
+            "ORDER BY seq DESC) = 1"
+        )
+        try:
+            for child in spec.children:
+                self.con.execute(
+                    f"DELETE FROM {table_name(child)} WHERE {child.key} IN "  # noqa: S608
+                    f"(SELECT json_extract_string(raw, '$.id') FROM {stage})"
+                )
+            self._insert(spec, stage, verb="INSERT OR REPLACE")
         finally:
-            self.con.unregister(view)
+            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
 
     def _delete_children(self, spec: ObjectSpec, ids: Sequence[Any]) -> None:
         """Delete the child rows of these parents (before their new ones go in)."""
@@ -233,30 +256,16 @@ class Tables:
             self._delete_children(spec, ids)
         if not self._has_column(spec, "raw"):
             return
-        # Read in slices on this connection (a cursor would be another transaction, blind to
-        # rows this one has not committed), each read to the end before its rows are written.
         name = table_name(spec)
-        slices: list[tuple[str, list[Any]]] = []
+        params: list[Any] = []
+        source = f"(SELECT raw FROM {name})"  # noqa: S608
         if ids is not None:
-            wanted = sorted(set(ids))
-            for i in range(0, len(wanted), DEFAULT_BATCH_ROWS):
-                slices.append(
-                    ("id IN (SELECT unnest(?::VARCHAR[]))", [wanted[i : i + DEFAULT_BATCH_ROWS]])
-                )
-        else:
-            bounds = first_row(self.con.execute(f"SELECT min(rowid), max(rowid) FROM {name}"))  # noqa: S608
-            if bounds and bounds[0] is not None:
-                for lo in range(int(bounds[0]), int(bounds[1]) + 1, DEFAULT_BATCH_ROWS):
-                    slices.append(("rowid >= ? AND rowid < ?", [lo, lo + DEFAULT_BATCH_ROWS]))
-        for where, params in slices:
-            found = self.con.execute(
-                f"SELECT CAST(raw AS VARCHAR) FROM {name} WHERE {where}",  # noqa: S608
-                params,
-            ).fetchall()
-            buffer = ObjectRows(spec)
-            buffer.add(orjson.loads(r[0]) for r in found if r[0] is not None)
-            for nested in buffer.take().children:
-                self._insert(nested.spec, nested.rows)
+            source = f"(SELECT raw FROM {name} WHERE id IN (SELECT unnest(?::VARCHAR[])))"  # noqa: S608
+            params = [sorted(set(ids))]
+        for child in spec.children:
+            self.con.execute(
+                f"INSERT INTO {table_name(child)} {child_rows_sql(child, source)}", params
+            )
 
     def _has_column(self, spec: Layout, column: str) -> bool:
         found = first_row(
@@ -278,7 +287,7 @@ class Tables:
         if not self.exists(spec):
             self.create(spec)
         self.seal(spec)
-        buffer = ObjectRows(spec)
+        buffer = RawObjects()
         count = buffer.add(objects)
         if count:
             self.append(spec, buffer.take())
@@ -341,23 +350,6 @@ class Tables:
         )
 
 
-def _last_of_each_id(batch: Batch) -> tuple[pa.Table, list[ChildBatch]]:
-    """Keep only the last row of each id (the newest copy of an object seen twice), and the
-    child rows of the copies kept."""
-    ids: Sequence[Any] = batch.rows.column("id").to_pylist()
-    last = {value: i for i, value in enumerate(ids)}
-    if len(last) == len(ids):
-        return batch.rows, list(batch.children)
-    kept = sorted(last.values())
-    rows = batch.rows.take(pa.array(kept, type=pa.int64()))
-    keep = set(kept)
-    children = []
-    for child in batch.children:
-        mask = pa.array([owner in keep for owner in child.owners], type=pa.bool_())
-        children.append(ChildBatch(child.spec, child.rows.filter(mask), []))
-    return rows, children
-
-
 class ArrowDatasetWriter:
     """Streams pages of objects into one dataset's (empty) table."""
 
@@ -371,7 +363,7 @@ class ArrowDatasetWriter:
     ) -> None:
         self._tables = tables
         self.spec = spec
-        self._buffer = ObjectRows(spec)
+        self._buffer = RawObjects()
         self._batch_rows = max(1, batch_rows)
         self._rows = 0
         self._finished = False
@@ -381,7 +373,7 @@ class ArrowDatasetWriter:
     def rows_written(self) -> int:
         return self._rows
 
-    def add_page(self, objects: Iterable[StripeObject]) -> None:
+    def add_page(self, objects: Iterable[StripeObject] | RawJSON) -> None:
         if self._finished:
             raise RuntimeError(f"the writer of {self.spec.name} is finished; start a new one")
         self._buffer.add(objects)
@@ -392,7 +384,7 @@ class ArrowDatasetWriter:
         if len(self._buffer):
             batch = self._buffer.take()
             self._tables.append(self.spec, batch)
-            self._rows += batch.rows.num_rows
+            self._rows += batch.num_rows
 
     def finish(self) -> int:
         if not self._finished:
@@ -405,7 +397,7 @@ class ArrowDatasetWriter:
 
     def discard(self) -> None:
         """Drop buffered rows and end the writer (its table was replaced or dropped)."""
-        self._buffer = ObjectRows(self.spec)
+        self._buffer = RawObjects()
         self._finished = True
 
     def __enter__(self) -> Self:
