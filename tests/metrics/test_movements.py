@@ -252,3 +252,26 @@ def test_the_waterfall_adds_up(rows: list[dict[str, Any]]) -> None:
 def test_every_row_is_marked_reconstructed(rows: list[dict[str, Any]]) -> None:
     assert rows
     assert all(r["reconstructed"] for r in rows)
+
+
+def test_overlaps_and_gaps_that_add_up_to_the_span_are_not_mistaken_for_one_run() -> None:
+    # A bills 1 Sep → 11 Oct, B 11 Sep → 6 Oct (inside A), C 5 → 15 Nov, 1000 a month each:
+    # their lengths (40 + 25 + 10 days) add up to the span (75 days), yet nothing covers
+    # 11 Oct → 5 Nov, so the customer churns in October (MRR 0 on 1 Nov), not later
+    lines = [("a", "2026-09-01", "2026-10-11"), ("b", "2026-09-11", "2026-10-06")]
+    lines.append(("c", "2026-11-05", "2026-11-15"))
+    invoices = [
+        invoice(f"in_{n}", "cus_z", ts(a), subscription="s_z", lines=[("p_m", 1000, ts(a), ts(b))])
+        for n, a, b in lines
+    ]
+    with load({"invoices": invoices, "prices": PRICES, "subscriptions": []}) as memory:
+        got = compute_report(memory, get_report("mrr_movements"), START, END, "month")
+    by_month = {
+        (r["bucket"][:10], r["movement"]): (r["amount"], r["customers"])
+        for r in got
+        if r["bucket"] is not None
+    }
+    assert by_month == {
+        ("2026-10-01", "mrr"): (1000, 1),
+        ("2026-10-01", "churned"): (-1000, 1),
+    }

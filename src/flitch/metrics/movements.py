@@ -23,6 +23,10 @@ billed less often (quarterly, yearly…) whose current period began before that 
 current period and items instead, so old invoices are never read. "Paid before"
 (reactivation) looks at paid subscription invoices of the 400 days before the period.
 
+Most subscriptions bill the same MRR period after period, their rows end to end: such a *flat*
+subscription's MRR is one amount over one span, and its changes are worked out from that span
+alone; only the others are evaluated row by row.
+
 An invoice with more lines than Stripe embeds in a listed invoice (``lines.has_more``; its rows
 in ``invoice_lines`` say ``truncated``) counts only the lines embedded.
 """
@@ -113,7 +117,7 @@ rows AS (
 ),
 covered AS MATERIALIZED (
   -- where rows overlap, the newest period wins, then the newest invoice: ``rank`` orders them
-  SELECT *, row_number() OVER (ORDER BY p_start, created, COALESCE(invoice, '')) AS rank
+  SELECT *, {{'p': p_start, 'c': created, 'i': COALESCE(invoice, '')}} AS rank
   FROM rows WHERE cover_to >= $start
 ),
 points AS (
@@ -127,6 +131,27 @@ points AS (
 steps AS (
   SELECT lag(ts) OVER (ORDER BY ts) AS prev_ts, ts FROM points QUALIFY prev_ts IS NOT NULL
 ),
+-- Most subscriptions bill the same MRR period after period: rows end to end, no gap, no
+-- overlap. Such a *flat* subscription's MRR is ``mrr`` over (p_from, p_to] and zero outside,
+-- so it is worked out from those three values. A row of it starts where another ends
+-- (``joined``), save the first; their lengths add up to the whole span (no overlap).
+joined AS (
+  SELECT c.subscription, count(*) AS n FROM covered c
+  WHERE EXISTS (SELECT 1 FROM covered d
+                WHERE d.subscription = c.subscription AND d.cover_to = c.p_start)
+  GROUP BY c.subscription
+),
+shape AS (
+  SELECT c.subscription, any_value(c.customer) AS customer, any_value(c.currency) AS currency,
+    min(c.p_start) AS p_from, max(c.cover_to) AS p_to, min(c.mrr) AS mrr,
+    min(c.mrr) = max(c.mrr) AND min(c.length) > 0
+      AND sum(c.length) = epoch_us(max(c.cover_to)) - epoch_us(min(c.p_start))
+      AND count(*) = COALESCE(any_value(j.n), 0) + 1 AS flat
+  FROM (SELECT subscription, customer, currency, p_start, cover_to, mrr,
+          epoch_us(cover_to) - epoch_us(p_start) AS length FROM covered) c
+  LEFT JOIN joined j ON j.subscription = c.subscription
+  GROUP BY c.subscription
+),
 -- A row covers the instants in (p_start, cover_to], so a subscription's MRR can differ between
 -- two instants only if one of its rows starts or ends in between. Its MRR is computed at the
 -- start, where it is covered, and then only at the instant following such a change (``ts``),
@@ -135,19 +160,38 @@ steps AS (
 evals AS (
   SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
     greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev, subscription
-  FROM (SELECT subscription, p_start AS moment FROM covered
-        UNION ALL SELECT subscription, cover_to FROM covered)
+  FROM (SELECT c.subscription, unnest([c.p_start, c.cover_to]) AS moment
+        FROM covered c SEMI JOIN shape s ON s.subscription = c.subscription AND NOT s.flat)
   WHERE moment >= $start AND moment < $end
+),
+flat_evals AS (
+  -- a flat subscription changes where its span begins and ends, if in the period
+  SELECT ts, customer, currency,
+    CASE WHEN p_from < ts AND p_to >= ts THEN mrr ELSE 0 END
+    - CASE WHEN p_from < prev AND p_to >= prev THEN mrr ELSE 0 END AS change
+  FROM (
+    SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
+      greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev,
+      subscription, customer, currency, p_from, p_to, mrr
+    FROM (SELECT *, unnest([p_from, p_to]) AS moment FROM shape WHERE flat)
+    WHERE moment >= $start AND moment < $end
+  )
 ),
 sub_changes AS (
   -- at the start, each covered subscription's MRR
-  SELECT $start::TIMESTAMPTZ AS ts, any_value(customer) AS customer,
-    any_value(currency) AS currency, arg_max(mrr, rank) AS change
-  FROM covered WHERE p_start < $start AND cover_to >= $start
-  GROUP BY subscription
+  SELECT $start::TIMESTAMPTZ AS ts, customer, currency, mrr AS change
+  FROM shape WHERE flat AND p_from < $start AND p_to >= $start
+  UNION ALL
+  SELECT $start::TIMESTAMPTZ AS ts, any_value(c.customer) AS customer,
+    any_value(c.currency) AS currency, arg_max(c.mrr, c.rank) AS change
+  FROM covered c SEMI JOIN shape s ON s.subscription = c.subscription AND NOT s.flat
+  WHERE c.p_start < $start AND c.cover_to >= $start
+  GROUP BY c.subscription
+  UNION ALL
+  -- then its changes, where there are some
+  SELECT * FROM flat_evals WHERE change <> 0
   UNION ALL
   SELECT * FROM (
-    -- then its changes, where there are some
     SELECT e.ts, any_value(c.customer), any_value(c.currency),
       COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.cover_to >= e.ts), 0)
       - COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.p_start < e.prev), 0) AS change
@@ -159,12 +203,20 @@ sub_changes AS (
 ),
 -- a customer's MRR at each instant one of their subscriptions changed at: the changes of their
 -- subscriptions added up, nothing below zero
+cust_changes AS (
+  SELECT customer, currency, ts, sum(change) AS change FROM sub_changes GROUP BY ALL
+),
+movers AS (
+  SELECT DISTINCT customer, currency FROM cust_changes WHERE ts > $start
+),
 cust_at AS (
-  SELECT customer, currency, ts,
-    sum(sum(change)) OVER (PARTITION BY customer, currency ORDER BY ts) AS total,
-    sum(change) AS change
-  FROM sub_changes
-  GROUP BY customer, currency, ts
+  -- most customers only have an MRR at the start: their total is that
+  SELECT c.customer, c.currency, c.ts, c.change AS total, c.change FROM cust_changes c
+  ANTI JOIN movers m ON m.customer = c.customer AND m.currency = c.currency
+  UNION ALL
+  SELECT c.customer, c.currency, c.ts,
+    sum(c.change) OVER (PARTITION BY c.customer, c.currency ORDER BY c.ts) AS total, c.change
+  FROM cust_changes c SEMI JOIN movers m ON m.customer = c.customer AND m.currency = c.currency
 ),
 timeline AS MATERIALIZED (
   -- what float sums leave of a zero (a millionth of a unit at most) is zero
