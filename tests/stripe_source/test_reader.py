@@ -18,6 +18,7 @@ from flitch.emulator.store import Account
 from flitch.errors import PermissionMissing, StripeRequestFailed
 from flitch.keys import parse_key
 from flitch.stripe_source.client import SourceClient, open_client
+from flitch.stripe_source.pages import ListPage
 from flitch.stripe_source.reader import (
     PAGE_SIZE,
     STRIPE_EPOCH,
@@ -89,14 +90,14 @@ def test_remaining_estimate_orders_lists_by_what_is_left() -> None:
     assert dense.remaining(T0 + 9999) == pytest.approx(3000)
 
 
-def records(*pairs: tuple[str, int]) -> list[dict[str, Any]]:
-    return [{"id": i, "created": c} for i, c in pairs]
+def records(*pairs: tuple[str, int], has_more: bool = False) -> ListPage:
+    return ListPage.of([{"id": i, "created": c} for i, c in pairs], has_more)
 
 
 def test_guard_accepts_a_list_that_advances() -> None:
     piece = _Slice(gte=T0, lt=T0 + 100)
-    piece.check(CUSTOMERS, records(("a", T0 + 9), ("b", T0 + 9), ("c", T0 + 5)), True)
-    piece.check(CUSTOMERS, records(("d", T0 + 5), ("e", T0)), False)
+    piece.check(CUSTOMERS, records(("a", T0 + 9), ("b", T0 + 9), ("c", T0 + 5), has_more=True))
+    piece.check(CUSTOMERS, records(("d", T0 + 5), ("e", T0)))
 
 
 @pytest.mark.parametrize(
@@ -119,9 +120,9 @@ def test_guard_stops_a_list_that_does_not_advance(
     first: tuple[tuple[str, int], ...], second: tuple[tuple[str, int], ...], has_more: bool
 ) -> None:
     piece = _Slice(gte=T0, lt=T0 + 100)
-    piece.check(CUSTOMERS, records(*first), True)
+    piece.check(CUSTOMERS, records(*first, has_more=True))
     with pytest.raises(CursorLoop) as info:
-        piece.check(CUSTOMERS, records(*second), has_more)
+        piece.check(CUSTOMERS, records(*second, has_more=has_more))
     assert "Customers" in info.value.message
     assert info.value.fix
 

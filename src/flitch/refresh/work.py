@@ -20,7 +20,7 @@ version back (``keep_dataset``) and is reported; errors of the key itself end th
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ class RefreshWork:
         value = rows[0][0] if rows else None
         return int(value) if value is not None else None
 
-    async def write(self, spec: ObjectSpec, objects: list[dict[str, Any]]) -> None:
+    async def write(self, spec: ObjectSpec, objects: Sequence[dict[str, Any]]) -> None:
         if not objects:
             return
         self.touched.add(spec.name)

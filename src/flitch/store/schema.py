@@ -16,9 +16,9 @@ is (see ``loading``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 import orjson
@@ -122,9 +122,10 @@ def add_primary_key_sql(spec: ObjectSpec) -> str:
 class RawObjects:
     """The JSON text of objects on their way into a dataset, one per object, in arrival order.
 
-    Objects decoded from JSON are serialised again (compactly, with orjson); a ``RawJSON``
-    already holds Stripe's text and is taken as it is. ``take`` hands them over as an Arrow
-    table of one ``raw`` string column, which ``flatten`` turns into rows.
+    Objects decoded from JSON are serialised again (compactly, with orjson); objects that still
+    have the text Stripe sent (``HasRawJSON``: a page as the reader got it) give it as it is.
+    ``take`` hands them over as an Arrow table of one ``raw`` string column, which ``flatten``
+    turns into rows.
     """
 
     def __init__(self) -> None:
@@ -133,11 +134,12 @@ class RawObjects:
     def __len__(self) -> int:
         return len(self._raw)
 
-    def add(self, objects: Iterable[Mapping[str, Any]] | RawJSON) -> int:
+    def add(self, objects: Iterable[Mapping[str, Any]] | HasRawJSON) -> int:
         """Add objects; return how many."""
-        if isinstance(objects, RawJSON):
-            self._raw.extend(objects.raw)
-            return len(objects.raw)
+        if isinstance(objects, HasRawJSON):
+            raw = objects.raw_json()
+            self._raw.extend(raw)
+            return len(raw)
         before = len(self._raw)
         dumps = orjson.dumps
         self._raw.extend(dumps(obj, default=str) for obj in objects)
@@ -151,8 +153,18 @@ class RawObjects:
         )
 
 
+@runtime_checkable
+class HasRawJSON(Protocol):
+    """Objects that come with their JSON text, one ``bytes`` each."""
+
+    def raw_json(self) -> Sequence[bytes]: ...
+
+
 @dataclass(frozen=True)
 class RawJSON:
-    """Objects as the JSON text Stripe sent, one ``bytes`` each (a page's ``data``)."""
+    """Objects as JSON text, one ``bytes`` each (e.g. as Stripe sent them)."""
 
-    raw: list[bytes]
+    raw: Sequence[bytes]
+
+    def raw_json(self) -> Sequence[bytes]:
+        return self.raw

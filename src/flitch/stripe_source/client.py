@@ -25,14 +25,16 @@ Every request Flitch sends to Stripe goes through :class:`SourceClient.get`:
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, NoReturn, Protocol
+from typing import Any, Final, NoReturn, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import msgspec
 import orjson
 import stripe
 
@@ -50,12 +52,14 @@ from flitch.errors import (
 )
 from flitch.keys import mask
 from flitch.stripe_source.pacing import Backoff, Clock, Pacer, PacerStats, RetryAdvice, RetryKind
+from flitch.stripe_source.pages import ListPage, NotAListPage
 
 #: The Stripe API version every request is made with; objects are parsed for this version.
 #: It is the version the installed SDK was generated for (a test checks they agree).
 API_VERSION: Final = "2026-10-28.endive"
 
 _ALLOWED_METHOD: Final = "GET"
+T = TypeVar("T")
 _ASYNC_ONLY: Final = "Flitch reads from Stripe asynchronously only (await the async methods)."
 
 
@@ -250,9 +254,32 @@ class GetOnlyHTTPClient(stripe.AIOHTTPClient):
 class _BadBody(Exception):
     """A 2xx answer whose body is not a JSON object (a cut connection, a proxy page)."""
 
-    def __init__(self, status: int, request_id: str | None) -> None:
-        super().__init__(f"HTTP {status} with a body that is not a JSON object")
+    def __init__(self, status: int = 200, request_id: str | None = None) -> None:
+        super().__init__("a successful answer with a body that is not a JSON object")
+        self.status = status
         self.request_id = request_id
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise _BadBody
+    return data
+
+
+def _list_page(path: str, body: bytes) -> ListPage:
+    try:
+        return ListPage.decode(body)
+    except msgspec.DecodeError:
+        raise _BadBody from None
+    except NotAListPage:
+        raise StripeRequestFailed(
+            f"Stripe's answer for {path} is not a list page.",
+            "Check that FLITCH_STRIPE_API_BASE points at Stripe (or the emulator).",
+        ) from None
 
 
 def endpoint_of(path: str) -> str:
@@ -439,13 +466,25 @@ class SourceClient:
         ``priority`` orders requests of different endpoints waiting for the key's budget
         (higher first). Raises a :class:`~flitch.errors.StripeError` subclass saying what to do.
         """
+        return await self._get(path, params, priority, _json_object)
+
+    async def get_list(
+        self, path: str, params: Mapping[str, Any], *, priority: float = 0.0
+    ) -> ListPage:
+        """Like :meth:`get`, for a list endpoint: the page as a :class:`ListPage` (each
+        object's JSON text, id and ``created``; the objects decoded only if asked for)."""
+        return await self._get(path, params, priority, functools.partial(_list_page, path))
+
+    async def _get(
+        self, path: str, params: Mapping[str, Any], priority: float, parse: Callable[[bytes], T]
+    ) -> T:
         refuse_unless_get(_ALLOWED_METHOD, path)
         requestor = self.sdk._requestor
         http = self.http_client
         attempts = 0
         query = dict(params)
 
-        async def attempt() -> dict[str, Any]:
+        async def attempt() -> T:
             nonlocal attempts
             attempts += 1
             # The SDK builds the request (key, version, encoding) ...
@@ -457,12 +496,10 @@ class SourceClient:
             body, status, rheaders = await http.request_async(method, url, headers)
             if 200 <= status < 300:
                 try:
-                    data = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    data = None
-                if not isinstance(data, dict):
-                    raise _BadBody(status, rheaders.get("request-id"))
-                return data
+                    return parse(body)
+                except _BadBody as exc:
+                    exc.status, exc.request_id = status, rheaders.get("request-id")
+                    raise
             _raise_sdk_error(requestor, body, status, rheaders)
 
         try:

@@ -41,6 +41,7 @@ import orjson
 from flitch.catalog import ObjectSpec
 from flitch.errors import PermissionMissing, StripeRequestFailed
 from flitch.stripe_source.client import SourceClient, endpoint_of
+from flitch.stripe_source.pages import ListPage
 
 #: 2010-01-01 UTC, before Stripe's launch: where time is split when a slice has no lower end
 #: (the oldest slice keeps no lower bound in its requests, so nothing older is ever missed).
@@ -108,11 +109,9 @@ class _Slice:
             params["starting_after"] = self.cursor
         return params
 
-    def check(self, spec: ObjectSpec, records: list[dict[str, Any]], has_more: bool) -> None:
+    def check(self, spec: ObjectSpec, page: ListPage) -> None:
         """Raise :class:`CursorLoop` unless this page follows the previous one."""
-        for record in records:
-            record_id = record.get("id")
-            created = record.get("created")
+        for record_id, created in zip(page.ids, page.created, strict=True):
             if not isinstance(record_id, str) or not isinstance(created, int):
                 raise _loop(spec, "returned a record without an id or a created time")
             if (self.gte is not None and created < self.gte) or (
@@ -127,7 +126,7 @@ class _Slice:
                 raise _loop(spec, f"returned {record_id} a second time")
             self.same_second.add(record_id)
             self.last_created = created
-        if has_more and not records:
+        if page.has_more and not page:
             raise _loop(spec, "returned an empty page that says more records follow")
 
     def split(self, oldest: int, seconds_per_record: float) -> _Slice | None:
@@ -323,36 +322,29 @@ class _Reader:
         while not job.stopped:
             # The lists with the most left go first when the key's budget is short, so the
             # longest is not left to finish alone at its endpoint's rate.
-            answer = await self.client.get(
+            page = await self.client.get_list(
                 job.path, {**job.params, **piece.query()}, priority=job.remaining(self._now)
             )
-            records = answer.get("data")
-            has_more = answer.get("has_more")
-            if not isinstance(records, list) or not isinstance(has_more, bool):
-                raise StripeRequestFailed(
-                    f"Stripe's answer for {spec.label} is not a list page.",
-                    "Check that FLITCH_STRIPE_API_BASE points at Stripe (or the emulator).",
-                )
             before = piece.last_created
-            piece.check(spec, records, has_more)
+            piece.check(spec, page)
             if job.stopped:
                 return
-            if records:
-                newest = records[0]["created"] if before is None else before
-                job.records += len(records)
-                job.seconds += newest - records[-1]["created"]
-                piece.cursor = records[-1]["id"]
-                self._count(spec, records)
+            if page:
+                newest = page.created[0] if before is None else before
+                job.records += len(page)
+                job.seconds += newest - page.created[-1]
+                piece.cursor = page.ids[-1]
+                self._count(spec, page)
                 await self._room.acquire()
-                self._queue.put_nowait((_PAGE, (spec, records)))
-            if not has_more:
+                self._queue.put_nowait((_PAGE, (spec, page)))
+            if not page.has_more:
                 return
             if job.active < self._target(job):
-                older = piece.split(records[-1]["created"], job.seconds_per_record())
+                older = piece.split(page.created[-1], job.seconds_per_record())
                 if older is not None:
                     self._spawn(job, older)
 
-    def _count(self, spec: ObjectSpec, records: list[dict[str, Any]]) -> None:
+    def _count(self, spec: ObjectSpec, records: ListPage) -> None:
         p = self.progress
         p.records += len(records)
         p.pages += 1
@@ -373,7 +365,7 @@ class _Reader:
     # -- the consumer's side -------------------------------------------------------------------
     async def pages(
         self, on_error: ErrorCallback | None
-    ) -> AsyncIterator[tuple[ObjectSpec, list[dict[str, Any]]]]:
+    ) -> AsyncIterator[tuple[ObjectSpec, ListPage]]:
         gte, lt = self._first
         deferred: list[StripeRequestFailed | PermissionMissing] = []
         for job in self.jobs:
@@ -425,7 +417,7 @@ async def read_objects(
     created_lt: int | None = None,
     progress: ProgressCallback | None = None,
     on_error: ErrorCallback | None = None,
-) -> AsyncIterator[tuple[ObjectSpec, list[dict[str, Any]]]]:
+) -> AsyncIterator[tuple[ObjectSpec, ListPage]]:
     """Read several objects at once; yield ``(spec, page)`` as pages arrive.
 
     An object the key may not read (:class:`PermissionMissing`) or whose list fails
@@ -455,7 +447,7 @@ async def read_object(
     created_gte: int | None = None,
     created_lt: int | None = None,
     progress: ProgressCallback | None = None,
-) -> AsyncIterator[list[dict[str, Any]]]:
+) -> AsyncIterator[ListPage]:
     """Every record of one object (all its list variants) exactly once, page by page.
 
     ``params`` are extra list filters (e.g. ``{"customer": "cus_…"}``); ``created_gte`` and
