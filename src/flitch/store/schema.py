@@ -16,6 +16,8 @@ is (see ``loading``).
 from __future__ import annotations
 
 import hashlib
+import itertools
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -148,9 +150,13 @@ class RawObjects:
     def take(self) -> pa.Table:
         """Everything buffered, with its arrival order (``seq``); the buffer is left empty."""
         raw, self._raw = self._raw, []
-        return pa.table(
-            {"raw": pa.array(raw, type=pa.string()), "seq": pa.array(range(len(raw)), pa.int64())}
+        # One buffer and its offsets, not a string object per row (pa.array would check each).
+        # DuckDB's JSON reader rejects text that is not UTF-8, so nothing bad gets further.
+        offsets = array("q", itertools.accumulate(map(len, raw), initial=0))
+        text = pa.LargeStringArray.from_buffers(
+            len(raw), pa.py_buffer(offsets), pa.py_buffer(b"".join(raw))
         )
+        return pa.table({"raw": text, "seq": pa.array(range(len(raw)), pa.int64())})
 
 
 @runtime_checkable
