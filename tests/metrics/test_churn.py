@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from flitch.dashboards import Period, evaluate
-from flitch.dashboards.model import Chart, ChartType, Dashboard
+from flitch.dashboards.model import Chart, ChartType, Dashboard, Grouping
 from flitch.metrics import Grain, compute, compute_previous, compute_series, get
 from flitch.store import MemoryDatasets
 from tests.metrics.objects import DAY, coupon, load, price, subscription, ts
@@ -180,3 +180,31 @@ def test_the_dashboard_compares_with_what_compute_previous_gives(memory: MemoryD
             assert out["metrics_previous"][name] == item.values, (name, start)
             chart = next(c for c in out["charts"] if c["metric"] == name)
             assert chart["compare"] == "previous_period"
+
+
+def test_the_dashboard_series_comes_from_the_same_statement(memory: MemoryDatasets) -> None:
+    charts = (
+        Chart(title="rate", type=ChartType.NUMBER, metric="subscriber_churn_rate"),
+        Chart(
+            title="by month",
+            type=ChartType.LINE,
+            metric="subscriber_churn_rate",
+            group=Grouping(grain=Grain.MONTH),
+        ),
+        Chart(title="new", type=ChartType.BAR, metric="new_subscribers"),
+    )
+    board = Dashboard(name="churn", title="Churn", charts=charts).check()
+    end = ts("2026-12-01")
+    for workers in (1, 3):
+        out = evaluate(memory, board, Period(T0, end), grain=Grain.MONTH, workers=workers)
+        by_month = next(c for c in out["charts"] if c["title"] == "by month")
+        assert by_month["series"][0]["points"] == [
+            ["2026-10-01T00:00:00Z", 0.5],
+            ["2026-11-01T00:00:00Z", 0.0],
+        ]
+        new = next(c for c in out["charts"] if c["title"] == "new")
+        # C, D, L in October (as the 30 days above); N (s_n, from 1 November) in November
+        assert new["series"][0]["points"] == [
+            ["2026-10-01T00:00:00Z", 3],
+            ["2026-11-01T00:00:00Z", 1],
+        ]

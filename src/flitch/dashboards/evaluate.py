@@ -39,8 +39,17 @@ from flitch.dashboards.period import Period
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
 from flitch.metrics.compute import Queryable, compute_report, params_for, value_of
-from flitch.metrics.model import PERIOD_PART, PREVIOUS_PART, Metric, Report, Unit, sql_text
-from flitch.metrics.series import Grain, auto_grain, buckets, compute_series
+from flitch.metrics.model import (
+    PERIOD_PART,
+    PREVIOUS_PART,
+    SERIES_PART,
+    Family,
+    Metric,
+    Report,
+    Unit,
+    sql_text,
+)
+from flitch.metrics.series import Grain, Point, auto_grain, buckets, compute_series, series_points
 from flitch.query.reads import DatasetRead, merge
 from flitch.store.results import iso_utc
 
@@ -93,6 +102,11 @@ def drill(
 
 
 # -- numbers -------------------------------------------------------------------------------------
+def _unit(name: str) -> Unit:
+    member = METRICS.get(name)
+    return member.unit if member is not None else Unit.COUNT
+
+
 def _values_of(unit: Unit, rows: Iterable[Sequence[Any]]) -> dict[str, int | float]:
     """``(key, raw value)`` rows as values by key, sorted (rows without a value left out)."""
     values: dict[str, int | float] = {}
@@ -138,6 +152,10 @@ class Evaluation:
         self.currency = currency.lower() if currency else None
         #: values by ``("<metric> <part>", start, end)``
         self._memo: dict[tuple[str, int, int], dict[str, int | float]] = {}
+        #: a family member's series rows by ``(metric, grain, start, end)``
+        self._series_rows: dict[tuple[str, str, int, int], list[tuple[Any, Any, Any]]] = {}
+        #: the grain a family's statement runs with (its members' series charts'), by name
+        self.family_grains: dict[str, Grain] = {}
         self._running: dict[tuple[str, int, int], Future[None]] = {}
         self._lock = threading.Lock()
         self.currencies: set[str] = set()
@@ -190,23 +208,44 @@ class Evaluation:
             self._once(key, one)
             return self._memo[key]
 
+        grain = self.family_grains.get(family.name) if period == self.period else None
+        self._family(family, period, grain)
+        return self._memo[key]
+
+    def _family(self, family: Family, period: Period, grain: Grain | None) -> None:
+        """Run a family's statement once for ``period`` (and ``grain``, for its series part),
+        keeping every member's values of every part for the charts that show them."""
+
         def whole() -> None:
-            # one statement for the whole family, each member's values kept for later charts
             sql = family.sql
-            rows = self.source.query(sql, params_for(sql, period.start, period.end)).rows
+            params = params_for(sql, period.start, period.end, grain.value if grain else None)
+            rows = self.source.query(sql, params).rows
+            units = [_unit(column) for column in family.columns]
             for name in (PERIOD_PART, PREVIOUS_PART):
-                mine = [row[1:] for row in rows if row[0] == name]
-                for i, column in enumerate(family.columns, start=1):
-                    member = METRICS.get(column)
-                    unit = member.unit if member is not None else Unit.COUNT
+                mine = [row for row in rows if row[0] == name]
+                for i, column in enumerate(family.columns, start=3):
                     # a row without this column's value is another member's (another key)
                     values = _values_of(
-                        unit, [(row[0], row[i]) for row in mine if row[i] is not None]
+                        units[i - 3], [(row[2], row[i]) for row in mine if row[i] is not None]
                     )
                     self._memo[(f"{column} {name}", period.start, period.end)] = values
+            if grain is not None:
+                mine = [row for row in rows if row[0] == SERIES_PART]
+                for i, column in enumerate(family.columns, start=3):
+                    self._series_rows[(column, grain.value, period.start, period.end)] = [
+                        (row[1], row[2], row[i]) for row in mine if row[i] is not None
+                    ]
 
-        self._once((f"family {family.name}", period.start, period.end), whole)
-        return self._memo[key]
+        self._once((f"family {family.name} {grain}", period.start, period.end), whole)
+
+    def series(self, metric: Metric, grain: Grain) -> dict[str, list[Point]]:
+        """The metric over the period by ``grain`` (a family member's from its family's run)."""
+        start, end = self.period.start, self.period.end
+        if metric.family is None or not metric.series:
+            return compute_series(self.source, metric, start, end, grain)
+        self._family(metric.family, self.period, grain)
+        rows = self._series_rows[(metric.name, grain.value, start, end)]
+        return series_points(metric, rows, start, end, grain)
 
     def previous_values(self, metric: Metric) -> dict[str, int | float] | None:
         """What the metric's values are compared with: its values over the period before,
@@ -229,7 +268,7 @@ class Evaluation:
             return {**base, **self.metric_chart(chart, METRICS[chart.metric])}
         return {**base, **self.dataset_chart(chart)}
 
-    def _grain(self, chart: Chart) -> Grain:
+    def chart_grain(self, chart: Chart) -> Grain:
         return chart.group.grain or self.grain
 
     def metric_chart(self, chart: Chart, metric: Metric) -> dict[str, Any]:
@@ -242,8 +281,8 @@ class Evaluation:
         }
         where = metric.drill_where
         if chart.type in TIME_TYPES:
-            grain = self._grain(chart)
-            series = compute_series(self.source, metric, self.period.start, self.period.end, grain)
+            grain = self.chart_grain(chart)
+            series = self.series(metric, grain)
             out["grain"] = grain.value
             out["series"] = [
                 {
@@ -281,7 +320,7 @@ class Evaluation:
         return out
 
     def report(self, chart: Chart, report: Report) -> dict[str, Any]:
-        grain = self._grain(chart)
+        grain = self.chart_grain(chart)
         if report.uses_grain and grain is Grain.DAY:
             grain = Grain.WEEK  # movements between daily snapshots add rows, not insight
         rows = compute_report(self.source, report, self.period.start, self.period.end, grain)
@@ -328,7 +367,7 @@ class Evaluation:
                 drill={k: drill(dataset, q.where, self.period, k) for k in values},
             )
             return out
-        grain = self._grain(chart) if chart.group.grain else None
+        grain = self.chart_grain(chart) if chart.group.grain else None
         rows = self._run(q, self.period, grain)
         if chart.group.grain and grain is not None:
             out["grain"] = grain.value
@@ -508,6 +547,10 @@ def evaluate(
         for chart in dashboard.charts
     }
     drawn = [chart for chart in dashboard.charts if blocked[chart.id] is None]
+    for chart in drawn:  # a family's statement runs once, with the grain its series are drawn at
+        metric = METRICS.get(chart.metric or "")
+        if metric is not None and metric.family and metric.series and chart.type in TIME_TYPES:
+            ev.family_grains.setdefault(metric.family.name, ev.chart_grain(chart))
     done = _draw(ev, drawn, WORKERS if workers is None else workers)
     for chart in dashboard.charts:
         missing = blocked[chart.id]

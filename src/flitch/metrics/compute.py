@@ -54,10 +54,10 @@ def period_params(start: int, end: int) -> dict[str, datetime]:
 
 
 def params_for(sql: str, start: int, end: int, grain: str | None = None) -> dict[str, Any] | None:
-    """The parameters ``sql`` uses, out of ``$start``, ``$end`` and ``$grain``."""
+    """The parameters ``sql`` uses, out of ``$start``, ``$end`` and ``$grain`` (NULL when not
+    given: a family's statement then leaves its series out)."""
     given: dict[str, Any] = dict(period_params(start, end))
-    if grain is not None:
-        given["grain"] = grain
+    given["grain"] = grain
     used = {k: v for k, v in given.items() if f"${k}" in sql}
     return used or None
 

@@ -29,18 +29,20 @@ class Unit(StrEnum):
     RATIO = "ratio"  # 0..1
 
 
-#: A family's rows for the values shown, and for what they are compared with.
+#: A family's rows for the values shown, for what they are compared with, and over time.
 PERIOD_PART = "period"
 PREVIOUS_PART = "previous"
+SERIES_PART = "series"
 
 
 @dataclass(frozen=True)
 class Family:
     """One statement computing several metrics at once (MRR, ARR, subscribers, churn… share
-    all their work). It returns ``part``, a key (currency, or ``'all'``), then one column per
-    metric. ``part`` is ``'period'`` for the values shown and ``'previous'`` for what they are
-    compared with: a metric over the period is compared with the period before; a present-day
-    one (``Metric.current``) with its value at the period's start. A metric's own SQL
+    all their work). It returns ``part``, ``bucket``, a key (currency, or ``'all'``), then one
+    column per metric. ``part`` is ``'period'`` for the values shown and ``'previous'`` for
+    what they are compared with (a metric over the period is compared with the period before;
+    a present-day one, ``Metric.current``, with its value at the period's start); ``'series'``
+    rows are per ``bucket`` of ``$grain`` (none when ``$grain`` is NULL). A metric's own SQL
     selects its column of one part, so both give the same value."""
 
     name: str
@@ -117,6 +119,16 @@ def from_family(family: Family, column: str, part: str = PERIOD_PART) -> str:
     return (
         f"SELECT key, {column} FROM ({family.sql}) AS family "  # noqa: S608
         f"WHERE part = {sql_text(part)} AND {column} IS NOT NULL"
+    )
+
+
+def family_series(family: Family, column: str) -> str:
+    """A member's series SQL: ``(bucket, key, value)`` of the family's series part."""
+    if column not in family.columns:
+        raise ValueError(f"{family.name} has no column {column}")
+    return (
+        f"SELECT bucket, key, {column} FROM ({family.sql}) AS family "  # noqa: S608
+        f"WHERE part = {sql_text(SERIES_PART)} AND {column} IS NOT NULL"
     )
 
 

@@ -7,8 +7,10 @@ value (``None``) for rates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from flitch.metrics.compute import Queryable, params_for, value_of
 from flitch.metrics.model import Metric, Unit
@@ -74,8 +76,16 @@ def compute_series(
     if not metric.series:
         return {}
     result = source.query(metric.series, params_for(metric.series, start, end, grain.value))
+    return series_points(metric, result.rows, start, end, grain)
+
+
+def series_points(
+    metric: Metric, rows: Iterable[Sequence[Any]], start: int, end: int, grain: Grain
+) -> dict[str, list[Point]]:
+    """``(bucket, currency, value)`` rows as the metric's points per currency (currencies
+    sorted; every bucket present, the empty ones filled)."""
     found: dict[str, dict[str, int | float | None]] = {}
-    for bucket, currency, raw in result.rows:
+    for bucket, currency, raw in rows:
         if currency is None or bucket is None:
             continue
         found.setdefault(str(currency), {})[str(bucket)] = value_of(metric.unit, raw)

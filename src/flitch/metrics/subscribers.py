@@ -8,8 +8,9 @@ never got past ``incomplete``, or whose MRR is zero (free), are never paid. A cu
 
 ``SUBSCRIBER_FAMILY`` prices each subscription once (``mrr_sql``) and answers, in one
 statement, MRR, ARR, active subscribers, ARPU, the MRR forever coupons take off, and the
-subscriber counts and churn rates. Its rows are ``(part, key, columns…)``: ``part`` is
-``period`` for the values shown and ``previous`` for what they are compared with:
+subscriber counts and churn rates, over the period and per bucket of ``$grain`` (none when it is
+NULL). Its rows are ``(part, bucket, key, columns…)``: ``part`` is ``period`` for the values
+shown, ``previous`` for what they are compared with, ``series`` for the buckets:
 
 - for a metric over the period (churn…), its value over the period before, of the same length;
 - for a present-day metric (MRR…), its value *at the period's start*, rebuilt: the
@@ -99,7 +100,7 @@ def _rate(name: str) -> str:
 def _mrr(part: str, where: str) -> str:
     """The MRR family's columns per currency, over the priced subscriptions matching ``where``
     (no churn columns)."""
-    return f"""SELECT '{part}' AS part, currency AS key,
+    return f"""SELECT '{part}' AS part, NULL::TIMESTAMPTZ AS bucket, currency AS key,
   round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
   round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
   nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
@@ -117,6 +118,14 @@ _AT_START = (
     "AND (paid_to IS NULL OR paid_to > paid_from)"
 )
 _NO_MRR = "NULL, NULL, NULL, NULL, NULL"
+
+#: The period's grain buckets, each cut to the period (none when ``$grain`` is NULL).
+SERIES_GRID = """
+SELECT bucket, greatest(bucket, $start::TIMESTAMPTZ) AS lo,
+  least(bucket + CAST('1 ' || $grain AS INTERVAL), $end::TIMESTAMPTZ) AS hi
+FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTAMPTZ,
+                          CAST('1 ' || $grain AS INTERVAL))) AS bucket)
+"""
 
 _SQL = (
     subscription_mrr(None, where=_PRICED, carry=_CARRY)  # noqa: S608
@@ -144,16 +153,44 @@ ends AS (
   WHERE e.paid_to >= {SINCE} AND e.paid_to < $end
   GROUP BY ALL
 ),
-counts AS ({_counts()})
+counts AS ({_counts()}),
+-- per bucket of the grain (cut to the period), the same counts as the period's
+grid AS ({SERIES_GRID}),
+per_bucket AS (
+  SELECT g.bucket, p.customer,
+    bool_or(p.paid_from <= g.lo AND p.paid_to > g.lo) AS was_active,
+    bool_or(p.paid_from >= g.lo AND p.paid_from < g.hi) AS began
+  FROM grid g JOIN paid p ON p.paid_from < g.hi AND p.paid_to > g.lo
+  GROUP BY ALL
+),
+bucket_counts AS (
+  SELECT bucket, count(*) FILTER (WHERE was_active) AS active_start,
+    count(*) FILTER (WHERE began AND NOT was_active) AS new
+  FROM per_bucket GROUP BY bucket
+),
+bucket_churn AS (
+  SELECT g.bucket, count(DISTINCT e.customer) AS churned
+  FROM grid g JOIN ends e ON NOT e.covered AND e.ended >= g.lo AND e.ended < g.hi
+  GROUP BY g.bucket
+),
+series AS (
+  SELECT g.bucket, COALESCE(b.active_start, 0) AS active_series,
+    COALESCE(b.new, 0) AS new_series, COALESCE(c.churned, 0) AS churned_series
+  FROM grid g LEFT JOIN bucket_counts b ON b.bucket = g.bucket
+  LEFT JOIN bucket_churn c ON c.bucket = g.bucket
+)
 {_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
 UNION ALL
 {_mrr("previous", _AT_START)}
 UNION ALL
-SELECT 'period', 'all', {_NO_MRR}, {_rate("period")}, churned_period, new_period,
+SELECT 'period', NULL, 'all', {_NO_MRR}, {_rate("period")}, churned_period, new_period,
   {_rate("rolling")} FROM counts
 UNION ALL
-SELECT 'previous', 'all', {_NO_MRR}, {_rate("previous")}, churned_previous, new_previous,
+SELECT 'previous', NULL, 'all', {_NO_MRR}, {_rate("previous")}, churned_previous, new_previous,
   {_rate("rolling_previous")} FROM counts
+UNION ALL
+SELECT 'series', bucket, 'all', {_NO_MRR}, {_rate("series")}, churned_series, new_series, NULL
+FROM series
 """  # noqa: S608
 )
 
