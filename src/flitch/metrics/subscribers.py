@@ -156,27 +156,47 @@ ends AS (
 counts AS ({_counts()}),
 -- per bucket of the grain (cut to the period), the same counts as the period's
 grid AS ({SERIES_GRID}),
-per_bucket AS (
-  SELECT g.bucket, p.customer,
-    bool_or(p.paid_from <= g.lo AND p.paid_to > g.lo) AS was_active,
-    bool_or(p.paid_from >= g.lo AND p.paid_from < g.hi) AS began
-  FROM grid g JOIN paid p ON p.paid_from < g.hi AND p.paid_to > g.lo
+-- A customer's paid times run into one another (or touch) in runs; a run begins where a paid
+-- time starts with no earlier one still running (``began``), and ends where one ends with no
+-- other running on (``ends``, not covered). Subscribers at an instant: runs begun by then less
+-- runs ended by then.
+began AS (
+  SELECT DISTINCT s.customer, s.paid_from AS began FROM paid s
+  WHERE NOT EXISTS (
+    SELECT 1 FROM paid o
+    WHERE o.customer = s.customer AND o.paid_from < s.paid_from AND o.paid_to >= s.paid_from)
+),
+ended AS (SELECT DISTINCT customer, ended FROM ends WHERE NOT covered),
+marks AS (
+  SELECT began AS at, 1 AS step FROM began UNION ALL SELECT ended, -1 FROM ended
+),
+bucket_active AS (
+  SELECT g.bucket, sum(m.step) AS active_start FROM grid g JOIN marks m ON m.at <= g.lo
+  GROUP BY g.bucket
+),
+-- new in a bucket: a run begins in it, after its start, with no run of the customer ending
+-- between the two (that one was running at the start)
+firsts AS (
+  SELECT g.bucket, g.lo, b.customer, min(b.began) AS first
+  FROM grid g JOIN began b ON b.began >= g.lo AND b.began < g.hi
   GROUP BY ALL
 ),
-bucket_counts AS (
-  SELECT bucket, count(*) FILTER (WHERE was_active) AS active_start,
-    count(*) FILTER (WHERE began AND NOT was_active) AS new
-  FROM per_bucket GROUP BY bucket
+bucket_new AS (
+  SELECT f.bucket, count(*) AS new FROM firsts f
+  WHERE f.first > f.lo AND NOT EXISTS (
+    SELECT 1 FROM ended e WHERE e.customer = f.customer AND e.ended > f.lo AND e.ended < f.first)
+  GROUP BY f.bucket
 ),
 bucket_churn AS (
   SELECT g.bucket, count(DISTINCT e.customer) AS churned
-  FROM grid g JOIN ends e ON NOT e.covered AND e.ended >= g.lo AND e.ended < g.hi
+  FROM grid g JOIN ended e ON e.ended >= g.lo AND e.ended < g.hi
   GROUP BY g.bucket
 ),
 series AS (
-  SELECT g.bucket, COALESCE(b.active_start, 0) AS active_series,
-    COALESCE(b.new, 0) AS new_series, COALESCE(c.churned, 0) AS churned_series
-  FROM grid g LEFT JOIN bucket_counts b ON b.bucket = g.bucket
+  SELECT g.bucket, COALESCE(a.active_start, 0) AS active_series,
+    COALESCE(n.new, 0) AS new_series, COALESCE(c.churned, 0) AS churned_series
+  FROM grid g LEFT JOIN bucket_active a ON a.bucket = g.bucket
+  LEFT JOIN bucket_new n ON n.bucket = g.bucket
   LEFT JOIN bucket_churn c ON c.bucket = g.bucket
 )
 {_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
