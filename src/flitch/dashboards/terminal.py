@@ -83,9 +83,18 @@ def _header(out: Console, data: Mapping[str, Any]) -> None:
         out.print(f"[yellow]{escape(note)}[/]")
 
 
+def _before(chart: Mapping[str, Any], previous: Any, currency: str) -> str:
+    """What a number is compared with: the period before, its value at the period's start
+    (present-day values, rebuilt), or nothing ("now")."""
+    if chart.get("compare") is None:
+        return "now" if chart.get("current") else show(previous, chart.get("unit"), currency)
+    text = show(previous, chart.get("unit"), currency)
+    return f"{text} at start" if chart["compare"] == "start" else text
+
+
 def _numbers(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
     table = Table(show_edge=False, pad_edge=False, title="Headline numbers", title_justify="left")
-    for name in ("Metric", "Currency", "Value", "Previous period", "Change"):
+    for name in ("Metric", "Currency", "Value", "Compared with", "Change"):
         table.add_column(name, justify="right" if name != "Metric" else "left")
     for c in charts:
         values = c.get("values") or {}
@@ -98,7 +107,7 @@ def _numbers(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
                 escape(c["title"]) if n == 0 else "",
                 cur.upper() if cur != "all" else "",
                 show(value, c.get("unit"), cur),
-                "now" if c.get("current") else show(previous, c.get("unit"), cur),
+                _before(c, previous, cur),
                 change(delta, c.get("unit")),
             )
     out.print(table)

@@ -103,6 +103,8 @@ function numberTile(chart, context) {
   const unit = chart.unit;
   const entries = Object.entries(chart.values ?? {});
   const list = el("ul", { class: "tile-values" });
+  // a present-day value (MRR…) is compared with its value at the period's start
+  const sinceStart = chart.compare === "start";
   for (const [currency, value] of entries) {
     const href = context.drillHref(chart, chart.drill?.[currency], { currency: currency === ALL ? null : currency });
     const text = formatValue(value, unit, currency);
@@ -118,10 +120,10 @@ function numberTile(chart, context) {
         code && entries.length > 1 ? el("span", { class: "tile-currency" }, code) : null,
         href ? el("a", { class: "tile-value", href, "aria-label": label }, text) : el("span", { class: "tile-value" }, text),
         delta
-          ? el("span", { class: `delta ${change > 0 ? "delta-up" : change < 0 ? "delta-down" : ""}`, title: "Change against the previous period" }, delta)
+          ? el("span", { class: `delta ${change > 0 ? "delta-up" : change < 0 ? "delta-down" : ""}`, title: sinceStart ? "Change since the period's start (rebuilt from subscription history)" : "Change against the previous period" }, delta)
           : null,
         chart.previous && (before !== undefined || unit !== "ratio")
-          ? el("span", { class: "tile-previous muted" }, `was ${formatValue(before ?? 0, unit, currency)}`)
+          ? el("span", { class: "tile-previous muted" }, `${sinceStart ? "at the start" : "was"} ${formatValue(before ?? 0, unit, currency)}`)
           : chart.current
             ? el("span", { class: "tile-previous muted" }, "now")
             : null,
