@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from flitch.config import Settings
 from flitch.keys import RestrictedKey
 from flitch.query.reads import DatasetRead
 from flitch.store import MemoryDatasets
+from flitch.store.schema import RawJSON
 from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.reader import read_object
-
-Objects = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,8 @@ class Fetched:
     """The objects one read returned; ``shared`` when it joined a fetch already under way."""
 
     read: DatasetRead
-    objects: Objects
+    #: the objects as Stripe sent them (JSON text, one per object)
+    objects: RawJSON
     shared: bool = False
 
 
@@ -78,7 +77,7 @@ class LiveFetcher:
         return await asyncio.shield(task)
 
     async def _read(self, client: SourceClient, read: DatasetRead) -> Fetched:
-        objects: Objects = []
+        raw: list[bytes] = []
         async for page in read_object(
             client,
             read.spec,
@@ -86,8 +85,8 @@ class LiveFetcher:
             created_gte=read.created_gte,
             created_lt=read.created_lt,
         ):
-            objects.extend(page)
-        return Fetched(read, objects)
+            raw.extend(page.raw_json())  # the store flattens the text: no object decoded
+        return Fetched(read, RawJSON(raw))
 
     async def load(
         self,

@@ -349,7 +349,7 @@ class RefreshWork:
         recent: set[str] = set()
         async for page in read_object(self.client, spec, created_gte=since):
             await self.write(spec, page)
-            recent.update(obj["id"] for obj in page)
+            recent.update(page.ids)
             p.records += len(page)
             p.pages += 1
             self.tick()

@@ -33,10 +33,13 @@ from typing import Any, Literal, Protocol, Self
 
 from flitch.catalog import ObjectSpec
 from flitch.errors import FlitchError, InputError, NotFound
+from flitch.store.schema import HasRawJSON
 
 ExportFormat = Literal["csv", "parquet"]
 #: An object as Stripe returns it (decoded JSON).
 StripeObject = Mapping[str, Any]
+#: Objects to write: decoded, or as the JSON text Stripe sent (a page from the reader).
+StripeObjects = Iterable[StripeObject] | HasRawJSON
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -195,7 +198,7 @@ class DatasetWriter(Protocol):
     @property
     def rows_written(self) -> int: ...
 
-    def add_page(self, objects: Iterable[StripeObject]) -> None:
+    def add_page(self, objects: StripeObjects) -> None:
         """Add a page of Stripe objects (buffered and written in large batches)."""
 
     def finish(self) -> int:
@@ -214,7 +217,7 @@ class DatasetSink(Protocol):
     def replace_dataset(self, spec: ObjectSpec) -> DatasetWriter:
         """Start the dataset over as an empty table and return a writer to fill it."""
 
-    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+    def upsert(self, spec: ObjectSpec, objects: StripeObjects) -> int:
         """Insert these objects, replacing any row with the same id; return the count."""
 
     def delete(self, spec: ObjectSpec, ids: Iterable[str]) -> int:

@@ -43,7 +43,7 @@ from flitch.store.base import (
     DatasetInfo,
     QueryResult,
     StoreCorrupt,
-    StripeObject,
+    StripeObjects,
 )
 from flitch.store.files import (
     CURRENT,
@@ -170,7 +170,7 @@ class DuckDBRefresh:
         self._writers.append(writer)
         return writer
 
-    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+    def upsert(self, spec: ObjectSpec, objects: StripeObjects) -> int:
         self._check_open()
         self._end_writers(spec, keep_rows=True)
         self._require_current_layout(spec)

@@ -35,13 +35,12 @@ import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from flitch.catalog import ChildSpec, ObjectSpec
-from flitch.store.base import StripeObject
+from flitch.store.base import StripeObjects
 from flitch.store.flatten import child_rows_sql, object_rows_sql, type_error
 from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
     Layout,
-    RawJSON,
     RawObjects,
     add_primary_key_sql,
     create_table_sql,
@@ -282,7 +281,7 @@ class Tables:
         return all(self.exists(child) for child in spec.children)
 
     @_locked
-    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+    def upsert(self, spec: ObjectSpec, objects: StripeObjects) -> int:
         """Insert objects or replace the rows with their ids; the table is created if missing."""
         if not self.exists(spec):
             self.create(spec)
@@ -373,7 +372,7 @@ class ArrowDatasetWriter:
     def rows_written(self) -> int:
         return self._rows
 
-    def add_page(self, objects: Iterable[StripeObject] | RawJSON) -> None:
+    def add_page(self, objects: StripeObjects) -> None:
         if self._finished:
             raise RuntimeError(f"the writer of {self.spec.name} is finished; start a new one")
         self._buffer.add(objects)

@@ -23,7 +23,7 @@ from flitch.store.base import (
     ExportResult,
     QueryFailed,
     QueryResult,
-    StripeObject,
+    StripeObjects,
     TablePage,
     TableQuery,
 )
@@ -65,13 +65,13 @@ class MemoryDatasets:
                 spec, rows=self._tables.count(spec), refreshed_at=None, cursor=None
             )
 
-    def load(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+    def load(self, spec: ObjectSpec, objects: StripeObjects) -> int:
         """Replace a dataset with these objects in one call; return the row count."""
         with self.replace_dataset(spec) as writer:
             writer.add_page(objects)
         return writer.rows_written
 
-    def upsert(self, spec: ObjectSpec, objects: Iterable[StripeObject]) -> int:
+    def upsert(self, spec: ObjectSpec, objects: StripeObjects) -> int:
         with self._lock:
             count = self._tables.upsert(spec, objects)
         self._record(spec)
