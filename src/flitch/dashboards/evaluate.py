@@ -515,12 +515,27 @@ def _weight(chart: Chart) -> int:
     return 2 if chart.type in TIME_TYPES else 3
 
 
+def _order(charts: Sequence[Chart]) -> list[Chart]:
+    """Charts by ``_weight``; the charts of a family after its first one go last (they wait
+    for its statement, which the first one runs, and would hold a worker meanwhile)."""
+    first: set[str] = set()
+    keyed = []
+    for chart in charts:
+        metric = METRICS.get(chart.metric or "")
+        family = metric.family.name if metric is not None and metric.family else None
+        later = family is not None and family in first
+        if family is not None:
+            first.add(family)
+        keyed.append((4 if later else _weight(chart), chart))
+    return [chart for _, chart in sorted(keyed, key=lambda item: item[0])]
+
+
 def _draw(ev: Evaluation, charts: Sequence[Chart], workers: int) -> dict[str, dict[str, Any]]:
     """Each chart's JSON by id, evaluated ``workers`` at a time (the answer is the same
     whatever the order: a chart's JSON depends on its own statements only)."""
     if workers <= 1 or len(charts) <= 1:
         return {chart.id: ev.chart(chart) for chart in charts}
-    ordered = sorted(charts, key=_weight)
+    ordered = _order(charts)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard") as pool:
         running = {chart.id: pool.submit(ev.chart, chart) for chart in ordered}
         return {key: job.result() for key, job in running.items()}

@@ -83,8 +83,11 @@ def subscription_mrr(
     if where:
         conditions = f"{conditions} AND {where}" if conditions else f"WHERE {where}"
     extra = "".join(f", {sql} AS {name}" for name, sql in carry)
-    carried = "".join(f", s.{name}" for name, _ in carry)
-    joined = "JOIN subs s ON s.id = m.subscription" if carry else ""
+    names = [name for name, _ in carry]
+    priced_extra = "".join(f", s.{n}" for n in names)
+    item_extra = "".join(f", p.{n}" for n in names)
+    sub_extra = "".join(f", any_value({n}) AS {n}" for n in names)
+    carried = "".join(f", m.{n}" for n in names)
     return f"""
 WITH subs AS (
   SELECT id, customer, status{extra}
@@ -103,12 +106,12 @@ priced AS (
     COALESCE(i.billing_scheme, 'per_unit') AS scheme,
     i.recurring_interval AS interval,
     COALESCE(i.recurring_interval_count, 1) AS interval_count,
-    COALESCE(i.recurring_usage_type, 'licensed') AS usage_type
+    COALESCE(i.recurring_usage_type, 'licensed') AS usage_type{priced_extra}
   FROM subs s JOIN subscription_items i ON i.subscription = s.id
   WHERE i.price_type IS DISTINCT FROM 'one_time'
 ),{TIERED_SQL},
 item_mrr AS (
-  SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count,
+  SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count{item_extra},
     CASE WHEN p.scheme = 'tiered' THEN tiered.amount ELSE p.unit_amount * p.quantity END
       * {monthly_factor("p.interval", "p.interval_count")} AS mrr
   FROM priced p
@@ -117,7 +120,7 @@ item_mrr AS (
 ),
 sub_mrr AS (
   SELECT subscription, any_value(customer) AS customer, any_value(status) AS status, currency,
-    sum(mrr) AS gross_mrr,
+    sum(mrr) AS gross_mrr{sub_extra},
     -- how often the subscription bills, to turn an amount-off coupon into a monthly amount
     any_value({monthly_factor("interval", "interval_count")}) AS per_month
   FROM item_mrr
@@ -145,6 +148,6 @@ subscription_mrr AS (
              THEN COALESCE(f.amount_off, 0) * m.per_month ELSE 0 END
     ) AS mrr,
     COALESCE(f.coupons, []) AS forever_coupons
-  FROM sub_mrr m LEFT JOIN forever f ON f.subscription = m.subscription {joined}
+  FROM sub_mrr m LEFT JOIN forever f ON f.subscription = m.subscription
 )
 """  # noqa: S608
