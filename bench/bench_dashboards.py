@@ -5,17 +5,18 @@
    their invoices, balance transactions, payouts, customers, prices, coupons, disputes, credit
    notes, in four currencies (JPY among them), shaped like Stripe's objects. Each built-in
    dashboard is then evaluated for the last 30 days from the cache, ``--runs`` times: median and
-   p95 server time (``evaluate`` end to end: checked SQL, result conversion, JSON assembly).
-   Baseline, in the same process: the very statements that evaluation ran (recorded), executed
-   directly on a DuckDB connection to the same file. Ratio = ours ÷ baseline (target ≤ 1.5×;
-   p95 target < 300 ms).
+   p95 server time (``evaluate`` end to end: checked SQL, result conversion, JSON assembly;
+   charts ``--workers`` at a time, as the product does). Baselines, in the same process and
+   interleaved with ours: the very statements that evaluation ran (recorded), executed directly
+   on a DuckDB connection to the same file, one after the other (1×) and ``--workers`` at a time
+   (a cursor each). Ratio = ours ÷ baseline (target ≤ 1.5×; p95 target < 300 ms).
 2. **Live.** The emulator serving a generated account (its clock at the real time), a
    connection with refresh off, and the Payments dashboard for the last 30 days: the Stripe
    requests the load made, against the fewest that could fetch what it needs (each list read
    once, 100 objects a page, only the records in the range).
 
     .venv/bin/python bench/bench_dashboards.py [--charges 1000000 --subscriptions 100000]
-        [--runs 15] [--store DIR] [--customers 300] [--statements 5] [--skip-live]
+        [--runs 15] [--store DIR] [--customers 300] [--statements 5] [--workers N] [--skip-live]
 
 The generated store is kept in ``--store`` (default: a directory under the system temp dir)
 and reused when it was made with the same sizes and every dataset is in the catalog's current
