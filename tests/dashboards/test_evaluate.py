@@ -10,9 +10,10 @@ import pytest
 
 from flitch import catalog
 from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
+from flitch.dashboards.model import Chart, ChartType, Dashboard, Grouping
 from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.store import Account
-from flitch.metrics import BY_NAME, REPORTS_BY_NAME
+from flitch.metrics import BY_NAME, REPORTS_BY_NAME, Grain, compute, compute_series
 from flitch.store import MemoryDatasets
 
 DAY = 86_400
@@ -164,3 +165,43 @@ def test_a_live_load_reads_each_list_once_narrowed_where_it_can() -> None:
     billing = {r.dataset: r for r in plan_reads(BUILTIN["billing"].charts, PERIOD)}
     assert billing["subscriptions"].is_whole  # MRR needs every current subscription
     assert billing["credit_notes"].created_gte == PERIOD.previous.start
+
+
+def test_charts_side_by_side_give_what_one_after_the_other_gives(
+    memory: MemoryDatasets, boards: dict[str, dict[str, Any]]
+) -> None:
+    for name, board in BUILTIN.items():
+        alone = evaluate(memory, board, PERIOD, workers=1)
+        for key in ("metrics", "metrics_previous", "metrics_change", "charts", "currencies"):
+            assert alone[key] == boards[name][key], (name, key)
+
+
+def test_a_family_drawn_at_two_grains(memory: MemoryDatasets) -> None:
+    charts = (
+        Chart(title="rate", type=ChartType.NUMBER, metric="subscriber_churn_rate"),
+        Chart(
+            title="weekly",
+            type=ChartType.LINE,
+            metric="subscriber_churn_rate",
+            group=Grouping(grain=Grain.WEEK),
+        ),
+        Chart(
+            title="monthly",
+            type=ChartType.BAR,
+            metric="new_subscribers",
+            group=Grouping(grain=Grain.MONTH),
+        ),
+    )
+    board = Dashboard(name="grains", title="Grains", charts=charts).check()
+    out = evaluate(memory, board, PERIOD)
+    for title, metric, grain in (
+        ("weekly", "subscriber_churn_rate", Grain.WEEK),
+        ("monthly", "new_subscribers", Grain.MONTH),
+    ):
+        chart = next(c for c in out["charts"] if c["title"] == title)
+        expected = compute_series(memory, BY_NAME[metric], PERIOD.start, PERIOD.end, grain)
+        got = {s["currency"]: [tuple(p) for p in s["points"]] for s in chart["series"]}
+        assert got == expected, title
+        assert chart["grain"] == grain.value
+    rate = compute(memory, [BY_NAME["subscriber_churn_rate"]], PERIOD.start, PERIOD.end)
+    assert out["metrics"]["subscriber_churn_rate"] == rate["subscriber_churn_rate"].values
