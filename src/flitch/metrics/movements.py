@@ -45,6 +45,8 @@ MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churned")
 _GRAIN = "CAST('1 ' || $grain AS INTERVAL)"
 _FACTOR = monthly_factor("pr.recurring_interval", "COALESCE(pr.recurring_interval_count, 1)")
 
+#: Where rows overlap, the newest period wins, then the newest invoice.
+_RANK = "{'p': c.p_start, 'c': c.created, 'i': COALESCE(c.invoice, '')}"
 #: Invoices created this many days before the period are read in full (a month and slack).
 WINDOW_DAYS = 45
 #: Prices billed less often than every ``WINDOW_DAYS``: quarterly, yearly…
@@ -116,9 +118,7 @@ rows AS (
   FROM subscription_mrr l JOIN subscriptions s ON s.id = l.subscription
 ),
 covered AS MATERIALIZED (
-  -- where rows overlap, the newest period wins, then the newest invoice: ``rank`` orders them
-  SELECT *, {{'p': p_start, 'c': created, 'i': COALESCE(invoice, '')}} AS rank
-  FROM rows WHERE cover_to >= $start
+  SELECT * FROM rows WHERE cover_to >= $start
 ),
 points AS (
   SELECT DISTINCT ts FROM (
@@ -156,7 +156,7 @@ shape AS (
 -- two instants only if one of its rows starts or ends in between. Its MRR is computed at the
 -- start, where it is covered, and then only at the instant following such a change (``ts``),
 -- less its MRR at the instant before (``prev``); what did not change is left out.
--- At an instant, the covering row with the newest period wins (``rank``).
+-- At an instant, the covering row with the newest period wins, then the newest invoice.
 evals AS (
   SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
     greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev, subscription
@@ -183,7 +183,7 @@ sub_changes AS (
   FROM shape WHERE flat AND p_from < $start AND p_to >= $start
   UNION ALL
   SELECT $start::TIMESTAMPTZ AS ts, any_value(c.customer) AS customer,
-    any_value(c.currency) AS currency, arg_max(c.mrr, c.rank) AS change
+    any_value(c.currency) AS currency, arg_max(c.mrr, {_RANK}) AS change
   FROM covered c SEMI JOIN shape s ON s.subscription = c.subscription AND NOT s.flat
   WHERE c.p_start < $start AND c.cover_to >= $start
   GROUP BY c.subscription
@@ -193,8 +193,8 @@ sub_changes AS (
   UNION ALL
   SELECT * FROM (
     SELECT e.ts, any_value(c.customer), any_value(c.currency),
-      COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.cover_to >= e.ts), 0)
-      - COALESCE(arg_max(c.mrr, c.rank) FILTER (WHERE c.p_start < e.prev), 0) AS change
+      COALESCE(arg_max(c.mrr, {_RANK}) FILTER (WHERE c.cover_to >= e.ts), 0)
+      - COALESCE(arg_max(c.mrr, {_RANK}) FILTER (WHERE c.p_start < e.prev), 0) AS change
     FROM evals e
     JOIN covered c ON c.subscription = e.subscription AND c.p_start < e.ts
       AND c.cover_to >= e.prev
