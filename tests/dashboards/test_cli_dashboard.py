@@ -115,6 +115,15 @@ def test_billing_json_has_mrr_and_arr(flitch: Flitch) -> None:
     assert set(data["metrics"]) >= {"mrr", "arr", "active_subscribers", "arpu"}
     for currency, mrr in data["metrics"]["mrr"].items():
         assert abs(data["metrics"]["arr"][currency] - 12 * mrr) <= 12
+    # present-day values against the period's start; Stripe's rolling 30-day churn rate
+    for name in ("mrr", "arr", "active_subscribers", "arpu"):
+        before = data["metrics_previous"][name]
+        assert before is not None, name
+        assert set(data["metrics_change"][name]) == set(data["metrics"][name])
+    assert "subscriber_churn_rate_30d" in data["metrics"]
+    rolling = next(c for c in data["charts"] if c.get("metric") == "subscriber_churn_rate_30d")
+    assert rolling["compare"] == "previous_period"
+    assert "rolling" in rolling["label"]
 
 
 def test_terminal_output_draws_numbers_and_sparklines(flitch: Flitch) -> None:
