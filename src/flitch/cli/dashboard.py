@@ -76,7 +76,9 @@ def dashboard_command(
     \b
     --json prints the dashboard as JSON: "metrics" maps each headline metric (mrr, arr,
     gross_volume, net_volume, fees, payouts, …) to its value per currency in minor units,
-    and "charts" holds every chart's values, series or rows with their drill-downs.
+    "metrics_previous" and "metrics_change" to what each is compared with (the previous
+    period, or for present-day values such as MRR their value at the period's start) and the
+    change, and "charts" holds every chart's values, series or rows with their drill-downs.
     """
     import asyncio
 
