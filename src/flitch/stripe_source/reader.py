@@ -40,7 +40,8 @@ import orjson
 
 from flitch.catalog import ObjectSpec
 from flitch.errors import PermissionMissing, StripeRequestFailed
-from flitch.stripe_source.client import SourceClient, endpoint_of
+from flitch.stripe_source.client import SourceClient
+from flitch.stripe_source.http import endpoint_of
 from flitch.stripe_source.pages import ListPage
 
 #: 2010-01-01 UTC, before Stripe's launch: where time is split when a slice has no lower end
