@@ -39,6 +39,9 @@ from flitch.stripe_source.client import KeyLike, SourceClient, open_client
 from flitch.stripe_source.pacing import Backoff, PacerStats
 from flitch.stripe_source.reader import read_object
 
+#: Pages waiting for the store's thread while it is busy (a checkpoint takes up to half a
+#: second: 50 pages at the key's limit). A page waits as the JSON text Stripe sent, ~200 KB.
+PENDING_PAGES = 64
 #: Pending balance transactions due in the day before the last look are looked at again.
 DUE_MARGIN = 86400
 #: Objects whose rows name coupons in their discounts (see ``changes.coupon_refs``).
@@ -85,7 +88,7 @@ class RefreshWork:
         self.spill_dir = spill_dir
         self.events_readable = events_readable
         self.backoff = backoff
-        self.store = StoreWrites()
+        self.store = StoreWrites(max_pending=PENDING_PAGES)
         #: datasets written to in this run (a copy-based transaction cannot take that back)
         self.touched: set[str] = set()
         self.client: SourceClient | None = None

@@ -15,10 +15,16 @@ keeps reading it (the inode lives while it is open). A crash or ``kill -9`` leav
 file untouched; the next writer deletes the staging files it left.
 
 Inside the staging file the refresh commits every ``commit_rows`` appended rows, which bounds
-what an open DuckDB transaction holds in memory, and checkpoints once, in ``commit()``, so the
-published file has no free blocks; a dataset's bulk load gets its primary key when its writer
-finishes (``loading``). Only the rename publishes anything: these commits are invisible to
-readers.
+what an open DuckDB transaction holds in memory, and checkpoints after each of those commits:
+the compression of the data read so far (most of the cost of writing the file: the raw JSON
+column) runs on the writer thread while the reading goes on, instead of all at the end in
+``commit()``. The staging file uses small row groups (``STAGING_ROW_GROUP`` rows) so that a
+checkpoint rewrites little of what it wrote before — only each table's last, unfinished row
+group — and the blocks it frees are reused; the published file carries about a tenth of free
+space for it (a 213,930-record refresh: 253 MB against 226 MB written in one checkpoint, and
+its last step 0.3 s instead of 3.5 s). A dataset's bulk load gets its primary key when its
+writer finishes (``loading``). Only the rename publishes anything: these commits are invisible
+to readers.
 
 Readers are in ``reader``; the files and the lock in ``files``.
 """
@@ -68,6 +74,9 @@ from flitch.store.schema import first_row, quote_literal, schema_version, table_
 _UNSET: Any = object()
 #: DuckDB's memory budget while a refresh writes (it spills to the staging .tmp dir beyond it).
 DEFAULT_MEMORY_LIMIT = "256MB"
+#: Rows per row group in a refresh's staging file (DuckDB's default is 122,880): see the module
+#: docstring; reading them costs the dashboards nothing measurable (bench_dashboards).
+STAGING_ROW_GROUP = 8192
 
 
 @dataclass
@@ -109,15 +118,17 @@ class DuckDBRefresh:
             )
             self._con = con
             con.execute("SET GLOBAL TimeZone = 'UTC'")
-            # No automatic checkpoints mid-refresh: each one rewrites the row groups still
-            # filling and leaves their old blocks free in the file (a 500k-row load grew 65%).
-            # commit() checkpoints once, into a compact file.
+            # Checkpoints happen when Tables commits (every commit_rows rows), not whenever the
+            # write-ahead log reaches DuckDB's threshold (16 MB: every few thousand objects).
             con.execute("SET checkpoint_threshold = '1TB'")
-            con.execute(f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG}")
+            con.execute(
+                f"ATTACH {quote_literal(str(self.staging_path))} AS {CATALOG} "
+                f"(ROW_GROUP_SIZE {STAGING_ROW_GROUP})"
+            )
             con.execute(f"USE {CATALOG}")
             # The staging file is private to this refresh and thrown away whole on failure, so
             # it commits in large steps, for speed (see Tables).
-            self._tables = Tables(con, commit_rows=store.commit_rows)
+            self._tables = Tables(con, commit_rows=store.commit_rows, checkpoint_on_commit=True)
             self._session = SqlSession(self._tables.connection, private=False)
         except BaseException:
             self._discard()

@@ -77,17 +77,26 @@ def _locked(method: Callable[Concatenate[Tables, P], R]) -> Callable[Concatenate
 class Tables:
     """Dataset tables and their refresh state, on one DuckDB connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, commit_rows: int | None = None) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        commit_rows: int | None = None,
+        checkpoint_on_commit: bool = False,
+    ) -> None:
         """``commit_rows`` set: work in explicit transactions, committed each time that many
         rows were appended (and by ``commit()``): far fewer commits than one per batch (a
         refresh loads about 4x faster), while what an open DuckDB transaction holds in memory
-        (it grows with the transaction) stays bounded. Unset: every statement commits alone."""
+        (it grows with the transaction) stays bounded. Unset: every statement commits alone.
+        ``checkpoint_on_commit``: write what was committed into the database file right away
+        (see ``duckdb_store``)."""
         self.con = con
         #: One statement at a time on the connection (writers may be fed from several threads).
         self.lock = threading.RLock()
         #: Tables created for a bulk load and not sealed yet (no primary key so far).
         self._loading: set[str] = set()
         self._commit_rows = commit_rows
+        self._checkpoint = checkpoint_on_commit
         self._uncommitted = 0
         if commit_rows is not None:
             con.execute("BEGIN TRANSACTION")
@@ -172,6 +181,8 @@ class Tables:
             self._uncommitted += objects.num_rows
             if self._commit_rows is not None and self._uncommitted >= self._commit_rows:
                 self.con.execute("COMMIT")
+                if self._checkpoint:
+                    self.con.execute("CHECKPOINT")
                 self.con.execute("BEGIN TRANSACTION")
                 self._uncommitted = 0
 
