@@ -28,13 +28,15 @@ A value the catalog's type cannot hold stops the statement with an error naming 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-from flitch.catalog import ChildSpec, Column, ColumnType, ObjectSpec
+from flitch.catalog import PARENT_OF, ChildSpec, Column, ColumnType, ObjectSpec
 from flitch.store.schema import RawJSON, RawObjects, quote_ident, quote_literal
 
 #: The column of the source relation that holds each object's JSON text.
@@ -114,41 +116,81 @@ def _select(columns: tuple[Column, ...], paths: _Paths, prefix: str = "") -> tup
     return values, typed
 
 
-def object_rows_sql(spec: ObjectSpec, source: str) -> str:
-    """``SELECT`` of the dataset's rows, in its column order, from ``source``'s ``raw``."""
+@dataclass(frozen=True)
+class Statements:
+    """How one batch of a dataset's objects becomes rows: ``stage`` parses each object's JSON
+    once (``SELECT … AS _v FROM <source>``, every path the dataset and its child tables read);
+    ``rows`` and each of ``children`` select a table's rows from that stage (a relation name,
+    ``STAGE`` in the text, replaced by :meth:`over`)."""
+
+    stage: str
+    rows: str
+    children: tuple[tuple[ChildSpec, str], ...]
+
+    def over(self, sql: str, stage: str) -> str:
+        return sql.replace(STAGE, stage)
+
+
+#: Where the stage's name goes in ``Statements.rows`` and ``Statements.children``.
+STAGE = "__flitch_stage__"
+
+
+def statements(spec: ObjectSpec, source: str) -> Statements:
+    """The statements that flatten ``source``'s objects (its ``raw`` column) into ``spec``'s
+    rows and its child tables' rows."""
+    return _statements(spec.name, spec.columns, spec.children, source)
+
+
+@functools.cache
+def _statements(
+    name: str, columns: tuple[Column, ...], children: tuple[ChildSpec, ...], source: str
+) -> Statements:
     paths = _Paths("_v")
-    values, typed = _select(spec.columns, paths)
-    return (
-        f"SELECT {typed} FROM (SELECT {values} FROM "  # noqa: S608
-        f"(SELECT {paths.extract(RAW)} FROM {source}))"
-    )
+    values, typed = _select(columns, paths)
+    rows = f"SELECT {typed} FROM (SELECT {values} FROM {STAGE})"  # noqa: S608
+    made = tuple((child, _child_rows(child, paths)) for child in children)
+    return Statements(f"SELECT {paths.extract(RAW)} FROM {source}", rows, made)  # noqa: S608
 
 
-def child_rows_sql(child: ChildSpec, source: str) -> str:
-    """``SELECT`` of a child table's rows, in its column order, from ``source``'s ``raw``."""
-    parent = _Paths("_p")
+def _child_rows(child: ChildSpec, parent: _Paths) -> str:
+    """A child table's rows from the stage: the parent's values, then one row per record."""
     key = Column(child.key, ColumnType.TEXT, "id", "")
     head_values, head_typed = _select((key, *child.parent_fields), parent, "p_")
+    head_names = ", ".join(quote_ident("p_" + c.name) for c in (key, *child.parent_fields))
     if child.paged:
-        records = json_path(child.path) + ".data[*]"
+        listed = parent.ref(child.path + ".data")
         has_more = parent.ref(child.path + ".has_more")
         head_values += f", coalesce(CAST({_present(has_more)} AS BOOLEAN), false) AS _truncated"
+        head_names += ", _truncated"
     else:
-        records = json_path(child.path) + "[*]"
+        listed = parent.ref(child.path)
     fields = _Paths("_r")
     field_values, field_typed = _select(child.fields, fields, "r_")
     truncated = ", _truncated AS truncated" if child.paged else ""
     record = "CASE json_type(_rec) WHEN 'VARCHAR' THEN json_object('id', _rec->>'$') ELSE _rec END"
-    listed = (
-        f"SELECT {parent.extract(RAW)}, "  # noqa: S608
-        f"unnest(json_extract({RAW}, {quote_literal(records)})) AS _rec FROM {source}"
-    )
+    records = f"CASE WHEN json_type({listed}) = 'ARRAY' THEN CAST({listed} AS JSON[]) END"
     return (
         f"SELECT {head_typed}, {field_typed}{truncated} FROM ("  # noqa: S608
-        f"SELECT {head_values}, {field_values} FROM ("
-        f"SELECT _p, {fields.extract(record)} FROM ("
-        f"SELECT _p, _rec FROM ({listed}) WHERE json_type(_rec) IN ('OBJECT', 'VARCHAR'))))"
+        f"SELECT {head_names}, {field_values} FROM ("
+        f"SELECT {head_names}, {fields.extract(record)} FROM ("
+        f"SELECT {head_names}, unnest(_list) AS _rec FROM ("
+        f"SELECT {head_values}, {records} AS _list FROM {STAGE})) "
+        "WHERE json_type(_rec) IN ('OBJECT', 'VARCHAR')))"
     )
+
+
+def object_rows_sql(spec: ObjectSpec, source: str) -> str:
+    """``SELECT`` of the dataset's rows, in its column order, from ``source``'s ``raw``."""
+    made = statements(spec, source)
+    return made.over(made.rows, f"({made.stage})")
+
+
+def child_rows_sql(child: ChildSpec, source: str) -> str:
+    """``SELECT`` of a child table's rows, in its column order, from ``source``'s ``raw``
+    (the parent objects)."""
+    made = statements(PARENT_OF[child.name], source)
+    sql = next(text for c, text in made.children if c.name == child.name)
+    return made.over(sql, f"({made.stage})")
 
 
 _COLUMN_IN_ERROR = re.compile(re.escape(_NOT_A_WHOLE_NUMBER) + r"(\w+)")

@@ -36,7 +36,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from flitch.catalog import ChildSpec, ObjectSpec
 from flitch.store.base import StripeObjects
-from flitch.store.flatten import child_rows_sql, object_rows_sql, type_error
+from flitch.store.flatten import child_rows_sql, statements, type_error
 from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
@@ -187,17 +187,26 @@ class Tables:
                 self._uncommitted = 0
 
     def _insert(self, spec: ObjectSpec, source: str, *, verb: str = "INSERT") -> None:
-        """Rows of the dataset and of its child tables from ``source``'s ``raw`` column."""
-        target = table_name(spec)
+        """Rows of the dataset and of its child tables from ``source``'s ``raw`` column (each
+        object's JSON parsed once, into a stage the tables' statements share)."""
+        made = statements(spec, source)
+        stage = f"{_STAGE}_{next(_counter)}"
         try:
-            self.con.execute(f"{verb} INTO {target} {object_rows_sql(spec, source)}")
-            for child in spec.children:
-                self.con.execute(f"INSERT INTO {table_name(child)} {child_rows_sql(child, source)}")
+            if spec.children:
+                self.con.execute(f"CREATE TEMP TABLE {stage} AS {made.stage}")
+            else:
+                stage = f"({made.stage})"
+            self.con.execute(f"{verb} INTO {table_name(spec)} {made.over(made.rows, stage)}")
+            for child, sql in made.children:
+                self.con.execute(f"INSERT INTO {table_name(child)} {made.over(sql, stage)}")
         except duckdb.Error as exc:
             clear = type_error(exc, spec.name)
             if clear is None:
                 raise
             raise clear from None
+        finally:
+            if spec.children:
+                self.con.execute(f"DROP TABLE IF EXISTS {stage}")
 
     def _replace(self, spec: ObjectSpec, view: str) -> None:
         """Upsert: the last copy of each id in ``view`` replaces the row (and child rows)."""
