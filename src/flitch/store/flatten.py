@@ -4,7 +4,9 @@ Every write of the store (a refresh's bulk load, an upsert, a live load) hands D
 JSON text of each object — one ``raw`` column — and these statements turn it into the typed
 columns of the dataset and of its child tables (``catalog.ChildSpec``). Flattening in SQL rather
 than in Python keeps a refresh's interpreter free for reading Stripe: DuckDB parses each object
-once (``json_extract`` with a list of paths), in native code, without holding the GIL.
+once per batch (``json_extract`` with the list of every path the dataset and its child tables
+read, into a stage their statements share: :func:`statements`), in native code, without holding
+the GIL.
 
 What a column holds, from ``catalog.Column``:
 
