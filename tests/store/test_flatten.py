@@ -6,13 +6,37 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 
 from flitch import catalog
 from flitch.catalog import Column, ColumnType, ObjectSpec
-from flitch.store.flatten import flatten, json_path
-from flitch.store.schema import RawJSON
+from flitch.store.flatten import json_path
+from flitch.store.loading import Tables
+from flitch.store.schema import RawJSON, RawObjects, table_name
+
+
+def flatten(
+    layout: ObjectSpec | catalog.ChildSpec, objects: list[dict[str, Any]] | RawJSON
+) -> list[dict[str, Any]]:
+    """The rows these objects make in a dataset — or, for a child table, the rows nested in
+    these parent objects — written by the store's own write path into a scratch database."""
+    spec = layout if isinstance(layout, ObjectSpec) else catalog.PARENT_OF[layout.name]
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        tables = Tables(con)
+        tables.create(spec, keyed=False)
+        buffer = RawObjects()
+        buffer.add(objects)
+        tables.append(spec, buffer.take())
+        order = " ORDER BY id" if layout is spec else ""
+        cursor = con.execute(f"SELECT * FROM {table_name(layout)}{order}")
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
 
 
 def at(ts: int) -> datetime:

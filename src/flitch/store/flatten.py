@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 
 from flitch.catalog import PARENT_OF, ChildSpec, Column, ColumnType, ObjectSpec
-from flitch.store.schema import RawJSON, RawObjects, quote_ident, quote_literal
+from flitch.store.schema import quote_ident, quote_literal
 
 #: The column of the source relation that holds each object's JSON text.
 RAW = "raw"
@@ -140,12 +138,12 @@ STAGE = "__flitch_stage__"
 def statements(spec: ObjectSpec, source: str) -> Statements:
     """The statements that flatten ``source``'s objects (its ``raw`` column) into ``spec``'s
     rows and its child tables' rows."""
-    return _statements(spec.name, spec.columns, spec.children, source)
+    return _statements(spec.columns, spec.children, source)
 
 
 @functools.cache
 def _statements(
-    name: str, columns: tuple[Column, ...], children: tuple[ChildSpec, ...], source: str
+    columns: tuple[Column, ...], children: tuple[ChildSpec, ...], source: str
 ) -> Statements:
     paths = _Paths("_v")
     values, typed = _select(columns, paths)
@@ -210,32 +208,3 @@ def type_error(exc: duckdb.Error, table: str) -> ValueError | None:
         "type for this column does not match what Stripe returned: report it, with the "
         "object's id."
     )
-
-
-def flatten(
-    layout: ObjectSpec | ChildSpec, objects: Iterable[Mapping[str, Any]] | RawJSON
-) -> list[dict[str, Any]]:
-    """The rows these objects make in a dataset — or, for a child table, the rows nested in
-    these parent objects — through the store's own statements, in a scratch database: for
-    checks and tests (timestamps come back as UTC datetimes, JSON as its text)."""
-    buffer = RawObjects()
-    buffer.add(objects)
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("objects", buffer.take())
-        if isinstance(layout, ObjectSpec):
-            sql = object_rows_sql(layout, "(SELECT raw FROM objects ORDER BY seq)")
-        else:
-            sql = child_rows_sql(layout, "(SELECT raw FROM objects ORDER BY seq)")
-        try:
-            cursor = con.execute(sql)
-        except duckdb.Error as exc:
-            clear = type_error(exc, layout.name)
-            if clear is None:
-                raise
-            raise clear from None
-        names = [d[0] for d in cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
