@@ -147,3 +147,17 @@ def test_each_row_drills_down_to_itself(memory: MemoryDatasets) -> None:
         sql = f"SELECT count(*) FROM charges WHERE {row['drill']['where']}"
         assert memory.query(sql).rows[0][0] == row["count"]
     assert {r["group"] for r in table["rows"]} == {None, "card_declined"}
+
+
+def test_rows_of_equal_measure_come_in_one_order() -> None:
+    # one charge per status and currency: every row counts 1, so only the keys can order them
+    statuses, currencies = ("succeeded", "failed", "pending"), ("usd", "eur", "jpy", "gbp")
+    charges = [
+        charge(f"ch_{s}_{c}", T0 + i, 1000, c, s)
+        for i, (s, c) in enumerate((s, c) for s in statuses for c in currencies)
+    ]
+    with load({"charges": charges}) as memory:
+        (table,) = run(memory, chart(measures=(AMOUNT,), group=Grouping(column="status")))
+    keys = [(r["group"], r["currency"]) for r in table["rows"]]
+    assert keys == sorted(keys)
+    assert len(keys) == 12

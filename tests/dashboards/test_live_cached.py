@@ -66,6 +66,19 @@ def answer(board: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in board.items() if k not in ("data", "elapsed_ms", "connection")}
 
 
+def first_difference(got: Any, expected: Any, where: str = "") -> str:
+    """Where two JSON values first differ, and both values there."""
+    if isinstance(got, dict) and isinstance(expected, dict):
+        for key in sorted(set(got) | set(expected), key=str):
+            if got.get(key) != expected.get(key):
+                return first_difference(got.get(key), expected.get(key), f"{where}.{key}")
+    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            if a != b:
+                return first_difference(a, b, f"{where}[{i}]")
+    return f"{where}: cached {got!r} != live {expected!r}"
+
+
 def test_live_and_cached_dashboards_are_identical(service: ConnectionService) -> None:
     live = load_all(service, live=True)
     assert {b["data"]["source"] for b in live} == {"live"}
@@ -78,7 +91,7 @@ def test_live_and_cached_dashboards_are_identical(service: ConnectionService) ->
     assert all(b["data"]["requests"] == 0 for b in cached)
 
     for got, expected in zip(cached, live, strict=True):
-        assert answer(got) == answer(expected), got["dashboard"]["name"]
+        assert answer(got) == answer(expected), first_difference(answer(got), answer(expected))
     # and the comparison is not empty
     assert live[0]["metrics"]["gross_volume"]
     assert any(b["metrics"].get("mrr") for b in live)

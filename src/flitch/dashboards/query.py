@@ -97,7 +97,8 @@ def build(chart: Chart) -> ChartQuery:
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     order = ""
     if chart.group.column:
-        order = " ORDER BY m0 DESC NULLS LAST, grp NULLS LAST"
+        # every key last, so that rows of equal measure always come in the same order
+        order = " ORDER BY m0 DESC NULLS LAST, " + ", ".join(f"{k} NULLS LAST" for k in keys)
     elif keys:
         order = " ORDER BY " + ", ".join(keys)
     table = quote_ident(str(chart.dataset))
