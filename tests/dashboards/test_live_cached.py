@@ -15,9 +15,10 @@ from flitch.connections.service import ConnectionService
 from flitch.dashboards import BUILTIN, Period, load_dashboard
 from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.server import Emulator
+from flitch.metrics.derived import DERIVED
 from flitch.metrics.series import Grain
 from flitch.query.engine import QueryEngine
-from flitch.refresh.runner import refresh
+from flitch.refresh.runner import refresh, store_for
 from tests.conftest import TEST_KEY
 
 DAY = 86_400
@@ -85,6 +86,10 @@ def test_live_and_cached_dashboards_are_identical(service: ConnectionService) ->
 
     result = refresh(service, "shop", full=True)
     assert result.outcome.value == "ok", result
+    # the cache answers from the derived tables the refresh built; the live load computed
+    # them inline: the numbers must not tell the two apart
+    with store_for(service, service.get("shop").id).reader() as reader:
+        assert all(reader.has_table(d.table) for d in DERIVED)
     service.set_refresh("shop", "1h")
     cached = load_all(service, live=False)
     assert {b["data"]["source"] for b in cached} == {"cache"}

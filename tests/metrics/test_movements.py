@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from flitch.metrics import compute_report, get_report
+from flitch.metrics.compute import run
 from flitch.store import MemoryDatasets
 from tests.metrics.objects import coupon, invoice, load, price, subscription, ts
 
@@ -275,3 +276,116 @@ def test_overlaps_and_gaps_that_add_up_to_the_span_are_not_mistaken_for_one_run(
         ("2026-10-01", "mrr"): (1000, 1),
         ("2026-10-01", "churned"): (-1000, 1),
     }
+
+
+def by_month(got: list[dict[str, Any]], currency: str = "usd") -> dict[tuple[str, str], Any]:
+    return {
+        (r["bucket"][:10], r["movement"]): (r["amount"], r["customers"])
+        for r in got
+        if r["bucket"] is not None and r["currency"] == currency
+    }
+
+
+def movements_of(objects: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    with load({"prices": PRICES, "coupons": COUPONS, **objects}) as memory:
+        return compute_report(memory, get_report("mrr_movements"), START, END, "month")
+
+
+def test_a_yearly_plan_renewed_in_the_period_held_its_mrr_throughout() -> None:
+    # 12000 a year billed 15 Nov 2025 → 15 Nov 2026, renewed 15 Nov 2026: 1000 a month from
+    # before the period to its end; the renewal is no reactivation, nothing moves
+    invoices = [
+        invoice(
+            f"in_y{n}", "cus_y", ts(a), subscription="s_y", lines=[("p_y", 12000, ts(a), ts(b))]
+        )
+        for n, (a, b) in enumerate([("2025-11-15", "2026-11-15"), ("2026-11-15", "2027-11-15")])
+    ]
+    sub = subscription(
+        "s_y",
+        "cus_y",
+        ts("2025-11-15"),
+        items=[(PRICES[3], 1)],
+        period_start=ts("2026-11-15"),
+        period_end=ts("2027-11-15"),
+    )
+    got = movements_of({"invoices": invoices, "subscriptions": [sub]})
+    assert by_month(got) == {(m, "mrr"): (1000, 1) for m in ("2026-10-01", "2026-11-01")} | {
+        (m, "mrr"): (1000, 1) for m in ("2026-12-01", "2027-01-01")
+    }
+
+
+def test_where_periods_overlap_the_newest_one_wins() -> None:
+    # 1000 billed 1 Oct → 1 Nov, then a new plan billed in full from 15 Oct: 3000 from then on
+    invoices = [
+        invoice(
+            "in_o1",
+            "cus_o",
+            ts("2026-10-01"),
+            subscription="s_o",
+            lines=[("p_m", 1000, ts("2026-10-01"), ts("2026-11-01"))],
+        ),
+        *shifted(
+            "cus_o", "s_o", 15, ["2026-10", "2026-11", "2026-12"], price_id="p_big", amount=3000
+        ),
+        # the month before, so that the customer has MRR at the start
+        invoice(
+            "in_o0",
+            "cus_o",
+            ts("2026-09-01"),
+            subscription="s_o",
+            lines=[("p_m", 1000, ts("2026-09-01"), ts("2026-10-01"))],
+        ),
+    ]
+    got = movements_of({"invoices": invoices, "subscriptions": []})
+    assert by_month(got) == {
+        ("2026-10-01", "mrr"): (1000, 1),
+        ("2026-10-01", "expansion"): (2000, 1),
+        ("2026-11-01", "mrr"): (3000, 1),
+        ("2026-12-01", "mrr"): (3000, 1),
+        ("2027-01-01", "mrr"): (3000, 1),
+    }
+
+
+def test_a_two_year_plan_is_taken_from_its_current_period() -> None:
+    # 24000 every 2 years: its invoices are not read (a live load may not reach them); its
+    # current period, 1 Jun 2025 → 1 Jun 2027, holds 1000 a month
+    two_years = price("p_2y", 24000, "year", 2)
+    sub = subscription(
+        "s_2y",
+        "cus_2y",
+        ts("2025-06-01"),
+        items=[(two_years, 1)],
+        period_start=ts("2025-06-01"),
+        period_end=ts("2027-06-01"),
+    )
+    stale = invoice(
+        "in_2y",
+        "cus_2y",
+        ts("2025-06-01"),
+        subscription="s_2y",
+        lines=[("p_2y", 99000, ts("2025-06-01"), ts("2027-06-01"))],
+    )
+    with load(
+        {"prices": [*PRICES, two_years], "subscriptions": [sub], "invoices": [stale]}
+    ) as memory:
+        got = compute_report(memory, get_report("mrr_movements"), START, END, "month")
+    assert by_month(got) == {
+        (m, "mrr"): (1000, 1) for m in ("2026-10-01", "2026-11-01", "2026-12-01", "2027-01-01")
+    }
+
+
+def test_consecutive_periods_of_one_amount_are_one_span() -> None:
+    invoices = monthly("cus_a", "s_a", "2026-07-01", "2026-12-01")
+    invoices += monthly("cus_c", "s_c", "2026-08-01", "2026-10-01")
+    invoices += monthly("cus_c", "s_c", "2026-11-01", "2026-12-01", "p_big", 3000)
+    with load({"invoices": invoices, "prices": PRICES, "subscriptions": []}) as memory:
+        got = run(
+            memory,
+            "SELECT subscription, span_from, span_to, mrr FROM derived_mrr_spans "
+            "ORDER BY subscription, span_from",
+        ).rows
+    assert [(r[0], str(r[1])[:10], str(r[2])[:10], r[3]) for r in got] == [
+        ("s_a", "2026-07-01", "2027-01-01", 1000.0),
+        ("s_c", "2026-08-01", "2026-11-01", 1000.0),
+        ("s_c", "2026-11-01", "2027-01-01", 3000.0),
+    ]

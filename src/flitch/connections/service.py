@@ -324,9 +324,10 @@ class ConnectionService:
         path = self.cache_dir(connection_id)
         if not gone or not path.exists():
             return
+        from flitch.metrics.derived import DERIVED
         from flitch.store.duckdb_store import DuckDBStore
 
-        with DuckDBStore(path).begin_refresh(full=False) as refresh:
+        with DuckDBStore(path, derived=DERIVED).begin_refresh(full=False) as refresh:
             for spec in gone:
                 refresh.drop_dataset(spec)
             refresh.commit()

@@ -38,7 +38,7 @@ from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
-from flitch.metrics.compute import Queryable, compute_report, params_for, value_of
+from flitch.metrics.compute import Queryable, compute_report, params_for, run, value_of
 from flitch.metrics.model import (
     PERIOD_PART,
     PREVIOUS_PART,
@@ -202,7 +202,7 @@ class Evaluation:
             def one() -> None:
                 self._memo[key] = _values_of(
                     metric.unit,
-                    self.source.query(sql, params_for(sql, period.start, period.end)).rows,
+                    run(self.source, sql, params_for(sql, period.start, period.end)).rows,
                 )
 
             self._once(key, one)
@@ -219,7 +219,7 @@ class Evaluation:
         def whole() -> None:
             sql = family.sql
             params = params_for(sql, period.start, period.end, grain.value if grain else None)
-            rows = self.source.query(sql, params).rows
+            rows = run(self.source, sql, params).rows
             units = [_unit(column) for column in family.columns]
             for name in (PERIOD_PART, PREVIOUS_PART):
                 mine = [row for row in rows if row[0] == name]
@@ -415,7 +415,7 @@ class Evaluation:
             params["end"] = datetime.fromtimestamp(period.end, UTC)
         if grain is not None:
             params["grain"] = grain.value
-        return self.source.query(q.sql, params or None).dicts()
+        return run(self.source, q.sql, params or None).dicts()
 
     def _number(self, chart: Chart, q: query.ChartQuery, period: Period) -> dict[str, Any]:
         rows = self._run(q, period, None)

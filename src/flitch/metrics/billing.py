@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flitch.metrics.derived import MRR_SUBSCRIPTIONS
 from flitch.metrics.model import (
     PREVIOUS_PART,
     Column,
@@ -17,7 +18,7 @@ from flitch.metrics.model import (
     sql_list,
     sql_text,
 )
-from flitch.metrics.mrr_sql import MRR_STATUSES, subscription_mrr
+from flitch.metrics.mrr_sql import MRR_STATUSES
 from flitch.metrics.subscribers import SUBSCRIBER_FAMILY
 
 _IN_MRR = f"status IN {sql_list(MRR_STATUSES)}"
@@ -232,16 +233,14 @@ INVOICES: tuple[Metric, ...] = (
 
 METRICS: tuple[Metric, ...] = MRR_FAMILY + SUBSCRIPTIONS + INVOICES
 
-# Only subscriptions carrying a discount can use a coupon: the others are not priced at all.
-_DISCOUNTED = subscription_mrr(where="id IN (SELECT subscription FROM subscription_discounts)")
-_COUPON_USAGE_SQL = (
-    _DISCOUNTED  # noqa: S608
-    + """,
-attached AS (
-  SELECT dc.coupon, sm.currency, count(DISTINCT sm.subscription) AS subscriptions,
-    sum(CASE WHEN list_contains(sm.forever_coupons, dc.coupon)
+_COUPON_USAGE_SQL = f"""
+WITH attached AS (
+  SELECT d.coupon, sm.currency, count(DISTINCT sm.subscription) AS subscriptions,
+    sum(CASE WHEN list_contains(sm.forever_coupons, d.coupon)
              THEN (sm.gross_mrr - sm.mrr) / len(sm.forever_coupons) ELSE 0 END) AS discount
-  FROM discount_coupons dc JOIN subscription_mrr sm ON sm.subscription = dc.subscription
+  FROM subscription_discounts d
+  JOIN {MRR_SUBSCRIPTIONS.table} sm ON sm.subscription = d.subscription
+  WHERE sm.status IN {sql_list(MRR_STATUSES)}
   GROUP BY ALL
 )
 SELECT COALESCE(a.currency, lower(c.currency), 'all') AS currency, c.id AS coupon, c.name,
@@ -250,8 +249,7 @@ SELECT COALESCE(a.currency, lower(c.currency), 'all') AS currency, c.id AS coupo
   CAST(round(COALESCE(a.discount, 0)) AS BIGINT) AS mrr_discount
 FROM coupons c LEFT JOIN attached a ON a.coupon = c.id
 ORDER BY currency, mrr_discount DESC, redemptions DESC, coupon
-"""
-)
+"""  # noqa: S608
 
 
 def _coupon_drill(row: Mapping[str, Any]) -> tuple[str, str]:

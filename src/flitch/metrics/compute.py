@@ -11,15 +11,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from flitch.metrics.derived import DERIVED
 from flitch.metrics.model import Metric, Report, Unit
 from flitch.query.reads import DatasetRead
 from flitch.store.base import QueryResult
+from flitch.store.derived import inline, needed
 
 
 class Queryable(Protocol):
     def query(
         self, sql: str, params: Any = None, *, max_rows: int | None = None
     ) -> QueryResult: ...
+
+    def has_table(self, name: str) -> bool: ...
+
+
+def run(source: Queryable, sql: str, params: Any = None) -> QueryResult:
+    """Run one of the metrics' statements. The derived tables it reads (``derived``) that
+    ``source`` does not hold come as ``WITH`` clauses of the statement: the same rows, computed
+    for it."""
+    return source.query(inline(sql, needed(sql, DERIVED, source.has_table)), params)
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def value_of(unit: Unit, raw: Any) -> int | float | None:
 
 
 def _values(source: Queryable, metric: Metric, sql: str, start: int, end: int) -> MetricValues:
-    result = source.query(sql, params_for(sql, start, end))
+    result = run(source, sql, params_for(sql, start, end))
     values: dict[str, int | float] = {}
     for row in result.rows:
         value = value_of(metric.unit, row[1])
@@ -109,6 +120,6 @@ def compute_report(
     source: Queryable, report: Report, start: int, end: int, grain: str = "month"
 ) -> list[dict[str, Any]]:
     """A report's rows for ``[start, end)`` (``grain`` matters to reports over time)."""
-    result = source.query(report.sql, params_for(report.sql, start, end, grain))
+    result = run(source, report.sql, params_for(report.sql, start, end, grain))
     rows = result.dicts()
     return report.reshape(rows) if report.reshape is not None else rows

@@ -16,16 +16,18 @@ before), *reactivation* (from zero, paid before), *expansion* / *contraction* (u
 *churned* (to zero). Growth = new + reactivation + expansion − contraction − churned, and MRR at
 the end = MRR at the start + growth, exactly.
 
-What is read: the lines (``invoice_lines``) and discount amounts (``invoice_discount_amounts``)
-of every subscription invoice created from 45 days before the period (a monthly period and
-slack), typed tables written with the invoices, so no invoice's JSON is parsed; a subscription
-billed less often (quarterly, yearly…) whose current period began before that is taken from its
-current period and items instead, so old invoices are never read. "Paid before"
-(reactivation) looks at paid subscription invoices of the 400 days before the period.
+Every subscription invoice counts for the period it bills, whenever it was created. This work
+does not depend on the period asked for, so it is done once per version of the data: the
+lines (``invoice_lines``) and discount amounts (``invoice_discount_amounts``) of every
+subscription invoice become each subscription's MRR over time, as spans of one amount
+(``derived_mrr_spans``, see ``derived``; consecutive periods of the same amount make one span,
+overlaps are settled there). A dashboard load then reads only the spans that reach its window:
+each adds its amount where it begins and takes it away where it ends.
 
-Most subscriptions bill the same MRR period after period, their rows end to end: such a *flat*
-subscription's MRR is one amount over one span, and its changes are worked out from that span
-alone; only the others are evaluated row by row.
+Plans billed less often than every 400 days (2- and 3-year plans) are taken from their current
+period and items instead: a live load reads the invoices created from 400 days before the
+period, enough for every other invoice that bills an instant of it, whether yearly, quarterly
+or monthly. "Paid before" (reactivation) looks at paid subscription invoices of those 400 days.
 
 An invoice with more lines than Stripe embeds in a listed invoice (``lines.has_more``; its rows
 in ``invoice_lines`` say ``truncated``) counts only the lines embedded.
@@ -36,89 +38,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flitch.metrics.model import Column, Report, Unit, sql_list, sql_text
-from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
+from flitch.metrics.derived import LONGEST_PERIOD_DAYS, MRR_SPANS
+from flitch.metrics.model import Column, Report, Unit, sql_text
 
-#: Days of invoices read before the period.
-LOOKBACK_DAYS = 400
+#: Days of invoices read before the period: every invoice billing an instant of the period is
+#: created in them (longer billing periods are not rebuilt from invoices).
+LOOKBACK_DAYS = LONGEST_PERIOD_DAYS
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churned")
 _GRAIN = "CAST('1 ' || $grain AS INTERVAL)"
-_FACTOR = monthly_factor("pr.recurring_interval", "COALESCE(pr.recurring_interval_count, 1)")
-
-#: Where rows overlap, the newest period wins, then the newest invoice.
-_RANK = "{'p': c.p_start, 'c': c.created, 'i': COALESCE(c.invoice, '')}"
-#: Invoices created this many days before the period are read in full (a month and slack).
-WINDOW_DAYS = 45
-#: Prices billed less often than every ``WINDOW_DAYS``: quarterly, yearly…
-_LONG_PRICES = (
-    "(SELECT id FROM prices WHERE recurring_interval = 'year' "
-    "OR (recurring_interval = 'month' AND recurring_interval_count >= 2) "
-    "OR (recurring_interval = 'week' AND recurring_interval_count >= 7) "
-    "OR (recurring_interval = 'day' AND recurring_interval_count > 45))"
-)
-# Subscriptions billed less often, whose current period began before the window: their MRR
-# over that period is the subscription's own (its items, its forever coupons).
-_LONG = subscription_mrr(
-    None,
-    where=f"price IN {_LONG_PRICES} AND status IN ('active', 'past_due', 'canceled') "
-    f"AND current_period_start < $start - INTERVAL {WINDOW_DAYS} DAY",
-)
-
-_SQL = (
-    _LONG  # noqa: S608
-    + f""",
-retried AS (
-  SELECT id FROM subscriptions WHERE status IN {sql_list(MRR_STATUSES)}
-),
-inv AS (
-  SELECT i.id, i.customer, i.currency, i.subscription, i.created
-  FROM invoices i
-  WHERE i.subscription IS NOT NULL AND i.status = 'paid'
-    AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
-  UNION ALL
-  SELECT i.id, i.customer, i.currency, i.subscription, i.created
-  FROM invoices i SEMI JOIN retried r ON r.id = i.subscription
-  WHERE i.status = 'open'
-    AND i.created >= $start - INTERVAL {WINDOW_DAYS} DAY AND i.created < $end
-),
-inv_lines AS (
-  -- per invoice, its recurring, licensed lines (prorations left out) normalised to a month
-  SELECT l.invoice, min(l.period_start) AS p_start, max(l.period_end) AS p_end,
-    sum(l.amount * {_FACTOR}) AS monthly, sum(l.amount) AS amount
-  FROM invoice_lines l JOIN prices pr ON pr.id = l.price
-  WHERE l.invoice_created >= $start - INTERVAL {WINDOW_DAYS} DAY AND l.invoice_created < $end
-    AND NOT COALESCE(l.proration, false)
-    AND pr.type = 'recurring' AND COALESCE(pr.recurring_usage_type, 'licensed') = 'licensed'
-  GROUP BY l.invoice
-),
-forever_off AS (
-  SELECT a.invoice, sum(a.amount) AS off
-  FROM invoice_discount_amounts a
-  JOIN subscription_discounts d ON d.id = a.discount
-  JOIN coupons c ON c.id = d.coupon AND c.duration = 'forever'
-  WHERE a.invoice IN (SELECT id FROM inv)
-  GROUP BY a.invoice
-),
-inv_mrr AS (
-  SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created, r.p_start,
-    r.p_end, r.monthly * (1 - least(1, COALESCE(f.off / nullif(r.amount, 0), 0))) AS mrr
-  FROM inv i JOIN inv_lines r ON r.invoice = i.id
-  LEFT JOIN forever_off f ON f.invoice = i.id
-),
-rows AS (
-  SELECT m.invoice, m.customer, m.currency, m.subscription, m.created, m.p_start, m.mrr,
-    CASE WHEN s.ended_at < m.p_end THEN s.ended_at ELSE m.p_end END AS cover_to
-  FROM inv_mrr m
-  LEFT JOIN (SELECT id, ended_at FROM subscriptions WHERE ended_at IS NOT NULL) s
-    ON s.id = m.subscription
-  UNION ALL
-  SELECT NULL, l.customer, l.currency, l.subscription, s.current_period_start,
-    s.current_period_start, l.mrr,
-    CASE WHEN s.ended_at < s.current_period_end THEN s.ended_at ELSE s.current_period_end END
-  FROM subscription_mrr l JOIN subscriptions s ON s.id = l.subscription
-),
-covered AS MATERIALIZED (
-  SELECT * FROM rows WHERE cover_to >= $start
+_SQL = f"""
+WITH spans AS (
+  SELECT customer, currency, span_from, span_to, mrr FROM {MRR_SPANS.table}
+  WHERE span_to >= $start AND span_from < $end
 ),
 points AS (
   SELECT DISTINCT ts FROM (
@@ -131,75 +62,18 @@ points AS (
 steps AS (
   SELECT lag(ts) OVER (ORDER BY ts) AS prev_ts, ts FROM points QUALIFY prev_ts IS NOT NULL
 ),
--- Most subscriptions bill the same MRR period after period: rows end to end, no gap, no
--- overlap. Such a *flat* subscription's MRR is ``mrr`` over (p_from, p_to] and zero outside,
--- so it is worked out from those three values. A row of it starts where another ends
--- (``joined``), save the first; their lengths add up to the whole span (no overlap).
-joined AS (
-  SELECT c.subscription, count(*) AS n FROM covered c
-  WHERE EXISTS (SELECT 1 FROM covered d
-                WHERE d.subscription = c.subscription AND d.cover_to = c.p_start)
-  GROUP BY c.subscription
-),
-shape AS (
-  SELECT c.subscription, any_value(c.customer) AS customer, any_value(c.currency) AS currency,
-    min(c.p_start) AS p_from, max(c.cover_to) AS p_to, min(c.mrr) AS mrr,
-    min(c.mrr) = max(c.mrr) AND min(c.length) > 0
-      AND sum(c.length) = epoch_us(max(c.cover_to)) - epoch_us(min(c.p_start))
-      AND count(*) = COALESCE(any_value(j.n), 0) + 1 AS flat
-  FROM (SELECT subscription, customer, currency, p_start, cover_to, mrr,
-          epoch_us(cover_to) - epoch_us(p_start) AS length FROM covered) c
-  LEFT JOIN joined j ON j.subscription = c.subscription
-  GROUP BY c.subscription
-),
--- A row covers the instants in (p_start, cover_to], so a subscription's MRR can differ between
--- two instants only if one of its rows starts or ends in between. Its MRR is computed at the
--- start, where it is covered, and then only at the instant following such a change (``ts``),
--- less its MRR at the instant before (``prev``); what did not change is left out.
--- At an instant, the covering row with the newest period wins, then the newest invoice.
-evals AS (
-  SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
-    greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev, subscription
-  FROM (SELECT c.subscription, unnest([c.p_start, c.cover_to]) AS moment
-        FROM covered c SEMI JOIN shape s ON s.subscription = c.subscription AND NOT s.flat)
-  WHERE moment >= $start AND moment < $end
-),
-flat_evals AS (
-  -- a flat subscription changes where its span begins and ends, if in the period
-  SELECT ts, customer, currency,
-    CASE WHEN p_from < ts AND p_to >= ts THEN mrr ELSE 0 END
-    - CASE WHEN p_from < prev AND p_to >= prev THEN mrr ELSE 0 END AS change
-  FROM (
-    SELECT DISTINCT least(date_trunc($grain, moment) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts,
-      greatest(date_trunc($grain, moment), $start::TIMESTAMPTZ) AS prev,
-      subscription, customer, currency, p_from, p_to, mrr
-    FROM (SELECT *, unnest([p_from, p_to]) AS moment FROM shape WHERE flat)
-    WHERE moment >= $start AND moment < $end
-  )
-),
+-- A span holds its amount at the instants in (span_from, span_to]: it adds it at the first
+-- instant looked at after span_from (the period's start, if it began before) and takes it
+-- away at the first one after span_to, if in the period.
 sub_changes AS (
-  -- at the start, each covered subscription's MRR
-  SELECT $start::TIMESTAMPTZ AS ts, customer, currency, mrr AS change
-  FROM shape WHERE flat AND p_from < $start AND p_to >= $start
+  SELECT CASE WHEN span_from < $start THEN $start::TIMESTAMPTZ
+              ELSE least(date_trunc($grain, span_from) + {_GRAIN}, $end::TIMESTAMPTZ) END AS ts,
+    customer, currency, mrr AS change
+  FROM spans
   UNION ALL
-  SELECT $start::TIMESTAMPTZ AS ts, any_value(c.customer) AS customer,
-    any_value(c.currency) AS currency, arg_max(c.mrr, {_RANK}) AS change
-  FROM covered c SEMI JOIN shape s ON s.subscription = c.subscription AND NOT s.flat
-  WHERE c.p_start < $start AND c.cover_to >= $start
-  GROUP BY c.subscription
-  UNION ALL
-  -- then its changes, where there are some
-  SELECT * FROM flat_evals WHERE change <> 0
-  UNION ALL
-  SELECT * FROM (
-    SELECT e.ts, any_value(c.customer), any_value(c.currency),
-      COALESCE(arg_max(c.mrr, {_RANK}) FILTER (WHERE c.cover_to >= e.ts), 0)
-      - COALESCE(arg_max(c.mrr, {_RANK}) FILTER (WHERE c.p_start < e.prev), 0) AS change
-    FROM evals e
-    JOIN covered c ON c.subscription = e.subscription AND c.p_start < e.ts
-      AND c.cover_to >= e.prev
-    GROUP BY e.ts, e.subscription
-  ) WHERE change <> 0
+  SELECT least(date_trunc($grain, span_to) + {_GRAIN}, $end::TIMESTAMPTZ), customer, currency,
+    -mrr
+  FROM spans WHERE span_to < $end
 ),
 -- a customer's MRR at each instant one of their subscriptions changed at: the changes of their
 -- subscriptions added up, nothing below zero
@@ -268,7 +142,6 @@ SELECT ts AS bucket, currency, 'mrr' AS movement, round(amount, 6), customers
 FROM snap WHERE customers > 0
 ORDER BY bucket, currency, movement
 """  # noqa: S608
-)
 
 
 def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -330,8 +203,7 @@ MRR_MOVEMENTS = Report(
         "reactivation (from zero, paid before), expansion, contraction, churned (to zero). "
         "Growth = new + reactivation + expansion − contraction − churned; MRR at the end = "
         "MRR at the start + growth. Prorations, metered usage and taxes are left out. "
-        "Quarterly and yearly subscriptions whose current period began more than 45 days "
-        'before the period are taken from that period and their items; "paid before" '
+        '2- and 3-year plans are taken from their current period and items; "paid before" '
         "looks back 400 days."
     ),
     datasets=("invoices", "prices", "subscriptions", "coupons"),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from flitch.metrics.compute import Queryable, params_for, value_of
+from flitch.metrics.compute import Queryable, params_for, run, value_of
 from flitch.metrics.model import Metric, Unit
 from flitch.store.results import iso_utc
 
@@ -75,7 +75,7 @@ def compute_series(
     """The metric per bucket and currency (currencies sorted; every bucket present)."""
     if not metric.series:
         return {}
-    result = source.query(metric.series, params_for(metric.series, start, end, grain.value))
+    result = run(source, metric.series, params_for(metric.series, start, end, grain.value))
     return series_points(metric, result.rows, start, end, grain)
 
 

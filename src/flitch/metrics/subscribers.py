@@ -6,11 +6,12 @@ unpaid in (``current_period_start``; Stripe records no time for that change). Su
 never got past ``incomplete``, or whose MRR is zero (free), are never paid. A customer is a
 *subscriber* while at least one of their subscriptions is paid.
 
-``SUBSCRIBER_FAMILY`` prices each subscription once (``mrr_sql``) and answers, in one
-statement, MRR, ARR, active subscribers, ARPU, the MRR forever coupons take off, and the
-subscriber counts and churn rates, over the period and per bucket of ``$grain`` (none when it is
-NULL). Its rows are ``(part, bucket, key, columns…)``: ``part`` is ``period`` for the values
-shown, ``previous`` for what they are compared with, ``series`` for the buckets:
+``SUBSCRIBER_FAMILY`` reads each subscription's MRR (``derived_mrr_subscriptions``, priced once
+per version of the data by ``mrr_sql``) and answers, in one statement, MRR, ARR, active
+subscribers, ARPU, the MRR forever coupons take off, and the subscriber counts and churn rates,
+over the period and per bucket of ``$grain`` (none when it is NULL). Its rows are ``(part,
+bucket, key, columns…)``: ``part`` is ``period`` for the values shown, ``previous`` for what
+they are compared with, ``series`` for the buckets:
 
 - for a metric over the period (churn…), its value over the period before, of the same length;
 - for a present-day metric (MRR…), its value *at the period's start*, rebuilt: the
@@ -26,15 +27,11 @@ What a period's counts see is what was known by its end: subscriptions created b
 
 from __future__ import annotations
 
+from flitch.metrics.derived import MRR_SUBSCRIPTIONS, PAID_FROM, PAID_TO
 from flitch.metrics.model import Family, sql_list
-from flitch.metrics.mrr_sql import MRR_STATUSES, subscription_mrr
+from flitch.metrics.mrr_sql import MRR_STATUSES
 
-#: When a subscription's paid time starts and ends (SQL over the subscriptions table).
-PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
-PAID_TO = (
-    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
-    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
-)
+__all__ = ["PAID_FROM", "PAID_TO", "ROLLING_DAYS", "SUBSCRIBER_FAMILY"]
 #: Days of Stripe's rolling churn window.
 ROLLING_DAYS = 30
 
@@ -48,10 +45,9 @@ SINCE = f"({_S} - greatest({_E} - {_S}, {_ROLL}))"
 # (past incomplete, created before the end).
 _PRICED = (
     "status NOT IN ('incomplete', 'incomplete_expired') "
-    f"AND (status IN ('active', 'past_due') OR (created < $end AND COALESCE({PAID_TO}, $end) "
+    f"AND (status IN ('active', 'past_due') OR (created < $end AND COALESCE(paid_to, $end) "
     f">= {SINCE}))"
 )
-_CARRY = (("created", "created"), ("paid_from", PAID_FROM), ("paid_to", PAID_TO))
 
 #: Windows over which subscribers are counted: name, start, end, and whether only what was
 #: created before the period's start counts (the windows ending at the start).
@@ -127,9 +123,10 @@ FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTA
                           CAST('1 ' || $grain AS INTERVAL))) AS bucket)
 """
 
-_SQL = (
-    subscription_mrr(None, where=_PRICED, carry=_CARRY)  # noqa: S608
-    + f""",
+_SQL = f"""
+WITH subscription_mrr AS (
+  SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_PRICED}
+),
 paid AS MATERIALIZED (
   -- each paid time that matters to a window: its customer, when it was created, from, to
   SELECT customer, created, paid_from, COALESCE(paid_to, 'infinity'::TIMESTAMPTZ) AS paid_to
@@ -212,7 +209,6 @@ UNION ALL
 SELECT 'series', bucket, 'all', {_NO_MRR}, {_rate("series")}, churned_series, new_series, NULL
 FROM series
 """  # noqa: S608
-)
 
 SUBSCRIBER_FAMILY = Family(
     name="subscribers",

@@ -80,6 +80,9 @@ class Loaded:
     def query(self, sql: str, params: Any = None, *, max_rows: int | None = None) -> QueryResult:
         return self.source.query(sql, params, max_rows=max_rows)
 
+    def has_table(self, name: str) -> bool:
+        return self.source.has_table(name)
+
     def export(self, spec: catalog.ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
         return self.source.export(spec, fmt, dest)
 

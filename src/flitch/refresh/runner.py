@@ -29,6 +29,7 @@ from flitch.catalog import ObjectSpec
 from flitch.connections.records import ConnectionInfo, DatasetStatus, KeyTestResult, RunOutcome
 from flitch.connections.service import ConnectionService
 from flitch.errors import AuthenticationFailed, FlitchError, InputError
+from flitch.metrics.derived import DERIVED
 from flitch.refresh.changes import DEFAULT_LAG
 from flitch.refresh.plan import Planned, plan
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
@@ -90,9 +91,13 @@ class RefreshResult:
 
 
 def store_for(service: ConnectionService, connection_id: str) -> DuckDBStore:
-    """The store of a connection's cache, set up for refreshes (small batches, bounded memory)."""
+    """The store of a connection's cache, set up for refreshes (small batches, bounded memory;
+    the metrics' derived tables built into each version)."""
     return DuckDBStore(
-        service.cache_dir(connection_id), batch_rows=BATCH_ROWS, memory_limit=MEMORY_LIMIT
+        service.cache_dir(connection_id),
+        batch_rows=BATCH_ROWS,
+        memory_limit=MEMORY_LIMIT,
+        derived=DERIVED,
     )
 
 

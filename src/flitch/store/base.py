@@ -239,6 +239,9 @@ class QuerySource(Protocol):
 
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage: ...
 
+    def has_table(self, name: str) -> bool:
+        """True if a table of this name (a dataset, a child table, a derived table) is there."""
+
 
 class RefreshTransaction(DatasetSink, Protocol):
     """The one writer of a store: builds the next version aside, publishes it on commit."""

@@ -9,10 +9,11 @@ Files in ``cache_dir`` (one directory per connection)::
 
 A refresh never writes ``current.duckdb``. It builds the next version in a staging file — empty
 for a full refresh, a copy of the current file for an incremental one — and ``commit()``
-checkpoints it, closes it, fsyncs it and renames it over ``current.duckdb``. A reader therefore
-sees the old version or the new one, never part of one, and a reader that opened the old file
-keeps reading it (the inode lives while it is open). A crash or ``kill -9`` leaves the current
-file untouched; the next writer deletes the staging files it left.
+builds the derived tables the store was given (``derived``), checkpoints the file, closes it,
+fsyncs it and renames it over ``current.duckdb``. A reader therefore sees the old version or
+the new one, never part of one, and a reader that opened the old file keeps reading it (the
+inode lives while it is open). A crash or ``kill -9`` leaves the current file untouched; the
+next writer deletes the staging files it left.
 
 Inside the staging file the refresh commits every ``commit_rows`` appended rows, which bounds
 what an open DuckDB transaction holds in memory, and checkpoints after each of those commits:
@@ -35,7 +36,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,7 @@ from flitch.store.base import (
     StoreCorrupt,
     StripeObjects,
 )
+from flitch.store.derived import Derived, build
 from flitch.store.files import (
     CURRENT,
     LOCK,
@@ -308,6 +310,7 @@ class DuckDBRefresh:
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
             self._tables.commit()
+            build(self._db, self._store.derived, self._present)
             self._db.execute(f"CHECKPOINT {CATALOG}")
             self._db.execute("USE memory")
             self._db.execute(f"DETACH {CATALOG}")
@@ -324,6 +327,12 @@ class DuckDBRefresh:
             self._discard()
             raise
         self._discard()
+
+    def _present(self) -> set[str]:
+        found = self._db.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [CATALOG]
+        ).fetchall()
+        return {str(r[0]) for r in found}
 
     def _record_state(self, spec: ObjectSpec, pending: _Pending) -> None:
         if not self._tables.exists(spec):
@@ -384,8 +393,11 @@ class DuckDBStore:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         commit_rows: int = DEFAULT_COMMIT_ROWS,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        derived: Sequence[Derived] = (),
     ) -> None:
         self.cache_dir = Path(cache_dir).absolute()
+        #: Built into each version a refresh publishes (``derived``).
+        self.derived = tuple(derived)
         self.batch_rows = batch_rows
         self.commit_rows = commit_rows
         self.memory_limit = memory_limit

@@ -98,6 +98,9 @@ class MemoryDatasets:
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
         return self._session.table(spec, request)
 
+    def has_table(self, name: str) -> bool:
+        return self._session.has_table(name)
+
     def export(self, spec: ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
         """Write one dataset to CSV or Parquet exactly as a cached export would.
 

@@ -148,6 +148,9 @@ class DuckDBReader:
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
         return self.snapshot().table(spec, request)
 
+    def has_table(self, name: str) -> bool:
+        return self.snapshot().has_dataset(name)
+
     def export(
         self,
         source: ObjectSpec | str,

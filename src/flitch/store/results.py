@@ -19,7 +19,7 @@ import orjson
 
 from flitch import catalog
 from flitch.catalog import ObjectSpec
-from flitch.store import sqlguard
+from flitch.store import derived, sqlguard
 from flitch.store.base import (
     DatasetInfo,
     DatasetMissing,
@@ -194,12 +194,16 @@ class SqlSession:
         return {str(r[0]) for r in found}
 
     def table_names(self) -> list[str]:
-        """The datasets and child tables present (Flitch's own tables left out)."""
+        """The datasets and child tables present (Flitch's own tables and derived ones left
+        out)."""
         with self._connect() as cur:
-            return sorted(t for t in self._all_tables(cur) if not t.startswith("_"))
+            return sorted(
+                t for t in self._all_tables(cur) if not t.startswith(("_", derived.PREFIX))
+            )
 
     def has_table(self, name: str) -> bool:
-        return name in self.table_names()
+        with self._connect() as cur:
+            return name in self._all_tables(cur)
 
     def datasets(self) -> list[DatasetInfo]:
         """Every dataset held, with its row count, columns and refresh state."""

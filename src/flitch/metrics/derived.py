@@ -1,0 +1,173 @@
+"""Tables derived from the datasets for the MRR metrics, built once per version of the data.
+
+They hold the work that does not depend on the period asked for, so that a dashboard load only
+reads the rows of its window:
+
+- ``derived_mrr_subscriptions``: each subscription's MRR now (``mrr_sql``), with what the
+  subscriber counts need (when it was created, its paid time) and its current period;
+- ``derived_mrr_spans``: each subscription's MRR over time, rebuilt from the invoices that
+  billed it, as spans ``(span_from, span_to]`` of one amount (consecutive periods of the same
+  amount make one span). ``movements`` says what is counted.
+
+A refresh builds them into the version it publishes; a live load, or a cache written before
+they existed, gets them as ``WITH`` clauses of the statements that read them (``store.derived``):
+the same SQL either way, so a number is the same live or cached.
+"""
+
+from __future__ import annotations
+
+from flitch.metrics.model import sql_list
+from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
+from flitch.store.derived import Derived
+
+#: Billing periods longer than this (2- and 3-year plans) are not rebuilt from invoices: a live
+#: load reads invoices from this many days before its period (``movements.LOOKBACK_DAYS``), so
+#: an invoice billing such a period may be out of its reach. Their current period stands.
+LONGEST_PERIOD_DAYS = 400
+
+#: Prices billing less often than every ``LONGEST_PERIOD_DAYS``.
+_LONG_PRICES = (
+    "(SELECT id FROM prices "  # noqa: S608
+    "WHERE (recurring_interval = 'year' AND recurring_interval_count > 1) "
+    "OR (recurring_interval = 'month' AND recurring_interval_count > 13) "
+    "OR (recurring_interval = 'week' AND recurring_interval_count > 57) "
+    f"OR (recurring_interval = 'day' AND recurring_interval_count > {LONGEST_PERIOD_DAYS}))"
+)
+
+#: When a subscription's paid time starts and ends (SQL over the subscriptions table).
+PAID_FROM = "(CASE WHEN trial_end > start_date THEN trial_end ELSE start_date END)"
+PAID_TO = (
+    "(CASE WHEN status = 'canceled' THEN COALESCE(ended_at, canceled_at) "
+    "WHEN status IN ('unpaid', 'paused') THEN current_period_start END)"
+)
+
+MRR_SUBSCRIPTIONS = Derived(
+    name="mrr_subscriptions",
+    inputs=("subscriptions", "subscription_items", "subscription_discounts", "prices", "coupons"),
+    sql=subscription_mrr(  # noqa: S608
+        None,
+        carry=(
+            ("created", "created"),
+            ("paid_from", PAID_FROM),
+            ("paid_to", PAID_TO),
+            ("period_start", "current_period_start"),
+            ("period_end", "current_period_end"),
+            ("ended_at", "ended_at"),
+            ("long", f"price IN {_LONG_PRICES}"),
+        ),
+    )
+    + "SELECT * FROM subscription_mrr",
+)
+
+_FACTOR = monthly_factor("pr.recurring_interval", "COALESCE(pr.recurring_interval_count, 1)")
+#: Where rows overlap, the newest period wins, then the newest invoice.
+_RANK = "{'p': r.p_start, 'c': r.created, 'i': COALESCE(r.invoice, '')}"
+
+MRR_SPANS = Derived(
+    name="mrr_spans",
+    inputs=(
+        "invoices",
+        "invoice_lines",
+        "invoice_discount_amounts",
+        "subscriptions",
+        "subscription_discounts",
+        "prices",
+        "coupons",
+        MRR_SUBSCRIPTIONS.table,
+    ),
+    sql=f"""
+WITH retried AS (
+  SELECT id FROM subscriptions WHERE status IN {sql_list(MRR_STATUSES)}
+),
+inv AS (
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created
+  FROM invoices i
+  WHERE i.subscription IS NOT NULL AND i.status = 'paid'
+  UNION ALL
+  SELECT i.id, i.customer, i.currency, i.subscription, i.created
+  FROM invoices i SEMI JOIN retried r ON r.id = i.subscription
+  WHERE i.status = 'open'
+),
+inv_lines AS (
+  -- per invoice, its recurring, licensed lines (prorations left out) normalised to a month
+  SELECT l.invoice, min(l.period_start) AS p_start, max(l.period_end) AS p_end,
+    sum(l.amount * {_FACTOR}) AS monthly, sum(l.amount) AS amount
+  FROM invoice_lines l JOIN prices pr ON pr.id = l.price
+  WHERE NOT COALESCE(l.proration, false)
+    AND pr.type = 'recurring' AND COALESCE(pr.recurring_usage_type, 'licensed') = 'licensed'
+    AND pr.id NOT IN {_LONG_PRICES}
+  GROUP BY l.invoice
+  HAVING max(l.period_end) - min(l.period_start) <= INTERVAL {LONGEST_PERIOD_DAYS} DAY
+),
+forever_off AS (
+  SELECT a.invoice, sum(a.amount) AS off
+  FROM invoice_discount_amounts a
+  JOIN subscription_discounts d ON d.id = a.discount
+  JOIN coupons c ON c.id = d.coupon AND c.duration = 'forever'
+  GROUP BY a.invoice
+),
+rows AS MATERIALIZED (
+  SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created, l.p_start,
+    CASE WHEN s.ended_at < l.p_end THEN s.ended_at ELSE l.p_end END AS cover_to,
+    l.monthly * (1 - least(1, COALESCE(f.off / nullif(l.amount, 0), 0))) AS mrr
+  FROM inv i JOIN inv_lines l ON l.invoice = i.id
+  LEFT JOIN forever_off f ON f.invoice = i.id
+  LEFT JOIN (SELECT id, ended_at FROM subscriptions WHERE ended_at IS NOT NULL) s
+    ON s.id = i.subscription
+  UNION ALL
+  -- 2- and 3-year plans: their current period, at their items and forever coupons
+  SELECT NULL, customer, currency, subscription, period_start, period_start,
+    CASE WHEN ended_at < period_end THEN ended_at ELSE period_end END, mrr
+  FROM {MRR_SUBSCRIPTIONS.table}
+  WHERE long AND status IN ('active', 'past_due', 'canceled')
+),
+ordered AS (
+  SELECT subscription, p_start,
+    max(cover_to) OVER (PARTITION BY subscription ORDER BY p_start, cover_to
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_to
+  FROM rows WHERE cover_to > p_start
+),
+-- Most subscriptions' rows follow one another without overlapping: each row is a piece. Where
+-- rows overlap, the span between two consecutive boundaries goes to the covering row with the
+-- newest period, then the newest invoice.
+overlapping AS (
+  SELECT DISTINCT subscription FROM ordered WHERE before_to > p_start
+),
+bounds AS (
+  SELECT DISTINCT r.subscription, unnest([r.p_start, r.cover_to]) AS moment
+  FROM rows r SEMI JOIN overlapping o ON o.subscription = r.subscription
+  WHERE r.cover_to > r.p_start
+),
+elementary AS (
+  SELECT subscription, moment AS f,
+    lead(moment) OVER (PARTITION BY subscription ORDER BY moment) AS t
+  FROM bounds QUALIFY t IS NOT NULL
+),
+pieces AS (
+  SELECT r.subscription, r.customer, r.currency, r.p_start AS f, r.cover_to AS t, r.mrr
+  FROM rows r ANTI JOIN overlapping o ON o.subscription = r.subscription
+  WHERE r.cover_to > r.p_start
+  UNION ALL
+  SELECT e.subscription, any_value(r.customer), any_value(r.currency), e.f, e.t,
+    arg_max(r.mrr, {_RANK})
+  FROM elementary e JOIN rows r ON r.subscription = e.subscription AND r.p_start <= e.f
+    AND r.cover_to >= e.t
+  GROUP BY e.subscription, e.f, e.t
+),
+-- consecutive pieces of the same amount, end to end, make one span
+marked AS (
+  SELECT *, CASE WHEN lag(t) OVER w = f AND lag(mrr) OVER w = mrr THEN 0 ELSE 1 END AS starts
+  FROM pieces WINDOW w AS (PARTITION BY subscription ORDER BY f)
+),
+numbered AS (
+  SELECT *, sum(starts) OVER (PARTITION BY subscription ORDER BY f) AS span FROM marked
+)
+SELECT subscription, any_value(customer) AS customer, any_value(currency) AS currency,
+  min(f) AS span_from, max(t) AS span_to, any_value(mrr) AS mrr
+FROM numbered
+GROUP BY subscription, span
+HAVING any_value(mrr) > 0
+""",  # noqa: S608
+)
+
+DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS)
