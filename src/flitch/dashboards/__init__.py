@@ -3,7 +3,7 @@
 the terminal draws (``evaluate``, ``service``)."""
 
 from flitch.dashboards.builtin import BUILTIN, get_builtin
-from flitch.dashboards.evaluate import evaluate, plan_reads
+from flitch.dashboards.evaluate import evaluate
 from flitch.dashboards.model import (
     Agg,
     Chart,
@@ -17,6 +17,7 @@ from flitch.dashboards.model import (
     dashboard_from_dict,
 )
 from flitch.dashboards.period import Period, preset, resolve
+from flitch.dashboards.plan import plan_reads
 from flitch.dashboards.service import load_dashboard
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 ``evaluate(source, dashboard, period)`` runs over anything that answers SQL — a live load, the
 cache, in-memory datasets — so the numbers are the same whichever way the data was read.
-``plan_reads`` says what a live load must fetch for it (each list once, narrowed where the
-metrics allow). Charts are evaluated a few at a time (``WORKERS``); the JSON is the same
+``plan.plan_reads`` says what a live load must fetch for it (each list once, narrowed where
+the metrics allow). Charts are evaluated a few at a time (``WORKERS``); the JSON is the same
 whatever order they finish in. The top level has ``metrics`` (each headline metric's values),
 ``metrics_previous`` and ``metrics_change`` (what they are compared with, and the change); per
 chart:
@@ -18,7 +18,7 @@ chart:
 - grouped by a column, and reports (``table``, ``pie``, ``waterfall``): ``columns`` and
   ``rows``, each row with its ``drill``.
 
-A drill-down is ``{"dataset", "where"}``: the rows behind the number are
+A drill-down (``explain``) is ``{"dataset", "where"}``: the rows behind the number are
 ``SELECT * FROM <dataset> WHERE <where>``. For a series point add
 ``<time_column> >= <bucket> AND <time_column> < <next bucket>``.
 """
@@ -34,8 +34,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flitch.dashboards import query
-from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard, Filter
+from flitch.dashboards.explain import ALL, describe, drill, measure_label
+from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
+from flitch.dashboards.plan import chart_datasets, draw_order
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
 from flitch.metrics.compute import Queryable, compute_report, params_for, run, value_of
@@ -47,58 +49,13 @@ from flitch.metrics.model import (
     Metric,
     Report,
     Unit,
-    sql_text,
 )
 from flitch.metrics.series import Grain, Point, auto_grain, buckets, compute_series, series_points
-from flitch.query.reads import DatasetRead, merge
 from flitch.store.results import iso_utc
 
-ALL = "all"
 #: Charts evaluated side by side: most statements of a dashboard read tables of one or a few
 #: DuckDB row groups, so each runs on about one core; a few at once keep every core busy.
 WORKERS = min(4, os.cpu_count() or 2)
-
-
-# -- what to read --------------------------------------------------------------------------------
-def chart_datasets(chart: Chart) -> tuple[str, ...]:
-    if chart.dataset:
-        return (chart.dataset,)
-    item = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
-    return item.datasets
-
-
-def chart_reads(chart: Chart, period: Period) -> list[DatasetRead]:
-    """A chart's reads: numbers also cover the previous period, to compare with it."""
-    start = period.previous.start if chart.type is ChartType.NUMBER else period.start
-    if chart.dataset:
-        return query.reads(chart, start, period.end)
-    item: Metric | Report = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
-    return item.reads(start, period.end)
-
-
-def plan_reads(charts: Iterable[Chart], period: Period) -> list[DatasetRead]:
-    """One read per dataset covering every chart (each Stripe list is read once per load)."""
-    return merge(r for chart in charts for r in chart_reads(chart, period))
-
-
-# -- drill-downs ---------------------------------------------------------------------------------
-def _ts(ts: int) -> str:
-    return f"TIMESTAMPTZ '{datetime.fromtimestamp(ts, UTC).strftime('%Y-%m-%d %H:%M:%S')}+00'"
-
-
-def written(where: str, period: Period, grain: str | None = None) -> str:
-    """A condition with its parameters written out, ready for the dataset page."""
-    text = where.replace("$start", _ts(period.start)).replace("$end", _ts(period.end))
-    return text.replace("$grain", sql_text(grain or "day"))
-
-
-def drill(
-    dataset: str, where: str, period: Period, currency: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    cond = written(where, period)
-    if currency and currency != ALL:
-        cond = f"{cond} AND currency = {sql_text(currency)}" if cond else f"currency = {currency!r}"
-    return {"dataset": dataset, "where": cond, **extra}
 
 
 # -- numbers -------------------------------------------------------------------------------------
@@ -347,7 +304,7 @@ class Evaluation:
         q = query.build(chart)
         units = [_measure_unit(chart, i) for i in range(len(chart.measures))]
         measures = [
-            {"key": m.key, "label": _measure_label(m.agg, m.column), "unit": units[i]}
+            {"key": m.key, "label": measure_label(m.agg, m.column), "unit": units[i]}
             for i, m in enumerate(chart.measures)
         ]
         out: dict[str, Any] = {
@@ -460,14 +417,6 @@ def _measure_unit(chart: Chart, i: int) -> str:
     return Unit.MONEY.value if chart.is_money_split else "number"
 
 
-def _measure_label(agg: Agg, column: str | None) -> str:
-    if agg is Agg.COUNT:
-        return "Count" if column is None else f"Count of {column}"
-    return {"sum": "Total", "avg": "Average", "min": "Smallest", "max": "Largest"}[
-        agg.value
-    ] + f" {column}"
-
-
 def _plain(value: Any, unit: str) -> int | float | None:
     if value is None:
         return None
@@ -476,66 +425,12 @@ def _plain(value: Any, unit: str) -> int | float | None:
     return float(value) if not isinstance(value, int) else value
 
 
-def _filter_words(f: Filter) -> str:
-    words = f"{f.column} {f.op.value.replace('_', ' ')}"
-    if f.value is None:
-        return words
-    if isinstance(f.value, tuple):
-        return f"{words} {', '.join(query.literal(v) for v in f.value)}"
-    return f"{words} {query.literal(f.value)}"
-
-
-def describe(chart: Chart) -> str:
-    """A definition for a dataset chart, in words."""
-    what = ", ".join(_measure_label(m.agg, m.column).lower() for m in chart.measures)
-    scope = (
-        "all of them, whatever the period"
-        if chart.whole
-        else f"those with {chart.time_column} in the period"
-    )
-    parts = [f"{what.capitalize()} of {chart.dataset} ({scope})"]
-    if chart.filters:
-        conds = " and ".join(_filter_words(f) for f in chart.filters)
-        parts.append(f"where {conds}")
-    if chart.group.column:
-        parts.append(f"by {chart.group.column}")
-    if chart.is_money_split:
-        parts.append("per currency")
-    return " ".join(parts) + "."
-
-
-def _weight(chart: Chart) -> int:
-    """The order charts start in: the slowest kinds first, so no long statement is left to run
-    alone at the end (reports, then metrics over every subscription, then series, the rest)."""
-    if chart.metric in REPORTS:
-        return 0
-    metric = METRICS.get(chart.metric or "")
-    if metric is not None and (metric.family is not None or not metric.ranged):
-        return 1
-    return 2 if chart.type in TIME_TYPES else 3
-
-
-def _order(charts: Sequence[Chart]) -> list[Chart]:
-    """Charts by ``_weight``; the charts of a family after its first one go last (they wait
-    for its statement, which the first one runs, and would hold a worker meanwhile)."""
-    first: set[str] = set()
-    keyed = []
-    for chart in charts:
-        metric = METRICS.get(chart.metric or "")
-        family = metric.family.name if metric is not None and metric.family else None
-        later = family is not None and family in first
-        if family is not None:
-            first.add(family)
-        keyed.append((4 if later else _weight(chart), chart))
-    return [chart for _, chart in sorted(keyed, key=lambda item: item[0])]
-
-
 def _draw(ev: Evaluation, charts: Sequence[Chart], workers: int) -> dict[str, dict[str, Any]]:
     """Each chart's JSON by id, evaluated ``workers`` at a time (the answer is the same
     whatever the order: a chart's JSON depends on its own statements only)."""
     if workers <= 1 or len(charts) <= 1:
         return {chart.id: ev.chart(chart) for chart in charts}
-    ordered = _order(charts)
+    ordered = draw_order(charts)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard") as pool:
         running = {chart.id: pool.submit(ev.chart, chart) for chart in ordered}
         return {key: job.result() for key, job in running.items()}

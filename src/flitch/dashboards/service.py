@@ -11,9 +11,10 @@ from typing import Any
 
 from flitch import catalog
 from flitch.connections.records import ConnectionInfo
-from flitch.dashboards.evaluate import chart_datasets, evaluate, plan_reads
+from flitch.dashboards.evaluate import evaluate
 from flitch.dashboards.model import Dashboard
 from flitch.dashboards.period import Period
+from flitch.dashboards.plan import chart_datasets, plan_reads
 from flitch.metrics.series import Grain
 from flitch.query.engine import QueryEngine
 

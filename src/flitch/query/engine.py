@@ -20,6 +20,7 @@ from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, DatasetStatus
 from flitch.connections.service import ConnectionService
 from flitch.errors import InputError, PermissionMissing
+from flitch.metrics.derived import DERIVED
 from flitch.query.live import LiveFetcher
 from flitch.query.pushdown import pushdown
 from flitch.query.reads import DatasetRead, merge, reads_for
@@ -32,6 +33,7 @@ from flitch.store import (
     QueryResult,
     referenced_tables,
 )
+from flitch.store.derived import inline, needed
 from flitch.store.sqlguard import check_read_only
 
 LIVE = "live"
@@ -58,6 +60,10 @@ class Provenance:
             "requests": self.requests,
             "notes": list(self.notes),
         }
+
+
+#: The tables of ``DERIVED``.
+DERIVED_TABLES = frozenset(d.table for d in DERIVED)
 
 
 @dataclass(frozen=True)
@@ -180,16 +186,23 @@ class QueryEngine:
     ) -> Answer:
         """Answer one read-only SELECT over the connection's datasets."""
         check_read_only(sql)
-        tables = referenced_tables(sql)
+        # a derived table (derived_mrr_spans…) needs the tables it is built from, whole
+        named = referenced_tables(sql)
+        tables = named | {
+            name for d in needed(sql, DERIVED) for name in d.inputs if name not in DERIVED_TABLES
+        }
         # a child table (subscription_items…) comes with its dataset, which is then read whole
         parents = {p.name for t in tables if (p := catalog.PARENT_OF.get(t)) is not None}
+        whole = parents | (tables - named)
         names = [n for n in tables if n in catalog.BY_NAME] + sorted(parents)
         narrowed: Mapping[str, DatasetRead] = {
-            k: v for k, v in pushdown(sql).items() if k not in parents
+            k: v for k, v in pushdown(sql).items() if k not in whole
         }
         loaded = await self.load(connection, reads_for(names, narrowed), force_live=force_live)
         try:
-            result = loaded.query(sql, params, max_rows=max_rows)
+            # derived tables the datasets loaded do not hold are computed for this statement
+            statement = inline(sql, needed(sql, DERIVED, loaded.has_table))
+            result = loaded.query(statement, params, max_rows=max_rows)
         finally:
             loaded.close()
         return Answer(result, loaded.provenance)

@@ -16,7 +16,7 @@ from typing import Any
 
 from flitch import catalog
 from flitch.dashboards import query
-from flitch.dashboards.evaluate import ALL, describe, drill
+from flitch.dashboards.explain import ALL, describe, drill
 from flitch.dashboards.model import Chart, Dashboard
 from flitch.dashboards.period import Period
 from flitch.errors import InputError, NotFound

@@ -19,9 +19,10 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 
 from flitch.connections.records import ConnectionInfo
-from flitch.dashboards.evaluate import chart_datasets, evaluate, plan_reads
+from flitch.dashboards.evaluate import evaluate
 from flitch.dashboards.model import Dashboard
 from flitch.dashboards.period import Period, resolve
+from flitch.dashboards.plan import chart_datasets, plan_reads
 from flitch.dashboards.service import unreadable
 from flitch.errors import InputError
 from flitch.metrics.series import Grain, auto_grain, buckets
