@@ -222,3 +222,22 @@ def test_pending_balance_transactions_are_read_again_once_due(world: World) -> N
     world.emulator.log.clear()
     refresh(world.service, "Shop", clock=world.clock)
     assert len(world.emulator.log) == 1  # none left pending: only what is new
+
+
+def test_a_machine_clock_ahead_of_stripes_loses_no_change(world: World) -> None:
+    # This machine's clock runs 10 minutes ahead of Stripe's (the emulator's): a cursor taken
+    # from it would start after the changes made in the next few minutes, and skip them.
+    def ahead() -> float:
+        return world.clock.t + 600
+
+    world.service.create("Shop", TEST_KEY, refresh="1h", objects="customers,charges")
+    first = refresh(world.service, "Shop", clock=ahead)
+    assert first.outcome is RunOutcome.OK
+    world.advance(120)
+    world.emulator.apply_changes("new_charge", 3)
+    world.advance(120)
+    second = refresh(world.service, "Shop", clock=ahead)
+    assert second.outcome is RunOutcome.OK
+    by_name = {d.name: d for d in second.datasets}
+    assert by_name["charges"].strategy is Strategy.EVENTS
+    assert differences(world.emulator, TEST_KEY, world.service, "Shop") == {}

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -179,6 +180,10 @@ class EmulatorApp:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ids = random.Random()
 
+    def clock_now(self) -> float:
+        """The time the emulator answers with (its ``Date`` header): ``config.now`` if set."""
+        return float(self.config.now) if self.config.now is not None else time.time()
+
     def event_now(self) -> int:
         """The emulator's "now", for event retention: ``config.now``, else the account's."""
         if self.config.now is not None:
@@ -298,6 +303,8 @@ class EmulatorApp:
             (b"request-id", request_id.encode()),
             (b"stripe-version", version.encode("latin-1")),
             (b"cache-control", b"no-cache, no-store"),
+            # Stripe's time: the emulator's "now" when it is set, else this machine's
+            (b"date", formatdate(self.clock_now(), usegmt=True).encode()),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if fault == "drop":
@@ -411,6 +418,7 @@ def _uvicorn_config(app: EmulatorApp, *, quiet: bool) -> uvicorn.Config:
         log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=2,
         backlog=2048,
+        date_header=False,  # the app sends its own, from the emulator's clock
     )
 
 

@@ -322,7 +322,9 @@ class Verifier:
         result.datasets = list(checks.values())
         try:
             key = self.service.key_for(info.id)
-            async with open_client(key, self.service.settings, backoff=self.backoff) as client:
+            async with open_client(
+                key, self.service.settings, backoff=self.backoff, wall_clock=self.clock
+            ) as client:
                 read_at = self.clock()
 
                 async def read(spec: ObjectSpec) -> None:
@@ -350,8 +352,11 @@ class Verifier:
 
                 await gather_all(read(spec) for spec in specs)
                 if info.can_read_events:
-                    await self._meanwhile(client, scratch, specs, int(checked_from) - self.lag)
+                    since = int(client.stripe_clock.to_stripe(checked_from)) - self.lag
+                    await self._meanwhile(client, scratch, specs, since)
                 result.requests = client.stats.requests
+                # the read's start in Stripe's time (this machine's clock may run ahead)
+                read_at = client.stripe_clock.to_stripe(read_at)
             for spec in others:
                 tx.keep_dataset(spec)  # blocked: their previous data stays as it is
             self._compare_and_repair(tx, scratch, specs, checks, read_at)

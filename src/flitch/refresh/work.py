@@ -112,6 +112,16 @@ class RefreshWork:
     def of(self, strategy: S) -> list[ObjectSpec]:
         return [s for s in self.targets if self.strategy(s) is strategy and self.alive(s)]
 
+    def stripe_time(self, local: float) -> float:
+        """A time of this machine's clock as no later than Stripe's at that moment (the clock
+        may run ahead of Stripe's: see ``stripe_source.clock``)."""
+        return self.client.stripe_clock.to_stripe(local) if self.client is not None else local
+
+    def since(self, started: float) -> int:
+        """The cursor for a read that began at ``started`` (this machine's clock): that moment
+        in Stripe's time, less the lag for records that become visible late."""
+        return int(self.stripe_time(started)) - self.lag
+
     def tick(self) -> None:
         if self.client is not None:
             stats = self.client.stats
@@ -179,7 +189,9 @@ class RefreshWork:
         for spec in self.targets:
             if self.strategy(spec) in (S.EVENTS, S.CREATED):
                 await self.store.call(self.tx.keep_dataset, spec)
-        async with open_client(self.key, self.settings, backoff=self.backoff) as client:
+        async with open_client(
+            self.key, self.settings, backoff=self.backoff, wall_clock=self.clock
+        ) as client:
             self.client = client
             try:
                 if self.of(S.EVENTS):
@@ -256,7 +268,7 @@ class RefreshWork:
             for spec in specs:
                 self.switch_to_full(spec, reason)
             return
-        cursor = events_cursor(int(started) - self.lag)
+        cursor = events_cursor(self.since(started))
         for spec in specs:
             to_fetch = self.feed.refetch_estimate(spec, self.planned[spec.name].since or 0)
             cost = full_cost(spec, self.rows.get(spec.name))
@@ -291,7 +303,7 @@ class RefreshWork:
             self.tick()
         p.upserted = await self.store.call(writer.finish)
         if spec.mutable:
-            self.cursors[spec.name] = events_cursor(int(started) - self.lag)
+            self.cursors[spec.name] = events_cursor(self.since(started))
         else:
             self.cursors[spec.name] = await self.created_cursor(spec, started)
         p.finish(Phase.DONE)
@@ -303,9 +315,9 @@ class RefreshWork:
             f'SELECT CAST(epoch(max(created)) AS BIGINT) FROM "{spec.name}"',  # noqa: S608
             [],
         )
-        limit = int(started) - self.lag
+        limit = self.since(started)
         gte = min(newest, limit) if newest is not None else limit
-        return created_cursor(gte, due_checked=int(started))
+        return created_cursor(gte, due_checked=int(self.stripe_time(started)))
 
     async def read_created(self, spec: ObjectSpec) -> None:
         await self.guard(spec, self._read_created(spec))
@@ -325,7 +337,8 @@ class RefreshWork:
             f" FROM \"{spec.name}\" WHERE status = 'pending'"
             " AND available_on > to_timestamp(?) AND available_on <= to_timestamp(?)"
         )
-        rows = await self.store.call(self._query, due_range, [checked, int(started)])
+        now = int(self.stripe_time(started))
+        rows = await self.store.call(self._query, due_range, [checked, now])
         reads: list[tuple[int, int | None]] = [(gte, None)]
         if rows and rows[0][0] is not None:
             reads.insert(0, (int(rows[0][0]), int(rows[0][1]) + 1))
@@ -413,7 +426,7 @@ class RefreshWork:
             expired = await self.query_ids(
                 "SELECT id FROM coupons WHERE valid AND"
                 " CAST(json_extract(raw, '$.redeem_by') AS BIGINT) <= ?",
-                [int(self.clock())],
+                [int(self.stripe_time(self.clock()))],
             )
             await self.guard(coupons, self.refetch(coupons, [*self.coupons_named, *expired]))
 

@@ -29,6 +29,7 @@ and :func:`advise` and :func:`translate` can still be imported from this module.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
@@ -40,6 +41,7 @@ import stripe
 from flitch.config import Settings
 from flitch.errors import StripeError, StripeRequestFailed
 from flitch.keys import mask
+from flitch.stripe_source.clock import StripeClock
 from flitch.stripe_source.failures import BadBody, advise, raise_sdk_error, translate
 from flitch.stripe_source.http import (
     ALLOWED_METHOD,
@@ -99,8 +101,11 @@ class SourceClient:
         *,
         backoff: Backoff | None = None,
         clock: Clock | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = key.secret
+        #: Stripe's time as this machine can tell it (``wall_clock``), from answers' Date headers
+        self.stripe_clock = StripeClock(wall_clock)
         self.mode: str = key.mode
         self.settings = settings
         live = str(key.mode) == "live"
@@ -168,6 +173,7 @@ class SourceClient:
             # ... and we send it: the SDK's request_raw_async would log-format every body (a
             # regex scan and a repr of ~150 KB per page) even with logging off.
             body, status, rheaders = await http.request_async(method, url, headers)
+            self.stripe_clock.observe(rheaders.get("Date"))
             if 200 <= status < 300:
                 try:
                     return parse(body)
@@ -210,9 +216,11 @@ def open_client(
     *,
     backoff: Backoff | None = None,
     clock: Clock | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> SourceClient:
-    """The read-only, paced client for one key (close it with ``aclose`` or ``async with``)."""
-    return SourceClient(key, settings, backoff=backoff, clock=clock)
+    """The read-only, paced client for one key (close it with ``aclose`` or ``async with``).
+    ``clock`` paces requests; ``wall_clock`` (Unix seconds) is compared with Stripe's."""
+    return SourceClient(key, settings, backoff=backoff, clock=clock, wall_clock=wall_clock)
 
 
 __all__ = [
