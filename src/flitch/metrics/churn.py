@@ -20,8 +20,9 @@ matter; their items and discounts come from the typed tables ``subscription_item
 
 from __future__ import annotations
 
+from flitch.metrics.derived import PAID_FROM, PAID_TO
 from flitch.metrics.model import Metric, Unit, family_series, from_family
-from flitch.metrics.subscribers import PAID_FROM, PAID_TO, ROLLING_DAYS, SUBSCRIBER_FAMILY
+from flitch.metrics.subscribers import ROLLING_DAYS, SUBSCRIBER_FAMILY
 
 _DATASETS = ("subscriptions", "prices", "coupons")
 

@@ -27,11 +27,10 @@ What a period's counts see is what was known by its end: subscriptions created b
 
 from __future__ import annotations
 
-from flitch.metrics.derived import MRR_SUBSCRIPTIONS, PAID_FROM, PAID_TO
+from flitch.metrics.derived import MRR_SUBSCRIPTIONS
 from flitch.metrics.model import Family, sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES
 
-__all__ = ["PAID_FROM", "PAID_TO", "ROLLING_DAYS", "SUBSCRIBER_FAMILY"]
 #: Days of Stripe's rolling churn window.
 ROLLING_DAYS = 30
 
@@ -41,9 +40,9 @@ _ROLL = f"INTERVAL {ROLLING_DAYS} DAY"
 #: The earliest instant any window below looks at.
 SINCE = f"({_S} - greatest({_E} - {_S}, {_ROLL}))"
 
-# The subscriptions priced: those in MRR now, and those paid at some time in a window below
+# The subscriptions read: those in MRR now, and those paid at some time in a window below
 # (past incomplete, created before the end).
-_PRICED = (
+_READ = (
     "status NOT IN ('incomplete', 'incomplete_expired') "
     f"AND (status IN ('active', 'past_due') OR (created < $end AND COALESCE(paid_to, $end) "
     f">= {SINCE}))"
@@ -125,7 +124,7 @@ FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTA
 
 _SQL = f"""
 WITH subscription_mrr AS (
-  SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_PRICED}
+  SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_READ}
 ),
 paid AS MATERIALIZED (
   -- each paid time that matters to a window: its customer, when it was created, from, to
