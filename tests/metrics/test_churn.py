@@ -208,3 +208,24 @@ def test_the_dashboard_series_comes_from_the_same_statement(memory: MemoryDatase
             ["2026-10-01T00:00:00Z", 3],
             ["2026-11-01T00:00:00Z", 1],
         ]
+
+
+def test_the_rolling_rate_over_time_is_the_rate_of_the_30_days_ending_with_each_week(
+    memory: MemoryDatasets,
+) -> None:
+    end = ts("2026-11-01")
+    series = compute_series(memory, get("subscriber_churn_rate_30d"), T0, end, Grain.WEEK)
+    points = series["all"]
+    # weeks from Monday 28 September, the first and last cut to the period: 5 points, each the
+    # headline rate of the 30 days ending where its week ends
+    ends = [ts("2026-10-05"), ts("2026-10-12"), ts("2026-10-19"), ts("2026-10-26"), end]
+    weeks = ["2026-09-28", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"]
+    assert [p[0][:10] for p in points] == weeks
+    for (_, value), hi in zip(points, ends, strict=True):
+        assert values(memory, "subscriber_churn_rate_30d", T0, hi) == {"all": value}
+    # by hand, the last: the 30 days ending on 1 November are days 1 to 31 of the month above,
+    # less day 0 — the same customers: 4 churned ÷ (5 at the start + 3 new)
+    assert points[-1][1] == 0.5
+    # the first: the 30 days ending on 5 October (days −26 to 4): A, B, F, G, K subscribers
+    # at day −26; L new on day 2; nobody churned → 0 ÷ 6
+    assert points[0][1] == 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +197,36 @@ def test_resolve_writes_the_condition_the_evaluation_wrote(admin: Web) -> None:
                     row["drill"]["dataset"],
                     row["drill"]["where"],
                 ), c["id"]
+
+
+def test_a_point_of_a_rolling_rate_drills_down_to_the_30_days_ending_with_it(admin: Web) -> None:
+    data = board(admin, "billing", last="90d")
+    rolling = next(
+        c
+        for c in data["charts"]
+        if c.get("metric") == "subscriber_churn_rate_30d" and c["type"] == "line"
+    )
+    (series,) = rolling["series"]
+    assert series["drill"]["window_days"] == 30
+    bucket = series["points"][1][0]  # a whole week: it ends 7 days after it starts
+    week_end = seconds(bucket) + 7 * 86_400
+    page = drill(
+        admin,
+        series["drill"]["dataset"],
+        {
+            "dashboard": "billing",
+            "chart": rolling["id"],
+            "start": data["period"]["start"],
+            "end": data["period"]["end"],
+            "bucket": bucket,
+            "grain": rolling["grain"],
+        },
+    )
+    assert page.status_code == 200, page.text
+    got = page.json()["drill"]
+    # the metric's own condition over the 30 days ending with the week, not the week itself
+    assert seconds(got["bucket_end"]) == week_end
+    assert seconds(got["bucket_start"]) == week_end - 30 * 86_400
+    end = datetime.fromtimestamp(week_end, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"TIMESTAMPTZ '{end}+00'" in got["where"]
+    assert got["where"].count(" AND ") == series["drill"]["where"].count(" AND ")

@@ -106,6 +106,13 @@ BILLING = Dashboard(
             metric="subscriber_churn_rate",
             group=Grouping(grain=Grain.WEEK),
         ),
+        # each point: the 30 days ending with its week (Stripe's rate, over time)
+        Chart(
+            title="Churn rate, rolling 30 days",
+            type=ChartType.LINE,
+            metric="subscriber_churn_rate_30d",
+            group=Grouping(grain=Grain.WEEK),
+        ),
         over_time("New subscriptions", "new_subscriptions", ChartType.BAR),
         Chart(
             title="Subscriptions by status",

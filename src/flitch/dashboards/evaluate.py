@@ -20,7 +20,8 @@ chart:
 
 A drill-down (``explain``) is ``{"dataset", "where"}``: the rows behind the number are
 ``SELECT * FROM <dataset> WHERE <where>``. For a series point add
-``<time_column> >= <bucket> AND <time_column> < <next bucket>``.
+``<time_column> >= <bucket> AND <time_column> < <next bucket>``; for a point of a rolling
+metric (``window_days``), the same condition over the days ending with the point's bucket.
 """
 
 from __future__ import annotations
@@ -252,6 +253,8 @@ class Evaluation:
                         self.period,
                         cur,
                         time_column=metric.time_column,
+                        # a rolling metric's point: these rows over the days ending with it
+                        **({"window_days": metric.rolling_days} if metric.rolling_days else {}),
                     ),
                 }
                 for cur, points in series.items()

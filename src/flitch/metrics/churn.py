@@ -37,7 +37,14 @@ _ENDED_ROLLING = (
 
 
 def _churn_metric(
-    name: str, label: str, unit: Unit, definition: str, series: bool, drill: str, time_column: str
+    name: str,
+    label: str,
+    unit: Unit,
+    definition: str,
+    series: bool,
+    drill: str,
+    time_column: str,
+    rolling_days: int = 0,
 ) -> Metric:
     return Metric(
         name=name,
@@ -53,6 +60,7 @@ def _churn_metric(
         drill_dataset="subscriptions",
         drill_where=drill,
         time_column=time_column,
+        rolling_days=rolling_days,
     )
 
 
@@ -80,10 +88,12 @@ METRICS: tuple[Metric, ...] = (
         f"Stripe's churn rate: subscribers who churned in the {ROLLING_DAYS} days ending at the "
         f"period's end ÷ (subscribers {ROLLING_DAYS} days before that end + new subscribers in "
         f"those days), whatever the period picked. {_RULES} Compared with the {ROLLING_DAYS} "
-        "days ending at the period's start.",
-        False,
+        f"days ending at the period's start. Over time, each point is the rate over the "
+        f"{ROLLING_DAYS} days ending with its bucket.",
+        True,
         _ENDED_ROLLING,
         PAID_TO,
+        ROLLING_DAYS,
     ),
     _churn_metric(
         "churned_subscribers",

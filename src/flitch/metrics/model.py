@@ -84,6 +84,10 @@ class Metric:
     #: Records created this many days before the period matter too (its SQL says so), so a
     #: live read of the ranged (or ``until_end``) datasets starts that much earlier.
     lookback_days: int = 0
+    #: A rolling metric's window in days: its value, and each point of its series, is over the
+    #: ``rolling_days`` ending at the period's (the point's bucket's) end; 0: over the period
+    #: (the bucket). A series point then drills down to that window, not to its bucket.
+    rolling_days: int = 0
 
     def reads(self, start: int, end: int) -> list[DatasetRead]:
         """What a live load must fetch for this metric over ``[start, end)``."""

@@ -150,8 +150,14 @@ ends AS (
   GROUP BY ALL
 ),
 counts AS ({_counts()}),
--- per bucket of the grain (cut to the period), the same counts as the period's
+-- per bucket of the grain (cut to the period), the same counts as the period's, over the bucket
+-- itself and over the rolling days ending with it
 grid AS ({SERIES_GRID}),
+windows AS (
+  SELECT 'bucket' AS kind, bucket, lo, hi FROM grid
+  UNION ALL
+  SELECT 'rolling', bucket, hi - {_ROLL}, hi FROM grid
+),
 -- A customer's paid times run into one another (or touch) in runs; a run begins where a paid
 -- time starts with no earlier one still running (``began``), and ends where one ends with no
 -- other running on (``ends``, not covered). Subscribers at an instant: runs begun by then less
@@ -166,34 +172,42 @@ ended AS (SELECT DISTINCT customer, ended FROM ends WHERE NOT covered),
 marks AS (
   SELECT began AS at, 1 AS step FROM began UNION ALL SELECT ended, -1 FROM ended
 ),
-bucket_active AS (
-  SELECT g.bucket, sum(m.step) AS active_start FROM grid g JOIN marks m ON m.at <= g.lo
-  GROUP BY g.bucket
-),
--- new in a bucket: a run begins in it, after its start, with no run of the customer ending
--- between the two (that one was running at the start)
-firsts AS (
-  SELECT g.bucket, g.lo, b.customer, min(b.began) AS first
-  FROM grid g JOIN began b ON b.began >= g.lo AND b.began < g.hi
+window_active AS (
+  SELECT w.kind, w.bucket, sum(m.step) AS active_start FROM windows w JOIN marks m ON m.at <= w.lo
   GROUP BY ALL
 ),
-bucket_new AS (
-  SELECT f.bucket, count(*) AS new FROM firsts f
+-- new in a window: a run begins in it, after its start, with no run of the customer ending
+-- between the two (that one was running at the start)
+firsts AS (
+  SELECT w.kind, w.bucket, w.lo, b.customer, min(b.began) AS first
+  FROM windows w JOIN began b ON b.began >= w.lo AND b.began < w.hi
+  GROUP BY ALL
+),
+window_new AS (
+  SELECT f.kind, f.bucket, count(*) AS new FROM firsts f
   WHERE f.first > f.lo AND NOT EXISTS (
     SELECT 1 FROM ended e WHERE e.customer = f.customer AND e.ended > f.lo AND e.ended < f.first)
-  GROUP BY f.bucket
+  GROUP BY ALL
 ),
-bucket_churn AS (
-  SELECT g.bucket, count(DISTINCT e.customer) AS churned
-  FROM grid g JOIN ended e ON e.ended >= g.lo AND e.ended < g.hi
-  GROUP BY g.bucket
+window_churn AS (
+  SELECT w.kind, w.bucket, count(DISTINCT e.customer) AS churned
+  FROM windows w JOIN ended e ON e.ended >= w.lo AND e.ended < w.hi
+  GROUP BY ALL
+),
+window_counts AS (
+  SELECT w.kind, w.bucket, COALESCE(a.active_start, 0) AS active,
+    COALESCE(n.new, 0) AS new, COALESCE(c.churned, 0) AS churned
+  FROM windows w
+  LEFT JOIN window_active a ON a.kind = w.kind AND a.bucket = w.bucket
+  LEFT JOIN window_new n ON n.kind = w.kind AND n.bucket = w.bucket
+  LEFT JOIN window_churn c ON c.kind = w.kind AND c.bucket = w.bucket
 ),
 series AS (
-  SELECT g.bucket, COALESCE(a.active_start, 0) AS active_series,
-    COALESCE(n.new, 0) AS new_series, COALESCE(c.churned, 0) AS churned_series
-  FROM grid g LEFT JOIN bucket_active a ON a.bucket = g.bucket
-  LEFT JOIN bucket_new n ON n.bucket = g.bucket
-  LEFT JOIN bucket_churn c ON c.bucket = g.bucket
+  SELECT b.bucket, b.active AS active_series, b.new AS new_series,
+    b.churned AS churned_series, r.active AS active_rolling_series,
+    r.new AS new_rolling_series, r.churned AS churned_rolling_series
+  FROM window_counts b JOIN window_counts r ON r.bucket = b.bucket AND r.kind = 'rolling'
+  WHERE b.kind = 'bucket'
 )
 {_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
 UNION ALL
@@ -205,7 +219,8 @@ UNION ALL
 SELECT 'previous', NULL, 'all', {_NO_MRR}, {_rate("previous")}, churned_previous, new_previous,
   {_rate("rolling_previous")} FROM counts
 UNION ALL
-SELECT 'series', bucket, 'all', {_NO_MRR}, {_rate("series")}, churned_series, new_series, NULL
+SELECT 'series', bucket, 'all', {_NO_MRR}, {_rate("series")}, churned_series, new_series,
+  {_rate("rolling_series")}
 FROM series
 """  # noqa: S608
 

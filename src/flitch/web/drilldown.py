@@ -3,7 +3,7 @@
 The browser never sends SQL. It names what was clicked — the dashboard, the chart's id, the
 period, the currency, the bucket of a series point, the label cells of a table row — and the
 condition is looked up here, from the same chart definition and metric registry the number came
-from (:mod:`flitch.dashboards.evaluate` writes the same condition into the dashboard's JSON). The
+from (:mod:`flitch.dashboards.explain` writes the same condition into the dashboard's JSON). The
 values it names only ever become quoted SQL literals.
 """
 
@@ -102,16 +102,25 @@ def _check_row(row: Mapping[str, Any]) -> dict[str, Scalar]:
     return out
 
 
-def _window(time_column: str, ref: DrillRef) -> tuple[str, tuple[str, str]] | None:
-    """The condition putting rows in the clicked bucket, and the bucket's bounds."""
+def _bucket(ref: DrillRef) -> tuple[datetime, datetime] | None:
+    """The clicked series point's bucket: its start and end."""
     if ref.bucket is None:
         return None
     grain = ref.grain or Grain.DAY
     start = truncate(datetime.fromtimestamp(ref.bucket, UTC), grain)
-    end = step(start, grain)
-    low, high = (f"TIMESTAMPTZ '{t.strftime('%Y-%m-%d %H:%M:%S')}+00'" for t in (start, end))
-    cond = f"({time_column}) >= {low} AND ({time_column}) < {high}"
-    return cond, (iso_utc(start), iso_utc(end))
+    return start, step(start, grain)
+
+
+def _window(time_column: str, bucket: tuple[datetime, datetime]) -> str:
+    """The condition putting rows in the clicked bucket."""
+    low, high = (f"TIMESTAMPTZ '{t.strftime('%Y-%m-%d %H:%M:%S')}+00'" for t in bucket)
+    return f"({time_column}) >= {low} AND ({time_column}) < {high}"
+
+
+def _rolling(days: int, bucket: tuple[datetime, datetime], period: Period) -> Period:
+    """A rolling metric's point: the ``days`` ending with its bucket (cut to the period)."""
+    end = min(int(bucket[1].timestamp()), period.end)
+    return Period(end - days * 86_400, end)
 
 
 def resolve(board: Dashboard, ref: DrillRef) -> Drill:
@@ -120,6 +129,8 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
     period = Period(ref.start, ref.end)
     row = _check_row(ref.row)
     currency = ref.currency.lower() if ref.currency and ref.currency != ALL else None
+    bucket = _bucket(ref)
+    rolling: Period | None = None
     if chart.metric in REPORTS:
         report = REPORTS[str(chart.metric)]
         keys = {c.name for c in report.columns if c.unit is None}
@@ -132,8 +143,12 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
     elif chart.metric:
         metric = METRICS[chart.metric]
         dataset = metric.drill_dataset
-        found = drill(dataset, metric.drill_where, period, currency)
-        reads = metric.reads(period.start, period.end)
+        if metric.rolling_days and bucket is not None:
+            # a point of a rolling metric: the metric's rows over the days ending with its
+            # bucket (the metric over that window), not the rows in the bucket
+            rolling = _rolling(metric.rolling_days, bucket, period)
+        found = drill(dataset, metric.drill_where, rolling or period, currency)
+        reads = metric.reads((rolling or period).start, (rolling or period).end)
         label, definition, time_column = metric.label, metric.definition, metric.time_column
     else:
         dataset = str(chart.dataset)
@@ -150,9 +165,13 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
         label, definition = chart.title, describe(chart)
         time_column = quote_ident(chart.time_column)
     where = str(found["where"])
-    window = _window(time_column, ref)
-    if window is not None:
-        where = f"{where} AND {window[0]}"
+    shown: tuple[str, str] | None = None
+    if rolling is not None:
+        start, end = (datetime.fromtimestamp(t, UTC) for t in (rolling.start, rolling.end))
+        shown = (iso_utc(start), iso_utc(end))
+    elif bucket is not None:
+        where = f"{where} AND {_window(time_column, bucket)}"
+        shown = (iso_utc(bucket[0]), iso_utc(bucket[1]))
     catalog.get(dataset)  # the drill always names a dataset of the catalog
     return Drill(
         dataset=dataset,
@@ -163,5 +182,5 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
         definition=definition,
         period=period,
         currency=currency,
-        bucket=window[1] if window else None,
+        bucket=shown,
     )
