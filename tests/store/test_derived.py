@@ -47,6 +47,23 @@ def test_inline_joins_the_statements_own_with_clause() -> None:
     assert "derived_biggest AS MATERIALIZED" in joined
     assert "x AS (SELECT 1)" in joined
     assert inline("SELECT 1", []) == "SELECT 1"
+    # a statement's leading comments, and a recursive WITH, are kept whole
+    commented = inline("-- top\n/* why */ WITH x AS (SELECT 1) SELECT 1", [PER_CURRENCY])
+    assert commented.count("WITH") == 1
+    recursive = inline("WITH RECURSIVE r(n) AS (SELECT 1) SELECT * FROM r", [PER_CURRENCY])
+    assert recursive.startswith("WITH RECURSIVE derived_per_currency AS")
+
+
+def test_inlined_statements_run() -> None:
+    with MemoryDatasets() as memory:
+        memory.load(CHARGES, factories.charges(30))
+        for sql in (
+            "-- the biggest\nSELECT * FROM derived_biggest",
+            "-- note\nWITH x AS (SELECT 1 AS one) SELECT one, currency FROM x, derived_biggest",
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+            "SELECT count(*) FROM r, derived_per_currency",
+        ):
+            assert memory.query(inline(sql, needed(sql, ALL, memory.has_table))).rows
 
 
 def _rows(source: MemoryDatasets | DuckDBStore, sql: str) -> list[tuple[object, ...]]:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from flitch.metrics.derived import DERIVED
+from flitch.metrics.derived import with_derived
 from flitch.metrics.model import Metric, Report, Unit
 from flitch.query.reads import DatasetRead
 from flitch.store.base import QueryResult
-from flitch.store.derived import inline, needed
 
 
 class Queryable(Protocol):
@@ -30,7 +29,7 @@ def run(source: Queryable, sql: str, params: Any = None) -> QueryResult:
     """Run one of the metrics' statements. The derived tables it reads (``derived``) that
     ``source`` does not hold come as ``WITH`` clauses of the statement: the same rows, computed
     for it."""
-    return source.query(inline(sql, needed(sql, DERIVED, source.has_table)), params)
+    return source.query(with_derived(sql, source.has_table), params)
 
 
 @dataclass(frozen=True)

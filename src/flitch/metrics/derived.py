@@ -16,9 +16,11 @@ the same SQL either way, so a number is the same live or cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flitch.metrics.model import sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
-from flitch.store.derived import Derived
+from flitch.store.derived import Derived, inline, needed
 
 #: Billing periods longer than this (2- and 3-year plans) are not rebuilt from invoices: a live
 #: load reads invoices from this many days before its period (``movements.LOOKBACK_DAYS``), so
@@ -171,3 +173,9 @@ HAVING any_value(mrr) > 0
 )
 
 DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS)
+
+
+def with_derived(sql: str, present: Callable[[str], bool]) -> str:
+    """``sql`` ready to run on a database holding the tables ``present`` says: the derived
+    tables it reads that are not held come as ``WITH`` clauses of the statement."""
+    return inline(sql, needed(sql, DERIVED, present))

@@ -20,7 +20,7 @@ from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, DatasetStatus
 from flitch.connections.service import ConnectionService
 from flitch.errors import InputError, PermissionMissing
-from flitch.metrics.derived import DERIVED
+from flitch.metrics.derived import DERIVED, with_derived
 from flitch.query.live import LiveFetcher
 from flitch.query.pushdown import pushdown
 from flitch.query.reads import DatasetRead, merge, reads_for
@@ -33,7 +33,7 @@ from flitch.store import (
     QueryResult,
     referenced_tables,
 )
-from flitch.store.derived import inline, needed
+from flitch.store.derived import needed
 from flitch.store.sqlguard import check_read_only
 
 LIVE = "live"
@@ -201,7 +201,7 @@ class QueryEngine:
         loaded = await self.load(connection, reads_for(names, narrowed), force_live=force_live)
         try:
             # derived tables the datasets loaded do not hold are computed for this statement
-            statement = inline(sql, needed(sql, DERIVED, loaded.has_table))
+            statement = with_derived(sql, loaded.has_table)
             result = loaded.query(statement, params, max_rows=max_rows)
         finally:
             loaded.close()

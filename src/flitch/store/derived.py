@@ -65,15 +65,22 @@ def needed(
     return [d for d in derived if d.table in wanted]
 
 
+#: A statement's own ``WITH`` (after any leading comments), which the derived tables join.
+_HEAD = re.compile(
+    r"(?:\s+|--[^\n]*\n|/\*.*?\*/)*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE | re.DOTALL
+)
+
+
 def inline(sql: str, derived: Iterable[Derived]) -> str:
     """``sql`` with each of ``derived`` (in build order) given as a ``WITH`` clause of its own,
     for a database that does not hold them."""
     ctes = ",\n".join(f"{d.table} AS MATERIALIZED (\n{d.sql}\n)" for d in derived)
     if not ctes:
         return sql
-    head = re.match(r"\s*WITH\s+(?!RECURSIVE\b)", sql, re.IGNORECASE)
+    head = _HEAD.match(sql)
     if head is not None:
-        return f"WITH {ctes},\n{sql[head.end() :]}"
+        recursive = "RECURSIVE " if head.group(1) else ""
+        return f"WITH {recursive}{ctes},\n{sql[head.end() :]}"
     return f"WITH {ctes}\n{sql}"
 
 
