@@ -265,7 +265,8 @@ def test_overlaps_and_gaps_that_add_up_to_the_span_are_not_mistaken_for_one_run(
         invoice(f"in_{n}", "cus_z", ts(a), subscription="s_z", lines=[("p_m", 1000, ts(a), ts(b))])
         for n, a, b in lines
     ]
-    with load({"invoices": invoices, "prices": PRICES, "subscriptions": []}) as memory:
+    subs = [subscription("s_z", "cus_z", ts("2026-09-01"))]
+    with load({"invoices": invoices, "prices": PRICES, "subscriptions": subs}) as memory:
         got = compute_report(memory, get_report("mrr_movements"), START, END, "month")
     by_month = {
         (r["bucket"][:10], r["movement"]): (r["amount"], r["customers"])
@@ -336,7 +337,8 @@ def test_where_periods_overlap_the_newest_one_wins() -> None:
             lines=[("p_m", 1000, ts("2026-09-01"), ts("2026-10-01"))],
         ),
     ]
-    got = movements_of({"invoices": invoices, "subscriptions": []})
+    subs = [subscription("s_o", "cus_o", ts("2026-09-01"))]
+    got = movements_of({"invoices": invoices, "subscriptions": subs})
     assert by_month(got) == {
         ("2026-10-01", "mrr"): (1000, 1),
         ("2026-10-01", "expansion"): (2000, 1),
@@ -378,7 +380,8 @@ def test_consecutive_periods_of_one_amount_are_one_span() -> None:
     invoices = monthly("cus_a", "s_a", "2026-07-01", "2026-12-01")
     invoices += monthly("cus_c", "s_c", "2026-08-01", "2026-10-01")
     invoices += monthly("cus_c", "s_c", "2026-11-01", "2026-12-01", "p_big", 3000)
-    with load({"invoices": invoices, "prices": PRICES, "subscriptions": []}) as memory:
+    subs = [subscription(s, c, ts("2026-07-01")) for s, c in (("s_a", "cus_a"), ("s_c", "cus_c"))]
+    with load({"invoices": invoices, "prices": PRICES, "subscriptions": subs}) as memory:
         got = run(
             memory,
             "SELECT subscription, span_from, span_to, mrr FROM derived_mrr_spans "
@@ -389,3 +392,15 @@ def test_consecutive_periods_of_one_amount_are_one_span() -> None:
         ("s_c", "2026-08-01", "2026-11-01", 1000.0),
         ("s_c", "2026-11-01", "2027-01-01", 3000.0),
     ]
+
+
+def test_invoices_of_subscriptions_stripe_does_not_list_are_left_out() -> None:
+    # Stripe lists the invoices of subscriptions on test clocks, not the subscriptions: MRR
+    # cannot see those, so neither do its movements
+    invoices = monthly("cus_a", "s_a", "2026-07-01", "2026-12-01")
+    invoices += monthly("cus_t", "s_on_a_test_clock", "2026-07-01", "2026-12-01")
+    subs = [subscription("s_a", "cus_a", ts("2026-07-01"))]
+    got = movements_of({"invoices": invoices, "subscriptions": subs})
+    assert by_month(got) == {
+        (m, "mrr"): (1000, 1) for m in ("2026-10-01", "2026-11-01", "2026-12-01", "2027-01-01")
+    }

@@ -29,6 +29,9 @@ period and items instead: a live load reads the invoices created from 400 days b
 period, enough for every other invoice that bills an instant of it, whether yearly, quarterly
 or monthly. "Paid before" (reactivation) looks at paid subscription invoices of those 400 days.
 
+Only subscriptions Stripe lists count: it lists the invoices of subscriptions on test clocks
+but not the subscriptions, which MRR therefore cannot see either.
+
 An invoice with more lines than Stripe embeds in a listed invoice (``lines.has_more``; its rows
 in ``invoice_lines`` say ``truncated``) counts only the lines embedded.
 """
@@ -204,7 +207,8 @@ MRR_MOVEMENTS = Report(
         "Growth = new + reactivation + expansion − contraction − churned; MRR at the end = "
         "MRR at the start + growth. Prorations, metered usage and taxes are left out. "
         '2- and 3-year plans are taken from their current period and items; "paid before" '
-        "looks back 400 days."
+        "looks back 400 days. Plan changes show at the next invoice; subscriptions Stripe does "
+        "not list (on test clocks) are left out, as from MRR."
     ),
     datasets=("invoices", "prices", "subscriptions", "coupons"),
     sql=_SQL,
