@@ -92,6 +92,9 @@ class Snapshot:
     def has_dataset(self, name: str) -> bool:
         return self._session.has_table(name)
 
+    def has_table(self, name: str) -> bool:
+        return self._session.has_table(name)
+
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
         return self._session.table(spec, request)
 
@@ -149,7 +152,7 @@ class DuckDBReader:
         return self.snapshot().table(spec, request)
 
     def has_table(self, name: str) -> bool:
-        return self.snapshot().has_dataset(name)
+        return self.snapshot().has_table(name)
 
     def export(
         self,
