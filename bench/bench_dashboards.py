@@ -57,6 +57,8 @@ YEARS = 2
 PAGE = 2_000
 CURRENCIES = (("usd", 0.70, 1.0), ("eur", 0.15, 0.92), ("gbp", 0.08, 0.79), ("jpy", 0.07, 1.5))
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#: Changes when the seeded account does (2: every billed period has its invoice).
+GENERATOR = 2
 
 
 # -- the seeded account ---------------------------------------------------------------------------
@@ -319,14 +321,11 @@ def _step(t: int, interval: str, count: int) -> int:
 
 
 def invoices(s: Seed, bills: list[Any]) -> Iterator[list[dict[str, Any]]]:
-    """Each subscription's invoices over the last 420 days, newest first."""
-    since = NOW - 420 * DAY
+    """Each subscription's invoices, one per period it was billed for, newest first."""
     due: list[tuple[int, int, int]] = []
     for n, (_, _, plan, _, begin, ended, _) in enumerate(bills):
         rec = plan["recurring"]
         t = begin
-        while t < since:
-            t = _step(t, rec["interval"], rec["interval_count"])
         stop = min(ended or NOW, NOW)
         while t < stop:
             nxt = _step(t, rec["interval"], rec["interval_count"])
@@ -721,7 +720,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     where = args.store or Path(tempfile.gettempdir()) / "flitch-bench-dashboards"
-    marker = where / f"made-{args.charges}-{args.subscriptions}.txt"
+    # the generator's version is part of the name: a store made by an older one is made again
+    marker = where / f"made-{GENERATOR}-{args.charges}-{args.subscriptions}.txt"
     store = DuckDBStore(where, derived=DERIVED)
     current = marker.exists() and all(d.schema_current for d in store.datasets())
     if current and not all(_has(store, d.table) for d in DERIVED):
