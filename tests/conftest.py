@@ -7,8 +7,11 @@
 - ``make_emulator(account=None, **config_overrides)``: starts a fresh emulator (stopped after
   the test), e.g. ``make_emulator(test_rps=2)`` or ``make_emulator(fresh_account(), ...)``.
 - ``tiny_emulator``: like ``emulator``, on ``tiny_account()`` — sixty hand-made objects in
-  which every edge case surely exists (its clock: ``now=TINY_NOW``).
+  which every edge case surely exists (its present: ``TINY_NOW``; its clock, the suite's).
 - ``stripe_client(url, key=TEST_KEY)``: the official SDK pointed at an emulator.
+- Time: the whole run reads one clock, started at ``tests.timeline.TEST_NOW`` (set
+  ``FLITCH_TEST_AT`` to run at another date); generated accounts live at ``ACCOUNT_NOW``, as does
+  ``tiny_account()`` (``TINY_NOW``). ``pin_clock(at)`` freezes the process's clock for a test.
 - Keys: ``TEST_KEY`` / ``LIVE_KEY`` (Read on everything), ``LIMITED_KEY`` (no subscriptions,
   no events), ``REVOKED_KEY``, ``SECRET_KEY`` (sk_), ``PUBLISHABLE_KEY`` (pk_) — the emulator's
   demo keys, accepted by every emulator these fixtures start.
@@ -16,12 +19,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import stripe
 
+from flitch import clock as clocks
 from flitch.emulator.auth import (
     DEMO_LIMITED_KEY,
     DEMO_LIVE_KEY,
@@ -32,6 +37,7 @@ from flitch.emulator.auth import (
 )
 from flitch.emulator.server import Emulator, EmulatorConfig
 from flitch.emulator.store import Account
+from tests.timeline import ACCOUNT_NOW, TEST_NOW, describe
 
 TEST_KEY = DEMO_TEST_KEY
 LIVE_KEY = DEMO_LIVE_KEY
@@ -44,11 +50,42 @@ SEED = 42
 CUSTOMERS = 60
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Start this process's clock at the suite's instant; ``flitch`` processes that tests start
+    inherit it (``FLITCH_CLOCK_OFFSET``), so Flitch and the emulators agree on the time."""
+    clock = clocks.Clock.starting_at(TEST_NOW)
+    clocks.set_process_clock(clock)
+    os.environ[clocks.OFFSET_ENV] = repr(clock.offset)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return describe()
+
+
+def clock_env(clock: clocks.Clock | None = None) -> dict[str, str]:
+    """The environment that gives a ``flitch`` subprocess ``clock`` (default: the process's)."""
+    return {clocks.OFFSET_ENV: repr((clock or clocks.process_clock()).offset)}
+
+
+@pytest.fixture
+def pin_clock() -> Iterator[Callable[[float], clocks.Clock]]:
+    """``pin_clock(at)``: the process's clock reads ``at`` (frozen) until the test ends."""
+    before = clocks.process_clock()
+
+    def pin(at: float) -> clocks.Clock:
+        clock = clocks.Clock.frozen(at)
+        clocks.set_process_clock(clock)
+        return clock
+
+    yield pin
+    clocks.set_process_clock(before)
+
+
 def fresh_account(seed: int = SEED, customers: int = CUSTOMERS) -> Account:
-    """A new generated account, yours to change."""
+    """A new generated account, yours to change, living at ``ACCOUNT_NOW``."""
     from flitch.emulator.generator import generate_account
 
-    return generate_account(seed=seed, customers=customers)
+    return generate_account(seed=seed, customers=customers, now=ACCOUNT_NOW)
 
 
 def generous_config(**overrides: Any) -> EmulatorConfig:
@@ -93,7 +130,7 @@ def emulator(_shared_emulator: Emulator) -> Emulator:
 
 @pytest.fixture(scope="session")
 def _shared_tiny_emulator() -> Iterator[Emulator]:
-    with Emulator(tiny_account(), generous_config(now=TINY_NOW)) as emu:
+    with Emulator(tiny_account(), generous_config()) as emu:
         yield emu
 
 
@@ -101,7 +138,7 @@ def _shared_tiny_emulator() -> Iterator[Emulator]:
 def tiny_emulator(_shared_tiny_emulator: Emulator) -> Emulator:
     """An emulator serving ``tiny_account()`` (read-only use; config and log reset per test)."""
     emu = _shared_tiny_emulator
-    emu.config = generous_config(now=TINY_NOW)
+    emu.config = generous_config()
     emu.app.limiter.reset()
     emu.log.clear()
     return emu
@@ -123,7 +160,8 @@ def make_emulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., Emul
 
 
 # -- a hand-made account with every edge case ---------------------------------------------------
-TINY_NOW = 1_780_000_000
+#: The tiny account's present: the generated accounts' own.
+TINY_NOW = ACCOUNT_NOW
 
 
 def tiny_account(now: int = TINY_NOW) -> Account:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from flitch.cli import app
 from flitch.emulator.server import Emulator
 from tests.conftest import LIMITED_KEY, TEST_KEY
+from tests.timeline import ACCOUNT_NOW
 
 
 class Flitch:
@@ -51,12 +53,19 @@ def flitch(tmp_path: Path, emulator: Emulator) -> Flitch:
     return run
 
 
-# October 2026, the last month of the generated account's history (it ends 2026-11-01)
-PERIOD = ("--from", "2026-10-01", "--to", "2026-10-31")
-START, END = 1_790_812_800, 1_793_491_200
+def _last_full_month() -> tuple[date, date]:
+    """The last whole calendar month of the generated account's history (before ACCOUNT_NOW)."""
+    end = datetime.fromtimestamp(ACCOUNT_NOW, UTC).date().replace(day=1)
+    return (end - timedelta(days=1)).replace(day=1), end
 
 
-def in_october(emulator: Emulator, kind: str, field: str = "created") -> list[dict[str, Any]]:
+_FIRST, _NEXT = _last_full_month()
+PERIOD = ("--from", _FIRST.isoformat(), "--to", (_NEXT - timedelta(days=1)).isoformat())
+START = int(datetime(_FIRST.year, _FIRST.month, 1, tzinfo=UTC).timestamp())
+END = int(datetime(_NEXT.year, _NEXT.month, 1, tzinfo=UTC).timestamp())
+
+
+def in_the_month(emulator: Emulator, kind: str, field: str = "created") -> list[dict[str, Any]]:
     return [
         o for o in emulator.account.test.ordered(kind).objects if START <= (o.get(field) or 0) < END
     ]
@@ -72,7 +81,7 @@ def by_currency(objects: list[dict[str, Any]], field: str) -> dict[str, int]:
 def test_payments_json_has_headline_metrics_and_series(flitch: Flitch, emulator: Emulator) -> None:
     code, data = flitch.json("dashboard", "shop", "payments", *PERIOD)
     assert code == 0, data
-    charges = in_october(emulator, "charge")
+    charges = in_the_month(emulator, "charge")
     succeeded = [c for c in charges if c["status"] == "succeeded" and c["paid"]]
     metrics = data["metrics"]
     assert metrics["gross_volume"] == by_currency(succeeded, "amount")
@@ -80,7 +89,7 @@ def test_payments_json_has_headline_metrics_and_series(flitch: Flitch, emulator:
     # Stripe lists neither deleted customers nor those on test clocks
     listed = [
         c
-        for c in in_october(emulator, "customer")
+        for c in in_the_month(emulator, "customer")
         if not c.get("deleted") and not c.get("test_clock")
     ]
     assert metrics["new_customers"] == {"all": len(listed)}
@@ -99,11 +108,11 @@ def test_revenue_json_names_net_volume_fees_and_payouts(flitch: Flitch, emulator
     assert code == 0, data
     payouts = [
         p
-        for p in in_october(emulator, "payout", "arrival_date")
+        for p in in_the_month(emulator, "payout", "arrival_date")
         if p["status"] not in ("failed", "canceled")
     ]
     assert data["metrics"]["payouts"] == by_currency(payouts, "amount")
-    txns = in_october(emulator, "balance_transaction")
+    txns = in_the_month(emulator, "balance_transaction")
     fees = by_currency([t for t in txns if t["fee"]], "fee")
     assert data["metrics"]["fees"] == fees
     assert set(data["metrics"]) == {"net_volume", "fees", "payouts", "gross_volume"}
@@ -171,7 +180,7 @@ def test_user_dashboards_from_a_copy_to_an_import(
     assert code == 0, data
     refunded = data["charts"][0]
     totals = {s["currency"]: sum(v for _, v in s["points"]) for s in refunded["series"]}
-    assert totals == by_currency(in_october(emulator, "charge"), "amount_refunded")
+    assert totals == by_currency(in_the_month(emulator, "charge"), "amount_refunded")
     exported = tmp_path / "mine.json"
     assert flitch("dashboards", "export", "my-payments", "-o", str(exported)).exit_code == 0
     code, imported = flitch.json("dashboards", "import", str(exported), "--name", "again")

@@ -11,13 +11,13 @@ import pytest
 from flitch import catalog
 from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
 from flitch.dashboards.model import Chart, ChartType, Dashboard, Grouping
-from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.store import Account
 from flitch.metrics import BY_NAME, REPORTS_BY_NAME, Grain, compute, compute_series
 from flitch.store import MemoryDatasets
+from tests.timeline import ACCOUNT_NOW
 
 DAY = 86_400
-PERIOD = Period(REFERENCE_NOW - 90 * DAY, REFERENCE_NOW)
+PERIOD = Period(ACCOUNT_NOW - 90 * DAY, ACCOUNT_NOW)
 #: Count metrics whose drill-down selects exactly the rows counted.
 EXACT_COUNTS = (
     "successful_payments",

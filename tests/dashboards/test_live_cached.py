@@ -14,18 +14,18 @@ from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.dashboards import BUILTIN, Period, load_dashboard
 from flitch.dashboards.model import Chart, ChartType, Dashboard
-from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.server import Emulator
 from flitch.metrics.derived import DERIVED
 from flitch.metrics.series import Grain
 from flitch.query.engine import QueryEngine
 from flitch.refresh.runner import refresh, store_for
 from tests.conftest import TEST_KEY
+from tests.timeline import ACCOUNT_NOW
 
 DAY = 86_400
 PERIODS = [
-    (Period(REFERENCE_NOW - 30 * DAY, REFERENCE_NOW + DAY), None),
-    (Period(REFERENCE_NOW - 365 * DAY, REFERENCE_NOW), Grain.MONTH),
+    (Period(ACCOUNT_NOW - 30 * DAY, ACCOUNT_NOW + DAY), None),
+    (Period(ACCOUNT_NOW - 365 * DAY, ACCOUNT_NOW), Grain.MONTH),
 ]
 
 

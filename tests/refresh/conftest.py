@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.emulator.server import Emulator
 from flitch.emulator.store import Account
 from tests.conftest import fresh_account
 from tests.refresh.helpers import Clock, settings_for
+from tests.timeline import TEST_NOW
 
-#: The generated account's "now" (generator.REFERENCE_NOW), plus an hour.
-START = 1_793_491_200 + 3600
+#: The suite's instant: the generated account's present (``ACCOUNT_NOW``), plus an hour.
+START = TEST_NOW
 
 
 @dataclass
@@ -31,7 +33,7 @@ class World:
 
     def advance(self, seconds: float) -> None:
         """Move the test's clock, and the emulator's with it."""
-        self.clock.t += seconds
+        self.clock.advance(seconds)
         self.emulator.config.now = int(self.clock.t)
 
 
@@ -45,13 +47,18 @@ def make_world(
         pytest.importorskip("flitch.emulator.generator")
         account = fresh_account(seed=seed, customers=customers)
         clock = Clock(float(START))
+        # Flitch reads the process's clock wherever no clock is passed (the CLI, the services):
+        # pinned to the test's, so Flitch and the emulator share one time
+        clocks.set_process_clock(clock)
         emulator = make_emulator(account, now=START, **config)
         settings = settings_for(tmp_path / f"home{len(services)}", emulator)
         service = ConnectionService(settings)
         services.append(service)
         return World(emulator, account, clock, settings, service)
 
+    before = clocks.process_clock()
     yield make
+    clocks.set_process_clock(before)
     for service in services:
         service.close()
 

@@ -7,7 +7,6 @@ every page of each object's list, with the same list parameters a full read uses
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import orjson
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
@@ -26,14 +26,19 @@ from flitch.refresh.runner import store_for
 from flitch.stripe_source.client import API_VERSION
 
 
-@dataclass
-class Clock:
-    """A settable clock in Unix seconds (the emulator's ``now`` follows it)."""
+class Clock(clocks.Clock):
+    """A frozen clock in Unix seconds, moved by hand (``t``); the emulator's ``now`` follows it."""
 
-    t: float
+    def __init__(self, t: float) -> None:
+        super().__init__(frozen_at=t)
 
-    def __call__(self) -> float:
-        return self.t
+    @property
+    def t(self) -> float:
+        return self.now()
+
+    @t.setter
+    def t(self, value: float) -> None:
+        self.set(value)
 
 
 def settings_for(home: Path, emulator: Emulator, **overrides: Any) -> Settings:

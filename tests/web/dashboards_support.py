@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from flitch.config import Settings
-from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.server import Emulator
 from flitch.web import create_app
 from tests.conftest import TEST_KEY
+from tests.timeline import ACCOUNT_NOW
 from tests.web.conftest import VIEWER, Web, cheap_hasher
 
 T = TypeVar("T")
@@ -49,7 +49,7 @@ def dashboards_app(tmp_path: Path, emulator: Emulator) -> Iterator[FastAPI]:
     app = create_app(
         board_settings(tmp_path / "home", emulator),
         password_hasher=cheap_hasher(),
-        clock=lambda: float(REFERENCE_NOW),
+        clock=lambda: float(ACCOUNT_NOW),
     )
     app.state.flitch.connections.create("shop", TEST_KEY)
     try:

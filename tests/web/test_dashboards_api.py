@@ -13,11 +13,11 @@ import pytest
 from fastapi import FastAPI
 
 from flitch.dashboards import BUILTIN, load_dashboard, resolve
-from flitch.emulator.generator import REFERENCE_NOW
 from flitch.emulator.server import Emulator
 from flitch.query.engine import QueryEngine
 from flitch.refresh.runner import refresh
 from tests.conftest import LIMITED_KEY, TEST_KEY
+from tests.timeline import ACCOUNT_NOW
 from tests.web.conftest import Web
 from tests.web.dashboards_support import (
     board,
@@ -71,7 +71,7 @@ def test_a_builtin_dashboard_is_the_json_the_cli_prints(admin: Web, name: str) -
     async def expected() -> dict[str, Any]:
         engine = QueryEngine(ctx.settings, ctx.connections)
         try:
-            period = resolve("30d", now=REFERENCE_NOW)
+            period = resolve("30d", now=ACCOUNT_NOW)
             return await load_dashboard(engine, "shop", BUILTIN[name], period)
         finally:
             await engine.aclose()

@@ -7,12 +7,12 @@ has something to refresh.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flitch import clock as clocks
 from flitch.cli.app import app
 from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, mask_key, parse_key_spec
 
@@ -47,7 +47,7 @@ def build_account(seed: int, customers: int, at: int | None = None) -> Account:
     from flitch.emulator.generator import generate_account
 
     return generate_account(
-        seed=seed, customers=customers, now=int(time.time()) if at is None else at
+        seed=seed, customers=customers, now=int(clocks.now()) if at is None else at
     )
 
 

@@ -9,7 +9,6 @@ is :mod:`flitch.cli.refresh_display`.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from flitch import clock as clocks
 from flitch.cli.app import app
 from flitch.cli.refresh_display import (
     ProgressDisplay,
@@ -266,7 +266,7 @@ def scheduler(
                 sys.stdout.flush()
             else:
                 out.print(
-                    f"{_when(time.time())}  {run.kind} {escape(run.connection)}: {run.outcome}"
+                    f"{_when(clocks.now())}  {run.kind} {escape(run.connection)}: {run.outcome}"
                     f" — {escape(run.message)}"
                 )
 

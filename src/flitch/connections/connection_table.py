@@ -7,10 +7,10 @@ Only the connections package reads a :class:`ConnectionRow`; everything else get
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flitch import clock as clocks
 from flitch.connections.metadata import MetadataDB, set_statuses
 from flitch.connections.records import ConnectionInfo, DatasetState, KeyTestResult
 from flitch.errors import NotFound
@@ -179,7 +179,7 @@ class ConnectionTable:
 
     def set_refresh(self, connection_id: str, every: int | None, now: float | None = None) -> None:
         """Change the refresh interval and recompute when each dataset is next due."""
-        now = time.time() if now is None else now
+        now = clocks.now() if now is None else now
         with self._db.write() as db:
             db.execute(
                 "UPDATE connections SET refresh_every = ?, updated_at = ? WHERE id = ?",
@@ -196,7 +196,7 @@ class ConnectionTable:
         self, connection_id: str, datasets: Sequence[DatasetState], now: float | None = None
     ) -> None:
         """Make ``datasets`` the picked objects: new ones are added, unpicked ones removed."""
-        now = time.time() if now is None else now
+        now = clocks.now() if now is None else now
         with self._db.write() as db:
             keep = [d.object for d in datasets]
             marks = ",".join("?" * len(keep))

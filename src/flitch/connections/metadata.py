@@ -24,12 +24,12 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.connections.crypto import ensure_home
 from flitch.connections.records import (
     DatasetInfo,
@@ -225,7 +225,7 @@ class MetadataDB:
                     db.execute(statement)
                 db.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, time.time()),
+                    (version, clocks.now()),
                 )
 
     def scrub(self) -> bool:
@@ -280,7 +280,7 @@ class MetadataDB:
         """Mark one dataset ok, missing permission or failed (with what happened and the fix)."""
         state = DatasetState(object_name, DatasetStatus(status), reason, fix)
         with self.write() as db:
-            set_statuses(db, connection_id, [state], time.time())
+            set_statuses(db, connection_id, [state], clocks.now())
 
     def record_dataset_refresh(
         self,
@@ -291,7 +291,7 @@ class MetadataDB:
         finished_at: float | None = None,
     ) -> None:
         """A dataset was refreshed: it is ok, holds ``rows``, and is next due one interval on."""
-        at = time.time() if finished_at is None else finished_at
+        at = clocks.now() if finished_at is None else finished_at
         with self.write() as db:
             db.execute(
                 "UPDATE datasets SET status = 'ok', reason = NULL, fix = NULL, status_at = ?,"
@@ -311,7 +311,7 @@ class MetadataDB:
 
     def due_datasets(self, now: float | None = None) -> dict[str, tuple[str, ...]]:
         """Connection id → the objects due for a refresh (refresh on, not blocked, due now)."""
-        now = time.time() if now is None else now
+        now = clocks.now() if now is None else now
         with self._lock:
             rows = self._conn.execute(
                 "SELECT d.connection_id, d.object FROM datasets d"
@@ -336,7 +336,7 @@ class MetadataDB:
     ) -> str:
         """A refresh run began; returns its id for :meth:`record_run_finish`."""
         run_id = new_id("run_")
-        at = time.time() if started_at is None else started_at
+        at = clocks.now() if started_at is None else started_at
         with self.write() as db:
             db.execute(
                 "INSERT INTO refresh_runs (id, connection_id, objects, trigger, started_at,"
@@ -366,7 +366,7 @@ class MetadataDB:
         result = RunOutcome(outcome)
         if result is RunOutcome.RUNNING:
             raise ValueError("a finished run needs an outcome other than running")
-        at = time.time() if finished_at is None else finished_at
+        at = clocks.now() if finished_at is None else finished_at
         with self.write() as db:
             db.execute(
                 "UPDATE refresh_runs SET finished_at = ?, outcome = ?, records = ?, requests = ?,"
@@ -384,7 +384,7 @@ class MetadataDB:
                 "UPDATE refresh_runs SET outcome = 'failed', finished_at = ?, error = ?,"
                 " fix = 'The next scheduled refresh runs it again.' WHERE outcome = 'running'"
                 " AND (? IS NULL OR connection_id = ?)",
-                (time.time(), error, connection_id, connection_id),
+                (clocks.now(), error, connection_id, connection_id),
             ).rowcount
 
     def set_can_read_events(self, connection_id: str, readable: bool) -> None:

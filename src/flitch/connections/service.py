@@ -17,13 +17,13 @@ import asyncio
 import concurrent.futures
 import shutil
 import sqlite3
-import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.connection_table import ConnectionRow, ConnectionTable
 from flitch.connections.crypto import MasterKey, MasterKeyMismatch, load_master_key, mismatch
@@ -193,7 +193,7 @@ class ConnectionService:
         master = self.master
         report = self._probe(restricted, picked)
         _require_authenticated(report, "Nothing was saved.")
-        now = time.time()
+        now = clocks.now()
         connection_id = new_id(ID_PREFIX)
         row = ConnectionRow(
             id=connection_id,
@@ -371,7 +371,7 @@ def _require_authenticated(report: ProbeReport, consequence: str) -> None:
 def _test_result(report: ProbeReport) -> KeyTestResult:
     auth = report.authentication
     return KeyTestResult(
-        tested_at=time.time(),
+        tested_at=clocks.now(),
         authenticated=auth.ok,
         message=report.summary if auth.ok else auth.message,
         fix=None if auth.ok else auth.fix,

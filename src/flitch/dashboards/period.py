@@ -7,11 +7,11 @@ and last day, both included.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from flitch import clock as clocks
 from flitch.errors import InputError
 from flitch.store.results import iso_utc
 
@@ -73,7 +73,7 @@ def parse_day(text: str, what: str) -> date:
 
 def preset(name: str, now: float | None = None) -> Period:
     """``7d``, ``30d``, ``90d`` (today included) or ``12m``, ending at the end of today."""
-    today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
+    today = datetime.fromtimestamp(clocks.now() if now is None else now, UTC).date()
     end = _midnight(today + timedelta(days=1))
     if name in ("7d", "30d", "90d"):
         return Period(end - int(name[:-1]) * DAY, end, name)
@@ -99,7 +99,7 @@ def resolve(
         raise InputError(
             "Pick either a preset period or dates, not both.", "Drop --last, or --from/--to."
         )
-    today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
+    today = datetime.fromtimestamp(clocks.now() if now is None else now, UTC).date()
     last_day = parse_day(end, "--to") if end else today
     stop = _midnight(last_day + timedelta(days=1))
     begin = _midnight(parse_day(start, "--from")) if start else stop - 30 * DAY

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -22,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from flitch import clock as clocks
 from flitch.dashboards.builtin import BUILTIN, get_builtin
 from flitch.dashboards.model import (
     Chart,
@@ -106,7 +106,7 @@ class DashboardStore:
                         db.execute(statement)
                 db.execute(
                     "INSERT INTO dash_schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, time.time()),
+                    (version, clocks.now()),
                 )
 
     @staticmethod
@@ -159,7 +159,7 @@ class DashboardStore:
     # -- writing ---------------------------------------------------------------------------------
     def create(self, dashboard: Dashboard) -> Dashboard:
         checked = replace(dashboard, builtin=False).check()
-        now = time.time()
+        now = clocks.now()
         with self._db() as db:
             self._new_name(db, checked.name)
             last = db.execute("SELECT COALESCE(MAX(position), -1) FROM dash_dashboards")
@@ -180,7 +180,7 @@ class DashboardStore:
             db.execute(
                 "UPDATE dash_dashboards SET name = ?, title = ?, body = ?, updated_at = ?"
                 " WHERE name = ?",
-                (checked.name, checked.title, _body(checked), time.time(), name),
+                (checked.name, checked.title, _body(checked), clocks.now(), name),
             )
         return checked
 

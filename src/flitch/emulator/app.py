@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from flitch import clock as clocks
 from flitch.emulator import admin
 from flitch.emulator.auth import (
     DEMO_KEYS,
@@ -130,7 +131,7 @@ def account_now(account: Account) -> int:
         for t in store.types()
         if store.count(t) and "created" in (first := store.ordered(t).objects[0])
     ]
-    return max(newest) if newest else int(time.time())
+    return max(newest) if newest else int(clocks.now())
 
 
 async def _sleep_at_least(seconds: float) -> None:
@@ -171,7 +172,7 @@ class EmulatorApp:
 
     def clock_now(self) -> float:
         """The time the emulator answers with (its ``Date`` header): ``config.now`` if set."""
-        return float(self.config.now) if self.config.now is not None else time.time()
+        return float(self.config.now) if self.config.now is not None else clocks.now()
 
     def event_now(self) -> int:
         """The emulator's "now", for event retention: ``config.now``, else the account's."""
@@ -205,7 +206,7 @@ class EmulatorApp:
 
     # -- /v1/ ----------------------------------------------------------------------------------
     async def handle_api(self, scope: Scope, send: Send) -> None:
-        started = time.time()
+        started = clocks.now()
         clock = time.perf_counter()
         cfg = self.config
         request_id = self.request_id()

@@ -16,12 +16,12 @@ subscriptions, invoices and payments are in ``changes_billing``.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from flitch import clock as clocks
 from flitch.emulator import shapes
 from flitch.emulator import shapes_money as money
 from flitch.emulator.billing import cancel_subscription
@@ -334,7 +334,7 @@ def apply_changes(
     if count < 0:
         raise ValueError(f"count must be 0 or more, not {count}")
     chooser = rng or random.Random()
-    at = int(time.time()) if now is None else int(now)
+    at = int(clocks.now()) if now is None else int(now)
     with store.lock:
         cx = Context(store, chooser, at)
         names = list(registry)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, DatasetStatus
 from flitch.connections.service import ConnectionService
@@ -170,7 +171,7 @@ class QueryEngine:
                 f"Not in the cache yet ({', '.join(missing)}): answered live. "
                 "Run a refresh to fill it."
             )
-        started = time.time()
+        started = clocks.now()
         live = await self.live.load(conn.id, lambda: self.connections.key_for(conn.id), merged)
         provenance = Provenance(LIVE, started, tuple(merged), live.requests, tuple(notes))
         return Loaded(live.datasets, provenance, [live.datasets])

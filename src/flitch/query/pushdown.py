@@ -19,7 +19,7 @@ ever reduces what is fetched.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ import duckdb
 import orjson
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.query.reads import DatasetRead, filter_param, stripe_value
 
 _COMPARISONS = {
@@ -39,9 +40,14 @@ _COMPARISONS = {
 _FLIPPED = {"=": "=", ">=": "<=", ">": "<", "<": ">", "<=": ">="}
 
 
-def _scratch() -> duckdb.DuckDBPyConnection:
+def _scratch(at: float | None = None) -> duckdb.DuckDBPyConnection:
+    """An empty DuckDB that can reach nothing outside; with ``at``, its ``now()`` (and kin)
+    answer that instant, so ``now() - INTERVAL 30 DAY`` is read on Flitch's clock."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    if at is not None:
+        for statement in clocks.sql_clock(at):
+            con.execute(statement)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -84,8 +90,9 @@ def _is_constant(node: dict[str, Any]) -> bool:
 class _Evaluator:
     """Evaluates constant expressions of the statement with DuckDB itself."""
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, at: float) -> None:
         self._sql = sql.encode()
+        self._at = at
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def span(self, node: dict[str, Any]) -> tuple[int, int] | None:
@@ -145,7 +152,7 @@ class _Evaluator:
 
     def _run(self, sql: str) -> Any:
         if self._con is None:
-            self._con = _scratch()
+            self._con = _scratch(self._at)
         row = self._con.execute(sql).fetchone()
         if row is None:
             raise ValueError("no value")
@@ -198,9 +205,10 @@ class _Bounds:
         self.filters[param] = value
 
 
-def pushdown(sql: str) -> dict[str, DatasetRead]:
+def pushdown(sql: str, *, clock: Callable[[], float] = clocks.now) -> dict[str, DatasetRead]:
     """The narrowed read for each dataset of ``sql`` that can be narrowed.
 
+    ``clock`` is what ``now()`` in the SQL means (the SQL is later run on the same clock).
     Datasets absent from the result are read whole. Never raises on SQL it does not follow: the
     worst outcome is reading more than needed.
     """
@@ -227,7 +235,7 @@ def pushdown(sql: str) -> dict[str, DatasetRead]:
         return {}
     only = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
     bounds: dict[str, _Bounds] = {}
-    evaluator = _Evaluator(sql)
+    evaluator = _Evaluator(sql, clock())
     try:
         for cond in _conjuncts(node.get("where_clause")):
             _apply(cond, aliases, only, evaluator, bounds)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.connections.records import ConnectionInfo, DatasetStatus, KeyTestResult, RunOutcome
 from flitch.connections.service import ConnectionService
@@ -113,7 +113,7 @@ class Refresher:
         self,
         service: ConnectionService,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.now,
         lag: int = DEFAULT_LAG,
         on_progress: ProgressCallback | None = None,
         backoff: Backoff | None = None,
@@ -403,7 +403,7 @@ def refresh(
     full: bool = False,
     objects: Iterable[str] | None = None,
     trigger: str = "manual",
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = clocks.now,
     lag: int = DEFAULT_LAG,
     on_progress: ProgressCallback | None = None,
     backoff: Backoff | None = None,

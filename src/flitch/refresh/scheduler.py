@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, iso
 from flitch.connections.service import ConnectionService
@@ -118,7 +118,7 @@ class Scheduler:
         self,
         settings: Settings,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.now,
         poll: float = DEFAULT_POLL,
         verify_every: float | None = DEFAULT_VERIFY_EVERY,
         on_run: Callable[[ScheduledRun], None] | None = None,

@@ -33,6 +33,7 @@ import duckdb
 import orjson
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.connections.records import DatasetStatus, RunOutcome
 from flitch.connections.service import ConnectionService
@@ -268,7 +269,7 @@ class Verifier:
         self,
         service: ConnectionService,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.now,
         lag: int = DEFAULT_LAG,
         on_progress: ProgressCallback | None = None,
         repair: bool = True,
@@ -461,7 +462,7 @@ def verify(
     *,
     repair: bool = True,
     refresh_first: bool = True,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = clocks.now,
     lag: int = DEFAULT_LAG,
     on_progress: ProgressCallback | None = None,
     backoff: Backoff | None = None,

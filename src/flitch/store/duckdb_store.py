@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
 
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.store.base import (
     DatasetInfo,
@@ -99,7 +100,7 @@ class DuckDBRefresh:
         self._store = store
         self._pending: dict[str, tuple[ObjectSpec, _Pending]] = {}
         self._writers: list[ArrowDatasetWriter] = []
-        self.started_at = datetime.now(UTC)
+        self.started_at = datetime.fromtimestamp(clocks.now(), UTC)
         stem = f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         self.staging_path = store.cache_dir / f"{stem}.duckdb"
         self._spill = store.cache_dir / f"{stem}.tmp"

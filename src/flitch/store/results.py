@@ -18,6 +18,7 @@ import duckdb
 import orjson
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.store import derived, sqlguard
 from flitch.store.base import (
@@ -136,9 +137,13 @@ class SqlSession:
     is always read to the end.
     """
 
-    def __init__(self, connect: Connect, *, private: bool) -> None:
+    def __init__(
+        self, connect: Connect, *, private: bool, clock: Callable[[], float] = clocks.now
+    ) -> None:
         self._connect = connect
         self._private = private
+        #: what ``now()``, ``current_date``… answer in the SQL (Flitch's clock, not DuckDB's)
+        self._clock = clock
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         """Run one read-only SELECT (checked by ``sqlguard``) and convert its rows."""
@@ -148,6 +153,9 @@ class SqlSession:
     def _run(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         with self._connect() as cur:
             try:
+                if clocks.mentions_time(sql):
+                    for statement in clocks.sql_clock(self._clock()):
+                        cur.execute(statement)
                 cur.execute(sql, params)
                 if cur.description is None:
                     cur.fetchall()

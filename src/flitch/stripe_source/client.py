@@ -29,7 +29,6 @@ and :func:`advise` and :func:`translate` can still be imported from this module.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
@@ -38,6 +37,7 @@ import msgspec
 import orjson
 import stripe
 
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.errors import StripeError, StripeRequestFailed
 from flitch.keys import mask
@@ -101,7 +101,7 @@ class SourceClient:
         *,
         backoff: Backoff | None = None,
         clock: Clock | None = None,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = clocks.now,
     ) -> None:
         self._secret = key.secret
         #: Stripe's time as this machine can tell it (``wall_clock``), from answers' Date headers
@@ -216,7 +216,7 @@ def open_client(
     *,
     backoff: Backoff | None = None,
     clock: Clock | None = None,
-    wall_clock: Callable[[], float] = time.time,
+    wall_clock: Callable[[], float] = clocks.now,
 ) -> SourceClient:
     """The read-only, paced client for one key (close it with ``aclose`` or ``async with``).
     ``clock`` paces requests; ``wall_clock`` (Unix seconds) is compared with Stripe's."""

@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+
+from flitch import clock as clocks
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class StripeClock:
     """How far this machine's clock (``wall``, Unix seconds) runs ahead of Stripe's, learned from
     the ``Date`` headers of Stripe's answers."""
 
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, wall: Callable[[], float] = clocks.now) -> None:
         self._wall = wall
         self._lock = threading.Lock()
         self._ahead: float | None = None

@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.errors import PermissionMissing, StripeRequestFailed
 from flitch.stripe_source.client import SourceClient
@@ -237,7 +238,7 @@ class _Reader:
             _Job(spec, p, spec.list_path) for spec in self.specs for p in list_params(spec, params)
         ]
         self._first = (created_gte, created_lt)
-        self._now = int(time.time()) + 1
+        self._now = int(clocks.now()) + 1
         self._progress_cb = progress
         self._per_object_errors = per_object_errors
         self.progress = ReadProgress(objects_total=len(self.specs))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from flitch import __version__
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.dashboards.storage import DashboardStore
@@ -77,7 +77,7 @@ class MethodNotAllowed(InputError):
 def create_app(
     settings: Settings,
     *,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = clocks.now,
     password_hasher: PasswordHasher | None = None,
     signin_limits: Limits | None = None,
     connection_service: ConnectionService | None = None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.web.errors import NotSignedIn
@@ -31,7 +31,7 @@ class WebContext:
     queries: DatasetQueries
     #: "Refresh now" runs and their progress (:mod:`flitch.web.refreshes`)
     refreshes: RefreshJobs
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = clocks.now
 
     def sign_in(self, name: str, password: str, address: str) -> tuple[str, Session]:
         """Check a name and password under the sign-in limit; a new session on success."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.catalog import ColumnType, ObjectSpec
 from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, DatasetStatus, KeyTestResult
@@ -148,7 +148,7 @@ class DatasetQueries:
         try:
             return await self._on_engine_loop(engine.load(conn.id, list(reads)))
         except AuthenticationFailed as error:
-            test = KeyTestResult(time.time(), False, error.message, error.fix)
+            test = KeyTestResult(clocks.now(), False, error.message, error.fix)
             await anyio.to_thread.run_sync(self.service.table.record_test, conn.id, test, [], None)
             raise
         except PermissionMissing as error:

@@ -17,12 +17,12 @@ import contextlib
 import logging
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from flitch import clock as clocks
 from flitch.connections.records import ConnectionInfo, DatasetStatus, iso
 from flitch.connections.service import ConnectionService
 from flitch.errors import FlitchError, InputError, NotFound
@@ -55,7 +55,7 @@ class RefreshJob:
     connection_id: str
     connection: str
     full: bool
-    started_at: float = field(default_factory=time.time)
+    started_at: float = field(default_factory=clocks.now)
     state: JobState = JobState.RUNNING
     stage: str = "starting"
     finished_at: float | None = None
@@ -96,7 +96,7 @@ class RefreshJob:
             self.run_id = result.run_id
             if result.error is not None:
                 self.error = {"message": result.error.message, "fix": result.error.fix}
-            self.finished_at = time.time()
+            self.finished_at = clocks.now()
 
     def observe_result(self, result: RefreshResult) -> None:
         datasets = []
@@ -115,7 +115,7 @@ class RefreshJob:
             self.state = state
             self.stage = "stopped" if state is JobState.STOPPED else "failed"
             self.error = {"message": error.message, "fix": error.fix}
-            self.finished_at = time.time()
+            self.finished_at = clocks.now()
             if self.started_at and not self.elapsed:
                 self.elapsed = self.finished_at - self.started_at
 
@@ -123,7 +123,7 @@ class RefreshJob:
         with self._lock:
             elapsed = self.elapsed
             if self.running:
-                elapsed = max(elapsed, time.time() - self.started_at)
+                elapsed = max(elapsed, clocks.now() - self.started_at)
             return {
                 "id": self.id,
                 "connection_id": self.connection_id,

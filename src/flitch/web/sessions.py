@@ -8,11 +8,11 @@ session carries its own anti-forgery token (the synchroniser token the pages sen
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from flitch import clock as clocks
 from flitch.web import userdb
 from flitch.web.users import Role, User, hash_token
 
@@ -30,7 +30,7 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = clocks.now) -> None:
         self.path = path
         self.clock = clock
         userdb.migrate(path)

@@ -10,11 +10,11 @@ The records live in the metadata database, so a restart does not lift a lock.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from flitch import clock as clocks
 from flitch.web import userdb
 from flitch.web.errors import TooManyAttempts
 
@@ -32,7 +32,7 @@ class SignInThrottle:
         path: Path,
         limits: Limits | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.now,
     ) -> None:
         self.path = path
         self.limits = limits or Limits()

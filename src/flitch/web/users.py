@@ -12,7 +12,6 @@ import hashlib
 import re
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +20,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from flitch import clock as clocks
 from flitch.errors import InputError, NotFound
 from flitch.web import userdb
 from flitch.web.errors import Conflict
@@ -113,7 +113,7 @@ class UserStore:
         self,
         path: Path,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.now,
         hasher: PasswordHasher | None = None,
     ) -> None:
         self.path = path

@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
 from flitch import catalog
+from flitch import clock as clocks
 from flitch.connections.records import ConnectionInfo
 from flitch.errors import InputError
 from flitch.web import troubleshoot
@@ -171,7 +172,7 @@ async def export_dataset(
     conn = ctx.connections.get(connection)
     spec = dataset_of(conn, dataset)
     folder = Path(tempfile.mkdtemp(prefix="flitch-export-"))
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    stamp = datetime.fromtimestamp(clocks.now(), UTC).strftime("%Y%m%d-%H%M")
     filename = f"{_UNSAFE.sub('-', conn.name).strip('-') or 'stripe'}-{spec.name}-{stamp}.{format}"
     try:
         result, provenance = await ctx.queries.export(conn, spec, format, folder / filename)
