@@ -49,10 +49,16 @@ def test_every_object_is_complete(spec: catalog.ObjectSpec) -> None:
     assert spec.permission.endswith("_read")
     names = spec.column_names
     assert len(names) == len(set(names)), "duplicate column"
-    assert names[:3] == ("id", "created", "livemode")
+    assert names[:2] == ("id", "created")
     assert names[-1] == "raw"
+    # livemode and metadata where Stripe's object has them (tests/test_catalog_sdk.py)
+    if "livemode" in names:
+        assert names[2] == "livemode"
+    if "metadata" in names:
+        assert names[-2] == "metadata"
     for f in spec.filters:
         assert f.column in names
+        assert f.values is None or all(v == v.strip() and v for v in f.values)
     for event_type in spec.event_types:
         assert catalog.BY_EVENT_TYPE[event_type] is spec
     if spec.deleted_event:
@@ -71,6 +77,31 @@ def test_every_object_is_complete(spec: catalog.ObjectSpec) -> None:
             assert any(c.type is ColumnType.AMOUNT for c in spec.columns)
         else:
             assert wanted in names, f"{spec.name} lacks the seed's {word!r}"
+
+
+def test_objects_without_livemode_or_metadata_have_no_such_columns() -> None:
+    """Balance transactions have neither field in Stripe: the columns would always be NULL."""
+    names = catalog.get("balance_transactions").column_names
+    assert "livemode" not in names
+    assert "metadata" not in names
+    assert {"livemode", "metadata"} <= set(catalog.get("payouts").column_names)
+
+
+def test_invoice_lines_keep_the_full_precision_quantity() -> None:
+    lines = {c.name: c for c in catalog.INVOICE_LINES.columns}
+    assert lines["quantity_decimal"].type is ColumnType.FLOAT
+    assert lines["quantity"].type is ColumnType.INTEGER  # still in the pinned API version
+
+
+def test_enumerated_filters_push_only_values_stripe_takes() -> None:
+    status = next(f for f in catalog.get("subscriptions").filters if f.param == "status")
+    assert status.accepts("active")
+    assert not status.accepts("Active")
+    assert not status.accepts("all")  # takes every subscription, holds none
+    payouts = next(f for f in catalog.get("payouts").filters if f.param == "status")
+    assert not payouts.accepts("in_transit")
+    customer = next(f for f in catalog.get("charges").filters if f.param == "customer")
+    assert customer.accepts("anything at all")
 
 
 def test_hidden_data_needs_explicit_parameters() -> None:

@@ -167,6 +167,7 @@ def test_invoice_lines_read_the_pinned_api_version() -> None:
         "amount": 2900,
         "currency": "usd",
         "quantity": 1,
+        "quantity_decimal": "1.5",  # a decimal string; quantity is it with decimals cut off
         "period": {"start": 1700000000, "end": 1702592000},
         "parent": {
             "type": "subscription_item_details",
@@ -196,6 +197,7 @@ def test_invoice_lines_read_the_pinned_api_version() -> None:
         "amount": 2900,
         "currency": "usd",
         "quantity": 1,
+        "quantity_decimal": 1.5,
         "period_start": at(1700000000),
         "period_end": at(1702592000),
         "proration": False,

@@ -43,8 +43,9 @@ def test_every_object_becomes_a_typed_table_with_id_as_primary_key(
         row = result.dicts()[0]
         assert row["id"] == minimal["id"]
         assert row["created"] == "2023-11-14T22:13:20Z"
-        assert row["livemode"] is True
-        assert row["metadata"] == {"k": "v"}
+        if "livemode" in spec.column_names:  # balance transactions have neither field
+            assert row["livemode"] is True
+            assert row["metadata"] == {"k": "v"}
         assert row["raw"] == minimal
         types = {c.name: c.type for c in result.columns}
         for col in spec.columns:

@@ -9,6 +9,7 @@ with their types and where each value lives in the JSON of the pinned API versio
 - :mod:`.model` — the types specs are written in (``ObjectSpec``, ``Column``, ``ChildSpec``, …);
 - :mod:`.children` — the child tables: records nested in an object, kept as tables of their own;
 - :mod:`.objects` — the twelve objects (``OBJECTS``) and the events endpoint;
+- :mod:`.enums` — the values Stripe's enumerated list filters accept (all others stay in SQL);
 - here — the lookups by name, object type and event type, and every name above.
 
 Adding an object is one entry in ``OBJECTS``; tests and docs iterate over it.

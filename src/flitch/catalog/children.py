@@ -67,7 +67,17 @@ INVOICE_LINES = ChildSpec(
         ),
         _c("amount", T.AMOUNT, "The line's amount, before discounts and taxes."),
         _c("currency", T.TEXT, "Three-letter ISO currency code, lowercase."),
-        _c("quantity", T.INTEGER, "How many units were billed."),
+        _c(
+            "quantity",
+            T.INTEGER,
+            "How many units were billed, decimals cut off (Stripe means to deprecate it for "
+            "quantity_decimal).",
+        ),
+        _c(
+            "quantity_decimal",
+            T.FLOAT,
+            "How many units were billed, with up to 12 decimals (Stripe's decimal string).",
+        ),
         _c("period_start", T.TIMESTAMP, "Start of the period the line bills.", "period.start"),
         _c("period_end", T.TIMESTAMP, "End of the period the line bills.", "period.end"),
         _c(

@@ -96,10 +96,19 @@ class ChildSpec:
 
 @dataclass(frozen=True)
 class Filter:
-    """A list parameter a live query can push down to Stripe: ``column = value``."""
+    """A list parameter a live query can push down to Stripe: ``column = value``.
+
+    ``values`` are the only values pushed down when Stripe's filter takes an enumeration (see
+    :mod:`.enums`); ``None`` for a filter that takes any text (an id, an email).
+    """
 
     column: str
     param: str
+    values: frozenset[str] | None = None
+
+    def accepts(self, value: str) -> bool:
+        """Whether ``value`` (as Stripe's query string writes it) can be sent to Stripe."""
+        return self.values is None or value in self.values
 
 
 @dataclass(frozen=True)
@@ -173,5 +182,12 @@ def _common_tail() -> tuple[Column, ...]:
     )
 
 
-def _columns(*middle: Column) -> tuple[Column, ...]:
-    return (*_common_head(), *middle, *_common_tail())
+def _columns(*middle: Column, livemode_and_metadata: bool = True) -> tuple[Column, ...]:
+    """The common columns around an object's own; ``livemode_and_metadata=False`` for an
+    object that has neither field (balance transactions): columns Stripe never fills would
+    only ever be NULL."""
+    head, tail = _common_head(), _common_tail()
+    if not livemode_and_metadata:
+        head = tuple(c for c in head if c.name != "livemode")
+        tail = tuple(c for c in tail if c.name != "metadata")
+    return (*head, *middle, *tail)

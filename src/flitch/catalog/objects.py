@@ -11,6 +11,13 @@ from flitch.catalog.children import (
     SUBSCRIPTION_DISCOUNTS,
     SUBSCRIPTION_ITEMS,
 )
+from flitch.catalog.enums import (
+    BALANCE_TRANSACTION_TYPES,
+    BOOLEAN,
+    INVOICE_STATUSES,
+    PAYOUT_STATUSES,
+    SUBSCRIPTION_STATUSES,
+)
 from flitch.catalog.model import Filter, ObjectSpec, T, _c, _columns
 
 OBJECTS: tuple[ObjectSpec, ...] = (
@@ -141,7 +148,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             ),
         ),
         filters=(
-            Filter("status", "status"),
+            Filter("status", "status", INVOICE_STATUSES),
             Filter("subscription", "subscription"),
             Filter("customer", "customer"),
         ),
@@ -205,7 +212,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("discounts", T.JSON, "Discounts applied, with the coupon of each (source.coupon)."),
         ),
         filters=(
-            Filter("status", "status"),
+            Filter("status", "status", SUBSCRIPTION_STATUSES),
             Filter("price", "price"),
             Filter("customer", "customer"),
         ),
@@ -235,7 +242,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("description", T.TEXT, "Free-text description."),
             _c("updated", T.TIMESTAMP, "When it was last changed."),
         ),
-        filters=(Filter("active", "active"),),
+        filters=(Filter("active", "active", BOOLEAN),),
         event_types=("product.created", "product.updated", "product.deleted"),
         deleted_event="product.deleted",
     ),
@@ -273,7 +280,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("tiers", T.JSON, "The tiers of a tiered price."),
             _c("nickname", T.TEXT, "A name for the price, hidden from customers."),
         ),
-        filters=(Filter("active", "active"), Filter("product", "product")),
+        filters=(Filter("active", "active", BOOLEAN), Filter("product", "product")),
         event_types=("price.created", "price.updated", "price.deleted"),
         deleted_event="price.deleted",
     ),
@@ -294,7 +301,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("method", T.TEXT, "standard or instant."),
             _c("balance_transaction", T.TEXT, "The balance transaction of the payout."),
         ),
-        filters=(Filter("status", "status"),),
+        filters=(Filter("status", "status", PAYOUT_STATUSES),),
         event_types=(
             "payout.canceled",
             "payout.created",
@@ -323,8 +330,11 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("available_on", T.TIMESTAMP, "When the money becomes available."),
             _c("source", T.TEXT, "The charge, refund, dispute or payout behind it."),
             _c("description", T.TEXT, "Free-text description."),
+            # Stripe's balance transaction has no livemode (the key's mode says it) and no
+            # metadata
+            livemode_and_metadata=False,
         ),
-        filters=(Filter("type", "type"),),
+        filters=(Filter("type", "type", BALANCE_TRANSACTION_TYPES),),
         mutable=False,
     ),
     ObjectSpec(

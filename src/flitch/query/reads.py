@@ -4,7 +4,9 @@ A read names a dataset and the filters Stripe can apply before sending anything:
 range (``created[gte]``/``created[lt]``) and equality filters from the catalog (a subscription's
 ``status``, a charge's ``customer``…). Filters only ever *narrow* what is fetched; the SQL that
 runs afterwards still applies every condition itself, so a read that fetches more than needed
-changes the cost, never the answer.
+changes the cost, never the answer. That is also why a read drops a filter value Stripe would
+refuse (``status=Active``; see ``catalog.enums``) rather than send it: the SQL finds no rows
+for it, where Stripe would have failed the whole query with a 400.
 
 Reads are values (frozen, hashable): identical reads share one fetch, and the reads of one
 dashboard load are merged so that each Stripe list is read at most once per load.
@@ -29,8 +31,12 @@ class DatasetRead:
     filters: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        catalog.get(self.dataset)  # raises a KeyError naming the valid datasets
-        object.__setattr__(self, "filters", tuple(sorted(set(self.filters))))
+        spec = catalog.get(self.dataset)  # raises a KeyError naming the valid datasets
+        # every way of building a read (SQL pushdown, dashboard filters, merges) goes through
+        # here, so none can send Stripe a value its list refuses
+        accepted = {f.param: f for f in spec.filters}
+        kept = {(p, v) for p, v in self.filters if p not in accepted or accepted[p].accepts(v)}
+        object.__setattr__(self, "filters", tuple(sorted(kept)))
 
     @property
     def spec(self) -> catalog.ObjectSpec:
@@ -88,7 +94,8 @@ def merge(reads: Iterable[DatasetRead]) -> list[DatasetRead]:
 
 
 def filter_param(spec: catalog.ObjectSpec, column: str) -> str | None:
-    """The list parameter that filters ``column`` of ``spec`` in Stripe, if there is one."""
+    """The list parameter that filters ``column`` of ``spec`` in Stripe, if there is one (a
+    read keeps only the values it accepts)."""
     for f in spec.filters:
         if f.column == column:
             return f.param
