@@ -182,6 +182,12 @@ def test_events_of_an_older_api_version_are_re_read_by_id(world: World) -> None:
     _first(world)
     cursor = int(world.clock.t) - 60
     world.clock.t += 26 * 86400
+    # one such event surely exists, whatever history the generator made at this run's date
+    store = world.account.test
+    early = next(c for c in store.ordered("customer").objects if c["created"] < cursor)
+    sink = StoreSink(store, cursor + 3600)
+    sink.old_version = True
+    sink.update(early["id"], "customer.updated", description="Changed 25 days ago")
     newest: dict[str, tuple[int, str, int]] = {}
     for event in world.account.test.ordered("event").objects:
         obj = event["data"]["object"]
