@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean install browser-deps
+.PHONY: demo test lint typecheck pytest pytest-dates bench clean install browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,22 @@ browser-deps:
 # in the worker for the whole session, which would break later tests that call asyncio.run.
 pytest: $(STAMP) browser-deps
 	$(BIN)/pytest -n 2 -q -m "not browser"
+	$(MAKE) --no-print-directory pytest-dates
 	$(BIN)/pytest -n 2 -q -m browser
+
+# The tests whose answers depend on "now" run again with the clock of Flitch and the emulator
+# moved together (tests/timeline.py): the real date, a year and ten years ahead, 29 February
+# half a minute before midnight, a month's last second.
+DATES ?= today +1y +10y 2028-02-29T23:59:30Z 2027-01-31T23:59:59Z
+DATED := tests/refresh tests/query tests/dashboards tests/metrics tests/test_clock.py \
+	tests/web/test_auth.py tests/web/test_dashboards_api.py tests/web/test_datasets_api.py \
+	tests/emulator/test_server_listing.py tests/emulator/test_changes.py
+pytest-dates: $(STAMP)
+	@for at in $(DATES); do \
+	  echo "== the same tests with the clock at FLITCH_TEST_AT=$$at"; \
+	  FLITCH_TEST_AT=$$at $(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not browser" $(DATED) \
+	    || exit 1; \
+	done
 
 test: lint typecheck pytest
 

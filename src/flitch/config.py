@@ -98,6 +98,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Trust X-Forwarded-Proto and X-Forwarded-For from a reverse proxy in front of the web "
         "app (set to 1 only behind one): session cookies are then marked Secure over HTTPS.",
     ),
+    Setting(
+        "clock_offset",
+        "FLITCH_CLOCK_OFFSET",
+        float,
+        0.0,
+        "Seconds added to this machine's clock wherever Flitch and its emulator read the time "
+        "(periods, refresh cursors, schedules, sessions, `now()` in SQL). For tests and demos "
+        "at another date; leave it unset against real Stripe.",
+    ),
 )
 
 
@@ -115,6 +124,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     trust_proxy: bool = False
+    #: read by ``flitch.clock`` for the whole process (every process started with it agrees)
+    clock_offset: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
