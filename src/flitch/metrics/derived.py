@@ -7,7 +7,8 @@ reads the rows of its window:
   subscriber counts need (when it was created, its paid time) and its current period;
 - ``derived_mrr_spans``: each subscription's MRR over time, rebuilt from the invoices that
   billed it, as spans ``(span_from, span_to]`` of one amount (consecutive periods of the same
-  amount make one span). ``movements`` says what is counted.
+  amount make one span); a subscription in MRR now runs on past them at its MRR now, its last
+  span ending at ``infinity``. ``movements`` says what is counted.
 
 A refresh builds them into the version it publishes; a live load, or a cache written before
 they existed, gets them as ``WITH`` clauses of the statements that read them (``store.derived``):
@@ -113,7 +114,7 @@ forever_off AS (
   JOIN coupons c ON c.id = d.coupon AND c.duration = 'forever'
   GROUP BY a.invoice
 ),
-rows AS MATERIALIZED (
+billed AS MATERIALIZED (
   SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created, l.p_start,
     CASE WHEN s.ended_at < l.p_end THEN s.ended_at ELSE l.p_end END AS cover_to,
     l.monthly * (1 - least(1, COALESCE(f.off / nullif(l.amount, 0), 0))) AS mrr
@@ -127,6 +128,22 @@ rows AS MATERIALIZED (
     CASE WHEN ended_at < period_end THEN ended_at ELSE period_end END, mrr
   FROM {MRR_SUBSCRIPTIONS.table}
   WHERE long AND status IN ('active', 'past_due', 'canceled')
+),
+billed_to AS (
+  SELECT subscription, max(cover_to) AS last_to FROM billed WHERE cover_to > p_start
+  GROUP BY subscription
+),
+rows AS MATERIALIZED (
+  SELECT * FROM billed
+  UNION ALL
+  -- a subscription in MRR now (active, or past_due: being retried) has not churned, whatever
+  -- its invoices say: from the end of what they billed (or its current period's start, if
+  -- later) it runs on at its MRR now, until it ends. A renewal whose invoice is still a draft,
+  -- or a period ending later today, is no churn.
+  SELECT NULL, m.customer, m.currency, m.subscription, m.period_start,
+    greatest(m.period_start, b.last_to), 'infinity'::TIMESTAMPTZ, m.mrr
+  FROM {MRR_SUBSCRIPTIONS.table} m LEFT JOIN billed_to b ON b.subscription = m.subscription
+  WHERE m.status IN {sql_list(MRR_STATUSES)}
 ),
 ordered AS (
   SELECT subscription, p_start,

@@ -9,12 +9,19 @@ that billed it (every month shown is therefore *reconstructed*, not observed):
   their price's interval, less the share of forever coupons in the invoice's discounts;
 - that MRR holds over the period its lines bill (``period.start`` → ``period.end``), cut short
   when the subscription ended; the newest invoice wins where two overlap;
+- a subscription in MRR now (active or past_due) has not churned, whatever its invoices say:
+  past the last period they bill it holds its MRR now, with no end. Its renewal may be due
+  later today, or its next invoice still a draft (Stripe finalizes it about an hour after the
+  period starts); it churns once it is canceled, goes unpaid or is paused. So the MRR at the
+  end of a period ending now, or at a midnight still to come, is MRR now (but for plan changes
+  not invoiced yet);
 - MRR "at" an instant is the MRR in force just before it, summed per customer and currency.
 
 Between two instants each customer's change is one movement: *new* (from zero, never paid
 before), *reactivation* (from zero, paid before), *expansion* / *contraction* (up / down), or
 *churned* (to zero). Growth = new + reactivation + expansion − contraction − churned, and MRR at
-the end = MRR at the start + growth, exactly.
+the end = MRR at the start + growth, exactly; shown in whole minor units, the movements are
+rounded so that they still add up to the rounded MRR at the end (``_whole``).
 
 Every subscription invoice counts for the period it bills, whenever it was created. This work
 does not depend on the period asked for, so it is done once per version of the data: the
@@ -147,10 +154,28 @@ ORDER BY bucket, currency, movement
 """  # noqa: S608
 
 
+def _whole(start: float, end: float, moves: Mapping[str, float]) -> dict[str, int]:
+    """The waterfall in whole minor units: the start and end rounded as MRR is, and the
+    movements rounded so that they add up to the difference exactly. Rounded one by one they
+    may miss it by a unit or two; the units missing go to the movements rounding had cut the
+    most (then the first in ``MOVEMENTS``), so no movement moves by a unit or more."""
+    first, last = round(start), round(end)
+    steps = {m: round(moves.get(m, 0.0)) for m in MOVEMENTS}
+    short = last - first - sum(steps.values())
+    sign = 1 if short > 0 else -1
+    cut = sorted(
+        (m for m in MOVEMENTS if moves.get(m)),
+        key=lambda m: -sign * (moves[m] - steps[m]),
+    )
+    for m in cut[: abs(short)]:
+        steps[m] += sign
+    growth = sum(steps.values())
+    return {"mrr_start": first, **steps, "growth": growth, "mrr_end": first + growth}
+
+
 def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows per bucket, rounded, then per currency the period's waterfall (``bucket``
-    None): MRR at the start, each movement, growth, MRR at the end (the start plus the
-    movements as shown, which may differ by a unit from the rounded snapshot)."""
+    None): MRR at the start, each movement, growth, MRR at the end (``_whole``)."""
     out: list[dict[str, Any]] = []
     totals: dict[str, dict[str, float]] = {}
     snapshots = [str(r["bucket"]) for r in rows if r["movement"] == "mrr"]
@@ -166,10 +191,7 @@ def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             cur[r["movement"]] = cur.get(r["movement"], 0.0) + r["amount"]
     for currency, cur in sorted(totals.items()):
-        # whole minor units first, so that the waterfall adds up exactly as shown
-        steps = {m: round(cur.get(m, 0.0)) for m in ("mrr_start", *MOVEMENTS)}
-        steps["growth"] = sum(steps[m] for m in MOVEMENTS)
-        steps["mrr_end"] = steps["mrr_start"] + steps["growth"]
+        steps = _whole(cur.get("mrr_start", 0.0), cur.get("mrr_end", 0.0), cur)
         for key, value in steps.items():
             out.append(
                 {
@@ -200,8 +222,11 @@ MRR_MOVEMENTS = Report(
     definition=(
         "How MRR changed, rebuilt from subscription invoices (every month shown is "
         "reconstructed, not observed): each paid invoice's (or, while the subscription is "
-        "active or past_due, open invoice's) recurring, licensed lines "
-        "normalised to a month, less forever coupons, hold over the period they bill. Per "
+        "active or past_due, open invoice's) recurring, licensed lines normalised to a month, "
+        "less forever coupons, hold over the period they bill. A subscription still active or "
+        "past_due holds its MRR now past the last period it was billed for (a renewal due "
+        "later today, or whose invoice is still a draft, is no churn): it churns once "
+        "canceled, unpaid or paused, so a period ending now or later ends at MRR now. Per "
         "customer and currency between two instants: new (from zero, first time), "
         "reactivation (from zero, paid before), expansion, contraction, churned (to zero). "
         "Growth = new + reactivation + expansion − contraction − churned; MRR at the end = "
