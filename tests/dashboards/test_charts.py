@@ -98,9 +98,9 @@ def run(memory: MemoryDatasets, *charts: Chart) -> list[dict[str, Any]]:
 
 def test_a_number_counts_and_compares(memory: MemoryDatasets) -> None:
     (number,) = run(memory, chart(type=ChartType.NUMBER))
-    assert number["values"] == {"all": 4}
-    assert number["previous"] == {"all": 1}
-    assert number["change"] == {"all": 3.0}
+    assert number["values"] == {"jpy": 1, "usd": 3}  # counts split by currency too
+    assert number["previous"] == {"usd": 1}
+    assert number["change"] == {"jpy": None, "usd": 2.0}
     (money,) = run(memory, chart(type=ChartType.NUMBER, measures=(AMOUNT,)))
     assert money["unit"] == "money"
     assert money["values"] == {"jpy": 3000, "usd": 3500}  # amounts split by currency
@@ -135,9 +135,13 @@ def test_over_time_every_bucket_per_currency(memory: MemoryDatasets) -> None:
 
 def test_whole_ignores_the_period_and_has_no_previous(memory: MemoryDatasets) -> None:
     (pie,) = run(memory, chart(type=ChartType.PIE, group=Grouping(column="status"), whole=True))
-    assert {r["group"]: r["count"] for r in pie["rows"]} == {"succeeded": 4, "failed": 1}
+    assert [(r["group"], r["currency"], r["count"]) for r in pie["rows"]] == [
+        ("succeeded", "usd", 3),
+        ("failed", "usd", 1),
+        ("succeeded", "jpy", 1),
+    ]
     (number,) = run(memory, chart(type=ChartType.NUMBER, whole=True))
-    assert number["values"] == {"all": 5}
+    assert number["values"] == {"jpy": 1, "usd": 4}
     assert number["previous"] is None
 
 

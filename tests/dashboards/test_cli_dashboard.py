@@ -92,7 +92,11 @@ def test_payments_json_has_headline_metrics_and_series(flitch: Flitch, emulator:
         for c in in_the_month(emulator, "customer")
         if not c.get("deleted") and not c.get("test_clock")
     ]
-    assert metrics["new_customers"] == {"all": len(listed)}
+    # per currency; those not billed yet have none
+    new: dict[str, int] = {}
+    for c in listed:
+        new[c.get("currency") or "none"] = new.get(c.get("currency") or "none", 0) + 1
+    assert metrics["new_customers"] == dict(sorted(new.items()))
     assert data["data"]["source"] == "live"
     assert data["connection"] == {"name": "shop", "mode": "test", "refresh": "off"}
     assert data["period"]["grain"] == "day"

@@ -118,16 +118,16 @@ def memory() -> Iterator[MemoryDatasets]:
         ("mrr", {"usd": 3000 + 2000 + 1000, "jpy": 4000}),
         ("mrr_coupon_discount", {"usd": 1000, "jpy": 1000}),
         ("coupon_redemptions", {"all": 3 + 1 + 7}),
-        ("trialing_subscriptions", {"all": 1}),
-        ("trials_started", {"all": 1}),
-        ("new_subscriptions", {"all": 2}),
-        ("canceled_subscriptions", {"all": 1}),
+        ("trialing_subscriptions", {"usd": 1}),
+        ("trials_started", {"usd": 1}),
+        ("new_subscriptions", {"usd": 2}),
+        ("canceled_subscriptions", {"usd": 1}),
         ("invoice_amount_paid", {"usd": 3000 + 2000, "jpy": 4000}),
         ("invoices_outstanding", {"usd": 1000 + 700 + 300}),
-        ("past_due_invoices", {"all": 2}),
+        ("past_due_invoices", {"usd": 2}),
         ("past_due_amount", {"usd": 1700}),
         ("credit_notes_total", {"usd": 500, "jpy": 800}),
-        ("credit_notes_issued", {"all": 2}),
+        ("credit_notes_issued", {"usd": 1, "jpy": 1}),
     ],
 )
 def test_each_billing_metric_by_hand(
@@ -143,7 +143,23 @@ def test_coupon_usage(memory: MemoryDatasets) -> None:
         ("quarter", "usd"): (1, 1000),  # the canceled subscription no longer counts
         ("yen1000", "jpy"): (1, 1000),
         ("first", "usd"): (1, 0),  # a once coupon discounts no MRR
-        ("unused", "all"): (0, 0),
+        ("unused", "none"): (0, 0),  # on no subscription, percent off: of no currency
     }
     redemptions = {r["coupon"]: r["redemptions"] for r in rows}
     assert redemptions == {"quarter": 3, "yen1000": 1, "first": 7, "unused": 0}
+
+
+def test_one_currency_of_each_billing_metric(memory: MemoryDatasets) -> None:
+    """For one currency, each metric's value is its value of that currency among all; coupon
+    redemptions, not per currency, stay whole."""
+    names = [n for n in ("mrr", "trials_started", "credit_notes_issued", "past_due_invoices")]
+    whole = compute(memory, [get(n) for n in names], T0, END)
+    for currency in ("usd", "jpy"):
+        one = compute(memory, [get(n) for n in names], T0, END, currency)
+        for name in names:
+            mine = {k: v for k, v in whole[name].values.items() if k == currency}
+            assert one[name].values == mine, (currency, name)
+    coupons = compute(memory, [get("coupon_redemptions")], T0, END, "jpy")
+    assert coupons["coupon_redemptions"].values == {"all": 11}
+    yen = compute_report(memory, get_report("coupon_usage"), T0, END, currency="jpy")
+    assert [r["coupon"] for r in yen] == ["yen1000"]

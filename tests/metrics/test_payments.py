@@ -27,9 +27,9 @@ CHARGES = [
 ]
 DISPUTES = [dispute("dp_1", T0 + 2 * DAY, 2500, "ch_2")]
 CUSTOMERS = [
-    customer("cus_a", T0),
-    customer("cus_b", T0 + 3 * DAY),
-    customer("cus_c", T0 - 2 * DAY),
+    {**customer("cus_a", T0), "currency": "usd"},  # billed: Stripe set their currency
+    customer("cus_b", T0 + 3 * DAY),  # not billed yet: no currency
+    {**customer("cus_c", T0 - 2 * DAY), "currency": "jpy"},
 ]
 
 
@@ -56,7 +56,7 @@ def value(memory: MemoryDatasets, name: str, start: int = T0, end: int = END) ->
         ("disputes", {"usd": 1}),
         ("disputed_amount", {"usd": 2500}),
         ("dispute_rate", {"usd": 1 / 2, "jpy": 0.0}),
-        ("new_customers", {"all": 2}),
+        ("new_customers", {"usd": 1, "none": 1}),  # the customer not billed: apart
     ],
 )
 def test_each_payments_metric_by_hand(
@@ -67,7 +67,7 @@ def test_each_payments_metric_by_hand(
 
 def test_the_previous_period_sees_only_its_own_records(memory: MemoryDatasets) -> None:
     assert value(memory, "gross_volume", T0 - 7 * DAY, T0) == {"usd": 9999}
-    assert value(memory, "new_customers", T0 - 7 * DAY, T0) == {"all": 1}
+    assert value(memory, "new_customers", T0 - 7 * DAY, T0) == {"jpy": 1}
 
 
 def test_series_by_day_fills_every_day(memory: MemoryDatasets) -> None:

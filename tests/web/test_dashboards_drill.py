@@ -86,8 +86,11 @@ def test_a_number_drills_down_to_exactly_its_rows(admin: Web) -> None:
         assert page["drill"]["currency"] == currency
         status = [c["name"] for c in page["columns"]].index("status")
         assert {r[status] for r in page["rows"]} == {"succeeded"}
-    new = chart(data, "new-customers")["values"]["all"]
-    assert rows_behind(admin, data, "new-customers")["total"] == new
+    # new customers per currency; those not billed yet have none
+    new = chart(data, "new-customers")["values"]
+    assert "none" in new
+    for currency, count in new.items():
+        assert rows_behind(admin, data, "new-customers", currency=currency)["total"] == count
     assert rows_behind(admin, data, "gross-volume", currency="usd")["total"] == successful["usd"]
 
 
@@ -119,10 +122,8 @@ def test_a_row_of_a_table_pie_or_report_drills_down_to_its_rows(admin: Web) -> N
         key = {"group": row["group"], "currency": row["currency"]}
         assert rows_behind(admin, data, "why-payments-failed", row=key)["total"] == row["count"]
     for row in chart(data, "charges-by-status")["rows"]:
-        assert (
-            rows_behind(admin, data, "charges-by-status", row={"group": row["group"]})["total"]
-            == row["count"]
-        )
+        key = {"group": row["group"], "currency": row["currency"]}
+        assert rows_behind(admin, data, "charges-by-status", row=key)["total"] == row["count"]
     top = chart(data, "top-customers")["rows"][0]
     key = {"currency": top["currency"], "customer": top["customer"]}
     page = rows_behind(admin, data, "top-customers", row=key)
@@ -140,10 +141,10 @@ def test_a_row_of_a_table_pie_or_report_drills_down_to_its_rows(admin: Web) -> N
 def test_drill_downs_on_your_own_dashboard_and_as_a_viewer(admin: Web) -> None:
     admin.api("POST", "/api/v1/dashboards/payments/copy", {"name": "mine"})
     data = board(admin, "mine", last="90d")
-    count = chart(data, "new-customers")["values"]["all"]
-    assert rows_behind(admin, data, "new-customers")["total"] == count
+    count = chart(data, "new-customers")["values"]["usd"]
+    assert rows_behind(admin, data, "new-customers", currency="usd")["total"] == count
     viewer = signed_in_viewer(admin)
-    assert rows_behind(viewer, data, "new-customers")["total"] == count
+    assert rows_behind(viewer, data, "new-customers", currency="usd")["total"] == count
 
 
 def test_the_browser_never_sends_a_condition(admin: Web) -> None:
@@ -157,7 +158,8 @@ def test_the_browser_never_sends_a_condition(admin: Web) -> None:
     assert "'failed'' OR 1=1 --'" in answer.json()["drill"]["where"]
     # a condition passed along is no parameter of the API: ignored
     failed = next(r for r in chart(data, "charges-by-status")["rows"] if r["group"] == "failed")
-    only = {**base, "chart": "charges-by-status", "row": {"group": "failed"}, "where": "true"}
+    clicked = {"group": "failed", "currency": failed["currency"]}
+    only = {**base, "chart": "charges-by-status", "row": clicked, "where": "true"}
     assert drill(admin, "charges", only).json()["total"] == failed["count"]
     elsewhere = drill(admin, "charges", {**base, "chart": "new-customers"})
     assert elsewhere.status_code == 400  # new customers are customers, not charges
@@ -206,7 +208,7 @@ def test_a_point_of_a_rolling_rate_drills_down_to_the_30_days_ending_with_it(adm
         for c in data["charts"]
         if c.get("metric") == "subscriber_churn_rate_30d" and c["type"] == "line"
     )
-    (series,) = rolling["series"]
+    series = next(s for s in rolling["series"] if s["currency"] == "usd")
     assert series["drill"]["window_days"] == 30
     bucket = series["points"][1][0]  # a whole week: it ends 7 days after it starts
     week_end = seconds(bucket) + 7 * 86_400
@@ -220,6 +222,7 @@ def test_a_point_of_a_rolling_rate_drills_down_to_the_30_days_ending_with_it(adm
             "end": data["period"]["end"],
             "bucket": bucket,
             "grain": rolling["grain"],
+            "currency": "usd",
         },
     )
     assert page.status_code == 200, page.text

@@ -8,7 +8,12 @@ whatever order they finish in. The top level has ``metrics`` (each headline metr
 ``metrics_previous`` and ``metrics_change`` (what they are compared with, and the change); per
 chart:
 
-- ``number``: ``values`` (per currency; ``all`` for counts without one), ``previous`` and
+- every chart: ``per_currency`` and, when it is not, ``currency_note`` (why; ``None`` when it
+  is). A chart per currency keys its values, series and rows by currency (``none``: records with
+  no currency, such as customers not billed yet); picked one currency, it shows exactly its part
+  of what all currencies show (each statement reads only that currency's rows). One that is not
+  per currency shows the same whichever currency is picked, under the key ``all``;
+- ``number``: ``values`` (per currency), ``previous`` and
   ``change`` against what ``compare`` says: ``previous_period`` (the period before, of the
   same length), ``start`` (a present-day value like MRR: its value at the period's start,
   rebuilt from subscription history), or ``None`` (nothing to compare with: both ``None``),
@@ -35,13 +40,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flitch.dashboards import query
-from flitch.dashboards.explain import ALL, describe, drill, measure_label
+from flitch.dashboards.explain import ALL, NO_CURRENCY, describe, drill, measure_label
 from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
 from flitch.dashboards.plan import chart_datasets, draw_order
+from flitch.errors import InputError
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
-from flitch.metrics.compute import Queryable, compute_report, params_for, run, value_of
+from flitch.metrics.compute import (
+    Queryable,
+    compute_report,
+    in_currency,
+    params_for,
+    run,
+    value_of,
+)
 from flitch.metrics.model import (
     PERIOD_PART,
     PREVIOUS_PART,
@@ -97,9 +110,25 @@ def _changes(
     }
 
 
+def pick_currency(text: str | None) -> str | None:
+    """The currency picked (lowercase), or ``None`` for all of them (``all``, or nothing)."""
+    if text is None or not text.strip() or text.strip().lower() == ALL:
+        return None
+    code = text.strip().lower()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise InputError(
+            f"{text!r} is not a currency.",
+            "Give a three-letter currency code such as usd, or all.",
+        )
+    return code
+
+
 class Evaluation:
     """Evaluates the charts of one dashboard over one source and period, computing each
-    metric once however many charts show it."""
+    metric once however many charts show it.
+
+    With a currency picked, every statement of a chart per currency reads only that
+    currency's rows (``scope``): the one place the choice is applied."""
 
     def __init__(
         self, source: Queryable, period: Period, grain: Grain | None, currency: str | None
@@ -107,7 +136,7 @@ class Evaluation:
         self.source = source
         self.period = period
         self.grain = grain or auto_grain(period.start, period.end)
-        self.currency = currency.lower() if currency else None
+        self.currency = pick_currency(currency)
         #: values by ``("<metric> <part>", start, end)``
         self._memo: dict[tuple[str, int, int], dict[str, int | float]] = {}
         #: a family member's series rows by ``(metric, grain, start, end)``
@@ -138,13 +167,12 @@ class Evaluation:
 
     def _seen(self, currencies: Iterable[Any]) -> None:
         with self._lock:
-            self.currencies.update(str(c) for c in currencies if c and c != ALL)
+            self.currencies.update(str(c) for c in currencies if c not in (None, ALL, NO_CURRENCY))
 
-    def _keep(self, key: str | None) -> bool:
-        return self.currency is None or key in (None, ALL, self.currency)
-
-    def _filter(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in values.items() if self._keep(k)}
+    def scope(self, per_currency: bool) -> str | None:
+        """The currency a statement is scoped to: the one picked, for a chart (or metric) per
+        currency; ``None`` (all of them) otherwise."""
+        return self.currency if per_currency else None
 
     def metric_values(
         self, metric: Metric, period: Period, part: str = PERIOD_PART
@@ -156,12 +184,12 @@ class Evaluation:
         family = metric.family
         if family is None:
             sql = metric.previous_sql if part == PREVIOUS_PART else metric.sql
+            currency = self.scope(not metric.currency_note)
+            sql = in_currency(sql, (), currency)
 
             def one() -> None:
-                self._memo[key] = _values_of(
-                    metric.unit,
-                    run(self.source, sql, params_for(sql, period.start, period.end)).rows,
-                )
+                params = params_for(sql, period.start, period.end, currency=currency)
+                self._memo[key] = _values_of(metric.unit, run(self.source, sql, params).rows)
 
             self._once(key, one)
             return self._memo[key]
@@ -175,8 +203,11 @@ class Evaluation:
         keeping every member's values of every part for the charts that show them."""
 
         def whole() -> None:
-            sql = family.sql
-            params = params_for(sql, period.start, period.end, grain.value if grain else None)
+            # every member of a family is per currency
+            sql = in_currency(family.sql, ("part", "bucket"), self.currency)
+            params = params_for(
+                sql, period.start, period.end, grain.value if grain else None, self.currency
+            )
             rows = run(self.source, sql, params).rows
             units = [_unit(column) for column in family.columns]
             for name in (PERIOD_PART, PREVIOUS_PART):
@@ -200,7 +231,7 @@ class Evaluation:
         """The metric over the period by ``grain`` (a family member's from its family's run)."""
         start, end = self.period.start, self.period.end
         if metric.family is None or not metric.series:
-            return compute_series(self.source, metric, start, end, grain)
+            return compute_series(self.source, metric, start, end, grain, self.currency)
         self._family(metric.family, self.period, grain)
         rows = self._series_rows[(metric.name, grain.value, start, end)]
         return series_points(metric, rows, start, end, grain)
@@ -219,6 +250,7 @@ class Evaluation:
     # -- each kind of chart ----------------------------------------------------------------------
     def chart(self, chart: Chart) -> dict[str, Any]:
         base: dict[str, Any] = {"id": chart.id, "title": chart.title, "type": chart.type.value}
+        base.update(currency_fields(chart))
         base["spec"] = chart.to_dict()
         if chart.metric in REPORTS:
             return {**base, **self.report(chart, REPORTS[str(chart.metric)])}
@@ -258,13 +290,11 @@ class Evaluation:
                     ),
                 }
                 for cur, points in series.items()
-                if self._keep(cur)
             ]
             self._seen(s["currency"] for s in out["series"])
             return out
-        values = self._filter(self.metric_values(metric, self.period))
-        before = self.previous_values(metric)
-        previous = None if before is None else self._filter(before)
+        values = self.metric_values(metric, self.period)
+        previous = self.previous_values(metric)
         self._seen(values)
         # what the change is against: the period before, or the value at the period's start
         out["compare"] = None
@@ -275,16 +305,22 @@ class Evaluation:
             previous=previous,
             change=_changes(metric.unit.value, values, previous),
             drill={cur: drill(metric.drill_dataset, where, self.period, cur) for cur in values}
-            or {ALL: drill(metric.drill_dataset, where, self.period)},
+            or self._no_values_drill(metric, where),
         )
         return out
+
+    def _no_values_drill(self, metric: Metric, where: str) -> dict[str, Any]:
+        """A number with no value: the rows it would count (of the currency picked)."""
+        currency = self.scope(not metric.currency_note)
+        return {currency or ALL: drill(metric.drill_dataset, where, self.period, currency)}
 
     def report(self, chart: Chart, report: Report) -> dict[str, Any]:
         grain = self.chart_grain(chart)
         if report.uses_grain and grain is Grain.DAY:
             grain = Grain.WEEK  # movements between daily snapshots add rows, not insight
-        rows = compute_report(self.source, report, self.period.start, self.period.end, grain)
-        kept = [r for r in rows if self._keep(r.get("currency"))]
+        kept = compute_report(
+            self.source, report, self.period.start, self.period.end, grain, self.currency
+        )
         for row in kept:
             dataset, where = report.drill(row)
             row["drill"] = drill(dataset, where, self.period)
@@ -304,7 +340,7 @@ class Evaluation:
         return out
 
     def dataset_chart(self, chart: Chart) -> dict[str, Any]:
-        q = query.build(chart)
+        q = query.build(chart, self.scope(chart.by_currency))
         units = [_measure_unit(chart, i) for i in range(len(chart.measures))]
         measures = [
             {"key": m.key, "label": measure_label(m.agg, m.column), "unit": units[i]}
@@ -334,9 +370,13 @@ class Evaluation:
             out["series"] = self._series(chart, q, rows, grain)
             return out
         table = []
+        shown: dict[str | None, int] = {}
         for row in rows:
             cur = row.get("currency")
-            if not self._keep(cur):
+            # the limit is per currency (of this chart's own rows: not of whichever charts ran
+            # first), so that one currency's rows are the same whether or not it is picked
+            shown[cur] = shown.get(cur, 0) + 1
+            if shown[cur] > chart.limit:
                 continue
             where = q.where
             if chart.group.column:
@@ -361,9 +401,7 @@ class Evaluation:
             ),
             *({"name": m["key"], "label": m["label"], "unit": m["unit"]} for m in measures),
         ]
-        # the limit is per currency (of this chart's own rows: not of whichever charts ran first)
-        shown = {r["currency"] for r in table if r["currency"]}
-        out["rows"] = table[: chart.limit * max(1, len(shown))]
+        out["rows"] = table
         return out
 
     def _run(
@@ -380,8 +418,7 @@ class Evaluation:
     def _number(self, chart: Chart, q: query.ChartQuery, period: Period) -> dict[str, Any]:
         rows = self._run(q, period, None)
         unit = _measure_unit(chart, 0)
-        values = {str(r.get("currency") or ALL): _plain(r["m0"], unit) for r in rows}
-        return self._filter(values)
+        return {str(r.get("currency") or ALL): _plain(r["m0"], unit) for r in rows}
 
     def _series(
         self, chart: Chart, q: query.ChartQuery, rows: list[dict[str, Any]], grain: Grain
@@ -394,8 +431,6 @@ class Evaluation:
                 found.setdefault((cur, i), {})[str(row["bucket"])] = row[f"m{i}"]
         out = []
         for (cur, i), points in sorted(found.items()):
-            if not self._keep(cur):
-                continue
             unit = _measure_unit(chart, i)
             empty = 0 if chart.measures[i].agg in (Agg.COUNT, Agg.SUM) else None
             out.append(
@@ -411,6 +446,12 @@ class Evaluation:
             )
         self._seen(s["currency"] for s in out)
         return out
+
+
+def currency_fields(chart: Chart) -> dict[str, Any]:
+    """Whether the chart is per currency, and if not, why (shown when a currency is picked)."""
+    note = chart.currency_note
+    return {"per_currency": note is None, "currency_note": note}
 
 
 def _measure_unit(chart: Chart, i: int) -> str:
@@ -475,6 +516,7 @@ def evaluate(
                 "id": chart.id,
                 "title": chart.title,
                 "type": chart.type.value,
+                **currency_fields(chart),
                 "spec": chart.to_dict(),
                 "unavailable": {"dataset": missing, **(skip or {})[missing]},
             }

@@ -13,10 +13,9 @@ from typing import Any
 from flitch.dashboards import query
 from flitch.dashboards.model import Agg, Chart, Filter
 from flitch.dashboards.period import Period
-from flitch.metrics.model import sql_text
+from flitch.metrics.model import ALL, NO_CURRENCY, sql_text
 
-#: The key of values without a currency (counts).
-ALL = "all"
+__all__ = ["ALL", "NO_CURRENCY", "describe", "drill", "measure_label", "written"]
 
 
 def _ts(ts: int) -> str:
@@ -32,9 +31,12 @@ def written(where: str, period: Period, grain: str | None = None) -> str:
 def drill(
     dataset: str, where: str, period: Period, currency: str | None = None, **extra: Any
 ) -> dict[str, Any]:
+    """The rows behind a number: those of ``where`` over ``period``, of ``currency`` if given
+    (``none``: those with no currency; ``all``: every currency)."""
     cond = written(where, period)
     if currency and currency != ALL:
-        cond = f"{cond} AND currency = {sql_text(currency)}" if cond else f"currency = {currency!r}"
+        mine = "currency IS NULL" if currency == NO_CURRENCY else f"currency = {sql_text(currency)}"
+        cond = f"{cond} AND {mine}" if cond else mine
     return {"dataset": dataset, "where": cond, **extra}
 
 
@@ -69,6 +71,6 @@ def describe(chart: Chart) -> str:
         parts.append(f"where {conds}")
     if chart.group.column:
         parts.append(f"by {chart.group.column}")
-    if chart.is_money_split:
+    if chart.by_currency:
         parts.append("per currency")
     return " ".join(parts) + "."

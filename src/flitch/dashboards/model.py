@@ -10,8 +10,10 @@ A chart shows either
   column, a column such as ``status`` or ``currency``, or none) and **filters**.
 
 Its **type** is how it is drawn: number, line, bar, area, table, pie (and waterfall, for the
-balance bridge and MRR movements). Money is never added across currencies: a measure over an
-amount column is always split by currency.
+balance bridge and MRR movements). Currencies are kept apart: every chart over a dataset with a
+currency (counts too) is split by currency, as every metric is, so that picking a currency shows
+that currency's part of it. A chart that cannot be split (a dataset with no currency, a metric
+such as coupon redemptions) says why in ``currency_note``.
 """
 
 from __future__ import annotations
@@ -237,17 +239,36 @@ class Chart:
         return self
 
     @property
-    def is_money_split(self) -> bool:
-        """True when a measure sums amounts, so rows are kept apart by currency."""
+    def by_currency(self) -> bool:
+        """True for a chart on a dataset with a currency: its rows are kept apart by currency
+        (those with none apart from every currency)."""
         if self.dataset is None:
             return False
-        spec = catalog.get(self.dataset)
-        types = {c.name: c.type for c in spec.columns}
-        return "currency" in types and any(
+        return any(c.name == "currency" for c in catalog.get(self.dataset).columns)
+
+    @property
+    def is_money_split(self) -> bool:
+        """True when a measure sums amounts (of the row's currency): its values are money."""
+        if not self.by_currency:
+            return False
+        types = {c.name: c.type for c in catalog.get(str(self.dataset)).columns}
+        return any(
             m.column is not None and types.get(m.column) is ColumnType.AMOUNT
             for m in self.measures
             if m.agg is not Agg.COUNT
         )
+
+    @property
+    def currency_note(self) -> str | None:
+        """Why the chart is not per currency (it shows every currency's whatever currency is
+        picked); ``None`` when it is."""
+        if self.metric is not None:
+            metric = METRICS.get(self.metric)  # reports are all per currency
+            return (metric.currency_note or None) if metric is not None else None
+        if self.by_currency:
+            return None
+        label = catalog.get(str(self.dataset)).label
+        return f"{label} have no currency: the chart shows them all, whatever the currency."
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 Column names come from the catalog (``Chart.check`` refuses any other), and filter values are
 bound as parameters, so a user's chart can never inject SQL. The same statement runs live and
 on the cache. Its drill-down is the same condition with the values written out.
+
+A chart on a dataset with a currency is grouped by it too (``none`` for rows without one); for
+one currency, its statement reads only that currency's rows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from flitch import catalog
 from flitch.dashboards.model import Agg, Chart, Filter, Op
-from flitch.metrics.model import sql_text
+from flitch.metrics.model import currency_key, sql_text
 from flitch.query.reads import DatasetRead, filter_param, stripe_value
 from flitch.store.schema import quote_ident
 
@@ -78,10 +81,14 @@ def measure_sql(agg: Agg, column: str | None) -> str:
     return f"{agg.value}({quote_ident(column)})"
 
 
-def build(chart: Chart) -> ChartQuery:
-    """The statement for a dataset chart (checked beforehand with ``Chart.check``)."""
+def build(chart: Chart, currency: str | None = None) -> ChartQuery:
+    """The statement for a dataset chart (checked beforehand with ``Chart.check``), over the
+    rows of ``currency`` only if given and the chart is per currency."""
     params: dict[str, Any] = {}
     cond = where(chart, params)
+    if currency is not None and chart.by_currency:
+        cond = f"{cond} AND currency = $currency"
+        params["currency"] = currency
     keys: list[str] = []
     select: list[str] = []
     if chart.group.grain:
@@ -90,8 +97,8 @@ def build(chart: Chart) -> ChartQuery:
     elif chart.group.column:
         select.append(f"{quote_ident(chart.group.column)} AS grp")
         keys.append("grp")
-    if chart.is_money_split:
-        select.append("currency")
+    if chart.by_currency:
+        select.append(f"{currency_key()} AS currency")
         keys.append("currency")
     select += [f"{measure_sql(m.agg, m.column)} AS m{i}" for i, m in enumerate(chart.measures)]
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""

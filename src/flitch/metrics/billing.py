@@ -8,6 +8,8 @@ from typing import Any
 
 from flitch.metrics.derived import MRR_SUBSCRIPTIONS
 from flitch.metrics.model import (
+    ALL,
+    NO_CURRENCY,
     PREVIOUS_PART,
     Column,
     Metric,
@@ -50,10 +52,18 @@ def _mrr_family(name: str, label: str, unit: Unit, definition: str) -> Metric:
 
 
 def _current(
-    name: str, label: str, unit: Unit, definition: str, table: str, value: str, where: str
+    name: str,
+    label: str,
+    unit: Unit,
+    definition: str,
+    table: str,
+    value: str,
+    where: str,
+    currency_note: str = "",
 ) -> Metric:
-    """A metric of the present state of one dataset (whatever the period), per currency."""
-    key = "currency" if unit is Unit.MONEY else "'all'"
+    """A metric of the present state of one dataset (whatever the period), per currency
+    unless ``currency_note`` says why not."""
+    key = sql_text(ALL) if currency_note else "currency"
     return Metric(
         name=name,
         label=label,
@@ -65,6 +75,7 @@ def _current(
         sql=f"SELECT {key}, {value} FROM {table} WHERE {where} GROUP BY 1",  # noqa: S608
         drill_dataset=table,
         drill_where=where,
+        currency_note=currency_note,
     )
 
 
@@ -116,20 +127,18 @@ SUBSCRIPTIONS: tuple[Metric, ...] = (
         label="New subscriptions",
         unit=Unit.COUNT,
         definition="Subscriptions created in the period, whatever their status now (trials "
-        "and incomplete ones included).",
+        "and incomplete ones included). Per currency.",
         table="subscriptions",
         value="count(*)",
-        by_currency=False,
     ),
     aggregate(
         name="canceled_subscriptions",
         label="Canceled subscriptions",
         unit=Unit.COUNT,
-        definition="Subscriptions that ended in the period (by ended_at).",
+        definition="Subscriptions that ended in the period (by ended_at). Per currency.",
         table="subscriptions",
         value="count(*)",
         time_column="ended_at",
-        by_currency=False,
         until_end=True,
     ),
     _current(
@@ -137,7 +146,7 @@ SUBSCRIPTIONS: tuple[Metric, ...] = (
         "In trial",
         Unit.COUNT,
         "Subscriptions in their trial now (status trialing): not in MRR until the trial ends "
-        "and the first invoice is paid.",
+        "and the first invoice is paid. Per currency.",
         "subscriptions",
         "count(*)",
         "status = 'trialing'",
@@ -146,11 +155,11 @@ SUBSCRIPTIONS: tuple[Metric, ...] = (
         name="trials_started",
         label="Trials started",
         unit=Unit.COUNT,
-        definition="Subscriptions whose trial started in the period (by trial_start).",
+        definition="Subscriptions whose trial started in the period (by trial_start). Per "
+        "currency.",
         table="subscriptions",
         value="count(*)",
         time_column="trial_start",
-        by_currency=False,
         until_end=True,
     ),
 )
@@ -185,7 +194,7 @@ INVOICES: tuple[Metric, ...] = (
         "Past-due invoices",
         Unit.COUNT,
         "Open invoices whose due date has passed, or, for invoices charged automatically, "
-        "whose payment has been attempted and failed.",
+        "whose payment has been attempted and failed. Per currency.",
         "invoices",
         "count(*)",
         _PAST_DUE,
@@ -213,11 +222,11 @@ INVOICES: tuple[Metric, ...] = (
         name="credit_notes_issued",
         label="Credit notes issued",
         unit=Unit.COUNT,
-        definition="The number of credit notes issued in the period (void ones left out).",
+        definition="The number of credit notes issued in the period (void ones left out). "
+        "Per currency.",
         table="credit_notes",
         value="count(*)",
         where="status <> 'void'",
-        by_currency=False,
     ),
     _current(
         "coupon_redemptions",
@@ -228,6 +237,9 @@ INVOICES: tuple[Metric, ...] = (
         "coupons",
         "sum(times_redeemed)",
         "times_redeemed > 0",
+        currency_note="Stripe counts a coupon's redemptions (times_redeemed) without saying in "
+        "which currency, and a percent-off coupon applies in any currency: this counts every "
+        "currency's.",
     ),
 )
 
@@ -243,7 +255,7 @@ WITH attached AS (
   WHERE sm.status IN {sql_list(MRR_STATUSES)}
   GROUP BY ALL
 )
-SELECT COALESCE(a.currency, lower(c.currency), 'all') AS currency, c.id AS coupon, c.name,
+SELECT COALESCE(a.currency, lower(c.currency), '{NO_CURRENCY}') AS currency, c.id AS coupon, c.name,
   c.duration, c.percent_off, c.amount_off, COALESCE(c.times_redeemed, 0) AS redemptions,
   COALESCE(a.subscriptions, 0) AS subscriptions,
   CAST(round(COALESCE(a.discount, 0)) AS BIGINT) AS mrr_discount
@@ -256,7 +268,7 @@ def _coupon_drill(row: Mapping[str, Any]) -> tuple[str, str]:
     cond = [_IN_MRR]
     if row.get("coupon"):
         cond.append(f"CAST(discounts AS VARCHAR) LIKE {sql_text('%' + str(row['coupon']) + '%')}")
-    if row.get("currency") and row["currency"] != "all":
+    if row.get("currency") and row["currency"] != NO_CURRENCY:
         cond.append(f"currency = {sql_text(str(row['currency']))}")
     return "subscriptions", " AND ".join(cond)
 
@@ -267,7 +279,9 @@ COUPON_USAGE = Report(
     definition=(
         "Each coupon: its lifetime redemptions (times_redeemed), the active and past_due "
         "subscriptions carrying it now, and the MRR it takes off them (forever coupons only; "
-        "a subscription with two forever coupons splits its discount evenly between them)."
+        "a subscription with two forever coupons splits its discount evenly between them). "
+        "Per currency of those subscriptions (a coupon on subscriptions in two currencies has "
+        "a row in each); a coupon on none is under its own currency (amount off), or none."
     ),
     datasets=_MRR_DATASETS,
     sql=_COUPON_USAGE_SQL,

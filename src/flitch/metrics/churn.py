@@ -9,6 +9,10 @@ Over a window ``[lo, hi)``:
   subscriptions ended, with no other one running at that moment); a customer is counted once;
 - churn rate = churned ÷ (active at the start + new), Stripe's formula.
 
+Every count and rate is per currency, as MRR and its subscribers are: a customer is a
+subscriber in each currency they have a paid subscription in, and churns in a currency when the
+last of those ends.
+
 The headline numbers come from ``SUBSCRIBER_FAMILY``: over the period picked, and over the 30
 days ending at its end (the rolling window Stripe's Dashboard shows), and per bucket of the
 grain (the same statement's series part).
@@ -64,9 +68,14 @@ def _churn_metric(
     )
 
 
+_PER_CURRENCY = (
+    " Per currency, as MRR: a customer is a subscriber in each currency they have a paid "
+    "subscription in (moving from one currency to another is a churn in the first and a new "
+    "subscriber in the second)."
+)
 _RULES = (
     "A subscriber churns when the last of their paid subscriptions is canceled (or goes "
-    "unpaid or paused); free subscriptions and trials do not count."
+    "unpaid or paused); free subscriptions and trials do not count." + _PER_CURRENCY
 )
 
 METRICS: tuple[Metric, ...] = (
@@ -100,7 +109,8 @@ METRICS: tuple[Metric, ...] = (
         "Churned subscribers",
         Unit.COUNT,
         "Customers who stopped being subscribers in the period: the last of their paid "
-        "subscriptions ended (canceled, or went unpaid or paused) with no other one running.",
+        "subscriptions ended (canceled, or went unpaid or paused) with no other one running."
+        + _PER_CURRENCY,
         True,
         _ENDED,
         PAID_TO,
@@ -110,7 +120,7 @@ METRICS: tuple[Metric, ...] = (
         "New subscribers",
         Unit.COUNT,
         "Customers who became subscribers in the period (their first paid subscription, or a "
-        "return after churning; a trial counts once it ends and is paid for).",
+        "return after churning; a trial counts once it ends and is paid for)." + _PER_CURRENCY,
         True,
         _STARTED,
         PAID_FROM,

@@ -2,6 +2,10 @@
 
 The same functions run over a live load (an in-memory DuckDB of just-fetched pages) and over
 the cache, so a metric has one value whichever way it was read.
+
+For one currency, a statement is scoped by ``in_currency``: its rows of that currency, exactly
+those it gives for all currencies (DuckDB takes the condition down to the tables it reads where
+it can, so less is computed). A report's rows are kept once shaped (``compute_report``).
 """
 
 from __future__ import annotations
@@ -63,13 +67,26 @@ def period_params(start: int, end: int) -> dict[str, datetime]:
     }
 
 
-def params_for(sql: str, start: int, end: int, grain: str | None = None) -> dict[str, Any] | None:
-    """The parameters ``sql`` uses, out of ``$start``, ``$end`` and ``$grain`` (NULL when not
-    given: a family's statement then leaves its series out)."""
+def params_for(
+    sql: str, start: int, end: int, grain: str | None = None, currency: str | None = None
+) -> dict[str, Any] | None:
+    """The parameters ``sql`` uses, out of ``$start``, ``$end``, ``$grain`` (NULL when not
+    given: a family's statement then leaves its series out) and ``$currency``."""
     given: dict[str, Any] = dict(period_params(start, end))
     given["grain"] = grain
+    given["currency"] = currency
     used = {k: v for k, v in given.items() if f"${k}" in sql}
     return used or None
+
+
+def in_currency(sql: str, before: tuple[str, ...], currency: str | None) -> str:
+    """``sql`` keeping only its rows of ``currency`` (bound as ``$currency``); ``before``
+    names the columns ahead of its currency key (a metric's ``()``, a series' ``("bucket",)``,
+    a family's ``("part", "bucket")``). Without a currency, ``sql`` itself."""
+    if currency is None:
+        return sql
+    names = ", ".join((*before, "key"))
+    return f"SELECT * FROM (\n{sql}\n) AS scoped({names}) WHERE key = $currency"  # noqa: S608
 
 
 def value_of(unit: Unit, raw: Any) -> int | float | None:
@@ -81,8 +98,11 @@ def value_of(unit: Unit, raw: Any) -> int | float | None:
     return round(float(raw))
 
 
-def _values(source: Queryable, metric: Metric, sql: str, start: int, end: int) -> MetricValues:
-    result = run(source, sql, params_for(sql, start, end))
+def _values(
+    source: Queryable, metric: Metric, sql: str, start: int, end: int, currency: str | None
+) -> MetricValues:
+    sql = in_currency(sql, (), currency if not metric.currency_note else None)
+    result = run(source, sql, params_for(sql, start, end, currency=currency))
     values: dict[str, int | float] = {}
     for row in result.rows:
         value = value_of(metric.unit, row[1])
@@ -92,14 +112,23 @@ def _values(source: Queryable, metric: Metric, sql: str, start: int, end: int) -
 
 
 def compute(
-    source: Queryable, metrics: Sequence[Metric], start: int, end: int
+    source: Queryable,
+    metrics: Sequence[Metric],
+    start: int,
+    end: int,
+    currency: str | None = None,
 ) -> dict[str, MetricValues]:
-    """Each metric's values for ``[start, end)`` (Unix seconds)."""
-    return {m.name: _values(source, m, m.sql, start, end) for m in metrics}
+    """Each metric's values for ``[start, end)`` (Unix seconds), of ``currency`` only if
+    given (a metric that is not per currency: all of it)."""
+    return {m.name: _values(source, m, m.sql, start, end, currency) for m in metrics}
 
 
 def compute_previous(
-    source: Queryable, metrics: Sequence[Metric], start: int, end: int
+    source: Queryable,
+    metrics: Sequence[Metric],
+    start: int,
+    end: int,
+    currency: str | None = None,
 ) -> dict[str, MetricValues | None]:
     """What each metric's values for ``[start, end)`` are compared with: its values over the
     period of the same length before, or, for a present-day metric, its value at ``start``
@@ -107,18 +136,28 @@ def compute_previous(
     out: dict[str, MetricValues | None] = {}
     for m in metrics:
         if not m.current:
-            out[m.name] = _values(source, m, m.sql, start - (end - start), start)
+            out[m.name] = _values(source, m, m.sql, start - (end - start), start, currency)
         elif m.previous_sql:
-            out[m.name] = _values(source, m, m.previous_sql, start, end)
+            out[m.name] = _values(source, m, m.previous_sql, start, end, currency)
         else:
             out[m.name] = None
     return out
 
 
 def compute_report(
-    source: Queryable, report: Report, start: int, end: int, grain: str = "month"
+    source: Queryable,
+    report: Report,
+    start: int,
+    end: int,
+    grain: str = "month",
+    currency: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A report's rows for ``[start, end)`` (``grain`` matters to reports over time)."""
+    """A report's rows for ``[start, end)`` (``grain`` matters to reports over time), of
+    ``currency`` only if given: kept once shaped, since shaping may look across currencies
+    (the movements waterfall starts at the period's first snapshot of any of them)."""
     result = run(source, report.sql, params_for(report.sql, start, end, grain))
     rows = result.dicts()
-    return report.reshape(rows) if report.reshape is not None else rows
+    shaped = report.reshape(rows) if report.reshape is not None else rows
+    if currency is None:
+        return shaped
+    return [row for row in shaped if row.get("currency") == currency]

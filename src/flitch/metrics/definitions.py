@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from flitch.metrics import billing, bridge, churn, movements, top
 from flitch.metrics.bridge import NET_VOLUME_CATEGORIES
-from flitch.metrics.model import Metric, Report, Unit, aggregate, ratio, sql_list
+from flitch.metrics.model import Metric, Report, Unit, aggregate, currency_key, ratio, sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES
 
 __all__ = [
@@ -126,10 +126,11 @@ PAYMENTS: tuple[Metric, ...] = (
         label="New customers",
         unit=Unit.COUNT,
         definition="Customers created in the period (deleted customers are not listed by "
-        "Stripe and so not counted).",
+        "Stripe and so not counted). Per currency: the one Stripe bills the customer in, set "
+        "when they are first billed; customers not billed yet have none and are counted apart.",
         table="customers",
         value="count(*)",
-        by_currency=False,
+        key=currency_key(),
     ),
 )
 

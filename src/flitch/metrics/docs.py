@@ -13,11 +13,13 @@ def _cell(text: str) -> str:
 
 
 def markdown() -> str:
-    """One row per metric and report: name, label, unit, what it is and the policy behind it."""
+    """One row per metric and report: name, label, unit, what it is and the policy behind it
+    (and why, for the one or two that are not per currency)."""
     lines = ["| Metric | Label | Unit | Definition |", "|---|---|---|---|"]
     for m in METRICS:
         unit = m.unit.value + (", now" if m.current else "")
-        lines.append(f"| `{m.name}` | {m.label} | {unit} | {_cell(m.definition)} |")
+        text = m.definition + (f" Not per currency: {m.currency_note}" if m.currency_note else "")
+        lines.append(f"| `{m.name}` | {m.label} | {unit} | {_cell(text)} |")
     for r in REPORTS:
         lines.append(f"| `{r.name}` | {r.label} | table | {_cell(r.definition)} |")
     return "\n".join(lines) + "\n"

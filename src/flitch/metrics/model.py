@@ -2,9 +2,14 @@
 
 A metric's SQL runs over a connection's datasets (live or cached: the same tables either way)
 with the parameters ``$start`` and ``$end`` (UTC timestamps; the period is ``[start, end)``). Its
-headline SQL returns rows of ``(currency, value)``; metrics without a currency use the key
-``"all"``. Its series SQL (if it has one) also takes ``$grain`` (``day``, ``week`` or ``month``)
-and returns ``(bucket, currency, value)``, ``bucket`` being the start of a ``date_trunc`` bucket.
+headline SQL returns rows of ``(currency, value)``; what has no currency (a customer never
+billed) comes under the key ``"none"``, apart from every currency. Its series SQL (if it has
+one) also takes ``$grain`` (``day``, ``week`` or ``month``) and returns ``(bucket, currency,
+value)``, ``bucket`` being the start of a ``date_trunc`` bucket.
+
+Every metric is per currency, so that picking a currency shows that currency's part of what all
+currencies show (``compute.in_currency``), except one that cannot be: it says why in
+``currency_note``, and its one value comes under the key ``"all"``.
 
 The helpers below write both statements from one description, so a metric's headline and its
 chart can never disagree about what is counted.
@@ -21,6 +26,15 @@ from flitch.query.reads import DatasetRead
 
 #: Seconds in a day.
 DAY = 86_400
+#: The key of a metric's value that is not per currency (``Metric.currency_note``).
+ALL = "all"
+#: The key of values over records with no currency (a customer not billed yet).
+NO_CURRENCY = "none"
+
+
+def currency_key(column: str = "currency") -> str:
+    """A currency column as a metric's key: its records with no currency under ``"none"``."""
+    return f"COALESCE({column}, '{NO_CURRENCY}')"
 
 
 class Unit(StrEnum):
@@ -38,7 +52,7 @@ SERIES_PART = "series"
 @dataclass(frozen=True)
 class Family:
     """One statement computing several metrics at once (MRR, ARR, subscribers, churn… share
-    all their work). It returns ``part``, ``bucket``, a key (currency, or ``'all'``), then one
+    all their work). It returns ``part``, ``bucket``, a key (the currency), then one
     column per metric. ``part`` is ``'period'`` for the values shown and ``'previous'`` for
     what they are compared with (a metric over the period is compared with the period before;
     a present-day one, ``Metric.current``, with its value at the period's start); ``'series'``
@@ -88,6 +102,9 @@ class Metric:
     #: ``rolling_days`` ending at the period's (the point's bucket's) end; 0: over the period
     #: (the bucket). A series point then drills down to that window, not to its bucket.
     rolling_days: int = 0
+    #: Why the metric is not per currency, shown with it when a currency is picked; empty: it
+    #: is, its values keyed by currency.
+    currency_note: str = ""
 
     def reads(self, start: int, end: int) -> list[DatasetRead]:
         """What a live load must fetch for this metric over ``[start, end)``."""
@@ -151,18 +168,18 @@ def aggregate(
     value: str,
     where: str = "",
     time_column: str = "created",
-    by_currency: bool = True,
+    key: str = "currency",
     ranged: bool = True,
     until_end: bool = False,
 ) -> Metric:
-    """A metric that is one aggregate over one dataset's rows in the period, per currency.
+    """A metric that is one aggregate over one dataset's rows in the period, per currency
+    (``key``: how a row's currency is read, e.g. ``currency_key()`` where it may have none).
 
     ``until_end``: the period is on another column than ``created`` but no record created after
     the period can be in it; the SQL says ``created < $end`` and a live read is narrowed to it.
     """
     bound = "created < $end" if until_end else ""
     cond = " AND ".join(c for c in (where, bound, period(time_column)) if c)
-    key = "currency" if by_currency else "'all'"
     return Metric(
         name=name,
         label=label,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from flitch.metrics.compute import Queryable, params_for, run, value_of
+from flitch.metrics.compute import Queryable, in_currency, params_for, run, value_of
 from flitch.metrics.model import Metric, Unit
 from flitch.store.results import iso_utc
 
@@ -70,12 +70,19 @@ def auto_grain(start: int, end: int) -> Grain:
 
 
 def compute_series(
-    source: Queryable, metric: Metric, start: int, end: int, grain: Grain
+    source: Queryable,
+    metric: Metric,
+    start: int,
+    end: int,
+    grain: Grain,
+    currency: str | None = None,
 ) -> dict[str, list[Point]]:
-    """The metric per bucket and currency (currencies sorted; every bucket present)."""
+    """The metric per bucket and currency (currencies sorted; every bucket present), of
+    ``currency`` only if given and the metric is per currency."""
     if not metric.series:
         return {}
-    result = run(source, metric.series, params_for(metric.series, start, end, grain.value))
+    sql = in_currency(metric.series, ("bucket",), None if metric.currency_note else currency)
+    result = run(source, sql, params_for(sql, start, end, grain.value, currency))
     return series_points(metric, result.rows, start, end, grain)
 
 

@@ -4,7 +4,9 @@ A subscription is *paid* from the end of its trial (or its start) until it ended
 ``ended_at``), or, when it is unpaid or paused now, until the start of the period it went
 unpaid in (``current_period_start``; Stripe records no time for that change). Subscriptions that
 never got past ``incomplete``, or whose MRR is zero (free), are never paid. A customer is a
-*subscriber* while at least one of their subscriptions is paid.
+*subscriber* in a currency while at least one of their subscriptions in that currency is paid:
+every count is per currency, as MRR is, so a customer paying in two currencies counts in each,
+and one moving from a USD subscription to a EUR one churns in USD and is new in EUR.
 
 ``SUBSCRIBER_FAMILY`` reads each subscription's MRR (``derived_mrr_subscriptions``, priced once
 per version of the data by ``mrr_sql``) and answers, in one statement, MRR, ARR, active
@@ -59,7 +61,8 @@ WINDOWS: tuple[tuple[str, str, str, bool], ...] = (
 
 
 def _flags() -> str:
-    """Per customer and window: subscriber at its start, and began a paid time in it."""
+    """Per customer, currency and window: subscriber at its start, and began a paid time in
+    it."""
     out = []
     for name, lo, hi, before in WINDOWS:
         known = "created < $start AND " if before else ""
@@ -69,8 +72,9 @@ def _flags() -> str:
 
 
 def _counts() -> str:
-    """Per window: subscribers at its start, new ones, churned ones."""
-    subscribers, churned = [], []
+    """Per currency and window: subscribers at its start, new ones, churned ones (every
+    currency that ends a paid time has subscribers in ``per_customer``)."""
+    subscribers, churned, outer = [], [], []
     for name, lo, hi, before in WINDOWS:
         subscribers.append(
             f"count(*) FILTER (WHERE active_{name}) AS active_{name}, "
@@ -81,9 +85,14 @@ def _counts() -> str:
             f"count(DISTINCT customer) FILTER (WHERE {known} AND ended >= {lo} "
             f"AND ended < {hi}) AS churned_{name}"
         )
+        outer.append(
+            f"s.active_{name}, s.new_{name}, COALESCE(c.churned_{name}, 0) AS churned_{name}"
+        )
     return (
-        f"SELECT * FROM (SELECT {', '.join(subscribers)} FROM per_customer), "  # noqa: S608
-        f"(SELECT {', '.join(churned)} FROM ends)"
+        f"SELECT s.currency, {', '.join(outer)} "  # noqa: S608
+        f"FROM (SELECT currency, {', '.join(subscribers)} FROM per_customer GROUP BY currency) s "
+        f"LEFT JOIN (SELECT currency, {', '.join(churned)} FROM ends GROUP BY currency) c "
+        "ON c.currency = s.currency"
     )
 
 
@@ -127,25 +136,28 @@ WITH subscription_mrr AS (
   SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_READ}
 ),
 paid AS MATERIALIZED (
-  -- each paid time that matters to a window: its customer, when it was created, from, to
-  SELECT customer, created, paid_from, COALESCE(paid_to, 'infinity'::TIMESTAMPTZ) AS paid_to
+  -- each paid time that matters to a window: its customer and currency, when it was created,
+  -- from, to
+  SELECT customer, currency, created, paid_from,
+    COALESCE(paid_to, 'infinity'::TIMESTAMPTZ) AS paid_to
   FROM subscription_mrr
   WHERE mrr > 0 AND paid_from IS NOT NULL AND (paid_to IS NULL OR paid_to > paid_from)
     AND created < $end AND COALESCE(paid_to, $end) >= {SINCE}
 ),
 per_customer AS (
-  SELECT customer,
+  SELECT customer, currency,
     {_flags()}
-  FROM paid GROUP BY customer
+  FROM paid GROUP BY customer, currency
 ),
 ends AS (
-  -- a paid time ending with no other one of its customer running on: the customer churned
-  -- (``covered_before``: the same, seeing only what was created before the period's start)
-  SELECT e.customer, e.created, e.paid_to AS ended,
+  -- a paid time ending with no other one of its customer in its currency running on: the
+  -- customer churned in that currency (``covered_before``: the same, seeing only what was
+  -- created before the period's start)
+  SELECT e.customer, e.currency, e.created, e.paid_to AS ended,
     bool_or(o.customer IS NOT NULL) AS covered,
     COALESCE(bool_or(o.created < $start), false) AS covered_before
-  FROM paid e LEFT JOIN paid o ON o.customer = e.customer AND o.paid_from <= e.paid_to
-    AND o.paid_to > e.paid_to
+  FROM paid e LEFT JOIN paid o ON o.customer = e.customer AND o.currency = e.currency
+    AND o.paid_from <= e.paid_to AND o.paid_to > e.paid_to
   WHERE e.paid_to >= {SINCE} AND e.paid_to < $end
   GROUP BY ALL
 ),
@@ -158,68 +170,76 @@ windows AS (
   UNION ALL
   SELECT 'rolling', bucket, hi - {_ROLL}, hi FROM grid
 ),
--- A customer's paid times run into one another (or touch) in runs; a run begins where a paid
--- time starts with no earlier one still running (``began``), and ends where one ends with no
--- other running on (``ends``, not covered). Subscribers at an instant: runs begun by then less
--- runs ended by then.
+-- A customer's paid times in a currency run into one another (or touch) in runs; a run begins
+-- where a paid time starts with no earlier one still running (``began``), and ends where one
+-- ends with no other running on (``ends``, not covered). Subscribers at an instant: runs begun
+-- by then less runs ended by then.
 began AS (
-  SELECT DISTINCT s.customer, s.paid_from AS began FROM paid s
+  SELECT DISTINCT s.customer, s.currency, s.paid_from AS began FROM paid s
   WHERE NOT EXISTS (
     SELECT 1 FROM paid o
-    WHERE o.customer = s.customer AND o.paid_from < s.paid_from AND o.paid_to >= s.paid_from)
+    WHERE o.customer = s.customer AND o.currency = s.currency AND o.paid_from < s.paid_from
+      AND o.paid_to >= s.paid_from)
 ),
-ended AS (SELECT DISTINCT customer, ended FROM ends WHERE NOT covered),
+ended AS (SELECT DISTINCT customer, currency, ended FROM ends WHERE NOT covered),
 marks AS (
-  SELECT began AS at, 1 AS step FROM began UNION ALL SELECT ended, -1 FROM ended
+  SELECT currency, began AS at, 1 AS step FROM began
+  UNION ALL SELECT currency, ended, -1 FROM ended
 ),
 window_active AS (
-  SELECT w.kind, w.bucket, sum(m.step) AS active_start FROM windows w JOIN marks m ON m.at <= w.lo
+  SELECT w.kind, w.bucket, m.currency, sum(m.step) AS active_start
+  FROM windows w JOIN marks m ON m.at <= w.lo
   GROUP BY ALL
 ),
--- new in a window: a run begins in it, after its start, with no run of the customer ending
--- between the two (that one was running at the start)
+-- new in a window: a run begins in it, after its start, with no run of the customer (in that
+-- currency) ending between the two (that one was running at the start)
 firsts AS (
-  SELECT w.kind, w.bucket, w.lo, b.customer, min(b.began) AS first
+  SELECT w.kind, w.bucket, w.lo, b.customer, b.currency, min(b.began) AS first
   FROM windows w JOIN began b ON b.began >= w.lo AND b.began < w.hi
   GROUP BY ALL
 ),
 window_new AS (
-  SELECT f.kind, f.bucket, count(*) AS new FROM firsts f
+  SELECT f.kind, f.bucket, f.currency, count(*) AS new FROM firsts f
   WHERE f.first > f.lo AND NOT EXISTS (
-    SELECT 1 FROM ended e WHERE e.customer = f.customer AND e.ended > f.lo AND e.ended < f.first)
+    SELECT 1 FROM ended e WHERE e.customer = f.customer AND e.currency = f.currency
+      AND e.ended > f.lo AND e.ended < f.first)
   GROUP BY ALL
 ),
 window_churn AS (
-  SELECT w.kind, w.bucket, count(DISTINCT e.customer) AS churned
+  SELECT w.kind, w.bucket, e.currency, count(DISTINCT e.customer) AS churned
   FROM windows w JOIN ended e ON e.ended >= w.lo AND e.ended < w.hi
   GROUP BY ALL
 ),
+currencies AS (SELECT DISTINCT currency FROM paid),
 window_counts AS (
-  SELECT w.kind, w.bucket, COALESCE(a.active_start, 0) AS active,
+  SELECT w.kind, w.bucket, k.currency, COALESCE(a.active_start, 0) AS active,
     COALESCE(n.new, 0) AS new, COALESCE(c.churned, 0) AS churned
-  FROM windows w
+  FROM windows w CROSS JOIN currencies k
   LEFT JOIN window_active a ON a.kind = w.kind AND a.bucket = w.bucket
-  LEFT JOIN window_new n ON n.kind = w.kind AND n.bucket = w.bucket
+    AND a.currency = k.currency
+  LEFT JOIN window_new n ON n.kind = w.kind AND n.bucket = w.bucket AND n.currency = k.currency
   LEFT JOIN window_churn c ON c.kind = w.kind AND c.bucket = w.bucket
+    AND c.currency = k.currency
 ),
 series AS (
-  SELECT b.bucket, b.active AS active_series, b.new AS new_series,
+  SELECT b.bucket, b.currency, b.active AS active_series, b.new AS new_series,
     b.churned AS churned_series, r.active AS active_rolling_series,
     r.new AS new_rolling_series, r.churned AS churned_rolling_series
-  FROM window_counts b JOIN window_counts r ON r.bucket = b.bucket AND r.kind = 'rolling'
+  FROM window_counts b JOIN window_counts r ON r.bucket = b.bucket
+    AND r.currency = b.currency AND r.kind = 'rolling'
   WHERE b.kind = 'bucket'
 )
 {_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
 UNION ALL
 {_mrr("previous", _AT_START)}
 UNION ALL
-SELECT 'period', NULL, 'all', {_NO_MRR}, {_rate("period")}, churned_period, new_period,
+SELECT 'period', NULL, currency, {_NO_MRR}, {_rate("period")}, churned_period, new_period,
   {_rate("rolling")} FROM counts
 UNION ALL
-SELECT 'previous', NULL, 'all', {_NO_MRR}, {_rate("previous")}, churned_previous, new_previous,
-  {_rate("rolling_previous")} FROM counts
+SELECT 'previous', NULL, currency, {_NO_MRR}, {_rate("previous")}, churned_previous,
+  new_previous, {_rate("rolling_previous")} FROM counts
 UNION ALL
-SELECT 'series', bucket, 'all', {_NO_MRR}, {_rate("series")}, churned_series, new_series,
+SELECT 'series', bucket, currency, {_NO_MRR}, {_rate("series")}, churned_series, new_series,
   {_rate("rolling_series")}
 FROM series
 """  # noqa: S608

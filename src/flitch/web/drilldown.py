@@ -158,7 +158,7 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
             col = chart.group.column
             cond = f"{col} IS NULL" if value is None else f"{col} = {query.literal(value)}"
             where = f"{where} AND {cond}"
-        if chart.is_money_split and row.get("currency"):
+        if chart.by_currency and row.get("currency"):
             currency = str(row["currency"]).lower()
         found = drill(dataset, where, period, currency)
         reads = query.reads(chart, period.start, period.end)

@@ -57,6 +57,14 @@ Currency = Annotated[
     str | None,
     Query(pattern=r"^[A-Za-z]{3}$|^all$", description="One currency (e.g. usd); all by default."),
 ]
+#: What a drill-down's currency may be: also ``none``, the records with no currency.
+DrillCurrency = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z]{3}$|^all$|^none$",
+        description="The currency clicked (e.g. usd; none: records with no currency).",
+    ),
+]
 GrainParam = Annotated[
     Literal["day", "week", "month"] | None,
     Query(description="The time grain; by default it follows the period."),
@@ -228,7 +236,7 @@ async def drill_rows(
     chart: Annotated[str, Query(max_length=64, description="The chart's id.")],
     start: Annotated[datetime, Query(description="The period's start (ISO 8601, UTC).")],
     end: Annotated[datetime, Query(description="The period's end, excluded.")],
-    currency: Currency = None,
+    currency: DrillCurrency = None,
     bucket: Annotated[datetime | None, Query(description="A series point's bucket start.")] = None,
     grain: GrainParam = None,
     row: Annotated[
