@@ -346,7 +346,7 @@ def rolled_items(sub: Obj, start: int, end: int) -> Obj:
         {**item, "current_period_start": start, "current_period_end": end}
         for item in sub["items"]["data"]
     ]
-    return {**sub["items"], "data": items, "total_count": len(items)}
+    return {**sub["items"], "data": items}
 
 
 # -- credit notes --------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Most pages are the store's cached JSON bytes joined together. Two things need more:
 
 - ``expand[]`` replaces ids with the objects they name (``data.customer``), through lists
-  (``data.discounts``), nested list envelopes (``data.items.data.price.product``) and up to
-  four levels. Expanding into an object the key may not read is refused with Stripe's 403.
+  (``data.discounts``), lists of hashes (``data.total_discount_amounts.discount``), nested
+  list envelopes (``data.items.data.price.product``) and up to four levels. Expanding into an
+  object the key may not read is refused with Stripe's 403.
 - Some fields are left out unless expanded (price ``tiers``; ``INCLUDABLE``). An object that
   carries one is re-serialised once without it and cached until the object changes.
 """
@@ -179,8 +180,10 @@ def _expand(store: ModeStore, value: Any, path: list[str], check: Resolver, full
         included = (original or {}).get(head)
         copy[head] = included
         current: Any = included
-    elif head in value and isinstance(value[head], dict) and rest and head not in EXPANDABLE:
-        current = value[head]  # a plain hash on the way (``parent.subscription_details``)
+    elif head in value and isinstance(value[head], dict | list) and rest and head not in EXPANDABLE:
+        # a plain hash on the way (``parent.subscription_details``), or a list of them
+        # (``total_discount_amounts.discount``)
+        current = value[head]
     elif head in value and (
         head in EXPANDABLE or (isinstance(value[head], str) and store.get(value[head]) is not None)
     ):

@@ -214,12 +214,14 @@ def attempt_payment(
         sink.emit("charge.succeeded", ch, t, auto=auto)
         sink.emit("payment_intent.succeeded", pi, t, previous, auto=auto)
     else:
+        # the card was saved with the customer, or given with the intent
+        card_since = pi["created"] if customer is None else customer["created"]
         previous = change(
             pi,
             {
                 "status": "requires_payment_method",
                 "latest_charge": charge_id,
-                "last_payment_error": money.payment_error(failure_code, charge_id, pm),
+                "last_payment_error": money.payment_error(failure_code, ch, card_since),
             },
         )
         sink.save(pi)
@@ -286,7 +288,11 @@ DISPUTE_REASONS = (
 
 
 def open_dispute(sink: Sink, charge: Obj, t: int, reason: str, *, inquiry: bool) -> Obj:
-    """The cardholder disputes a charge: a chargeback takes the money and a fee at once."""
+    """The cardholder disputes a charge: a chargeback takes the money and a fee at once.
+
+    The charge becomes ``disputed`` with no event of its own: Stripe sends ``charge.updated``
+    for a new description or metadata and for an asynchronous capture, not for a dispute (the
+    ``charge.dispute.*`` events carry the dispute, which names the charge)."""
     dispute_id = new_id(sink.rng, "dp_")
     withdrawals: list[Obj] = []
     if not inquiry:
@@ -315,12 +321,11 @@ def open_dispute(sink: Sink, charge: Obj, t: int, reason: str, *, inquiry: bool)
     )
     sink.add(dispute)
     charge = sink.edit(charge)
-    previous = change(charge, {"disputed": True})
+    charge["disputed"] = True
     sink.save(charge)
     sink.emit("charge.dispute.created", dispute, t, auto=True)
     if withdrawals:
         sink.emit("charge.dispute.funds_withdrawn", dispute, t, auto=True)
-    sink.emit("charge.updated", charge, t, previous, auto=True)
     return dispute
 
 
@@ -329,7 +334,7 @@ def review_dispute(sink: Sink, dispute: Obj, t: int) -> Obj:
     dispute = sink.edit(dispute)
     inquiry = dispute["status"].startswith("warning_")
     details = dict(dispute["evidence_details"])
-    details.update(has_evidence=True, submission_count=1)
+    details.update(has_evidence=True, submission_count=1, submission_method="manual")
     status = "warning_under_review" if inquiry else "under_review"
     previous = change(dispute, {"status": status, "evidence_details": details})
     sink.save(dispute)

@@ -55,8 +55,9 @@ def format_amount(amount: int, currency: str) -> str:
 
 
 def list_object(data: list[Obj], url: str) -> Obj:
-    """Stripe's list envelope, as nested inside an object (invoice lines, subscription items)."""
-    return {"object": "list", "data": data, "has_more": False, "total_count": len(data), "url": url}
+    """Stripe's list envelope, as nested inside an object (invoice lines, subscription items):
+    ``object``, ``data``, ``has_more``, ``url``; no ``total_count``, which Stripe never sends."""
+    return {"object": "list", "data": data, "has_more": False, "url": url}
 
 
 # -- the catalog ---------------------------------------------------------------------------------
@@ -225,9 +226,10 @@ def coupon(
 
 
 def discount(
-    *, id: str, coupon_id: str, customer: str, subscription: str, start: int, end: int | None
+    *, id: str, coupon_id: str, customer: str, subscription: str | None, start: int, end: int | None
 ) -> Obj:
-    """A coupon applied to a subscription; the coupon is ``source.coupon`` in this version."""
+    """A coupon applied to a subscription (or to a customer: no subscription); the coupon is
+    ``source.coupon`` in this version."""
     return {
         "id": id,
         "object": "discount",
@@ -315,6 +317,7 @@ def card(rng: random.Random) -> Obj:
     return {
         "card": {
             "amount_authorized": None,
+            "authorization_code": None,
             "brand": brand,
             "checks": {
                 "address_line1_check": None,
@@ -326,9 +329,14 @@ def card(rng: random.Random) -> Obj:
             "exp_year": year,
             "fingerprint": "".join(rng.choices(_ALPHABET, k=16)),
             "funding": rng.choice(("credit", "credit", "debit")),
+            "installments": None,
             "last4": f"{rng.randrange(10000):04d}",
+            "mandate": None,
             "network": brand,
+            "network_transaction_id": None,
+            "regulated_status": "unregulated",
             "three_d_secure": None,
+            "transaction_link_id": None,
             "wallet": None,
         },
         "type": "card",

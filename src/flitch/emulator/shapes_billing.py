@@ -23,7 +23,14 @@ _SUB_PAYMENT_SETTINGS: Obj = {
     "payment_method_types": None,
     "save_default_payment_method": "off",
 }
-_SUB_INVOICE_SETTINGS: Obj = {"account_tax_ids": None, "issuer": SELF}
+_SUB_INVOICE_SETTINGS: Obj = {
+    "account_tax_ids": None,
+    "custom_fields": None,
+    "description": None,
+    "footer": None,
+    "issuer": SELF,
+}
+_INVOICE_TAX: Obj = NO_TAX | {"status": None}
 _CLASSIC: Obj = {"flexible": None, "type": "classic", "updated_at": None}
 
 
@@ -251,7 +258,7 @@ def invoice(
         "attempt_count": 0,
         "attempted": False,
         "auto_advance": True,
-        "automatic_tax": NO_TAX,
+        "automatic_tax": _INVOICE_TAX,
         "automatically_finalizes_at": created + 3600,
         "billing_reason": billing_reason,
         "collection_method": collection_method,

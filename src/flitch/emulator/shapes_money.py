@@ -57,21 +57,31 @@ _EVIDENCE_KEYS = (
     "uncategorized_text",
 )
 _EMPTY_EVIDENCE: Obj = {key: None for key in _EVIDENCE_KEYS} | {"enhanced_evidence": {}}
-FAILURES: dict[str, tuple[str | None, str, str]] = {
-    # failure_code: (decline_code, failure_message, outcome.reason)
+#: How a card payment can fail, by the name the generator draws: (the error ``code``, which is
+#: also the charge's ``failure_code``; the issuer's ``decline_code``; the message; the
+#: ``outcome.reason``). A decline is always ``card_declined``: the reason the bank gave
+#: (``insufficient_funds``, ``do_not_honor``) is a decline code, never an error code.
+FAILURES: dict[str, tuple[str, str | None, str, str]] = {
     "card_declined": (
+        "card_declined",
         "insufficient_funds",
         "Your card has insufficient funds.",
         "insufficient_funds",
     ),
-    "expired_card": (None, "Your card has expired.", "expired_card"),
-    "incorrect_cvc": (None, "Your card's security code is incorrect.", "incorrect_cvc"),
+    "expired_card": ("expired_card", None, "Your card has expired.", "expired_card"),
+    "incorrect_cvc": (
+        "incorrect_cvc",
+        None,
+        "Your card's security code is incorrect.",
+        "incorrect_cvc",
+    ),
     "processing_error": (
+        "processing_error",
         None,
         "An error occurred while processing your card. Try again in a little bit.",
         "processing_error",
     ),
-    "do_not_honor": ("do_not_honor", "Your card was declined.", "do_not_honor"),
+    "do_not_honor": ("card_declined", "do_not_honor", "Your card was declined.", "do_not_honor"),
 }
 
 
@@ -94,10 +104,10 @@ _DESTINATION: Obj = {
 }
 
 
-def _fail_outcome(code: str) -> Obj:
-    decline, _message, reason = FAILURES[code]
+def _fail_outcome(kind: str) -> Obj:
+    code, decline, _message, reason = FAILURES[kind]
     return {
-        "advice_code": "try_again_later" if code == "card_declined" else None,
+        "advice_code": "try_again_later" if decline == "insufficient_funds" else None,
         "network_advice_code": None,
         "network_decline_code": None,
         "network_status": "declined_by_network",
@@ -109,7 +119,7 @@ def _fail_outcome(code: str) -> Obj:
     }
 
 
-_FAIL_OUTCOMES: dict[str, Obj] = {code: _fail_outcome(code) for code in FAILURES}
+_FAIL_OUTCOMES: dict[str, Obj] = {kind: _fail_outcome(kind) for kind in FAILURES}
 
 
 def payment_intent(
@@ -178,12 +188,13 @@ def payment_intent(
     }
 
 
-def payment_error(code: str, charge_id: str, payment_method: str | None) -> Obj:
-    """A payment intent's ``last_payment_error`` after a failed charge."""
-    decline, message, _reason = FAILURES[code]
+def payment_error(kind: str, charge: Obj, method_created: int) -> Obj:
+    """A payment intent's ``last_payment_error`` after ``charge`` failed (``FAILURES[kind]``):
+    the error, and the whole payment method that was declined."""
+    code, decline, message, _reason = FAILURES[kind]
     return {
         "advice_code": None,
-        "charge": charge_id,
+        "charge": charge["id"],
         "code": code,
         "decline_code": decline,
         "doc_url": f"https://docs.stripe.com/error-codes/{code.replace('_', '-')}",
@@ -191,9 +202,46 @@ def payment_error(code: str, charge_id: str, payment_method: str | None) -> Obj:
         "network_advice_code": None,
         "network_decline_code": None,
         "param": None,
-        "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+        "payment_method": payment_method(charge, method_created),
         "type": "card_error",
     }
+
+
+def payment_method(charge: Obj, created: int) -> Obj:
+    """The card a charge was made with, as a ``payment_method`` object (made at ``created``)."""
+    card = (charge["payment_method_details"] or {})["card"]
+    brand = card["brand"]
+    return {
+        "id": charge["payment_method"],
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": charge["billing_details"],
+        "card": {
+            "brand": brand,
+            "checks": card["checks"],
+            "country": card["country"],
+            "display_brand": _DISPLAY_BRANDS.get(brand, brand),
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "generated_from": None,
+            "last4": card["last4"],
+            "networks": {"available": [card["network"]], "preferred": None},
+            "regulated_status": card["regulated_status"],
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": charge["customer"],
+        "customer_account": None,
+        "livemode": charge["livemode"],
+        "metadata": {},
+        "type": "card",
+    }
+
+
+_DISPLAY_BRANDS = {"amex": "american_express"}
 
 
 def charge(
@@ -214,7 +262,8 @@ def charge(
     balance_transaction: str | None,
     failure_code: str | None = None,
 ) -> Obj:
-    """A card charge, succeeded (with its balance transaction) or failed (``failure_code``)."""
+    """A card charge, succeeded (with its balance transaction) or failed (``failure_code``: how,
+    a key of ``FAILURES``)."""
     ok = failure_code is None
     return {
         "id": id,
@@ -242,8 +291,8 @@ def charge(
         "description": description,
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": failure_code,
-        "failure_message": None if ok else FAILURES[failure_code or ""][1],
+        "failure_code": None if ok else FAILURES[failure_code or ""][0],
+        "failure_message": None if ok else FAILURES[failure_code or ""][2],
         "fraud_details": {},
         "livemode": livemode,
         "metadata": {},
@@ -291,6 +340,7 @@ def refund(
         "created": created,
         "currency": charge["currency"],
         "customer": charge["customer"],
+        "customer_account": None,
         "description": None,
         "destination_details": _DESTINATION,
         "metadata": {},
@@ -334,6 +384,7 @@ def dispute(
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
+            "submission_method": "not_submitted",
         },
         "intended_submission_method": None,
         "is_charge_refundable": inquiry,
@@ -345,6 +396,7 @@ def dispute(
             "card": {
                 "brand": card.get("brand", "visa"),
                 "case_type": "inquiry" if inquiry else "chargeback",
+                "network": card.get("network", "visa"),
                 "network_reason_code": "10.4" if reason == "fraudulent" else "13.1",
             },
             "type": "card",
