@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+import importlib
+import re
+import typing
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -138,3 +142,106 @@ def test_the_expansions_every_read_asks_for(emulator: Emulator, endpoint: str) -
             assert all(isinstance(d, dict) for d in obj["discounts"])
         elif obj["billing_scheme"] == "tiered":
             assert obj["tiers"]
+
+
+# -- errors as Stripe words them -----------------------------------------------------------------
+OBJECT_TYPE = {endpoint: endpoint.removesuffix("s") for endpoint in ENDPOINTS}
+#: Every error ``code`` the pinned version has (the SDK's enumeration of ``last_payment_error``
+#: codes is Stripe's list of API error codes).
+STRIPE_ERROR_CODES = frozenset(
+    value
+    for option in typing.get_args(stripe.PaymentIntent.LastPaymentError.__annotations__["code"])
+    if typing.get_origin(option) is typing.Literal
+    for value in typing.get_args(option)
+)
+
+
+def sdk_enum_filters(endpoint: str) -> dict[str, tuple[str, ...]]:
+    """The list parameters the SDK types as enumerations (``stripe/params/_<x>_list_params.py``),
+    nested ones as Stripe names them (``recurring[interval]``)."""
+    singular = OBJECT_TYPE[endpoint]
+    module = importlib.import_module(f"stripe.params._{singular}_list_params")
+    name = "".join(part.title() for part in singular.split("_")) + "ListParams"
+    return dict(_enums(module, getattr(module, name), "{}"))
+
+
+def _enums(module: Any, params: Any, pattern: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    for name, hint in params.__annotations__.items():
+        (inner,) = typing.get_args(hint) or (hint,)
+        text = inner.__forward_arg__ if isinstance(inner, typing.ForwardRef) else ""
+        literal = re.fullmatch(r"Literal\[(.*)\]\|str", text)
+        nested = getattr(module, text, None) if text.isidentifier() else None
+        if literal:
+            yield pattern.format(name), tuple(ast.literal_eval(f"({literal[1]},)"))
+        elif isinstance(nested, type) and issubclass(nested, dict):
+            yield from _enums(module, nested, pattern.format(name) + "[{}]")
+
+
+ENUM_FILTERS = [
+    (endpoint, param, values)
+    for endpoint in ENDPOINTS
+    for param, values in sdk_enum_filters(endpoint).items()
+]
+
+
+def test_the_sdk_names_the_enumerated_filters() -> None:
+    assert ("subscriptions", "status") in {(e, p) for e, p, _ in ENUM_FILTERS}
+    assert ("prices", "recurring[interval]") in {(e, p) for e, p, _ in ENUM_FILTERS}
+
+
+@pytest.mark.parametrize(("endpoint", "param", "values"), ENUM_FILTERS)
+def test_an_enumerated_filter_takes_its_values_and_refuses_others(
+    tiny_emulator: Emulator, endpoint: str, param: str, values: tuple[str, ...]
+) -> None:
+    """Stripe answers a value outside the enumeration with a 400 naming the values, and no
+    ``code``: none of its error codes is for that."""
+    with httpx.Client(base_url=tiny_emulator.url, auth=(TEST_KEY, "")) as client:
+        for value in values:
+            assert client.get(f"/v1/{endpoint}", params={param: value}).status_code == 200, value
+        response = client.get(f"/v1/{endpoint}", params={param: "sometimes"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert "code" not in error
+    assert error["message"].startswith(f"Invalid {param}: must be one of ")
+    assert all(value in error["message"] for value in values)
+
+
+def test_events_take_type_or_types_never_both(tiny_emulator: Emulator) -> None:
+    with httpx.Client(base_url=tiny_emulator.url, auth=(TEST_KEY, "")) as client:
+        assert client.get("/v1/events?type=invoice.paid").status_code == 200
+        assert client.get("/v1/events?types[]=invoice.paid").status_code == 200
+        response = client.get("/v1/events?type=invoice.paid&types[]=charge.succeeded")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "parameters_exclusive",
+        "types",
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/charges?limit=abc",
+        "/v1/charges?colour=red",
+        "/v1/charges?created[soon]=1",
+        "/v1/charges?customer[]=cus_1",
+        "/v1/charges?starting_after=ch_nope",
+        "/v1/charges?starting_after=a&ending_before=b",
+        "/v1/charges?expand[]=data.nothing",
+        "/v1/charges/ch_nope",
+        "/v1/prices?active=maybe",
+        "/v1/prices?recurring=month",
+        "/v1/products?ids=prod_1",
+        "/v1/invoices?status=late",
+        "/v1/events?type=a&types[]=b",
+    ],
+)
+def test_every_error_code_is_one_stripe_has(tiny_emulator: Emulator, path: str) -> None:
+    response = httpx.get(tiny_emulator.url + path, auth=(TEST_KEY, ""))
+    assert response.status_code in (400, 404)
+    error = response.json()["error"]
+    assert error.get("code") is None or error["code"] in STRIPE_ERROR_CODES, error

@@ -4,6 +4,9 @@ A ``Compiler`` reads one parameter's value (a string, a list from ``a[]=…``, o
 ``a[key]=…``), refuses a malformed one with Stripe's 400, and returns the predicate an object must
 pass (or ``None`` when the value filters nothing, like ``status=all``). ``listing.RESOURCES``
 says which compiler serves which parameter of which endpoint.
+
+A refusal carries an error ``code`` only where Stripe has one (``parameter_invalid_integer``);
+a value of the wrong kind or outside an enumeration gets none, as from Stripe.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def parse_int(param: str, value: Param) -> int:
 
 def parse_str(param: str, value: Param) -> str:
     if not isinstance(value, str):
-        raise invalid_parameter(param, f"Invalid string: {value}", "parameter_invalid_string")
+        raise invalid_parameter(param, f"Invalid string: {value}")
     return value
 
 
@@ -42,12 +45,12 @@ def parse_bool(param: str, value: Param) -> bool:
         return True
     if value == "false":
         return False
-    raise invalid_parameter(param, f"Invalid boolean: {value}", "parameter_invalid_boolean")
+    raise invalid_parameter(param, f"Invalid boolean: {value}")
 
 
 def parse_list(param: str, value: Param) -> list[str]:
     if not isinstance(value, list):
-        raise invalid_parameter(param, "Invalid array", "parameter_invalid_array")
+        raise invalid_parameter(param, "Invalid array")
     return value
 
 
@@ -138,41 +141,43 @@ def int_range(*paths: str) -> Compiler:
     return compile_
 
 
+def parse_enum(param: str, value: Param, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed``, or Stripe's 400: ``Invalid status: must be one of a, b, or c``."""
+    wanted = parse_str(param, value)
+    if wanted not in allowed:
+        listed = ", ".join(allowed[:-1]) + f", or {allowed[-1]}" if allowed[1:] else allowed[0]
+        raise invalid_parameter(param, f"Invalid {param}: must be one of {listed}")
+    return wanted
+
+
 def one_of(path: str, allowed: tuple[str, ...]) -> Compiler:
+    """Equal to the value at ``path``, which must be one of ``allowed`` (an enumeration)."""
+
     def compile_(param: str, value: Param, store: ModeStore) -> Predicate:
-        wanted = parse_str(param, value)
-        if wanted not in allowed:
-            raise invalid_parameter(
-                param, f"Invalid {param}: must be one of {', '.join(allowed)}", "parameter_invalid"
-            )
+        wanted = parse_enum(param, value, allowed)
         return lambda obj: dig(obj, path) == wanted
 
     return compile_
 
 
+#: In the order Stripe's refusal lists them.
 SUBSCRIPTION_STATUSES = (
     "active",
-    "all",
+    "past_due",
+    "unpaid",
     "canceled",
-    "ended",
     "incomplete",
     "incomplete_expired",
-    "past_due",
-    "paused",
     "trialing",
-    "unpaid",
+    "all",
+    "ended",
+    "paused",
 )
 ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
 def subscription_status(param: str, value: Param, store: ModeStore) -> Predicate | None:
-    wanted = parse_str(param, value)
-    if wanted not in SUBSCRIPTION_STATUSES:
-        raise invalid_parameter(
-            param,
-            f"Invalid status: must be one of {', '.join(SUBSCRIPTION_STATUSES)}",
-            "parameter_invalid",
-        )
+    wanted = parse_enum(param, value, SUBSCRIPTION_STATUSES)
     if wanted == "all":
         return None
     if wanted == "ended":
@@ -202,7 +207,7 @@ def nested(path: str, **subs: Compiler) -> Compiler:
 
     def compile_(param: str, value: Param, store: ModeStore) -> Predicate:
         if not isinstance(value, dict):
-            raise invalid_parameter(param, f"Invalid hash: {param}", "parameter_invalid_hash")
+            raise invalid_parameter(param, f"Invalid hash: {param}")
         preds: list[Predicate] = []
         for key, sub in value.items():
             compiler = subs.get(key)

@@ -51,6 +51,7 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
 MAX_EXPAND_DEPTH = 4
 COMMON_PARAMS = frozenset({"limit", "starting_after", "ending_before", "created", "expand"})
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
 
 #: Fields Stripe leaves out of an object unless asked for with ``expand[]``.
 INCLUDABLE: Mapping[str, frozenset[str]] = {
@@ -128,6 +129,8 @@ class Resource:
     filters: Mapping[str, Compiler] = field(default_factory=dict)
     #: (parameter, predicate): the predicate applies unless the parameter is given.
     hidden_by_default: tuple[tuple[str, Predicate], ...] = ()
+    #: Pairs of parameters that may not be given together (events: ``type`` and ``types``).
+    exclusive: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> str:
@@ -168,7 +171,7 @@ RESOURCES: Mapping[str, Resource] = {
                 "subscription": eq("parent.subscription_details.subscription", "subscription"),
                 "customer": eq("customer"),
                 "customer_account": eq("customer_account"),
-                "collection_method": eq("collection_method"),
+                "collection_method": one_of("collection_method", COLLECTION_METHODS),
                 "due_date": int_range("due_date"),
             },
         ),
@@ -181,7 +184,7 @@ RESOURCES: Mapping[str, Resource] = {
                 "plan": item_price("plan"),
                 "customer": eq("customer"),
                 "customer_account": eq("customer_account"),
-                "collection_method": eq("collection_method"),
+                "collection_method": one_of("collection_method", COLLECTION_METHODS),
                 "test_clock": eq("test_clock"),
                 "automatic_tax": nested("automatic_tax", enabled=bool_eq("enabled")),
                 "current_period_start": int_range(
@@ -200,7 +203,7 @@ RESOURCES: Mapping[str, Resource] = {
                 "active": bool_eq("active"),
                 "ids": in_list("id"),
                 "shippable": bool_eq("shippable"),
-                "type": eq("type"),
+                "type": one_of("type", ("good", "service")),
                 "url": eq("url"),
             },
         ),
@@ -211,12 +214,12 @@ RESOURCES: Mapping[str, Resource] = {
                 "active": bool_eq("active"),
                 "product": eq("product"),
                 "currency": eq("currency"),
-                "type": eq("type"),
+                "type": one_of("type", ("one_time", "recurring")),
                 "lookup_keys": in_list("lookup_key", limit=10),
                 "recurring": nested(
                     "recurring",
-                    interval=eq("interval"),
-                    usage_type=eq("usage_type"),
+                    interval=one_of("interval", ("day", "week", "month", "year")),
+                    usage_type=one_of("usage_type", ("licensed", "metered")),
                     meter=eq("meter"),
                 ),
             },
@@ -258,6 +261,7 @@ RESOURCES: Mapping[str, Resource] = {
             "events",
             "event",
             {"type": event_type, "types": event_types, "delivery_success": delivery_success},
+            exclusive=(("type", "types"),),
         ),
     )
 }
@@ -323,6 +327,13 @@ def parse_list_query(resource: Resource, query: str, store: ModeStore) -> ListQu
         if q.limit > MAX_LIMIT:
             raise invalid_parameter(
                 "limit", f"This value must be less than or equal to {MAX_LIMIT}."
+            )
+    for one, other in resource.exclusive:
+        if one in params and other in params:
+            raise invalid_parameter(
+                other,
+                f"You may pass either `{one}` or `{other}`, but not both.",
+                "parameters_exclusive",
             )
     if "starting_after" in params and "ending_before" in params:
         raise invalid_parameter(
