@@ -158,6 +158,13 @@ def test_the_checker_finds_each_kind_of_mistake(change: Callable[[Obj], None], f
     assert any(p.startswith(found) for p in check_object(obj)), check_object(obj)
 
 
+def test_a_deleted_object_needs_only_its_id() -> None:
+    assert check_object({"id": "coupon_x", "object": "coupon", "deleted": True}) == []
+    assert check_object({"id": "coupon_x", "object": "coupon", "deleted": True, "x": 1}) == [
+        "$.x: unknown field (not declared on Coupon)"
+    ]
+
+
 def test_the_checker_reads_nested_lists_and_objects() -> None:
     """An embedded list carries no ``total_count``; an embedded object is checked as one."""
     items = fields_of(Subscription)["items"]
