@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flitch import clock as clocks
 from flitch.query.pushdown import pushdown
 from flitch.query.reads import DatasetRead, merge
 
@@ -54,11 +55,18 @@ def test_created_comparisons_become_half_open_second_ranges(
     assert (read.created_gte, read.created_lt) == (gte, lt)
 
 
-def test_relative_times_are_evaluated_by_duckdb() -> None:
-    read = pushdown("SELECT * FROM charges WHERE created > now() - INTERVAL 30 DAY")["charges"]
-    expected = datetime.now(UTC).timestamp() - 30 * 86400
+def test_relative_times_are_evaluated_by_duckdb_on_flitchs_clock() -> None:
+    sql = "SELECT * FROM charges WHERE created > now() - INTERVAL 30 DAY"
+    read = pushdown(sql)["charges"]
     assert read.created_gte is not None
-    assert abs(read.created_gte - expected) < 120
+    assert abs(read.created_gte - (clocks.now() - 30 * 86400)) < 120
+    # the clock is Flitch's, not the machine's: 29 February 2032, 23:59:59.5
+    leap = datetime(2032, 2, 29, 23, 59, 59, 500000, tzinfo=UTC).timestamp()
+    assert pushdown(sql, clock=lambda: leap)["charges"].created_gte == int(leap) - 30 * 86400 + 1
+    day = "SELECT * FROM charges WHERE created >= today() AND created < today() + 1"
+    pinned = pushdown(day, clock=lambda: leap)["charges"]
+    midnight = int(datetime(2032, 2, 29, tzinfo=UTC).timestamp())
+    assert (pinned.created_gte, pinned.created_lt) == (midnight, midnight + 86400)
 
 
 def test_catalog_filters_become_list_parameters() -> None:
