@@ -10,6 +10,12 @@ GET      /_emulator/config       the limits and faults in force
 POST     /_emulator/config       change them: ``{"latency_ms": 200, "fault_rate": 0.1}``,
                                  ``{"revoke": ["rk_test_…"]}`` to revoke a key
 =======  ======================  ==========================================================
+
+A web page on any site can make a browser send a "simple" request to 127.0.0.1 without asking
+first (a ``text/plain`` or form body, no custom header), so being loopback-only is not enough:
+a request whose ``Origin`` is not the emulator's own address (a loopback name with its port) is
+refused, and a POST must carry ``Content-Type: application/json``, which a browser sends across
+sites only after a preflight the emulator never approves. Scripts send no ``Origin`` at all.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import importlib
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -62,6 +69,54 @@ def _loopback(client: Any) -> bool:
         return False
 
 
+#: Host names a page served by the emulator itself can have in its ``Origin``.
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _own_origin(origin: str, scope: Scope) -> bool:
+    """An ``Origin`` naming this emulator: http(s), a loopback host, the port it serves on."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host not in _LOOPBACK_NAMES and not _loopback((host,)):
+        return False
+    server = scope.get("server")
+    if server and len(server) > 1 and server[1] is not None:
+        return port == int(server[1])
+    return True
+
+
+def _check_browser_rules(scope: Scope) -> None:
+    """Refuse what a page on another site could send (see the module docstring)."""
+    origin = _header(scope, b"origin")
+    if origin is not None and not _own_origin(origin.strip(), scope):
+        raise AdminError(
+            403,
+            f"Refused: the admin API does not answer pages of other sites (Origin {origin!r}). "
+            "Call it from a script or a terminal on this machine (no Origin header).",
+        )
+    if scope["method"] == "POST":
+        content_type = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise AdminError(
+                415,
+                "Send the body as JSON with Content-Type: application/json "
+                f"(not {content_type or 'no content type'}).",
+            )
+
+
 async def _body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     while True:
@@ -91,6 +146,7 @@ async def handle(app: EmulatorApp, scope: Scope, receive: Receive, send: Send) -
     try:
         if not _loopback(scope.get("client")):
             raise AdminError(403, "The admin API only answers requests from this machine.")
+        _check_browser_rules(scope)
         method, path = scope["method"], scope["path"].rstrip("/")
         if path == "/_emulator/changes" and method == "POST":
             payload = _json(await _body(receive))
