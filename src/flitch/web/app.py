@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Mount
 
 from flitch import __version__
 from flitch import clock as clocks
@@ -72,6 +73,29 @@ class ServerFault(FlitchError):
 
 class MethodNotAllowed(InputError):
     """The path exists but does not answer this HTTP method."""
+
+
+#: The order methods are listed in an ``Allow`` header.
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route answers at ``path``, for a 405's ``Allow`` header.
+
+    Starlette names only the methods of the first route whose path matched, but several routes
+    may share a path (``PATCH`` and ``DELETE /api/v1/users/{name}``): all of them count.
+    """
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Mount):
+            # The one mount serves static files, which answer GET and HEAD.
+            if path.startswith(route.path + "/"):
+                methods |= {"GET", "HEAD"}
+            continue
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods, key=lambda m: (*METHOD_ORDER, m).index(m))
 
 
 def create_app(
@@ -196,19 +220,25 @@ def _install_error_handlers(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         error: FlitchError
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             error = NotFound(
                 "There is nothing at this address.",
                 "Check the address, or start again from the Data page (/data).",
             )
         elif exc.status_code == 405:
+            allow = allowed_methods(app, request.url.path)
+            headers["Allow"] = ", ".join(allow)
             error = MethodNotAllowed(
-                f"This address does not answer {request.method} requests.",
+                f"This address does not answer {request.method} requests "
+                f"(it answers {', '.join(allow) or 'none'}).",
                 "See /api/v1/openapi.json for the methods each address answers.",
             )
         else:
             error = InputError(str(exc.detail), "Check the request and try again.")
-        return renderer.error(request, error, status=exc.status_code)
+        response = renderer.error(request, error, status=exc.status_code)
+        response.headers.update(headers)
+        return response
 
     def unexpected(request: Request, exc: Exception) -> Response:
         log.error(

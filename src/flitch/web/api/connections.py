@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from flitch.connections.service import ConnectionService
 from flitch.web.api.models import ERROR_RESPONSES
@@ -48,7 +48,7 @@ class ConnectionCreate(BaseModel):
 
 class ConnectionUpdate(BaseModel):
     key: str | None = Field(default=None, max_length=4096, description="A new restricted key.")
-    switch_mode: bool = Field(
+    switch_mode: StrictBool = Field(
         default=False,
         description="Accept a key of the other mode (its cached data of the old mode is deleted).",
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from flitch import catalog
 from flitch.catalog import ColumnType
@@ -17,7 +17,9 @@ from flitch.metrics import REPORTS_BY_NAME as REPORTS
 from flitch.web.api.dataset_models import RowsOut
 
 BIG = 2**63 - 1
-Int = Annotated[int, Field(ge=-BIG, le=BIG)]
+# Strict: JSON's true and false are not 1 and 0, nor "1" a number; each is refused where the
+# other is expected rather than quietly converted.
+Int = Annotated[StrictInt, Field(ge=-BIG, le=BIG)]
 Value = Int | float | bool | Annotated[str, Field(max_length=500)]
 Name = Annotated[str, Field(max_length=64)]
 
@@ -58,14 +60,14 @@ class ChartIn(BaseModel):
     group: GroupIn = Field(default_factory=GroupIn)
     filters: list[FilterIn] = Field(default_factory=list, max_length=20)
     time_column: Name = "created"
-    whole: bool = Field(default=False, description="All rows, not only those in the period.")
-    limit: int = Field(default=20, ge=1, le=1000)
+    whole: StrictBool = Field(default=False, description="All rows, not only those in the period.")
+    limit: StrictInt = Field(default=20, ge=1, le=1000)
 
 
 class DashboardIn(BaseModel):
     """A dashboard as exported (``format`` 1)."""
 
-    format: int = Field(default=1, ge=0, le=1000)
+    format: StrictInt = Field(default=1, ge=0, le=1000)
     name: Name
     title: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=2000)
@@ -87,16 +89,16 @@ class DashboardCopy(BaseModel):
 class DashboardImport(BaseModel):
     dashboard: DashboardIn
     name: Name | None = Field(default=None, description="Save it under this name instead.")
-    replace: bool = Field(default=False, description="Replace a dashboard of that name.")
+    replace: StrictBool = Field(default=False, description="Replace a dashboard of that name.")
 
 
 class DashboardMove(BaseModel):
-    position: int = Field(ge=0, le=10_000, description="Its place among yours, 0 first.")
+    position: StrictInt = Field(ge=0, le=10_000, description="Its place among yours, 0 first.")
 
 
 class ChartAdd(BaseModel):
     chart: ChartIn
-    position: int | None = Field(default=None, ge=0, le=60, description="Default: last.")
+    position: StrictInt | None = Field(default=None, ge=0, le=60, description="Default: last.")
 
 
 class ChartOrder(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from flitch.catalog import ObjectSpec
 from flitch.connections.records import ConnectionInfo, DatasetInfo
@@ -168,7 +168,7 @@ class RefreshJobOut(BaseModel):
 
 
 class RefreshStart(BaseModel):
-    full: bool = Field(
+    full: StrictBool = Field(
         default=False,
         description="Read every object again in full instead of only what changed.",
     )
