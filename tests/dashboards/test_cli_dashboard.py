@@ -214,3 +214,27 @@ def test_charts_the_key_cannot_read_say_how_to_fix_it(flitch: Flitch) -> None:
     assert "mrr" not in data["metrics"]
     text = flitch("dashboard", "limited", "billing", *PERIOD).output
     assert "Read Subscriptions" in text
+
+
+def test_one_currency_and_the_chart_that_cannot_follow_it(flitch: Flitch) -> None:
+    code, whole = flitch.json("dashboard", "shop", "billing", *PERIOD)
+    assert code == 0, whole
+    code, usd = flitch.json("dashboard", "shop", "billing", *PERIOD, "--currency", "USD")
+    assert code == 0, usd
+    assert usd["currency"] == "usd"
+    for name, values in usd["metrics"].items():
+        if name == "coupon_redemptions":  # not per currency: the same whatever is picked
+            assert values == whole["metrics"][name] == {"all": values["all"]}
+        else:
+            assert values == {k: v for k, v in whole["metrics"][name].items() if k == "usd"}
+    coupons = next(c for c in usd["charts"] if c["id"] == "coupon-redemptions")
+    assert coupons["per_currency"] is False
+    assert coupons["currency_note"]
+
+    result = flitch("dashboard", "shop", "billing", *PERIOD, "--currency", "usd")
+    assert result.exit_code == 0, result.output
+    assert "USD only" in result.output
+    assert "Coupon redemptions: all currencies, not USD only: Stripe counts" in result.output
+    code, bad = flitch.json("dashboard", "shop", "billing", "--currency", "dollars")
+    assert code != 0
+    assert "three-letter" in bad["error"]["fix"]

@@ -65,7 +65,9 @@ def dashboard_command(
     end: str | None = typer.Option(None, "--to", help="Last day (included), YYYY-MM-DD."),
     last: str | None = typer.Option(None, "--last", help="7d, 30d (default), 90d or 12m."),
     grain: str | None = typer.Option(None, help="day, week or month (default: by period)."),
-    currency: str | None = typer.Option(None, help="Show one currency only (e.g. usd)."),
+    currency: str | None = typer.Option(
+        None, help="Show one currency only (e.g. usd); a chart that cannot be says why."
+    ),
     live: bool = typer.Option(False, "--live", help="Read Stripe now even if refresh is on."),
     as_json: bool = JsonOption,
     api_base: str | None = ApiBaseOption,
@@ -73,22 +75,25 @@ def dashboard_command(
     """Draw a dashboard for a connection: headline numbers with the change against the
     previous period, charts over time as sparklines, and tables.
 
-    \b
     --json prints the dashboard as JSON: "metrics" maps each headline metric (mrr, arr,
     gross_volume, net_volume, fees, payouts, …) to its value per currency in minor units,
     "metrics_previous" and "metrics_change" to what each is compared with (the previous
     period, or for present-day values such as MRR their value at the period's start) and the
-    change, and "charts" holds every chart's values, series or rows with their drill-downs.
+    change, and "charts" holds every chart's values, series or rows with their drill-downs,
+    and "per_currency" (false, with "currency_note" saying why, for a chart that shows every
+    currency whatever --currency says).
     """
     import asyncio
 
     from flitch.dashboards import load_dashboard, resolve
+    from flitch.dashboards.evaluate import pick_currency
     from flitch.dashboards.terminal import render
     from flitch.query.engine import QueryEngine
 
     out, _ = _consoles()
     with _service(as_json, api_base) as service:
         period = resolve(last, start, end)
+        picked = pick_currency(currency)
         board = _boards(service).find(name)
 
         async def go() -> dict[str, Any]:
@@ -100,7 +105,7 @@ def dashboard_command(
                     board,
                     period,
                     grain=_grain(grain),
-                    currency=currency,
+                    currency=picked,
                     force_live=live,
                 )
             finally:

@@ -1,7 +1,8 @@
 """A dashboard's JSON drawn in a terminal: numbers with their change, sparklines, tables.
 
 Amounts are shown in major units of their currency (``USD 1,234.56``; ``JPY 5,000`` — yen have
-no minor unit); the JSON keeps minor units, as Stripe gives them.
+no minor unit); the JSON keeps minor units, as Stripe gives them. With one currency picked, the
+header says so, and each chart that is not per currency says why it shows every currency.
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ ZERO_DECIMAL = frozenset(
 BARS = "▁▂▃▄▅▆▇█"
 
 
+def label(currency: str) -> str:
+    """A values key as shown: its code, ``no currency``, or nothing for every currency's."""
+    if currency == "all":
+        return ""
+    return "no currency" if currency == "none" else currency.upper()
+
+
 def money(minor: int | float | None, currency: str) -> str:
     if minor is None:
         return "—"
     code = currency.upper()
-    if currency == "all":
+    if currency in ("all", "none"):
         return f"{minor:,.0f}"
     if currency.lower() in ZERO_DECIMAL:
         return f"{code} {minor:,.0f}"
@@ -74,13 +82,21 @@ def _header(out: Console, data: Mapping[str, Any]) -> None:
         if src.get("source") == "live"
         else f"cache as of {src.get('as_of')}"
     )
+    picked = str(data.get("currency") or "").upper()
+    only = f" · {picked} only" if picked else ""
     out.print(
         f"[bold]{escape(d['title'])}[/] · {escape(conn.get('name', ''))} "
         f"({conn.get('mode', '?')} mode) · {p['start'][:10]} → {p['end'][:10]} "
-        f"({p['days']:g} days, by {p['grain']}) · {where}"
+        f"({p['days']:g} days, by {p['grain']}) · {where}{escape(only)}"
     )
     for note in src.get("notes") or []:
         out.print(f"[yellow]{escape(note)}[/]")
+    for c in data["charts"] if picked else ():
+        if c.get("per_currency") is False:
+            out.print(
+                f"[yellow]{escape(c['title'])}: all currencies, not {picked} only: "
+                f"{escape(c.get('currency_note') or '')}[/]"
+            )
 
 
 def _before(chart: Mapping[str, Any], previous: Any, currency: str) -> str:
@@ -105,7 +121,7 @@ def _numbers(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
             delta = (c.get("change") or {}).get(cur)
             table.add_row(
                 escape(c["title"]) if n == 0 else "",
-                cur.upper() if cur != "all" else "",
+                label(cur),
                 show(value, c.get("unit"), cur),
                 _before(c, previous, cur),
                 change(delta, c.get("unit")),
@@ -121,13 +137,13 @@ def _series(out: Console, chart: Mapping[str, Any]) -> None:
         values = [p[1] for p in s["points"]]
         unit = chart.get("unit") or "count"
         total = sum(v for v in values if v is not None) if unit != "ratio" else None
-        label = s["currency"].upper() if s["currency"] != "all" else ""
+        name = label(s["currency"])
         if s.get("measure"):
-            label = f"{label} {s['measure']}".strip()
+            name = f"{name} {s['measure']}".strip()
         summary = f"total {show(total, unit, s['currency'])}" if total is not None else ""
         if unit == "ratio":
             summary = f"last {show(values[-1] if values else None, unit, s['currency'])}"
-        out.print(f"  {label:<10} {sparkline(values)}  {summary}")
+        out.print(f"  {name:<12} {sparkline(values)}  {summary}")
 
 
 def _rows(out: Console, chart: Mapping[str, Any], limit: int = 12) -> None:

@@ -237,9 +237,8 @@ INVOICES: tuple[Metric, ...] = (
         "coupons",
         "sum(times_redeemed)",
         "times_redeemed > 0",
-        currency_note="Stripe counts a coupon's redemptions (times_redeemed) without saying in "
-        "which currency, and a percent-off coupon applies in any currency: this counts every "
-        "currency's.",
+        currency_note="Stripe counts a coupon's redemptions (times_redeemed) without their "
+        "currency, and a percent-off coupon applies in any: this counts every currency's.",
     ),
 )
 

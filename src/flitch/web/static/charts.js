@@ -62,7 +62,7 @@ function moneyFormat(currency, compact) {
 // Amounts come in minor units, as Stripe gives them (cents; whole yen).
 export function formatValue(value, unit, currency, compact = false) {
   if (value === null || value === undefined) return "—";
-  if (unit === "money" && currency && currency !== "all") {
+  if (unit === "money" && currency && currency !== "all" && currency !== "none") {
     const major = zeroDecimal.has(currency) ? value : value / 100;
     return moneyFormat(currency, compact).format(major);
   }

@@ -150,10 +150,13 @@ if (root) {
     renderAsOf(data);
     renderCurrencies(data);
     const p = data.period;
+    // charts that cannot be per currency show every currency's numbers, and say so
+    const apart = data.currency ? data.charts.filter((c) => c.per_currency === false && !c.unavailable).length : 0;
     status.textContent =
       `${dateText(p.start)} – ${dateText(lastDay(p.end))}, by ${p.grain}, compared with ` +
       `${dateText(p.previous_start)} – ${dateText(lastDay(p.previous_end))}` +
-      (data.currency ? ` · ${data.currency.toUpperCase()} only` : "");
+      (data.currency ? ` · ${data.currency.toUpperCase()} only` : "") +
+      (apart ? ` (${apart === 1 ? "one chart is" : `${apart} charts are`} not per currency: see the note on it)` : "");
     const context = { drillHref, data, editing: root.classList.contains("is-editing"), editable };
     const numbers = data.charts.filter((c) => c.type === "number" && (c.values || c.unavailable));
     const others = data.charts.filter((c) => !numbers.includes(c));

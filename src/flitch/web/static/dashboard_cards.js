@@ -6,6 +6,8 @@ import { el } from "./lib.js";
 import { bucketLabel, formatChange, formatValue, pieChart, timeChart, waterfallChart } from "./charts.js";
 
 const ALL = "all";
+// The key of values over records with no currency (customers not billed yet).
+const NONE = "none";
 const MOVEMENT_STEPS = [
   ["mrr_start", "MRR at start", "total"],
   ["new", "New", "delta"],
@@ -17,6 +19,7 @@ const MOVEMENT_STEPS = [
 ];
 
 function currencyName(code) {
+  if (code === NONE) return "No currency";
   return code && code !== ALL ? code.toUpperCase() : "";
 }
 
@@ -63,6 +66,13 @@ function editControls(chart, context) {
   );
 }
 
+// With a currency picked, a chart that is not per currency says so, and why, rather than show
+// every currency's numbers under the "USD only" of the page.
+function currencyNote(chart, context) {
+  if (!context.data?.currency || chart.per_currency !== false) return null;
+  return el("p", { class: "currency-note hint", "data-currency-note": "" }, `All currencies, not ${context.data.currency.toUpperCase()} only: ${chart.currency_note}`);
+}
+
 function card(chart, context, kind, ...body) {
   const titleId = `chart-${chart.id}-title`;
   return el(
@@ -76,6 +86,7 @@ function card(chart, context, kind, ...body) {
       editControls(chart, context),
     ),
     definition(chart.definition, `chart-${chart.id}-definition`),
+    currencyNote(chart, context),
     ...body,
   );
 }
@@ -284,7 +295,7 @@ function pieCard(chart, context) {
       text: formatValue(r[measure.key], measure.unit, currency),
       href: rowHref(chart, r, context),
     }));
-    const title = `${chart.title}${currency !== ALL ? `, ${currency.toUpperCase()}` : ""}`;
+    const title = `${chart.title}${currency !== ALL ? `, ${currencyName(currency)}` : ""}`;
     const total = slices.reduce((s, x) => s + Math.max(0, x.value), 0) || 1;
     const legend = el(
       "ul",

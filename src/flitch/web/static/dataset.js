@@ -45,7 +45,7 @@ function showDrill(banner, drill, connectionId, dashboard) {
   const day = (iso) => new Date(iso).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
   const lastDay = (iso) => day(new Date(new Date(iso).getTime() - 1000).toISOString());
   banner.querySelector("[data-drill-title]").textContent = `Rows behind ${drill.chart}`;
-  const parts = [drill.label !== drill.chart ? drill.label : null, drill.currency ? drill.currency.toUpperCase() : null];
+  const parts = [drill.label !== drill.chart ? drill.label : null, drill.currency ? (drill.currency === "none" ? "no currency" : drill.currency.toUpperCase()) : null];
   parts.push(drill.bucket_start ? `${day(drill.bucket_start)} – ${lastDay(drill.bucket_end)}` : `${day(drill.period_start)} – ${lastDay(drill.period_end)}`);
   banner.querySelector("[data-drill-what]").textContent = parts.filter(Boolean).join(" · ");
   banner.querySelector("[data-drill-definition]").textContent = drill.definition;
