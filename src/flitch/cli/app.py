@@ -1,4 +1,10 @@
-"""The Typer application every ``flitch`` subcommand registers on."""
+"""The Typer application every ``flitch`` subcommand registers on.
+
+Help is drawn by Click's plain formatter, not Rich's panels: it rewraps each paragraph to the
+terminal's width (Rich keeps the docstring's own line breaks and breaks them again at the
+edge), shows a flag as a flag (Rich's panels give it a ``<bool>`` type) and needs no Rich at
+start-up. A block the formatter must keep as written starts with a ``\\b`` line.
+"""
 
 from __future__ import annotations
 
@@ -13,4 +19,5 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )

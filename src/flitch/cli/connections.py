@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from flitch.connections.service import SaveResult
 
 EXIT_HELP = (
-    "\b\nExit status: 0 done; 1 another error; 2 bad input (name, objects, refresh, unknown "
+    "Exit status: 0 done; 1 another error; 2 bad input (name, objects, refresh, unknown "
     "connection); 3 key refused before any request; 4 authentication failed; 6 Stripe could "
     "not be reached."
 )

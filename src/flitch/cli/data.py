@@ -137,7 +137,6 @@ def sql_command(
 ) -> None:
     """Run read-only SQL over a connection's datasets (tables named after the objects).
 
-    \b
     Answered from the cache when refresh is on, live from Stripe otherwise (reading only the
     datasets the query names, with created-time and filter conditions pushed down to Stripe).
     Anything but a single SELECT is refused.

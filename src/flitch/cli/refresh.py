@@ -54,7 +54,7 @@ EXIT_UNREACHABLE = 6
 EXIT_RUNNING = 7
 EXIT_DIFFERENCES = 8
 EXIT_HELP = (
-    "\b\nExit status: 0 done; 1 another error; 2 bad input or unknown connection; 4 "
+    "Exit status: 0 done; 1 another error; 2 bad input or unknown connection; 4 "
     "authentication failed; 5 some objects not refreshed (e.g. missing permission; their "
     "previous data is kept); 6 Stripe could not be reached; 7 a refresh of it is already "
     "running; 8 --verify found differences (they were repaired)."
