@@ -14,7 +14,15 @@ message saying what to do instead, anything that is not a read of the datasets:
 - table functions outside a short list of pure ones (``read_csv``, ``read_parquet``,
   ``read_json``, ``read_text``, ``glob``, ``query``, ``duckdb_settings`` … are refused);
 - a ``FROM`` naming something that is not a plain identifier (``FROM 'data.csv'``, ``FROM
-  's3://…'``), which DuckDB would read as a file.
+  's3://…'``), which DuckDB would read as a file;
+- DuckDB's catalog and settings: its catalog views (``duckdb_databases``,
+  ``pragma_database_list``, ``pg_settings``, ``sqlite_master``… — every view of its ``system``
+  catalog but ``information_schema``), other catalogs than the datasets' (``system``,
+  ``memory``, ``temp``), ``SHOW DATABASES``/``SHOW ALL TABLES``, and the functions that read
+  settings or variables (``current_setting()``, ``getvariable()``, ``pg_*``, ``duckdb_*``).
+  They answer with the cache file's path and the engine's configuration, which a user who may
+  query the data has no need to see. ``information_schema`` (names and types),
+  ``DESCRIBE``, ``SHOW TABLES`` and every plain function stay allowed.
 
 The statement is parsed by DuckDB itself (``extract_statements`` and ``json_serialize_sql``), so
 the check sees exactly what the engine would run.
@@ -32,6 +40,7 @@ from typing import Any
 import duckdb
 
 from flitch.store.base import QueryFailed, QueryRefused
+from flitch.store.results import CATALOG
 from flitch.store.schema import first_row
 
 #: Table functions that compute rows from their arguments alone.
@@ -39,6 +48,18 @@ ALLOWED_TABLE_FUNCTIONS = frozenset(
     {"range", "generate_series", "unnest", "json_each", "json_tree"}
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+#: Catalogs and schemas a table may be qualified with: the datasets' own, and
+#: ``information_schema`` (table and column names and types, nothing about files).
+_CATALOGS = frozenset({"", CATALOG})
+_SCHEMAS = frozenset({"", "main", CATALOG, "information_schema"})
+#: Prefixes of DuckDB's catalog views and functions (present and future ones alike).
+_SYSTEM_PREFIXES = ("duckdb_", "pragma_", "pg_", "sqlite_")
+#: Scalar functions that read the engine's settings or state, or write its log.
+_SYSTEM_FUNCTIONS = frozenset({"current_setting", "getvariable", "write_log"})
+_INTROSPECTION_FIX = (
+    "Query the datasets, their child and derived tables; information_schema.tables and "
+    "information_schema.columns (or DESCRIBE and SHOW TABLES) list what exists."
+)
 _FIX = (
     "Write a single SELECT (or WITH … SELECT) over the datasets, e.g. "
     "SELECT status, count(*) FROM charges GROUP BY status."
@@ -117,6 +138,8 @@ def _check_tree(sql: str) -> None:
         )
     for node in _nodes(tree):
         kind = node.get("type")
+        if node.get("class") == "FUNCTION":
+            _check_function(str(node.get("function_name", "")).lower())
         if kind == "TABLE_FUNCTION":
             function = node.get("function") or {}
             name = str(function.get("function_name", "")).lower()
@@ -134,6 +157,57 @@ def _check_tree(sql: str) -> None:
                     "datasets only.",
                     _FIX,
                 )
+            _check_table(node)
+        elif kind == "SHOW_REF":
+            _check_show(node)
+
+
+def _introspection(what: str) -> QueryRefused:
+    return QueryRefused(
+        f"Refused: {what} DuckDB's catalog or settings, which name the cache's files; "
+        "Flitch SQL reads the datasets only.",
+        _INTROSPECTION_FIX,
+    )
+
+
+def _check_function(name: str) -> None:
+    if name in _SYSTEM_FUNCTIONS or name.startswith(_SYSTEM_PREFIXES):
+        raise _introspection(f"{name}() reads")
+
+
+def _check_table(node: dict[str, Any]) -> None:
+    """A table reference must be the datasets' (or ``information_schema``), never one of the
+    system catalog's views, which are found without qualification too."""
+    name = str(node.get("table_name", "")).lower()
+    catalog = str(node.get("catalog_name") or "").lower()
+    schema = str(node.get("schema_name") or "").lower()
+    shown = ".".join(part for part in (catalog, schema, name) if part)
+    if catalog not in _CATALOGS or schema not in _SCHEMAS:
+        raise _introspection(f"{shown} is outside the datasets: it is part of")
+    if name.startswith(_SYSTEM_PREFIXES) or name in _system_views():
+        raise _introspection(f"{shown} is a view of")
+
+
+def _check_show(node: dict[str, Any]) -> None:
+    """``DESCRIBE``/``SUMMARIZE`` wrap a query (checked as any other); ``SHOW name`` describes
+    a table; of the other ``SHOW`` forms only ``SHOW TABLES`` stays inside the datasets."""
+    show = node.get("show_type")
+    name = str(node.get("table_name") or "").strip('"').lower()
+    if show == "SHOW" and name:
+        _check_table(node)
+    elif show == "SHOW_SPECIAL" and name != "tables":
+        shown = "ALL TABLES" if name == "__show_tables_expanded" else name.upper()
+        raise _introspection(f"SHOW {shown} lists")
+
+
+@functools.cache
+def _system_views() -> frozenset[str]:
+    """The views of DuckDB's ``system`` catalog outside ``information_schema``."""
+    found = _parser().execute(
+        "SELECT DISTINCT lower(view_name) FROM duckdb_views() "
+        "WHERE internal AND schema_name <> 'information_schema'"
+    )
+    return frozenset(str(row[0]) for row in found.fetchall())
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
