@@ -33,17 +33,23 @@ class WebContext:
     refreshes: RefreshJobs
     clock: Callable[[], float] = clocks.now
 
+    def verify(self, name: str, password: str, address: str) -> User | None:
+        """The user whose name and password these are, or ``None``, under the sign-in limit:
+        the attempt is counted before the password is checked (``TooManyAttempts`` past it)."""
+        reservation = self.throttle.reserve(name, address)
+        user = self.users.verify(name, password)
+        if user is not None:
+            self.throttle.succeeded(reservation)
+        return user
+
     def sign_in(self, name: str, password: str, address: str) -> tuple[str, Session]:
         """Check a name and password under the sign-in limit; a new session on success."""
-        self.throttle.check(name, address)
-        user: User | None = self.users.verify(name, password)
+        user = self.verify(name, password, address)
         if user is None:
-            self.throttle.record_failure(name, address)
             raise NotSignedIn(
                 "The name or password is not right.",
                 "Check both and try again; after several failures sign-in pauses for a while.",
             )
-        self.throttle.clear_user(name)
         return self.sessions.create(user)
 
 

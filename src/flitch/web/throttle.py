@@ -1,15 +1,24 @@
 """A limit on failed sign-ins, per account and per client address.
 
-Each failure is recorded under two subjects: ``user:<name>`` and ``addr:<address>``. When a
-subject has had ``limit`` failures within the last ``window`` seconds, sign-ins for it are refused
-(even with the right password) until the oldest of those failures leaves the window; the refusal
-says how many minutes that is. A successful sign-in clears the account's failures but not the
-address's, so one valid account cannot be used to reset the count for guessing at others.
-The records live in the metadata database, so a restart does not lift a lock.
+Every attempt is counted under two subjects, ``user:<name>`` and ``addr:<address>``, *before* its
+password is checked: checking a password is slow (argon2 on purpose), and a limit that counted
+failures only once they were known let every attempt sent at the same instant through (40 wrong
+passwords at once: 31 were verified against a limit of 5). So ``reserve`` counts the attempt and
+refuses it in one ``BEGIN IMMEDIATE`` transaction of the metadata database, which SQLite runs one
+at a time across threads and across every ``flitch serve`` sharing the FLITCH_HOME: of any
+number of simultaneous attempts, at most the limit get a reservation, and only they are checked.
+
+An attempt whose password turns out right gives its reservation back (``succeeded``), and clears
+the account's earlier failures but not the address's, so one valid account cannot be used to
+reset the count for guessing at others; an attempt that failed stays counted. When a subject has
+``limit`` attempts within the last ``window`` seconds, attempts for it are refused (even with the
+right password) until the oldest of those leaves the window; the refusal says how many minutes
+that is. The records live in the metadata database, so a restart does not lift a lock.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +33,14 @@ class Limits:
     per_user: int = 5
     per_address: int = 20
     window: float = 15 * 60.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One attempt, counted: its rows (one per subject) and the account it is for."""
+
+    name: str
+    rows: tuple[int, ...]
 
 
 class SignInThrottle:
@@ -43,38 +60,50 @@ class SignInThrottle:
     def _subjects(name: str, address: str) -> tuple[str, str]:
         return f"user:{name.strip().lower()[:64]}", f"addr:{address}"
 
-    def check(self, name: str, address: str) -> None:
-        """Raise ``TooManyAttempts`` while either the account or the address is locked."""
+    def reserve(self, name: str, address: str) -> Reservation:
+        """Count an attempt before its password is checked; ``TooManyAttempts`` while either the
+        account or the address has reached its limit (the attempt is then not counted)."""
         now = self.clock()
         since = now - self.limits.window
         user_subject, addr_subject = self._subjects(name, address)
-        wait = 0.0
+        # userdb.connect begins IMMEDIATE: the write lock is taken before the count is read, so
+        # no other attempt, in this process or another, can count between the read and the insert.
         with userdb.connect(self.path) as conn:
             conn.execute("DELETE FROM web_signin_failures WHERE at < ?", (since,))
-            for subject, limit in (
-                (user_subject, self.limits.per_user),
-                (addr_subject, self.limits.per_address),
-            ):
-                rows = conn.execute(
-                    "SELECT at FROM web_signin_failures WHERE subject = ? AND at >= ? "
-                    "ORDER BY at DESC LIMIT ?",
-                    (subject, since, limit),
-                ).fetchall()
-                if len(rows) >= limit:
-                    # Locked until the limit-th most recent failure leaves the window.
-                    wait = max(wait, float(rows[-1]["at"]) + self.limits.window - now)
+            wait = max(
+                self._wait(conn, user_subject, self.limits.per_user, now),
+                self._wait(conn, addr_subject, self.limits.per_address, now),
+            )
+            rows: list[int] = []
+            if wait <= 0:
+                for subject in (user_subject, addr_subject):
+                    cur = conn.execute(
+                        "INSERT INTO web_signin_failures (subject, at) VALUES (?, ?)",
+                        (subject, now),
+                    )
+                    rows.append(int(cur.lastrowid or 0))
         if wait > 0:
             raise TooManyAttempts(wait)
+        return Reservation(name=name, rows=tuple(rows))
 
-    def record_failure(self, name: str, address: str) -> None:
-        now = self.clock()
+    def _wait(self, conn: sqlite3.Connection, subject: str, limit: int, now: float) -> float:
+        """Seconds until ``subject`` may try again (0 when it may now)."""
+        rows = conn.execute(
+            "SELECT at FROM web_signin_failures WHERE subject = ? AND at >= ? "
+            "ORDER BY at DESC LIMIT ?",
+            (subject, now - self.limits.window, limit),
+        ).fetchall()
+        if len(rows) < limit:
+            return 0.0
+        # Locked until the limit-th most recent attempt leaves the window.
+        return max(0.0, float(rows[-1]["at"]) + self.limits.window - now)
+
+    def succeeded(self, reservation: Reservation) -> None:
+        """The password was right: give the attempt back and clear the account's failures."""
+        user_subject, _ = self._subjects(reservation.name, "")
         with userdb.connect(self.path) as conn:
             conn.executemany(
-                "INSERT INTO web_signin_failures (subject, at) VALUES (?, ?)",
-                [(subject, now) for subject in self._subjects(name, address)],
+                "DELETE FROM web_signin_failures WHERE rowid = ?",
+                [(row,) for row in reservation.rows],
             )
-
-    def clear_user(self, name: str) -> None:
-        user_subject, _ = self._subjects(name, "")
-        with userdb.connect(self.path) as conn:
             conn.execute("DELETE FROM web_signin_failures WHERE subject = ?", (user_subject,))
