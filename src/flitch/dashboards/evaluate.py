@@ -36,12 +36,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
-from flitch.dashboards import query
-from flitch.dashboards.explain import ALL, NO_CURRENCY, describe, drill, measure_label
-from flitch.dashboards.model import TIME_TYPES, Agg, Chart, ChartType, Dashboard
+from flitch.dashboards.dataset_chart import changes, dataset_chart
+from flitch.dashboards.explain import ALL, NO_CURRENCY, drill
+from flitch.dashboards.model import TIME_TYPES, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
 from flitch.dashboards.plan import chart_datasets, draw_order
 from flitch.errors import InputError
@@ -64,8 +63,7 @@ from flitch.metrics.model import (
     Report,
     Unit,
 )
-from flitch.metrics.series import Grain, Point, auto_grain, buckets, compute_series, series_points
-from flitch.store.results import iso_utc
+from flitch.metrics.series import Grain, Point, auto_grain, compute_series, series_points
 
 #: Charts evaluated side by side: most statements of a dashboard read tables of one or a few
 #: DuckDB row groups, so each runs on about one core; a few at once keep every core busy.
@@ -88,28 +86,6 @@ def _values_of(unit: Unit, rows: Iterable[Sequence[Any]]) -> dict[str, int | flo
     return dict(sorted(values.items()))
 
 
-def change(unit: str, now: int | float | None, before: int | float | None) -> float | None:
-    """Relative change (0.1 is +10 %); for rates, the difference in points."""
-    if now is None or before is None:
-        return None
-    if unit == Unit.RATIO.value:
-        return round(float(now) - float(before), 6)
-    if before == 0:
-        return None
-    return round((float(now) - float(before)) / abs(float(before)), 6)
-
-
-def _changes(
-    unit: str, values: Mapping[str, Any], previous: Mapping[str, Any] | None
-) -> dict[str, float | None] | None:
-    if previous is None:
-        return None
-    return {
-        k: change(unit, v, previous.get(k, 0 if unit != "ratio" else None))
-        for k, v in values.items()
-    }
-
-
 def pick_currency(text: str | None) -> str | None:
     """The currency picked (lowercase), or ``None`` for all of them (``all``, or nothing)."""
     if text is None or not text.strip() or text.strip().lower() == ALL:
@@ -127,8 +103,10 @@ class Evaluation:
     """Evaluates the charts of one dashboard over one source and period, computing each
     metric once however many charts show it.
 
-    With a currency picked, every statement of a chart per currency reads only that
-    currency's rows (``scope``): the one place the choice is applied."""
+    With a currency picked, ``scope`` decides for every chart whether its statements follow
+    it (charts per currency) or not; each then reads only that currency's rows: a metric's or
+    family's statement through ``compute.in_currency``, a dataset chart's with ``currency =
+    $currency`` in its condition, a report's rows kept once shaped."""
 
     def __init__(
         self, source: Queryable, period: Period, grain: Grain | None, currency: str | None
@@ -303,7 +281,7 @@ class Evaluation:
         out.update(
             values=values,
             previous=previous,
-            change=_changes(metric.unit.value, values, previous),
+            change=changes(metric.unit.value, values, previous),
             drill={cur: drill(metric.drill_dataset, where, self.period, cur) for cur in values}
             or self._no_values_drill(metric, where),
         )
@@ -340,111 +318,11 @@ class Evaluation:
         return out
 
     def dataset_chart(self, chart: Chart) -> dict[str, Any]:
-        q = query.build(chart, self.scope(chart.by_currency))
-        units = [_measure_unit(chart, i) for i in range(len(chart.measures))]
-        measures = [
-            {"key": m.key, "label": measure_label(m.agg, m.column), "unit": units[i]}
-            for i, m in enumerate(chart.measures)
-        ]
-        out: dict[str, Any] = {
-            "dataset": chart.dataset,
-            "definition": describe(chart),
-            "measures": measures,
-        }
-        dataset = str(chart.dataset)
-        if chart.type is ChartType.NUMBER and not chart.group.grain and not chart.group.column:
-            values = self._number(chart, q, self.period)
-            previous = None if chart.whole else self._number(chart, q, self.period.previous)
-            out.update(
-                unit=units[0],
-                values=values,
-                previous=previous,
-                change=_changes(units[0], values, previous),
-                drill={k: drill(dataset, q.where, self.period, k) for k in values},
-            )
-            return out
         grain = self.chart_grain(chart) if chart.group.grain else None
-        rows = self._run(q, self.period, grain)
-        if chart.group.grain and grain is not None:
-            out["grain"] = grain.value
-            out["series"] = self._series(chart, q, rows, grain)
-            return out
-        table = []
-        shown: dict[str | None, int] = {}
-        for row in rows:
-            cur = row.get("currency")
-            # the limit is per currency (of this chart's own rows: not of whichever charts ran
-            # first), so that one currency's rows are the same whether or not it is picked
-            shown[cur] = shown.get(cur, 0) + 1
-            if shown[cur] > chart.limit:
-                continue
-            where = q.where
-            if chart.group.column:
-                col = chart.group.column
-                value = row["grp"]
-                cond = f"{col} IS NULL" if value is None else f"{col} = {query.literal(value)}"
-                where = f"{where} AND {cond}"
-            entry = {
-                "group": row.get("grp"),
-                "currency": cur,
-                **{m["key"]: _plain(row[f"m{i}"], units[i]) for i, m in enumerate(measures)},
-            }
-            entry["drill"] = drill(dataset, where, self.period, cur)
-            table.append(entry)
-        self._seen(r["currency"] for r in table)
-        out["columns"] = [
-            {"name": "group", "label": chart.group.column or "", "unit": None},
-            *(
-                [{"name": "currency", "label": "Currency", "unit": None}]
-                if q.keys[-1:] == ("currency",)
-                else []
-            ),
-            *({"name": m["key"], "label": m["label"], "unit": m["unit"]} for m in measures),
-        ]
-        out["rows"] = table
-        return out
-
-    def _run(
-        self, q: query.ChartQuery, period: Period, grain: Grain | None
-    ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = dict(q.params)
-        if "$start" in q.sql:
-            params["start"] = datetime.fromtimestamp(period.start, UTC)
-            params["end"] = datetime.fromtimestamp(period.end, UTC)
-        if grain is not None:
-            params["grain"] = grain.value
-        return run(self.source, q.sql, params or None).dicts()
-
-    def _number(self, chart: Chart, q: query.ChartQuery, period: Period) -> dict[str, Any]:
-        rows = self._run(q, period, None)
-        unit = _measure_unit(chart, 0)
-        return {str(r.get("currency") or ALL): _plain(r["m0"], unit) for r in rows}
-
-    def _series(
-        self, chart: Chart, q: query.ChartQuery, rows: list[dict[str, Any]], grain: Grain
-    ) -> list[dict[str, Any]]:
-        keys = [iso_utc(b) for b in buckets(self.period.start, self.period.end, grain)]
-        found: dict[tuple[str, int], dict[str, Any]] = {}
-        for row in rows:
-            cur = str(row.get("currency") or ALL)
-            for i in range(len(chart.measures)):
-                found.setdefault((cur, i), {})[str(row["bucket"])] = row[f"m{i}"]
-        out = []
-        for (cur, i), points in sorted(found.items()):
-            unit = _measure_unit(chart, i)
-            empty = 0 if chart.measures[i].agg in (Agg.COUNT, Agg.SUM) else None
-            out.append(
-                {
-                    "key": f"{cur}:{chart.measures[i].key}",
-                    "currency": cur,
-                    "measure": chart.measures[i].key,
-                    "points": [[k, _plain(points.get(k, empty), unit)] for k in keys],
-                    "drill": drill(
-                        str(chart.dataset), q.where, self.period, cur, time_column=chart.time_column
-                    ),
-                }
-            )
-        self._seen(s["currency"] for s in out)
+        out = dataset_chart(self.source, chart, self.period, grain, self.scope(chart.by_currency))
+        self._seen(out.get("values") or {})
+        self._seen(s["currency"] for s in out.get("series", []))
+        self._seen(r["currency"] for r in out.get("rows", []))
         return out
 
 
@@ -452,21 +330,6 @@ def currency_fields(chart: Chart) -> dict[str, Any]:
     """Whether the chart is per currency, and if not, why (shown when a currency is picked)."""
     note = chart.currency_note
     return {"per_currency": note is None, "currency_note": note}
-
-
-def _measure_unit(chart: Chart, i: int) -> str:
-    m = chart.measures[i]
-    if m.agg is Agg.COUNT:
-        return Unit.COUNT.value
-    return Unit.MONEY.value if chart.is_money_split else "number"
-
-
-def _plain(value: Any, unit: str) -> int | float | None:
-    if value is None:
-        return None
-    if unit in (Unit.MONEY.value, Unit.COUNT.value):
-        return value_of(Unit.MONEY, value)
-    return float(value) if not isinstance(value, int) else value
 
 
 def _draw(ev: Evaluation, charts: Sequence[Chart], workers: int) -> dict[str, dict[str, Any]]:
