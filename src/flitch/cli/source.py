@@ -252,20 +252,26 @@ def render(report: ProbeReport, out: Console) -> None:
         return
     mode = report.mode.value if report.mode else "unknown"
     out.print(f"Mode: [bold]{mode}[/]. {escape(report.mode_message)}")
+    # Names are never broken ("Payment Intents" on two lines reads as two objects): below
+    # 100 columns what to do goes under the table, one line per object that needs something
+    # (missing permissions are all named once, in the line that follows).
     table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
-    narrow = out.width < 120
-    table.add_column("Object", max_width=13 if narrow else None, overflow="fold")
-    table.add_column("Permission", max_width=14 if narrow else None, overflow="fold")
+    beside = out.width >= 100
+    table.add_column("Object", no_wrap=True)
+    table.add_column("Permission", no_wrap=True)
     table.add_column("Result", no_wrap=True)
-    table.add_column("What to do", ratio=1)
+    if beside:
+        table.add_column("What to do", ratio=1)
+    todo = []
     for check in report.objects:
-        table.add_row(
-            escape(check.label),
-            escape(check.permission_label),
-            _result(check.state),
-            escape(_todo(check, report.mode)),
-        )
+        cells = [escape(check.label), escape(check.permission_label), _result(check.state)]
+        fix = _todo(check, report.mode)
+        if fix and not beside and check.state is not ReadState.MISSING_PERMISSION:
+            todo.append(f"  [bold]{escape(check.label)}[/]: {escape(fix)}")
+        table.add_row(*cells, *([escape(fix)] if beside else []))
     out.print(table)
+    for line in todo:
+        out.print(line)
     if report.missing:
         out.print(
             "[bold]Missing resources:[/] a resource returns nothing if the key does not have "

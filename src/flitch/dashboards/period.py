@@ -1,8 +1,11 @@
 """The period a dashboard shows: ``[start, end)`` in UTC, and the one before it.
 
-Presets match the date-range picker: the last 7, 30 or 90 days (today included), or the last
-12 months (from the first day of the month eleven months ago). A custom range names its first
-and last day, both included.
+Presets match the date-range picker, and each is a rolling window that ends with today: the
+last 7, 30 or 90 days, or the last 12 months (from the day after this date a year ago: 365 days,
+or 366 across a 29 February). Each is compared with the period of the same length just before
+it, so "the last 12 months" is never Jan 1 to today set against a longer stretch of last year.
+A custom range names its first and last day, both included; so does the JSON (``last_day``), so
+that every face shows the same two dates.
 """
 
 from __future__ import annotations
@@ -49,13 +52,28 @@ class Period:
             "start": _iso(self.start),
             "end": _iso(self.end),
             "days": round(self.length / DAY, 2),
+            "last_day": _last_day(self.end),
             "previous_start": _iso(prev.start),
             "previous_end": _iso(prev.end),
+            "previous_last_day": _last_day(prev.end),
         }
 
 
 def _iso(ts: int) -> str:
     return iso_utc(datetime.fromtimestamp(ts, UTC))
+
+
+def _last_day(end: int) -> str:
+    """The last day a period ending at ``end`` (excluded) includes, as ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(end - 1, UTC).date().isoformat()
+
+
+def _year_before(day: date) -> date:
+    """The same date a year earlier (28 February for a 29 February)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
 
 
 def _midnight(day: date) -> int:
@@ -72,16 +90,13 @@ def parse_day(text: str, what: str) -> date:
 
 
 def preset(name: str, now: float | None = None) -> Period:
-    """``7d``, ``30d``, ``90d`` (today included) or ``12m``, ending at the end of today."""
+    """``7d``, ``30d``, ``90d`` or ``12m``, each ending at the end of today (included)."""
     today = datetime.fromtimestamp(clocks.now() if now is None else now, UTC).date()
     end = _midnight(today + timedelta(days=1))
     if name in ("7d", "30d", "90d"):
         return Period(end - int(name[:-1]) * DAY, end, name)
     if name == "12m":
-        month = today.month - 11
-        year = today.year + (month - 1) // 12
-        month = (month - 1) % 12 + 1
-        return Period(_midnight(date(year, month, 1)), end, name)
+        return Period(_midnight(_year_before(today) + timedelta(days=1)), end, name)
     raise InputError(f"{name!r} is not a period.", f"Use one of: {', '.join(PRESETS)}.")
 
 

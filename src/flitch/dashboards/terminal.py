@@ -8,6 +8,7 @@ header says so, and each chart that is not per currency says why it shows every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -29,22 +30,24 @@ def label(currency: str) -> str:
     return "no currency" if currency == "none" else currency.upper()
 
 
-def money(minor: int | float | None, currency: str) -> str:
+def money(minor: int | float | None, currency: str, *, code: bool = True) -> str:
+    """An amount in major units, after its currency's code unless ``code`` is false (where a
+    column beside it names the currency)."""
     if minor is None:
         return "—"
-    code = currency.upper()
+    prefix = f"{currency.upper()} " if code else ""
     if currency in ("all", "none"):
         return f"{minor:,.0f}"
     if currency.lower() in ZERO_DECIMAL:
-        return f"{code} {minor:,.0f}"
-    return f"{code} {minor / 100:,.2f}"
+        return f"{prefix}{minor:,.0f}"
+    return f"{prefix}{minor / 100:,.2f}"
 
 
-def show(value: Any, unit: str | None, currency: str) -> str:
+def show(value: Any, unit: str | None, currency: str, *, code: bool = True) -> str:
     if value is None:
         return "—"
     if unit == "money":
-        return money(value, currency)
+        return money(value, currency, code=code)
     if unit == "ratio":
         return f"{float(value) * 100:.2f} %"
     if isinstance(value, float):
@@ -84,34 +87,55 @@ def _header(out: Console, data: Mapping[str, Any]) -> None:
     )
     picked = str(data.get("currency") or "").upper()
     only = f" · {picked} only" if picked else ""
+    # Both days included, as the web app shows them (the JSON's end is the midnight after).
     out.print(
         f"[bold]{escape(d['title'])}[/] · {escape(conn.get('name', ''))} "
-        f"({conn.get('mode', '?')} mode) · {p['start'][:10]} → {p['end'][:10]} "
-        f"({p['days']:g} days, by {p['grain']}) · {where}{escape(only)}"
+        f"({conn.get('mode', '?')} mode) · {where}{escape(only)}",
+        soft_wrap=False,
+    )
+    out.print(
+        f"{p['start'][:10]} → {_last_day(p, '')} ({p['days']:g} days, by {p['grain']}), "
+        f"compared with {p['previous_start'][:10]} → {_last_day(p, 'previous_')}",
+        soft_wrap=False,
     )
     for note in src.get("notes") or []:
-        out.print(f"[yellow]{escape(note)}[/]")
+        out.print(f"[yellow]{escape(note)}[/]", soft_wrap=False)
     for c in data["charts"] if picked else ():
         if c.get("per_currency") is False:
             out.print(
                 f"[yellow]{escape(c['title'])}: all currencies, not {picked} only: "
-                f"{escape(c.get('currency_note') or '')}[/]"
+                f"{escape(c.get('currency_note') or '')}[/]",
+                soft_wrap=False,
             )
+
+
+def _last_day(period: Mapping[str, Any], prefix: str) -> str:
+    """The last day a period includes (``last_day``; from its end for older JSON)."""
+    day = period.get(f"{prefix}last_day")
+    if day:
+        return str(day)
+    end = datetime.fromisoformat(str(period[f"{prefix}end"]).replace("Z", "+00:00"))
+    return (end - timedelta(seconds=1)).date().isoformat()
 
 
 def _before(chart: Mapping[str, Any], previous: Any, currency: str) -> str:
     """What a number is compared with: the period before, its value at the period's start
     (present-day values, rebuilt), or nothing ("now")."""
     if chart.get("compare") is None:
-        return "now" if chart.get("current") else show(previous, chart.get("unit"), currency)
-    text = show(previous, chart.get("unit"), currency)
+        if chart.get("current"):
+            return "now"
+        return show(previous, chart.get("unit"), currency, code=False)
+    text = show(previous, chart.get("unit"), currency, code=False)
     return f"{text} at start" if chart["compare"] == "start" else text
 
 
 def _numbers(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
+    """The headline numbers. Amounts go without their code (the Currency column gives it), and
+    numbers never wrap: in a narrow terminal only a metric's name does."""
     table = Table(show_edge=False, pad_edge=False, title="Headline numbers", title_justify="left")
-    for name in ("Metric", "Currency", "Value", "Compared with", "Change"):
-        table.add_column(name, justify="right" if name != "Metric" else "left")
+    table.add_column("Metric", ratio=1)
+    for name in ("Currency", "Value", "Compared with", "Change"):
+        table.add_column(name, justify="right", no_wrap=True)
     for c in charts:
         values = c.get("values") or {}
         if not values:
@@ -122,7 +146,7 @@ def _numbers(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
             table.add_row(
                 escape(c["title"]) if n == 0 else "",
                 label(cur),
-                show(value, c.get("unit"), cur),
+                show(value, c.get("unit"), cur, code=False),
                 _before(c, previous, cur),
                 change(delta, c.get("unit")),
             )
@@ -146,40 +170,126 @@ def _series(out: Console, chart: Mapping[str, Any]) -> None:
         out.print(f"  {name:<12} {sparkline(values)}  {summary}")
 
 
+#: The steps of the MRR movements waterfall, in words (its rows carry only their keys).
+MOVEMENTS = {
+    "mrr_start": "MRR at start",
+    "new": "New",
+    "reactivation": "Reactivation",
+    "expansion": "Expansion",
+    "contraction": "Contraction",
+    "churned": "Churned",
+    "growth": "Growth",
+    "mrr_end": "MRR at end",
+}
+
+
+def heading(text: str) -> str:
+    """A column's heading in words: ``reporting_category`` reads "Reporting category"."""
+    words = text.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _cell(row: Mapping[str, Any], column: Mapping[str, Any], money_code: bool) -> str:
+    name, value = column["name"], row.get(column["name"])
+    if column["unit"]:
+        cur = str(row.get("currency") or "all")
+        return show(value, column["unit"], cur, code=money_code)
+    if value is None:
+        return "—"
+    if name == "currency":
+        return label(str(value)) or "all"
+    if name in ("movement", "step"):
+        return escape(str(row.get("label") or MOVEMENTS.get(str(value), value)))
+    return escape(str(value))
+
+
 def _rows(out: Console, chart: Mapping[str, Any], limit: int = 12) -> None:
+    """A table, or a waterfall's steps for the whole period, in words; a column empty in every
+    row shown is left out, and amounts go without their code beside a Currency column."""
     hidden = ("label", "kind", "bucket") if chart["type"] == "waterfall" else ("label", "kind")
-    columns = [c for c in chart.get("columns", []) if c["name"] not in hidden]
-    table = Table(show_edge=False, pad_edge=False, title=chart["title"], title_justify="left")
-    for col in columns:
-        table.add_column(col["label"] or col["name"], justify="right" if col["unit"] else "left")
     rows = chart.get("rows") or []
     if chart["type"] == "waterfall":
         rows = [r for r in rows if r.get("bucket", None) is None]
         limit = len(rows)
-    for row in rows[:limit]:
-        cur = str(row.get("currency") or "all")
-        table.add_row(
-            *(
-                show(row.get(c["name"]), c["unit"], cur)
-                if c["unit"]
-                else escape(str(row.get(c["name"]) if row.get(c["name"]) is not None else "—"))
-                for c in columns
-            )
-        )
+    shown = rows[:limit]
+    columns = [
+        c
+        for c in chart.get("columns", [])
+        if c["name"] not in hidden and any(r.get(c["name"]) is not None for r in shown)
+    ]
+    money_code = not any(c["name"] == "currency" for c in columns)
+    headings = [heading(c["label"] or c["name"]) for c in columns]
+    cells = [[_cell(row, c, money_code) for c in columns] for row in shown]
     out.print()
-    out.print(table if rows else f"[bold]{escape(chart['title'])}[/]: no rows in this period")
+    if not rows:
+        out.print(f"[bold]{escape(chart['title'])}[/]: no rows in this period")
+    elif _width(headings, cells) <= out.width:
+        table = Table(show_edge=False, pad_edge=False, title=chart["title"], title_justify="left")
+        for col, head in zip(columns, headings, strict=True):
+            table.add_column(head, justify="right" if col["unit"] else "left")
+        for line in cells:
+            table.add_row(*line)
+        out.print(table)
+    else:
+        numeric = [
+            bool(c["unit"])
+            or any(type(r.get(c["name"])) in (int, float) for r in shown)  # not bools
+            for c in columns
+        ]
+        _records(out, chart["title"], numeric, headings, cells)
     if len(rows) > limit:
         out.print(f"  … {len(rows) - limit} more rows (--json shows them all)")
+
+
+def _width(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> int:
+    """How wide the table is with no cell wrapped (columns are three characters apart)."""
+    widths = [len(h) for h in headings]
+    for line in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, line, strict=True)]
+    return sum(widths) + 3 * (len(widths) - 1)
+
+
+def _records(
+    out: Console,
+    title: str,
+    numeric: Sequence[bool],
+    headings: Sequence[str],
+    cells: Sequence[Sequence[str]],
+) -> None:
+    """A table too wide for the terminal, a row at a time: what it is about (its text
+    columns), then each number after its heading; squeezed into columns, both would be cut."""
+    out.print(f"[italic]{escape(title)}[/]")
+    for line in cells:
+        about = [c for number, c in zip(numeric, line, strict=True) if not number]
+        figures = [
+            f"{h} {c}"
+            for number, h, c in zip(numeric, headings, line, strict=True)
+            if number and c != "—"
+        ]
+        out.print(f"• {' · '.join(about)}", soft_wrap=False)
+        if figures:
+            out.print(f"  {' · '.join(figures)}", soft_wrap=False)
+
+
+def _unavailable(out: Console, charts: Sequence[Mapping[str, Any]]) -> None:
+    """Charts the key cannot answer, by reason: each reason with its fix once, then the charts
+    it leaves out (one missing permission blanks a dozen charts of a dashboard)."""
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for c in charts:
+        if "unavailable" in c:
+            titles = reasons.setdefault((c["unavailable"]["reason"], c["unavailable"]["fix"]), [])
+            if c["title"] not in titles:
+                titles.append(c["title"])
+    for (reason, fix), titles in reasons.items():
+        out.print(f"[yellow]{escape(reason)}[/] {escape(fix)}", soft_wrap=False)
+        out.print(f"  Not shown: {escape(', '.join(titles))}.", soft_wrap=False)
 
 
 def render(out: Console, data: Mapping[str, Any]) -> None:
     """Print a dashboard's JSON (``evaluate``/``load_dashboard``) to a console."""
     _header(out, data)
     charts = data["charts"]
-    for c in charts:
-        if "unavailable" in c:
-            u = c["unavailable"]
-            out.print(f"[yellow]{escape(c['title'])}: {escape(u['reason'])}[/] {escape(u['fix'])}")
+    _unavailable(out, charts)
     numbers = [c for c in charts if c["type"] == "number" and "unavailable" not in c]
     if numbers:
         _numbers(out, numbers)
