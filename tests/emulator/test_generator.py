@@ -156,7 +156,8 @@ def check_references(store: ModeStore) -> None:
             assert resolves(store, disc, "discount")
     for disc in objects(store, "discount"):
         assert resolves(store, disc["source"]["coupon"], "coupon")
-        assert resolves(store, disc["subscription"], "subscription")
+        # a subscription's discount, or a customer's own (no subscription)
+        assert disc["subscription"] is None or resolves(store, disc["subscription"], "subscription")
     for price in objects(store, "price"):
         assert resolves(store, price["product"], "product")
     for txn in objects(store, "balance_transaction"):

@@ -97,7 +97,7 @@ def test_incremental_refresh_makes_few_requests(world: World) -> None:
 
     log = world.emulator.log.entries
     assert len(log) == result.requests
-    # 4 event reads (64 types, 20 a request); for each list, one page of what was created since
+    # 4 event reads (67 types, 20 a request); for each list, one page of what was created since
     # the cursor (prices: two lists, active and not); the coupons in full (one page); and
     # re-reads by id of the few older objects whose event payload cannot be trusted (another
     # API version, expanded fields) or that changed without an event (the customer of an
@@ -121,8 +121,8 @@ def test_nothing_changed_costs_a_request_per_list_and_event_group(world: World) 
     assert result.outcome is RunOutcome.OK
     paths = sorted(world.emulator.log.paths())
     # a permission probe per object, and the events of customers, charges and of the objects
-    # that change a customer without an event of its own (invoices, credit notes, new
-    # subscriptions): 36 types, two reads of 20 at most
+    # that change them without an event of their own (invoices, credit notes, new
+    # subscriptions, discounts; disputes): 37 types, two reads of 20 at most
     assert paths == ["/v1/charges", "/v1/customers", "/v1/events", "/v1/events"]
 
 

@@ -4,9 +4,12 @@
 ``"mix"`` draws a realistic blend) on one mode's data and returns the events they created.
 Each operation is what Stripe does when it happens — a new charge comes with its payment intent
 and balance transaction, a refund updates the charge and takes money out of the balance, a
-cancellation ends the subscription — and emits the events Stripe would (updates carry
-``data.previous_attributes``). Objects are never changed in place: a changed object is a copy
-``put`` into the store (so its cached JSON is refreshed), keeping its ``created``.
+cancellation ends the subscription — and emits the events Stripe would, and only those (updates
+carry ``data.previous_attributes``): some changes have no event at all (a shop's edit of a
+payment intent), or only one about another object (a credit note lowers its invoice's payment
+intent). Before the operations, each call first applies what time alone has changed since the
+last (``changes_billing.pass_time``). Objects are never changed in place: a changed object is a
+copy ``put`` into the store (so its cached JSON is refreshed), keeping its ``created``.
 
 An operation that finds nothing to act on (no open invoice to pay, say) does nothing. The whole
 call holds ``store.lock``. The kinds about customers and the catalog are here; those about
@@ -41,9 +44,12 @@ class StoreSink:
         self.now = now
         self.livemode = store.livemode
         self.events: list[Obj] = []
+        #: objects added or changed (a change may come with no event)
+        self.writes = 0
 
     def add(self, obj: Obj) -> None:
         self.store.put(obj)
+        self.writes += 1
 
     def edit(self, obj: Obj) -> Obj:
         copied: Obj = orjson.loads(orjson.dumps(obj))
@@ -51,6 +57,11 @@ class StoreSink:
 
     def save(self, obj: Obj) -> None:
         self.store.put(obj)
+        self.writes += 1
+
+    def done(self) -> int:
+        """How much has happened so far: writes and events (a deletion is only an event)."""
+        return self.writes + len(self.events)
 
     def emit(
         self, type_: str, obj: Obj, t: int, previous: Obj | None = None, *, auto: bool = False
@@ -292,6 +303,7 @@ def _registry() -> dict[str, tuple[Kind, float]]:
         "cancel_at_period_end": (s.cancel_at_period_end, 2.0),
         "new_charge": (b.new_charge, 10.0),
         "failed_charge": (b.failed_charge, 4.0),
+        "update_payment_intent": (b.update_payment_intent, 3.0),
         "refund": (b.refund, 4.0),
         "partial_refund": (b.partial_refund, 2.0),
         "dispute": (b.dispute, 1.0),
@@ -309,6 +321,7 @@ def _registry() -> dict[str, tuple[Kind, float]]:
         "delete_product": (delete_product, 0.2),
         "new_coupon": (new_coupon, 0.3),
         "delete_coupon": (delete_coupon, 0.2),
+        "customer_discount": (s.customer_discount, 0.5),
     }
 
 
@@ -323,11 +336,14 @@ def apply_changes(
     rng: random.Random | None = None,
     now: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Perform ``count`` operations of ``kind`` on ``store``; returns the events created.
+    """Perform ``count`` operations of ``kind`` on ``store``, after what time alone changed;
+    returns the events created (an operation Stripe does not announce adds none).
 
     ``now`` (default: the wall clock) is when they happen; ``rng`` (default: a fresh, unseeded
     one) makes them reproducible when given.
     """
+    from flitch.emulator.changes_billing import pass_time
+
     registry = _registry()
     if kind != "mix" and kind not in registry:
         raise ValueError(f"unknown change kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -337,6 +353,7 @@ def apply_changes(
     at = int(clocks.now()) if now is None else int(now)
     with store.lock:
         cx = Context(store, chooser, at)
+        pass_time(cx)
         names = list(registry)
         for _ in range(count):
             if kind != "mix":
@@ -344,10 +361,10 @@ def apply_changes(
                 continue
             # A drawn kind may find nothing to act on (no invoice is open): draw another, and
             # leave that kind out for the rest of this call (looking again costs a full scan).
-            before = len(cx.sink.events)
-            while len(cx.sink.events) == before and names:
+            before = cx.sink.done()
+            while cx.sink.done() == before and names:
                 name = chooser.choices(names, [registry[n][1] for n in names])[0]
                 registry[name][0](cx)
-                if len(cx.sink.events) == before:
+                if cx.sink.done() == before:
                     names.remove(name)
         return cx.sink.events

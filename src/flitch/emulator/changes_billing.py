@@ -1,5 +1,6 @@
 """Change kinds about invoices, credit notes, payments, disputes and payouts (see ``changes``),
-and the helpers the subscription kinds (``changes_subscriptions``) share."""
+what time alone changes (``pass_time``), and the helpers the subscription kinds
+(``changes_subscriptions``) share."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from flitch.emulator.shapes import Obj
 
 HOUR = 3600
 OPEN_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid", "paused")
+#: Payment intents that can still change (succeeded and canceled ones are final).
+OPEN_PAYMENT = ("requires_payment_method", "requires_confirmation", "requires_action")
+#: How long after its creation a shop changes a payment intent (a Checkout session expires
+#: within 24 hours; a cart is edited while its customer is still paying).
+EDIT_WINDOW = DAY
 
 
 def on_clock(obj: Obj) -> bool:
@@ -146,6 +152,59 @@ def close_dispute(cx: Context) -> None:
         operations.review_dispute(cx.sink, disputed, cx.now)
     else:
         operations.close_dispute(cx.sink, disputed, cx.now, won=cx.rng.random() < 0.4)
+
+
+def _invoiced(cx: Context) -> set[str]:
+    """Payment intents that collect an invoice (Stripe refuses to update those directly)."""
+    return {
+        link["payment"]["payment_intent"] for link in cx.store.ordered("invoice_payment").objects
+    }
+
+
+def update_payment_intent(cx: Context) -> None:
+    """The shop changes a payment intent still being paid: the cart's amount, what it is for,
+    its metadata. Stripe has no ``payment_intent.updated`` event: nothing is announced."""
+    rng, now = cx.rng, cx.now
+    invoiced = _invoiced(cx)
+
+    def editable(pi: Obj) -> bool:
+        return bool(
+            pi["status"] in OPEN_PAYMENT
+            and pi["created"] >= now - EDIT_WINDOW
+            and pi["id"] not in invoiced
+        )
+
+    pi = cx.find("payment_intent", editable, recent=True)
+    if pi is None:
+        return
+    pi = cx.sink.edit(pi)
+    edit = rng.choice(("amount", "description", "metadata"))
+    if edit == "amount":
+        pi["amount"] += rng.choice((500, 1000, 2500)) * (1 if pi["currency"] != "jpy" else 10)
+    elif edit == "description":
+        pi["description"] = f"{pi['description'] or 'Order'} (changed)"
+    else:
+        pi["metadata"] = {**pi["metadata"], "order_id": f"ord_{rng.randrange(10**6):06d}"}
+    cx.sink.save(pi)
+
+
+def pass_time(cx: Context) -> None:
+    """What time alone changes, with no event (Stripe announces neither): pending balance
+    transactions whose ``available_on`` has come become available, and coupons past their
+    ``redeem_by`` stop being valid."""
+    sink, now = cx.sink, cx.now
+    for txn in cx.every(
+        "balance_transaction", lambda t: t["status"] == "pending" and t["available_on"] <= now
+    ):
+        txn = sink.edit(txn)
+        txn["status"] = "available"
+        sink.save(txn)
+    for coupon in cx.every(
+        "coupon", lambda c: c["valid"] and c["redeem_by"] is not None and c["redeem_by"] <= now
+    ):
+        coupon = sink.edit(coupon)
+        coupon["valid"] = False
+        sink.save(coupon)
 
 
 # -- invoices ------------------------------------------------------------------------------------

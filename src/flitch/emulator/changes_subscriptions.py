@@ -128,7 +128,8 @@ def _set(obj: Obj, **values: object) -> Obj:
     return {**obj, **values}
 
 
-def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[Obj, Obj] | None:
+def _usable_coupon(cx: Context, currency: str | None) -> Obj | None:
+    """A coupon that can still be redeemed, in ``currency`` if it takes an amount off."""
     now = cx.now
 
     def usable(c: Obj) -> bool:
@@ -139,9 +140,15 @@ def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[
             and (c["max_redemptions"] is None or c["times_redeemed"] < c["max_redemptions"])
         )
 
-    coupon = cx.find("coupon", usable)
-    if coupon is None:
-        return None
+    return cx.find("coupon", usable)
+
+
+def _redeem_coupon(
+    cx: Context, coupon: Obj, customer_id: str, sub_id: str | None
+) -> tuple[Obj, Obj]:
+    """A discount of ``coupon`` (stored), and the coupon with one more redemption: Stripe
+    announces neither change to the coupon (no ``coupon.updated``)."""
+    now = cx.now
     ends = None
     if coupon["duration"] == "repeating":
         ends = billing.period_boundary(now, "month", 1, coupon["duration_in_months"])
@@ -160,6 +167,30 @@ def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[
         coupon["valid"] = coupon["times_redeemed"] < coupon["max_redemptions"]
     cx.sink.save(coupon)
     return discount, coupon
+
+
+def _redeem(cx: Context, customer_id: str, sub_id: str, currency: str) -> tuple[Obj, Obj] | None:
+    coupon = _usable_coupon(cx, currency)
+    return None if coupon is None else _redeem_coupon(cx, coupon, customer_id, sub_id)
+
+
+def customer_discount(cx: Context) -> None:
+    """A coupon applied to a customer (all their invoices): Stripe announces it with
+    ``customer.discount.created`` alone, about the discount; the customer's ``discount`` and
+    the coupon's ``times_redeemed`` change with no event of their own."""
+    customer = cx.find(
+        "customer", lambda c: not on_clock(c) and c["discount"] is None and bool(c["currency"])
+    )
+    if customer is None:
+        return
+    coupon = _usable_coupon(cx, customer["currency"])
+    if coupon is None:
+        return
+    discount, _coupon = _redeem_coupon(cx, coupon, customer["id"], None)
+    customer = cx.sink.edit(customer)
+    customer["discount"] = discount
+    cx.sink.save(customer)
+    cx.sink.emit("customer.discount.created", discount, cx.now)
 
 
 def renew_subscription(cx: Context) -> None:

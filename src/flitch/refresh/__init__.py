@@ -3,6 +3,7 @@
 - :mod:`.runner` — one refresh of one connection (:func:`refresh`, :class:`Refresher`);
 - :mod:`.plan` — full, events or created: how each dataset is refreshed, and its cursor;
 - :mod:`.changes` — the incremental change feed from ``/v1/events``;
+- :mod:`.unannounced` — changes with no event of their own, and how each is caught;
 - :mod:`.work` — the reads and writes of one refresh inside its store transaction;
 - :mod:`.verify` — re-read everything and compare with the cache, then repair it;
 - :mod:`.scheduler` — runs refreshes (and a daily check) on each connection's interval;

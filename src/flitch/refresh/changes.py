@@ -15,16 +15,15 @@ How a change becomes a row (see the README's "Refresh" section for the whole str
   object gone since (404, or a deleted customer) loses its row. Otherwise the payload is the row.
 - Objects a list would not show (customers and subscriptions on a test clock) are never kept.
 
-Some objects change without being the subject of an event: :data:`REFERENCED` (an invoice
-finalized changes its customer's ``next_invoice_sequence`` and balance), :data:`DEPENDENTS` (a
-subscription embeds its prices) and :func:`coupon_refs` (a coupon's ``times_redeemed`` grows when
-a discount is created) say which, and the objects are re-read by id.
+Some objects change without being the subject of an event (``unannounced`` says which, and
+how each is caught): the feed also keeps the events that tell of those changes, including a few
+about objects Flitch keeps no dataset of (``customer.discount.*``), and names what they changed
+(:meth:`ChangeFeed.named`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,6 +37,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from flitch import catalog
 from flitch.catalog import ObjectSpec
 from flitch.errors import StripeRequestFailed
+from flitch.refresh.unannounced import (
+    FOLLOWED,
+    Referenced,
+    Sharing,
+    source_object_type,
+    source_types,
+)
 from flitch.stripe_source.client import API_VERSION, SourceClient
 from flitch.stripe_source.reader import read_object
 
@@ -189,15 +195,18 @@ class ChangeFeed:
         return self.events
 
     def add(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Keep a page of events (those about an object of the catalog)."""
+        """Keep a page of events (those about an object of the catalog, or followed for what it
+        changes: ``unannounced.FOLLOWED``)."""
         columns: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
         for event in events:
             data = event.get("data")
             obj = data.get("object") if isinstance(data, Mapping) else None
-            spec = catalog.BY_EVENT_TYPE.get(str(event.get("type")))
-            if not isinstance(obj, Mapping) or spec is None:
+            type_ = str(event.get("type"))
+            spec = catalog.BY_EVENT_TYPE.get(type_)
+            object_type = spec.object_type if spec is not None else FOLLOWED.get(type_)
+            if not isinstance(obj, Mapping) or object_type is None:
                 continue
-            if obj.get("object") != spec.object_type or not isinstance(obj.get("id"), str):
+            if obj.get("object") != object_type or not isinstance(obj.get("id"), str):
                 continue
             created = int(event["created"])
             version = event.get("api_version")
@@ -205,7 +214,7 @@ class ChangeFeed:
             columns["created"].append(created)
             columns["type"].append(event["type"])
             columns["object_id"].append(obj["id"])
-            columns["object_type"].append(spec.object_type)
+            columns["object_type"].append(object_type)
             columns["api_version"].append(version)
             columns["payload"].append(orjson.dumps(obj).decode())
             self.events += 1
@@ -248,14 +257,12 @@ class ChangeFeed:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
-    def referenced(self, rule: Referenced) -> set[str]:
-        """Ids named in ``rule.field`` by the events of ``rule.source`` (of its types)."""
-        source = catalog.get(rule.source)
-        types = list(rule.types) or list(source.event_types)
+    def named(self, rule: Referenced | Sharing) -> set[str]:
+        """Values of ``rule.field`` (ids) in the events of ``rule.source`` (of its types)."""
         rows = self._con.execute(
             "SELECT DISTINCT json_extract_string(payload, ?) FROM ev"
             " WHERE object_type = ? AND list_contains(?, type)",
-            [f"$.{rule.field}", source.object_type, types],
+            [f"$.{rule.field}", source_object_type(rule.source), list(source_types(rule))],
         ).fetchall()
         return {str(r[0]) for r in rows if r[0]}
 
@@ -348,88 +355,3 @@ async def fetch_by_id(
             chunk = []
     if chunk:
         yield await gather_all(one(i) for i in chunk)
-
-
-# -- objects that change without an event of their own ---------------------------------------------
-@dataclass(frozen=True)
-class Dependent:
-    """Rows of ``target`` embed objects of ``source`` in ``column``: when one of those changes,
-    the rows that mention it are re-read."""
-
-    source: str
-    target: str
-    column: str
-
-
-@dataclass(frozen=True)
-class Referenced:
-    """An event of ``source`` (of one of ``types``, or any) changes the ``target`` object its
-    payload names in ``field``, without an event of the target's own."""
-
-    source: str
-    field: str
-    target: str
-    types: tuple[str, ...] = ()
-
-
-REFERENCED: tuple[Referenced, ...] = (
-    # finalizing an invoice numbers it from the customer's next_invoice_sequence and applies
-    # the customer's balance; paying or voiding it can change both again
-    Referenced("invoices", "customer", "customers"),
-    # a credit note can credit the customer's balance
-    Referenced("credit_notes", "customer", "customers"),
-    # the first subscription sets the customer's currency
-    Referenced("subscriptions", "customer", "customers", ("customer.subscription.created",)),
-)
-
-DEPENDENTS: tuple[Dependent, ...] = (
-    # items.data[].price (and .plan) is the whole price object, rendered as it is now: a
-    # price.updated changes the subscriptions that sell it, without an event of theirs.
-    # (An expanded discount names its coupon by id, ``source.coupon``: nothing to follow.)
-    Dependent("prices", "subscriptions", "items"),
-)
-
-
-def id_patterns(ids: Iterable[str], chunk: int = 100) -> Iterator[str]:
-    """Regular expressions matching any of the ids as a quoted JSON string, ``chunk`` at a time."""
-    items = sorted(set(ids))
-    for start in range(0, len(items), chunk):
-        part = items[start : start + chunk]
-        yield '"(' + "|".join(re.escape(i) for i in part) + ')"'
-
-
-def coupon_refs(obj: Mapping[str, Any]) -> set[str]:
-    """Coupons named by an object's discounts (``discounts`` expanded, or ``discount``)."""
-    found: set[str] = set()
-    discounts: list[Any] = []
-    if isinstance(obj.get("discounts"), list):
-        discounts.extend(obj["discounts"])
-    if isinstance(obj.get("discount"), Mapping):
-        discounts.append(obj["discount"])
-    for discount in discounts:
-        if not isinstance(discount, Mapping):
-            continue
-        source = discount.get("source")
-        coupon = source.get("coupon") if isinstance(source, Mapping) else None
-        coupon = coupon or discount.get("coupon")
-        if isinstance(coupon, Mapping):
-            coupon = coupon.get("id")
-        if isinstance(coupon, str):
-            found.add(coupon)
-    return found
-
-
-def referencing(
-    query: Callable[[str, list[Any]], list[str]], dep: Dependent, ids: Iterable[str]
-) -> set[str]:
-    """Ids of ``dep.target`` rows whose ``dep.column`` mentions one of ``ids`` (``query`` runs
-    one read-only SELECT on the version being built and returns the first column)."""
-    target = catalog.get(dep.target)
-    found: set[str] = set()
-    for pattern in id_patterns(ids):
-        sql = (
-            f'SELECT id FROM "{target.name}" '  # noqa: S608 - names from the catalog
-            f'WHERE regexp_matches(CAST("{dep.column}" AS VARCHAR), ?)'
-        )
-        found.update(query(sql, [pattern]))
-    return found

@@ -9,8 +9,9 @@
 3. read the full datasets and the new balance transactions, all at once;
 4. apply each incremental dataset's changes: list the objects created since its cursor (their
    state now), then the newest event of each older object (its payload, or a re-read by id);
-5. re-read the objects that changed without an event of their own (subscriptions embedding a
-   changed price, coupons named by new discounts, coupons past ``redeem_by``);
+5. re-read the objects that changed without an event of their own (``unannounced``: what
+   other objects' events name or share, payment intents still open, coupons past
+   ``redeem_by``);
 6. set each dataset's cursor, to be published with its rows.
 
 A dataset that fails alone (missing permission, a list that does not page) gets its previous
@@ -28,8 +29,8 @@ from flitch import catalog
 from flitch.catalog import ObjectSpec
 from flitch.config import Settings
 from flitch.errors import PermissionMissing, StripeRequestFailed
-from flitch.refresh import changes
-from flitch.refresh.changes import Action, ChangeFeed, coupon_refs, fetch_by_id, gather_all
+from flitch.refresh import unannounced
+from flitch.refresh.changes import Action, ChangeFeed, fetch_by_id, gather_all
 from flitch.refresh.plan import Planned, created_cursor, events_cursor
 from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, RefreshProgress
 from flitch.refresh.progress import Strategy as S
@@ -44,7 +45,7 @@ from flitch.stripe_source.reader import read_object
 PENDING_PAGES = 64
 #: Pending balance transactions due in the day before the last look are looked at again.
 DUE_MARGIN = 86400
-#: Objects whose rows name coupons in their discounts (see ``changes.coupon_refs``).
+#: Objects whose rows name coupons in their discounts (see ``unannounced.coupon_refs``).
 _COUPON_HOLDERS = frozenset({"subscriptions", "customers"})
 
 
@@ -169,7 +170,7 @@ class RefreshWork:
         self.p(spec).upserted += len(objects)
         if spec.name in _COUPON_HOLDERS:
             for obj in objects:
-                self.coupons_named |= coupon_refs(obj)
+                self.coupons_named |= unannounced.coupon_refs(obj)
 
     async def remove(self, spec: ObjectSpec, ids: list[str]) -> None:
         if ids:
@@ -234,18 +235,9 @@ class RefreshWork:
         assert self.client is not None
         specs = self.of(S.EVENTS)
         since = min(self.planned[s.name].since or 0 for s in specs)
-        names = {s.name for s in specs}
         # Also the events of objects that change the picked ones without an event of theirs
         # (a price embedded in a subscription; an invoice finalized changes its customer).
-        types = [s.event_types for s in specs]
-        types += [
-            catalog.get(d.source).event_types for d in changes.DEPENDENTS if d.target in names
-        ]
-        types += [
-            r.types or catalog.get(r.source).event_types
-            for r in changes.REFERENCED
-            if r.target in names
-        ]
+        types = unannounced.event_types(s.name for s in specs)
         self.progress.stage = "reading events"
         for spec in specs:
             self.p(spec).start()
@@ -270,7 +262,9 @@ class RefreshWork:
             return
         cursor = events_cursor(self.since(started))
         for spec in specs:
-            to_fetch = self.feed.refetch_estimate(spec, self.planned[spec.name].since or 0)
+            since = self.planned[spec.name].since or 0
+            to_fetch = self.feed.refetch_estimate(spec, since)
+            to_fetch += len(await self.still_open(spec, since))
             cost = full_cost(spec, self.rows.get(spec.name))
             if to_fetch > cost:
                 self.switch_to_full(
@@ -398,22 +392,32 @@ class RefreshWork:
             p.records += len(found)
             self.tick()
 
-    async def referencing(self, dep: changes.Dependent, ids: set[str]) -> set[str]:
+    async def referencing(self, dep: unannounced.Dependent, ids: set[str]) -> set[str]:
         def query(sql: str, params: list[Any]) -> list[str]:
             return [str(r[0]) for r in self._query(sql, params)]
 
-        return await self.store.call(changes.referencing, query, dep, ids)
+        return await self.store.call(unannounced.referencing, query, dep, ids)
+
+    async def still_open(self, spec: ObjectSpec, since: int) -> list[str]:
+        """Rows of ``spec`` that may have changed with no event, created in the window before
+        ``since`` (``unannounced.STILL_OPEN``)."""
+        ids: list[str] = []
+        for rule in unannounced.STILL_OPEN:
+            if rule.target == spec.name:
+                sql = unannounced.still_open_sql(rule)
+                ids += await self.query_ids(sql, [since - rule.window, since])
+        return ids
 
     # 5. objects changed without an event of their own
     async def follow_dependents(self) -> None:
         assert self.client is not None
         incremental = {s.name for s in self.of(S.EVENTS)}
         if self.feed is not None:
-            for rule in changes.REFERENCED:
+            for rule in unannounced.REFERENCED:
                 if rule.target in incremental:
                     target = catalog.get(rule.target)
-                    await self.guard(target, self.refetch(target, self.feed.referenced(rule)))
-            for dep in changes.DEPENDENTS:
+                    await self.guard(target, self.refetch(target, self.feed.named(rule)))
+            for dep in unannounced.DEPENDENTS:
                 if dep.target not in incremental:
                     continue
                 changed = self.feed.object_ids(catalog.get(dep.source))
@@ -421,6 +425,16 @@ class RefreshWork:
                     target = catalog.get(dep.target)
                     ids = await self.referencing(dep, changed)
                     await self.guard(target, self.refetch(target, ids))
+            for share in unannounced.SHARING:
+                values = self.feed.named(share) if share.target in incremental else set()
+                if values:
+                    target = catalog.get(share.target)
+                    sql = unannounced.sharing_sql(share)
+                    shared = await self.query_ids(sql, [sorted(values)])
+                    await self.guard(target, self.refetch(target, shared))
+        for spec in self.of(S.EVENTS):
+            since = self.planned[spec.name].since or 0
+            await self.guard(spec, self.refetch(spec, await self.still_open(spec, since)))
         if "coupons" in incremental:
             coupons = catalog.get("coupons")
             expired = await self.query_ids(
