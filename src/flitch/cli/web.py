@@ -38,6 +38,13 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+RevokeOption = Annotated[
+    bool,
+    typer.Option(
+        "--revoke-tokens/--keep-tokens",
+        help="Also revoke the user's API tokens (the default), or keep their scripts running.",
+    ),
+]
 
 
 @contextmanager
@@ -150,27 +157,47 @@ def users_list(as_json: JsonOption = False) -> None:
         typer.echo(f"{u.name:<{width}}  {u.role.value:<6}  added {_when(u.created_at)}")
 
 
+def _revoked(count: int) -> str:
+    if count == 0:
+        return "they had no API tokens to revoke"
+    return f"{count} API token{' was' if count == 1 else 's were'} revoked"
+
+
 @users_app.command("password")
-def users_password(name: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
-    """Set a new password for a user (signs them out everywhere)."""
+def users_password(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    revoke_tokens: RevokeOption = True,
+) -> None:
+    """Set a new password for a user (signs them out everywhere, and revokes their API tokens
+    unless --keep-tokens)."""
     with _errors():
         store = _store()
         store.get(name)
-        store.set_password(name, read_password("New password"))
-    typer.echo(f"Password of {name} changed; their sessions were ended.")
+        count = store.set_password(name, read_password("New password"), revoke_tokens=revoke_tokens)
+    tokens = _revoked(count) if revoke_tokens else "their API tokens were kept"
+    typer.echo(f"Password of {name} changed; their sessions were ended and {tokens}.")
 
 
 @users_app.command("role")
 def users_role(
     name: Annotated[str, typer.Argument(help="The user's name.")],
     role: Annotated[str, typer.Argument(help="admin or viewer.")],
+    revoke_tokens: RevokeOption = True,
 ) -> None:
-    """Make a user an admin or a viewer (the last admin stays an admin)."""
+    """Make a user an admin or a viewer (the last admin stays an admin); a new role revokes
+    their API tokens unless --keep-tokens."""
     from flitch.web.users import parse_role
 
     with _errors():
-        user = _store().set_role(name, parse_role(role))
-    typer.echo(f"{user.name} is now {user.role.value}.")
+        store = _store()
+        before = store.get(name)
+        user, count = store.set_role(name, parse_role(role), revoke_tokens=revoke_tokens)
+    if user.role is before.role:
+        typer.echo(f"{user.name} was already {user.role.value}.")
+    elif revoke_tokens:
+        typer.echo(f"{user.name} is now {user.role.value}; {_revoked(count)}.")
+    else:
+        typer.echo(f"{user.name} is now {user.role.value}; their API tokens were kept.")
 
 
 @users_app.command("delete")
@@ -204,7 +231,8 @@ def tokens_create(
 
 @tokens_app.command("list")
 def tokens_list(as_json: JsonOption = False) -> None:
-    """List API tokens (their first characters only)."""
+    """List API tokens (their first characters only) with their last use: when, to the
+    minute, and from which address."""
     with _errors():
         tokens = _store().list_tokens()
     if as_json:
@@ -216,6 +244,7 @@ def tokens_list(as_json: JsonOption = False) -> None:
                 "prefix": t.prefix,
                 "created_at": t.created_at,
                 "last_used_at": t.last_used_at,
+                "last_used_from": t.last_used_from,
             }
             for t in tokens
         ]
@@ -225,9 +254,12 @@ def tokens_list(as_json: JsonOption = False) -> None:
         typer.echo("No API tokens. Create one: flitch tokens create NAME")
         return
     for t in tokens:
-        typer.echo(
-            f"{t.id:>4}  {t.prefix}…  {t.user_name}  {t.label}  last used {_when(t.last_used_at)}"
-        )
+        used = "never used"
+        if t.last_used_at is not None:
+            used = (
+                f"last used {_when(t.last_used_at)} from {t.last_used_from or 'an unknown address'}"
+            )
+        typer.echo(f"{t.id:>4}  {t.prefix}…  {t.user_name}  {t.label}  {used}")
 
 
 @tokens_app.command("revoke")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -193,8 +194,9 @@ class AccessControl:
         if authorization:
             scheme, _, credentials = authorization.partition(" ")
             if scheme.lower() == "bearer":
+                address = str(request.scope["state"]["client_address"])
                 user = await anyio.to_thread.run_sync(
-                    self.guard.users.user_for_token, credentials.strip()
+                    partial(self.guard.users.user_for_token, credentials.strip(), address=address)
                 )
                 if user is not None:
                     return Principal(user=user, via="token"), None

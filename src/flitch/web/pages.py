@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from flitch.errors import FlitchError, InputError
 from flitch.web import troubleshoot
+from flitch.web.api.models import iso
 from flitch.web.api.objects import object_list
 from flitch.web.auth import SESSION_COOKIE, cookie_header, principal_of
 from flitch.web.context import WebContext, context_of
@@ -136,9 +137,10 @@ def connection_new_page(request: Request, ctx: Ctx) -> Response:
 def account_page(request: Request, ctx: Ctx) -> Response:
     user = principal_of(request).user
     tokens = ctx.users.list_tokens(user.id)
-    return ctx.renderer.page(request, "account.html", {"tokens": tokens})
+    return ctx.renderer.page(request, "account.html", {"tokens": tokens, "iso": iso})
 
 
 @router.get("/users", name="users_page")
 def users_page(request: Request, ctx: Ctx) -> Response:
-    return ctx.renderer.page(request, "users.html", {"users": ctx.users.list_users()})
+    context = {"users": ctx.users.list_users(), "token_counts": ctx.users.token_counts()}
+    return ctx.renderer.page(request, "users.html", context)

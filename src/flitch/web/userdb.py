@@ -53,6 +53,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX web_signin_failures_subject ON web_signin_failures(subject, at);
     """,
+    # 2: where each API token was last used from (its last use is shown with its time).
+    """
+    ALTER TABLE web_api_tokens ADD COLUMN last_used_from TEXT;
+    """,
 )
 
 

@@ -4,6 +4,11 @@ Roles: an **admin** manages connections and users; a **viewer** sees datasets an
 Passwords are hashed with argon2id (argon2-cffi); API tokens (``flt_…``) are random 256-bit
 secrets stored as SHA-256 digests, so a copy of the database gives away neither. A token is shown
 once, when it is created.
+
+A token never outlives what made it: only a signed-in person (a session) or the terminal makes
+one, never another token (see ``api_create_token``), so revoking a token leaves nothing it made
+behind; a new password or a new role can end the user's tokens in the same transaction
+(``revoke_tokens``); and each token records when and from which address it was last used.
 """
 
 from __future__ import annotations
@@ -63,6 +68,13 @@ class ApiToken:
     prefix: str
     created_at: float
     last_used_at: float | None
+    #: the client address of its last use (None until used)
+    last_used_from: str | None = None
+
+
+#: A token's last use is written at most this often (or when the address changes), so that a
+#: script's every request does not write to the database.
+TOUCH_EVERY = 60.0
 
 
 def hash_token(secret: str) -> str:
@@ -175,23 +187,31 @@ class UserStore:
         assert user is not None
         return user
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, revoke_tokens: bool = False) -> int:
+        """Set a new password, which signs the user out everywhere; with ``revoke_tokens``,
+        their API tokens end too. Returns how many tokens were revoked."""
         user = self.get(name)
         password_hash = self.hasher.hash(check_password(password))
         with userdb.connect(self.path) as conn:
             conn.execute(
                 "UPDATE web_users SET password_hash = ? WHERE id = ?", (password_hash, user.id)
             )
-            # A new password signs the user out everywhere.
             conn.execute("DELETE FROM web_sessions WHERE user_id = ?", (user.id,))
+            return _revoke_tokens(conn, user.id) if revoke_tokens else 0
 
-    def set_role(self, name: str, role: Role) -> User:
+    def set_role(self, name: str, role: Role, *, revoke_tokens: bool = False) -> tuple[User, int]:
+        """Give a user a new role; with ``revoke_tokens`` and a role that differs, their API
+        tokens end (a token made to read dashboards does not become an admin's). Returns the
+        user and how many tokens were revoked."""
         user = self.get(name)
+        revoked = 0
         with userdb.connect(self.path) as conn:
             if user.is_admin and role is not Role.ADMIN:
                 self._refuse_if_last_admin(conn, user)
             conn.execute("UPDATE web_users SET role = ? WHERE id = ?", (role.value, user.id))
-        return self.get(name)
+            if revoke_tokens and role is not user.role:
+                revoked = _revoke_tokens(conn, user.id)
+        return self.get(name), revoked
 
     def delete(self, name: str) -> None:
         """Delete a user with their sessions and tokens; the last admin cannot be deleted."""
@@ -265,6 +285,14 @@ class UserStore:
             rows = conn.execute(query + " ORDER BY t.id", params).fetchall()
         return [_token(row) for row in rows]
 
+    def token_counts(self) -> dict[int, int]:
+        """How many API tokens each user has, by user id (users without any left out)."""
+        with userdb.connect(self.path) as conn:
+            rows = conn.execute(
+                "SELECT user_id, COUNT(*) FROM web_api_tokens GROUP BY user_id"
+            ).fetchall()
+        return {int(row[0]): int(row[1]) for row in rows}
+
     def _token(self, token_id: int) -> ApiToken:
         if not 0 < token_id < 2**63:
             raise NotFound(
@@ -295,25 +323,34 @@ class UserStore:
         with userdb.connect(self.path) as conn:
             conn.execute("DELETE FROM web_api_tokens WHERE id = ?", (token_id,))
 
-    def user_for_token(self, secret: str) -> User | None:
-        """The user an API token acts as, or ``None`` for an unknown token."""
+    def user_for_token(self, secret: str, *, address: str | None = None) -> User | None:
+        """The user an API token acts as, or ``None`` for an unknown token; records the use
+        (its time to the minute, and the client ``address`` when given)."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         with userdb.connect(self.path) as conn:
             row = conn.execute(
-                "SELECT u.*, t.id AS token_id, t.last_used_at FROM web_api_tokens t "
-                "JOIN web_users u ON u.id = t.user_id WHERE t.token_hash = ?",
+                "SELECT u.*, t.id AS token_id, t.last_used_at, t.last_used_from "
+                "FROM web_api_tokens t JOIN web_users u ON u.id = t.user_id "
+                "WHERE t.token_hash = ?",
                 (hash_token(secret),),
             ).fetchone()
             if row is None:
                 return None
             now = self.clock()
-            if row["last_used_at"] is None or now - float(row["last_used_at"]) > 60:
+            last = row["last_used_at"]
+            where = address if address is not None else row["last_used_from"]
+            if last is None or now - float(last) > TOUCH_EVERY or where != row["last_used_from"]:
                 conn.execute(
-                    "UPDATE web_api_tokens SET last_used_at = ? WHERE id = ?",
-                    (now, row["token_id"]),
+                    "UPDATE web_api_tokens SET last_used_at = ?, last_used_from = ? WHERE id = ?",
+                    (now, where, row["token_id"]),
                 )
         return _user(row)
+
+
+def _revoke_tokens(conn: sqlite3.Connection, user_id: int) -> int:
+    """Delete every API token of a user (inside the caller's transaction); how many there were."""
+    return conn.execute("DELETE FROM web_api_tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -334,4 +371,5 @@ def _token(row: sqlite3.Row) -> ApiToken:
         prefix=str(row["prefix"]),
         created_at=float(row["created_at"]),
         last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
+        last_used_from=None if row["last_used_from"] is None else str(row["last_used_from"]),
     )

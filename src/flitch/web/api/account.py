@@ -18,6 +18,7 @@ from flitch.web.api.models import (
 )
 from flitch.web.auth import principal_of
 from flitch.web.context import WebContext, context_of
+from flitch.web.errors import Forbidden
 
 #: The largest id SQLite can hold; larger ones cannot name a token.
 SQLITE_INT_MAX = 2**63 - 1
@@ -62,8 +63,16 @@ def list_tokens(request: Request, ctx: WebContext = Depends(context_of)) -> list
 def create_token(
     body: TokenCreate, request: Request, ctx: WebContext = Depends(context_of)
 ) -> TokenCreated:
-    """A new API token acting as you. The secret is in this answer only."""
-    user = principal_of(request).user
+    """A new API token acting as you, from a signed-in session only (a token cannot make
+    tokens). The secret is in this answer only."""
+    principal = principal_of(request)
+    if principal.via != "session":
+        # Else a leaked token could make others that outlive its revocation.
+        raise Forbidden(
+            "API tokens are made by a signed-in person, not by another token.",
+            "Create it on your Account page, or from a terminal with `flitch tokens create NAME`.",
+        )
+    user = principal.user
     token, secret = ctx.users.create_token(user.name, body.label)
     return TokenCreated(token=TokenOut.of(token), secret=secret)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from flitch.web.users import ApiToken, Role, User
 
@@ -64,6 +64,16 @@ class UserCreate(BaseModel):
 class UserUpdate(BaseModel):
     role: Role | None = None
     password: str | None = Field(default=None, max_length=2000)
+    revoke_tokens: StrictBool = Field(
+        default=True,
+        description="With a new password or a new role, also revoke the user's API tokens "
+        "(the default: a reset usually follows a leak or a departure, and a token made for "
+        "one role should not carry another). Send false to keep their scripts running.",
+    )
+
+
+class UserUpdated(UserOut):
+    tokens_revoked: int = Field(description="How many of the user's API tokens were revoked.")
 
 
 class PasswordChange(BaseModel):
@@ -77,7 +87,8 @@ class TokenOut(BaseModel):
     user: str
     prefix: str = Field(description="The first characters of the token, to recognise it.")
     created_at: str | None
-    last_used_at: str | None
+    last_used_at: str | None = Field(description="When it was last used (to the minute).")
+    last_used_from: str | None = Field(description="The client address of its last use.")
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
@@ -88,6 +99,7 @@ class TokenOut(BaseModel):
             prefix=token.prefix,
             created_at=iso(token.created_at),
             last_used_at=iso(token.last_used_at),
+            last_used_from=token.last_used_from,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from flitch.web.api.models import ERROR_RESPONSES, UserCreate, UserOut, UserUpdate
+from flitch.web.api.models import ERROR_RESPONSES, UserCreate, UserOut, UserUpdate, UserUpdated
 from flitch.web.context import WebContext, context_of
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
@@ -22,15 +22,20 @@ def create_user(body: UserCreate, ctx: WebContext = Depends(context_of)) -> User
     return UserOut.of(ctx.users.add(body.name, body.password, body.role))
 
 
-@router.patch("/users/{name}", name="api_update_user", response_model=UserOut)
-def update_user(name: str, body: UserUpdate, ctx: WebContext = Depends(context_of)) -> UserOut:
-    """Change a user's role or set a new password (which signs them out everywhere)."""
+@router.patch("/users/{name}", name="api_update_user", response_model=UserUpdated)
+def update_user(name: str, body: UserUpdate, ctx: WebContext = Depends(context_of)) -> UserUpdated:
+    """Change a user's role or set a new password (which signs them out everywhere). Either
+    also revokes the user's API tokens unless ``revoke_tokens`` is false."""
     user = ctx.users.get(name)
+    revoked = 0
     if body.password is not None:
-        ctx.users.set_password(user.name, body.password)
+        revoked += ctx.users.set_password(
+            user.name, body.password, revoke_tokens=body.revoke_tokens
+        )
     if body.role is not None:
-        user = ctx.users.set_role(user.name, body.role)
-    return UserOut.of(user)
+        user, ended = ctx.users.set_role(user.name, body.role, revoke_tokens=body.revoke_tokens)
+        revoked += ended
+    return UserUpdated(**UserOut.of(user).model_dump(), tokens_revoked=revoked)
 
 
 @router.delete("/users/{name}", name="api_delete_user", status_code=204)

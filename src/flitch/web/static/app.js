@@ -237,16 +237,102 @@ for (const button of document.querySelectorAll("[data-revoke-token]")) {
 
 const usersError = document.querySelector(".card-flush [data-form-error]");
 
+function revokedNote(result) {
+  const n = result.tokens_revoked;
+  return n ? ` ${n} API token${n === 1 ? " was" : "s were"} revoked.` : "";
+}
+
+// A new role: for a user with API tokens, a dialog first offers to revoke them (ticked).
+async function changeRole(select, revokeTokens) {
+  const name = select.dataset.userRole;
+  const result = await api("PATCH", `/api/v1/users/${encodeURIComponent(name)}`, {
+    role: select.value,
+    revoke_tokens: revokeTokens,
+  });
+  select.dataset.role = select.value;
+  const tokens = select.closest("tr").querySelector("td:nth-child(3)");
+  if (result.tokens_revoked && tokens) tokens.textContent = "0";
+  if (result.tokens_revoked) select.dataset.tokens = "0";
+  toast(`${name} is now ${select.value === "admin" ? "an admin" : "a viewer"}.${revokedNote(result)}`);
+}
+
+const roleDialog = document.getElementById("role-dialog");
+let pendingRole = null;
+
 for (const select of document.querySelectorAll("[data-user-role]")) {
   select.addEventListener("change", async () => {
     clearError(usersError);
+    const tokens = Number(select.dataset.tokens || 0);
+    if (tokens && roleDialog) {
+      pendingRole = select;
+      const who = select.dataset.userRole;
+      roleDialog.querySelector("[data-role-title]").textContent =
+        `Make ${who} ${select.value === "admin" ? "an admin" : "a viewer"}?`;
+      roleDialog.querySelector("[data-role-tokens]").textContent =
+        `Also revoke ${who}'s ${tokens} API token${tokens === 1 ? "" : "s"}`;
+      roleDialog.querySelector('[name="revoke_tokens"]').checked = true;
+      clearError(roleDialog.querySelector("[data-form-error]"));
+      roleDialog.showModal();
+      return;
+    }
     try {
-      const name = encodeURIComponent(select.dataset.userRole);
-      await api("PATCH", `/api/v1/users/${name}`, { role: select.value });
-      toast(`${select.dataset.userRole} is now ${select.value === "admin" ? "an admin" : "a viewer"}.`);
+      await changeRole(select, true);
     } catch (error) {
       showError(usersError, error);
-      select.value = select.value === "admin" ? "viewer" : "admin";
+      select.value = select.dataset.role;
+    }
+  });
+}
+
+if (roleDialog) {
+  const form = roleDialog.querySelector("form");
+  roleDialog.querySelector("[data-close-dialog]").addEventListener("click", () => roleDialog.close());
+  // Closed without changing (Cancel, Escape): the select shows the role the user still has.
+  roleDialog.addEventListener("close", () => {
+    if (pendingRole) pendingRole.value = pendingRole.dataset.role;
+    pendingRole = null;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const select = pendingRole;
+    const button = form.querySelector('[type="submit"]');
+    busy(button, true);
+    try {
+      await changeRole(select, form.querySelector('[name="revoke_tokens"]').checked);
+      pendingRole = null;
+      roleDialog.close();
+    } catch (error) {
+      showError(form.querySelector("[data-form-error]"), error);
+    } finally {
+      busy(button, false);
+    }
+  });
+}
+
+// A new password, set by an admin: the dialog offers to revoke the user's tokens (ticked).
+for (const form of document.querySelectorAll("form[data-reset-password]")) {
+  const dialog = form.closest("dialog");
+  form.querySelector("[data-close-dialog]").addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const region = form.querySelector("[data-form-error]");
+    const button = form.querySelector('[type="submit"]');
+    const name = form.dataset.resetPassword;
+    clearError(region);
+    busy(button, true);
+    try {
+      const result = await api("PATCH", `/api/v1/users/${encodeURIComponent(name)}`, {
+        password: form.querySelector('[name="password"]').value,
+        revoke_tokens: form.querySelector('[name="revoke_tokens"]').checked,
+      });
+      form.reset();
+      dialog.close();
+      toast(`Password of ${name} changed; their sessions were ended.${revokedNote(result)}`);
+      if (result.tokens_revoked) window.setTimeout(() => window.location.reload(), 1500);
+    } catch (error) {
+      showError(region, error);
+    } finally {
+      busy(button, false);
     }
   });
 }
