@@ -119,8 +119,10 @@ def test_grouped_by_a_column_with_a_filter(memory: MemoryDatasets) -> None:
         ("cus_a", "usd", 1, 1000),
         ("cus_c", "usd", 1, 2000),
     ]
-    assert table["definition"].startswith("Count, total amount of charges")
-    assert "where status eq 'succeeded' and amount lt 2500" in table["definition"]
+    assert table["definition"] == (
+        "Charges created in the period whose status is succeeded and amount is below 2500, "
+        "by customer, per currency: how many and the total amount."
+    )
 
 
 def test_over_time_every_bucket_per_currency(memory: MemoryDatasets) -> None:

@@ -25,6 +25,32 @@ from flitch.metrics.series import Grain
 N = ChartType.NUMBER
 COUNT = Measure(Agg.COUNT)
 
+#: What each built-in chart on a dataset shows, written for people, keyed by what it counts
+#: (``content_key``) rather than by its id: a copy keeps the sentence while it counts the
+#: same rows, and once changed it is described from its parts (``explain.describe``).
+DESCRIPTIONS: dict[tuple[object, ...], str] = {}
+
+
+def content_key(chart: Chart) -> tuple[object, ...]:
+    """What a dataset chart counts: its dataset, measures, grouping, filters and period."""
+    return (
+        chart.dataset,
+        chart.measures,
+        chart.group,
+        tuple((f.column, f.op, _frozen(f.value)) for f in chart.filters),
+        chart.time_column,
+        chart.whole,
+    )
+
+
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def described(text: str, chart: Chart) -> Chart:
+    DESCRIPTIONS[content_key(chart)] = text
+    return chart
+
 
 def number(title: str, metric: str) -> Chart:
     return Chart(title=title, type=N, metric=metric)
@@ -56,20 +82,28 @@ PAYMENTS = Dashboard(
         over_time("Refunds", "refunds", ChartType.BAR),
         over_time("Disputes", "disputes", ChartType.BAR),
         over_time("New customers", "new_customers", ChartType.BAR),
-        Chart(
-            title="Charges by status",
-            type=ChartType.PIE,
-            dataset="charges",
-            measures=(COUNT,),
-            group=Grouping(column="status"),
+        described(
+            "Charges created in the period, by status (succeeded, pending or failed), per "
+            "currency: how many.",
+            Chart(
+                title="Charges by status",
+                type=ChartType.PIE,
+                dataset="charges",
+                measures=(COUNT,),
+                group=Grouping(column="status"),
+            ),
         ),
-        Chart(
-            title="Why payments failed",
-            type=ChartType.TABLE,
-            dataset="charges",
-            measures=(COUNT, Measure(Agg.SUM, "amount")),
-            group=Grouping(column="failure_code"),
-            filters=(Filter("status", Op.EQ, "failed"),),
+        described(
+            "Failed charges in the period, by failure code, per currency: how many, and the "
+            "amount that was not collected.",
+            Chart(
+                title="Why payments failed",
+                type=ChartType.TABLE,
+                dataset="charges",
+                measures=(COUNT, Measure(Agg.SUM, "amount")),
+                group=Grouping(column="failure_code"),
+                filters=(Filter("status", Op.EQ, "failed"),),
+            ),
         ),
         Chart(title="Top customers", type=ChartType.TABLE, metric="top_customers"),
     ),
@@ -114,21 +148,34 @@ BILLING = Dashboard(
             group=Grouping(grain=Grain.WEEK),
         ),
         over_time("New subscriptions", "new_subscriptions", ChartType.BAR),
-        Chart(
-            title="Subscriptions by status",
-            type=ChartType.PIE,
-            dataset="subscriptions",
-            measures=(COUNT,),
-            group=Grouping(column="status"),
-            whole=True,
+        described(
+            "Every subscription as it stands today, whatever the period, by status (active, "
+            "trialing, past due, canceled…), per currency: how many.",
+            Chart(
+                title="Subscriptions by status",
+                type=ChartType.PIE,
+                dataset="subscriptions",
+                measures=(COUNT,),
+                group=Grouping(column="status"),
+                whole=True,
+            ),
         ),
         over_time("Trials started", "trials_started", ChartType.BAR),
-        Chart(
-            title="Invoices by status",
-            type=ChartType.TABLE,
-            dataset="invoices",
-            measures=(COUNT, Measure(Agg.SUM, "amount_paid"), Measure(Agg.SUM, "amount_remaining")),
-            group=Grouping(column="status"),
+        described(
+            "Invoices created in the period, by status (draft, open, paid, void or "
+            "uncollectible), per currency: how many, how much has been paid on them and how "
+            "much is still due.",
+            Chart(
+                title="Invoices by status",
+                type=ChartType.TABLE,
+                dataset="invoices",
+                measures=(
+                    COUNT,
+                    Measure(Agg.SUM, "amount_paid"),
+                    Measure(Agg.SUM, "amount_remaining"),
+                ),
+                group=Grouping(column="status"),
+            ),
         ),
         over_time("Credit notes", "credit_notes_total", ChartType.BAR),
         Chart(title="Coupon usage", type=ChartType.TABLE, metric="coupon_usage"),
@@ -150,20 +197,29 @@ REVENUE = Dashboard(
         over_time("Net volume", "net_volume", ChartType.AREA),
         over_time("Fees", "fees"),
         over_time("Payouts by arrival date", "payouts", ChartType.BAR),
-        Chart(
-            title="Payouts by status",
-            type=ChartType.TABLE,
-            dataset="payouts",
-            measures=(COUNT, Measure(Agg.SUM, "amount")),
-            group=Grouping(column="status"),
-            time_column="arrival_date",
+        described(
+            "Payouts due to arrive in the bank in the period, by status (paid, pending, in "
+            "transit, failed or canceled), per currency: how many and how much.",
+            Chart(
+                title="Payouts by status",
+                type=ChartType.TABLE,
+                dataset="payouts",
+                measures=(COUNT, Measure(Agg.SUM, "amount")),
+                group=Grouping(column="status"),
+                time_column="arrival_date",
+            ),
         ),
-        Chart(
-            title="Balance transactions by category",
-            type=ChartType.TABLE,
-            dataset="balance_transactions",
-            measures=(COUNT, Measure(Agg.SUM, "amount"), Measure(Agg.SUM, "fee")),
-            group=Grouping(column="reporting_category"),
+        described(
+            "Money that moved through the Stripe balance in the period, by category (charges, "
+            "refunds, disputes, fees, payouts…), per currency: how many movements, their gross "
+            "amount and Stripe's fees on them.",
+            Chart(
+                title="Balance transactions by category",
+                type=ChartType.TABLE,
+                dataset="balance_transactions",
+                measures=(COUNT, Measure(Agg.SUM, "amount"), Measure(Agg.SUM, "fee")),
+                group=Grouping(column="reporting_category"),
+            ),
         ),
     ),
 )
