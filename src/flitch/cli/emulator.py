@@ -19,6 +19,7 @@ from flitch.emulator.auth import DEMO_KEYS, DEMO_REVOKED_KEYS, mask_key, parse_k
 if TYPE_CHECKING:
     # The server brings uvicorn, the generator a large module of its own, and `changes` httpx:
     # each command imports what it uses, so `--help` and the other commands start without them.
+    from flitch.emulator.listing import Resource
     from flitch.emulator.server import EmulatorConfig
     from flitch.emulator.store import Account
 
@@ -129,18 +130,34 @@ def describe_keys(config: EmulatorConfig) -> list[str]:
 
 
 def describe_account(account: Account) -> list[str]:
-    """Objects per mode, by the endpoint that lists them."""
+    """Objects per mode, by the endpoint that lists them: as many as a client reading every
+    list gets (the app's rows), then, apart, those Stripe lists only for a request naming their
+    test clock, which a client reading the lists never sees."""
     from flitch.emulator.listing import RESOURCES
 
     lines = [f"Account {account.id} (objects by endpoint):"]
     for mode, store in (("test", account.test), ("live", account.live)):
-        counts = [
-            f"{store.count(r.object_type)} {name}"
-            for name, r in RESOURCES.items()
-            if store.count(r.object_type)
-        ]
+        counts, hidden = [], []
+        for name, resource in RESOURCES.items():
+            shown = [o for o in store.ordered(resource.object_type).objects if _listed(resource, o)]
+            if shown:
+                counts.append(f"{len(shown)} {name}")
+            apart = store.count(resource.object_type) - len(shown)
+            if apart:
+                hidden.append(f"{apart} {name}")
         lines.append(f"  {mode}: " + (", ".join(counts) if counts else "no data"))
+        if hidden:
+            lines.append(
+                f"  {mode}, not counted above: {' and '.join(hidden)} on test clocks, which "
+                "Stripe lists only to a request naming the clock (Flitch reads none of them)"
+            )
     return lines
+
+
+def _listed(resource: Resource, obj: dict[str, Any]) -> bool:
+    """True unless the endpoint hides the object for its test clock (other defaults, such as
+    leaving out canceled subscriptions, give way to a parameter a client sends)."""
+    return all(check(obj) for param, check in resource.hidden_by_default if param == "test_clock")
 
 
 def first_key(config: EmulatorConfig) -> str | None:
