@@ -19,7 +19,8 @@ message saying what to do instead, anything that is not a read of the datasets:
   ``pragma_database_list``, ``pg_settings``, ``sqlite_master``… — every view of its ``system``
   catalog but ``information_schema``), other catalogs than the datasets' (``system``,
   ``memory``, ``temp``), ``SHOW DATABASES``/``SHOW ALL TABLES``, and the functions that read
-  settings or variables (``current_setting()``, ``getvariable()``, ``pg_*``, ``duckdb_*``).
+  settings or variables (``current_setting()`` but of ``TimeZone`` and ``Calendar``,
+  ``getvariable()``, ``pg_*``, ``duckdb_*``).
   They answer with the cache file's path and the engine's configuration, which a user who may
   query the data has no need to see. ``information_schema`` (names and types),
   ``DESCRIBE``, ``SHOW TABLES`` and every plain function stay allowed.
@@ -56,6 +57,8 @@ _SCHEMAS = frozenset({"", "main", CATALOG, "information_schema"})
 _SYSTEM_PREFIXES = ("duckdb_", "pragma_", "pg_", "sqlite_")
 #: Scalar functions that read the engine's settings or state, or write its log.
 _SYSTEM_FUNCTIONS = frozenset({"current_setting", "getvariable", "write_log"})
+#: Settings ``current_setting('…')`` may still read: how times are shown, nothing else.
+_SHOWN_SETTINGS = frozenset({"timezone", "calendar"})
 _INTROSPECTION_FIX = (
     "Query the datasets, their child and derived tables; information_schema.tables and "
     "information_schema.columns (or DESCRIBE and SHOW TABLES) list what exists."
@@ -139,7 +142,7 @@ def _check_tree(sql: str) -> None:
     for node in _nodes(tree):
         kind = node.get("type")
         if node.get("class") == "FUNCTION":
-            _check_function(str(node.get("function_name", "")).lower())
+            _check_function(node)
         if kind == "TABLE_FUNCTION":
             function = node.get("function") or {}
             name = str(function.get("function_name", "")).lower()
@@ -170,9 +173,25 @@ def _introspection(what: str) -> QueryRefused:
     )
 
 
-def _check_function(name: str) -> None:
+def _check_function(node: dict[str, Any]) -> None:
+    name = str(node.get("function_name", "")).lower()
+    if name == "current_setting" and _constant_argument(node) in _SHOWN_SETTINGS:
+        return
     if name in _SYSTEM_FUNCTIONS or name.startswith(_SYSTEM_PREFIXES):
         raise _introspection(f"{name}() reads")
+
+
+def _constant_argument(node: dict[str, Any]) -> str | None:
+    """The function's one argument, lower-cased, if it is a string literal."""
+    arguments = node.get("arguments") or node.get("children") or []
+    if len(arguments) != 1:
+        return None
+    argument = arguments[0]
+    expression = argument.get("expression", argument) if isinstance(argument, dict) else {}
+    literal = expression.get("literal") if isinstance(expression, dict) else None
+    if expression.get("class") != "CONSTANT" or not isinstance(literal, dict):
+        return None
+    return str(literal.get("text", "")).lower() if literal.get("kind") == "STRING" else None
 
 
 def _check_table(node: dict[str, Any]) -> None:
