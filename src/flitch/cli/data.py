@@ -8,7 +8,6 @@ read the cache the last refresh left.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -31,11 +30,13 @@ if TYPE_CHECKING:
     # The query engine and the cache bring DuckDB, pyarrow and the Stripe source: each command
     # imports them when it runs, so `--help` and the other commands start without them.
     from flitch.connections.service import ConnectionService
-    from flitch.query.engine import Answer, QueryEngine
-    from flitch.store import ExportFormat
+    from flitch.query.engine import Answer, Provenance, QueryEngine
+    from flitch.store import ExportFormat, ExportResult
     from flitch.store.base import DatasetInfo as StoredDataset
 
 T = TypeVar("T")
+#: Rows ``flitch sql`` shows (table, --json) unless --max-rows says otherwise.
+SHOWN_ROWS = 10_000
 
 
 def _run(service: ConnectionService, work: Callable[[QueryEngine], Coroutine[Any, Any, T]]) -> T:
@@ -132,30 +133,34 @@ def sql_command(
     as_json: bool = JsonOption,
     as_csv: bool = typer.Option(False, "--csv", help="Print the rows as CSV."),
     live: bool = typer.Option(False, "--live", help="Read Stripe now even if refresh is on."),
-    max_rows: int = typer.Option(10_000, help="Stop after this many rows (0: no limit)."),
+    max_rows: int | None = typer.Option(
+        None,
+        help=f"Stop after this many rows (0: no limit). Default: {SHOWN_ROWS:,} for the table "
+        "and --json; every row for --csv.",
+    ),
     api_base: str | None = ApiBaseOption,
 ) -> None:
     """Run read-only SQL over a connection's datasets (tables named after the objects).
 
     Answered from the cache when refresh is on, live from Stripe otherwise (reading only the
     datasets the query names, with created-time and filter conditions pushed down to Stripe).
-    Anything but a single SELECT is refused.
+    Anything but a single SELECT is refused. --csv writes every row unless --max-rows says
+    otherwise; a text cell a spreadsheet would run as a formula gets a ' in front.
     """
     out, err = _consoles()
+    if as_csv and not as_json:
+        _sql_csv(name, sql, live, max_rows or None, api_base)
+        return
+    limit = SHOWN_ROWS if max_rows is None else max_rows or None
     with _service(as_json, api_base) as service:
 
         async def work(engine: QueryEngine) -> Answer:
-            return await engine.sql(name, sql, max_rows=max_rows or None, force_live=live)
+            return await engine.sql(name, sql, max_rows=limit, force_live=live)
 
         answer: Answer = _run(service, work)
     result = answer.result
     if as_json:
         _print_json(answer.to_dict())
-        return
-    if as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(result.column_names)
-        writer.writerows(result.rows)
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in result.columns:
@@ -170,6 +175,40 @@ def sql_command(
         else f"cache as of {iso(p.as_of)}"
     )
     err.print(f"{len(result.rows)} rows{' (truncated)' if result.truncated else ''} · {source}")
+    for note in p.notes:
+        err.print(escape(note))
+
+
+def _sql_csv(name: str, sql: str, live: bool, limit: int | None, api_base: str | None) -> None:
+    """``flitch sql --csv``: every row (or ``limit``), written by the same code as every
+    export (``flitch.store.exports``) to a private file, then copied to standard output, so
+    the rows never pile up in memory; the count and any limit go to standard error."""
+    import shutil
+    import tempfile
+
+    _, err = _consoles()
+    with _service(False, api_base) as service, tempfile.TemporaryDirectory() as folder:
+        dest = Path(folder) / "rows.csv"
+
+        async def work(engine: QueryEngine) -> tuple[ExportResult, Provenance]:
+            return await engine.export_sql(name, sql, "csv", dest, limit=limit, force_live=live)
+
+        result, p = _run(service, work)
+        sys.stdout.flush()
+        with dest.open("rb") as rows:
+            shutil.copyfileobj(rows, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    source = (
+        f"live from Stripe ({p.requests} requests)"
+        if p.source == "live"
+        else f"cache as of {iso(p.as_of)}"
+    )
+    err.print(f"{result.rows:,} rows · {source}")
+    if limit is not None and result.rows >= limit:
+        err.print(
+            f"Stopped at --max-rows {limit}: there may be more rows. "
+            "Leave --max-rows out to write every row."
+        )
     for note in p.notes:
         err.print(escape(note))
 

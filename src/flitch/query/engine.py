@@ -90,8 +90,16 @@ class Loaded:
     def has_table(self, name: str) -> bool:
         return self.source.has_table(name)
 
-    def export(self, spec: catalog.ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
-        return self.source.export(spec, fmt, dest)
+    def export(
+        self,
+        source: catalog.ObjectSpec | str,
+        fmt: ExportFormat,
+        dest: Path,
+        *,
+        limit: int | None = None,
+    ) -> ExportResult:
+        """Write a dataset, or a SELECT's rows, to a file (``flitch.store.exports``)."""
+        return self.source.export(source, fmt, dest, limit=limit)
 
     def close(self) -> None:
         for item in self._close:
@@ -186,6 +194,38 @@ class QueryEngine:
         force_live: bool = False,
     ) -> Answer:
         """Answer one read-only SELECT over the connection's datasets."""
+        loaded = await self._load_for(connection, sql, force_live=force_live)
+        try:
+            # derived tables the datasets loaded do not hold are computed for this statement
+            statement = with_derived(sql, loaded.has_table)
+            result = loaded.query(statement, params, max_rows=max_rows)
+        finally:
+            loaded.close()
+        return Answer(result, loaded.provenance)
+
+    async def export_sql(
+        self,
+        connection: str,
+        sql: str,
+        fmt: ExportFormat,
+        dest: Path,
+        *,
+        limit: int | None = None,
+        force_live: bool = False,
+    ) -> tuple[ExportResult, Provenance]:
+        """Write every row of one read-only SELECT to ``dest`` (at most ``limit``, if given),
+        read as :meth:`sql` reads it, without holding the rows in Python."""
+        loaded = await self._load_for(connection, sql, force_live=force_live)
+        try:
+            statement = with_derived(sql, loaded.has_table)
+            result = loaded.export(statement, fmt, dest, limit=limit)
+        finally:
+            loaded.close()
+        return result, loaded.provenance
+
+    async def _load_for(self, connection: str, sql: str, *, force_live: bool) -> Loaded:
+        """Load what ``sql`` reads: the datasets it names, the parents of the child tables it
+        names and what its derived tables are built from (those two whole)."""
         check_read_only(sql)
         # a derived table (derived_mrr_spans…) needs the tables it is built from, whole
         named = referenced_tables(sql)
@@ -199,14 +239,7 @@ class QueryEngine:
         narrowed: Mapping[str, DatasetRead] = {
             k: v for k, v in pushdown(sql).items() if k not in whole
         }
-        loaded = await self.load(connection, reads_for(names, narrowed), force_live=force_live)
-        try:
-            # derived tables the datasets loaded do not hold are computed for this statement
-            statement = with_derived(sql, loaded.has_table)
-            result = loaded.query(statement, params, max_rows=max_rows)
-        finally:
-            loaded.close()
-        return Answer(result, loaded.provenance)
+        return await self.load(connection, reads_for(names, narrowed), force_live=force_live)
 
     def forget(self, connection_id: str) -> None:
         """Close the cache reader held for a connection (before its cache is deleted)."""

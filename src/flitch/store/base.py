@@ -298,6 +298,8 @@ class StoreReader(QuerySource, Protocol):
         fmt: ExportFormat,
         dest: Path,
         params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
     ) -> ExportResult: ...
 
     def close(self) -> None: ...

@@ -7,8 +7,6 @@ so a query gives the same answer live as from the cache.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
@@ -16,12 +14,12 @@ from typing import Self
 import duckdb
 
 from flitch.catalog import ObjectSpec
+from flitch.store import exports, sqlguard
 from flitch.store.base import (
     DatasetInfo,
     DatasetMissing,
     ExportFormat,
     ExportResult,
-    QueryFailed,
     QueryResult,
     StripeObjects,
     TablePage,
@@ -29,7 +27,7 @@ from flitch.store.base import (
 )
 from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
 from flitch.store.results import CATALOG, Params, SqlSession
-from flitch.store.schema import quote_literal, table_name
+from flitch.store.schema import table_name
 
 
 class MemoryDatasets:
@@ -101,38 +99,36 @@ class MemoryDatasets:
     def has_table(self, name: str) -> bool:
         return self._session.has_table(name)
 
-    def export(self, spec: ObjectSpec, fmt: ExportFormat, dest: Path) -> ExportResult:
-        """Write one dataset to CSV or Parquet exactly as a cached export would.
+    def export(
+        self,
+        source: ObjectSpec | str,
+        fmt: ExportFormat,
+        dest: Path,
+        params: Params = None,
+        *,
+        limit: int | None = None,
+    ) -> ExportResult:
+        """Write one dataset, or the result of a read-only SELECT, exactly as a cached export
+        would (``exports``).
 
         This database has external access off for good, so the rows go, as Arrow, to a
-        short-lived second DuckDB that may write just this one file with the same ``COPY``.
+        short-lived second DuckDB that may write just the one file, with the same ``COPY``.
         """
-        if fmt not in ("csv", "parquet"):
-            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
-        if not self._tables.exists(spec):
-            raise DatasetMissing(spec.name)
-        sql = f"SELECT * FROM {table_name(spec)} ORDER BY created DESC, id DESC"  # noqa: S608
-        with self._tables.connection() as con:
-            rows = con.sql(sql).to_arrow_table()
-        dest = Path(dest).absolute()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
-        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
-        writer = duckdb.connect(":memory:")
-        try:
-            writer.execute("SET TimeZone = 'UTC'")
-            writer.register("export_rows", rows)
-            writer.execute(f"COPY export_rows TO {quote_literal(str(partial))} ({options})")
-            os.replace(partial, dest)
-        except duckdb.Error as exc:
-            raise QueryFailed(
-                f"The export failed: {exc}", "Check the destination folder."
-            ) from None
-        finally:
-            writer.close()
-            if partial.exists():
-                partial.unlink()
-        return ExportResult(dest, fmt, int(rows.num_rows) if rows is not None else 0)
+        if isinstance(source, ObjectSpec):
+            if not self._tables.exists(source):
+                raise DatasetMissing(source.name)
+            rows = self._session.arrow(
+                f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
+            )
+        else:
+            rows = self._session.arrow(sqlguard.check_read_only(source), params)
+        return exports.write(
+            lambda partial: exports.arrow_connection(rows, "export_rows", partial),
+            "SELECT * FROM export_rows",
+            fmt,
+            dest,
+            limit=limit,
+        )
 
     def close(self) -> None:
         with self._lock:

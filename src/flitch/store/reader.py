@@ -8,8 +8,6 @@ got past ``sqlguard`` could still neither write nor reach another file or the ne
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,21 +17,20 @@ from typing import TYPE_CHECKING, Self
 import duckdb
 
 from flitch.catalog import ObjectSpec
-from flitch.store import sqlguard
+from flitch.store import exports, sqlguard
 from flitch.store.base import (
     DatasetInfo,
     DatasetMissing,
     ExportFormat,
     ExportResult,
-    QueryFailed,
     QueryResult,
     StoreCorrupt,
     TablePage,
     TableQuery,
 )
-from flitch.store.files import Generation, remove_path
+from flitch.store.files import Generation
 from flitch.store.results import CATALOG, Params, SqlSession
-from flitch.store.schema import first_row, quote_literal, table_name
+from flitch.store.schema import quote_literal, table_name
 
 if TYPE_CHECKING:
     from flitch.store.duckdb_store import DuckDBStore
@@ -160,36 +157,26 @@ class DuckDBReader:
         fmt: ExportFormat,
         dest: Path,
         params: Params = None,
+        *,
+        limit: int | None = None,
     ) -> ExportResult:
-        """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet with
-        DuckDB's ``COPY … TO``. The file appears whole (written aside, then renamed)."""
-        if fmt not in ("csv", "parquet"):
-            raise QueryFailed(f"Cannot export as {fmt!r}.", "Choose csv or parquet.")
+        """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet
+        (``exports``: text cells safe for spreadsheets in CSV; the file appears whole)."""
         if isinstance(source, ObjectSpec):
             if not self.snapshot().has_dataset(source.name):
                 raise DatasetMissing(source.name)
             sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
         else:
             sql = sqlguard.check_read_only(source)
-        dest = Path(dest).absolute()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
         path = self._store.current_path if self._store.generation() is not None else None
-        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
-        con = open_readonly(path, allow_write=partial)
-        try:
-            found = first_row(
-                con.execute(f"COPY ({sql}) TO {quote_literal(str(partial))} ({options})", params)
-            )
-            os.replace(partial, dest)
-        except duckdb.Error as exc:
-            raise QueryFailed(
-                f"The export failed: {exc}", "Check the SQL and the destination folder."
-            ) from None
-        finally:
-            con.close()
-            remove_path(partial)
-        return ExportResult(path=dest, format=fmt, rows=int(found[0]) if found else 0)
+        return exports.write(
+            lambda partial: open_readonly(path, allow_write=partial),
+            sql,
+            fmt,
+            dest,
+            params=params,
+            limit=limit,
+        )
 
     def close(self) -> None:
         with self._lock:
