@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flitch.metrics import billing, bridge, churn, movements, top
+from flitch.metrics import billing, bridge, churn, lifetime, movements, retention, top
 from flitch.metrics.bridge import NET_VOLUME_CATEGORIES
 from flitch.metrics.model import Metric, Report, Unit, aggregate, currency_key, ratio, sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES
@@ -172,13 +172,17 @@ BALANCE: tuple[Metric, ...] = (
     ),
 )
 
-METRICS: tuple[Metric, ...] = PAYMENTS + billing.METRICS + churn.METRICS + BALANCE
+METRICS: tuple[Metric, ...] = (
+    PAYMENTS + billing.METRICS + churn.METRICS + BALANCE + retention.METRICS + lifetime.METRICS
+)
 
 REPORTS: tuple[Report, ...] = (
     top.TOP_CUSTOMERS,
     movements.MRR_MOVEMENTS,
     billing.COUPON_USAGE,
     bridge.BALANCE_BRIDGE,
+    retention.MRR_COHORTS,
+    lifetime.TRIAL_FUNNEL,
 )
 
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}

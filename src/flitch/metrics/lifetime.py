@@ -1,0 +1,240 @@
+"""What a subscriber is worth, and how trials turn into subscribers.
+
+- **Subscriber lifetime value** (the form Stripe's Billing analytics shows): ARPU ÷ the
+  subscriber churn rate over the rolling 30 days, both from the subscriber family
+  (``subscribers``). With no churn the quotient has no value: a currency without churn has
+  no lifetime value rather than an infinite (or zero) one, and the definition says so.
+- **ASP** (average sale price): the mean MRR, at the moment they started, of the customers who
+  became subscribers in the period (from no MRR: new or returning, as new subscribers are),
+  read from the MRR spans rebuilt from invoices (``derived_mrr_spans``). Beside ARPA (MRR ÷
+  subscribers, Flitch's ARPU) it says whether new business is bigger or smaller than the base.
+- **Trial conversion**: of the trials that ended in the period (at their trial end, or earlier
+  when the subscription was canceled during it), the share whose first invoice after the
+  trial was paid with an amount above zero. A trial converting to a free invoice did not
+  convert: it made no subscriber. The funnel beside it counts trials started, ended and
+  converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flitch.metrics.derived import MRR_SPANS
+from flitch.metrics.model import (
+    PERIOD_PART,
+    PREVIOUS_PART,
+    Column,
+    Metric,
+    Report,
+    Unit,
+    period,
+    sql_text,
+)
+from flitch.metrics.retention import DATASETS, EPSILON
+from flitch.metrics.subscribers import ROLLING_DAYS, SUBSCRIBER_FAMILY
+
+
+# -- lifetime value ------------------------------------------------------------------------------
+def _ltv(part: str) -> str:
+    return f"""
+SELECT key, arpu / rate FROM (
+  SELECT key, max(arpu) AS arpu, max(subscriber_churn_rate_30d) AS rate
+  FROM ({SUBSCRIBER_FAMILY.sql}) AS family WHERE part = {sql_text(part)} GROUP BY key
+) WHERE rate > 0 AND arpu IS NOT NULL"""  # noqa: S608
+
+
+SUBSCRIBER_LTV = Metric(
+    name="subscriber_ltv",
+    label="Subscriber lifetime value",
+    unit=Unit.MONEY,
+    definition=(
+        f"ARPU (MRR ÷ active subscribers) ÷ the subscriber churn rate over the {ROLLING_DAYS} "
+        "days ending at the period's end: what a subscriber brings in over their life at "
+        "today's churn, as Stripe's Billing analytics computes it. Undefined when no "
+        "subscriber churned in those days (a churn rate of 0): that currency then has no "
+        "value, not an infinite one. Compared with its value at the period's start. Per "
+        "currency."
+    ),
+    datasets=("subscriptions", "prices", "coupons"),
+    ranged=False,
+    until_end=("subscriptions",),
+    current=True,
+    sql=_ltv(PERIOD_PART),
+    previous_sql=_ltv(PREVIOUS_PART),
+    drill_dataset="subscriptions",
+    drill_where="status IN ('active', 'past_due')",
+)
+
+
+# -- average sale price --------------------------------------------------------------------------
+def _starts(bucket: str) -> str:
+    """Per customer and currency who became a subscriber in the period, per ``bucket``: the
+    first instant they did (no span of theirs in force just before it) and their MRR just
+    after it."""
+    return f"""
+WITH spans AS (
+  SELECT customer, currency, span_from, span_to, mrr FROM {MRR_SPANS.table}
+  WHERE span_from < $end
+),
+starts AS (
+  SELECT n.customer, n.currency, n.span_from AS began_at FROM spans n
+  WHERE n.span_from >= $start AND NOT EXISTS (
+    SELECT 1 FROM spans o WHERE o.customer = n.customer AND o.currency = n.currency
+      AND o.span_from < n.span_from AND o.span_to >= n.span_from)
+),
+firsts AS (
+  SELECT {bucket} AS bucket, customer, currency, min(began_at) AS began_at FROM starts GROUP BY ALL
+),
+sale AS (
+  SELECT f.bucket, f.customer, f.currency, sum(s.mrr) AS mrr
+  FROM firsts f JOIN spans s ON s.customer = f.customer AND s.currency = f.currency
+    AND s.span_from <= f.began_at AND s.span_to > f.began_at
+  GROUP BY ALL HAVING sum(s.mrr) > {EPSILON}
+)"""  # noqa: S608
+
+
+ASP = Metric(
+    name="asp",
+    label="Average sale price",
+    unit=Unit.MONEY,
+    definition=(
+        "The mean MRR, at the moment they started, of the customers who became subscribers "
+        "in the period (new, or returning after churning, as for new subscribers). Compare "
+        "it with ARPA (MRR ÷ subscribers): above it, new business is bigger than the base. "
+        "MRR is rebuilt from subscription invoices as for MRR movements. Per currency."
+    ),
+    datasets=DATASETS,
+    ranged=False,
+    until_end=("invoices",),
+    sql=_starts("'all'") + " SELECT currency, avg(mrr) FROM sale GROUP BY currency",  # noqa: S608
+    series=_starts("date_trunc($grain, began_at)")  # noqa: S608
+    + " SELECT bucket, currency, avg(mrr) FROM sale GROUP BY ALL",
+    drill_dataset="invoices",
+    drill_where="subscription IS NOT NULL AND status = 'paid' AND " + period(),
+)
+
+
+# -- trials --------------------------------------------------------------------------------------
+_TRIALS = """
+WITH trials AS (
+  SELECT id, currency, trial_start, trial_end,
+    CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END AS over_at
+  FROM subscriptions
+  WHERE trial_end IS NOT NULL AND created < $end
+),
+ended AS (
+  SELECT * FROM trials WHERE over_at >= $start AND over_at < $end AND over_at <= now()
+),
+first_after AS (
+  -- each ended trial's first invoice after it (none: it did not convert)
+  SELECT i.subscription, i.status, i.total
+  FROM invoices i JOIN ended t ON t.id = i.subscription AND t.over_at = t.trial_end
+  WHERE i.created >= t.trial_end AND i.created < $end
+  QUALIFY row_number() OVER (PARTITION BY i.subscription ORDER BY i.created, i.id) = 1
+),
+outcome AS (
+  SELECT t.currency, COALESCE(f.status = 'paid' AND f.total > 0, false) AS converted
+  FROM ended t LEFT JOIN first_after f ON f.subscription = t.id
+)"""
+
+
+TRIAL_CONVERSION_RATE = Metric(
+    name="trial_conversion_rate",
+    label="Trial conversion rate",
+    unit=Unit.RATIO,
+    definition=(
+        "Of the trials that ended in the period (at their trial end, or when the subscription "
+        "was canceled during the trial), the share whose first invoice after the trial was "
+        "paid with an amount above zero. A trial that converted to a free (0-amount) invoice "
+        "made no subscriber and does not count as converted; a first invoice not paid yet "
+        "does not either, until it is. Per currency."
+    ),
+    datasets=("subscriptions", "invoices"),
+    ranged=False,
+    until_end=("subscriptions", "invoices"),
+    sql=_TRIALS + " SELECT currency, avg(CAST(converted AS INTEGER)) FROM outcome GROUP BY 1",  # noqa: S608
+    drill_dataset="subscriptions",
+    drill_where=(
+        "trial_end IS NOT NULL AND CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end "
+        "END >= $start AND CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END "
+        "< $end"
+    ),
+)
+
+#: The funnel's steps, in order.
+STEPS = ("started", "ended", "converted")
+
+_FUNNEL = (
+    _TRIALS  # noqa: S608
+    + f""",
+started AS (
+  SELECT currency, count(*) AS n FROM trials WHERE trial_start >= $start AND trial_start < $end
+  GROUP BY currency
+),
+done AS (
+  SELECT currency, count(*) AS n, count(*) FILTER (WHERE converted) AS c FROM outcome
+  GROUP BY currency
+),
+currencies AS (SELECT currency FROM started UNION SELECT currency FROM done)
+SELECT k.currency, s.step, s.trials, s.position FROM currencies k
+LEFT JOIN started a ON a.currency = k.currency
+LEFT JOIN done d ON d.currency = k.currency,
+LATERAL (VALUES ({sql_text(STEPS[0])}, COALESCE(a.n, 0), 0),
+                ({sql_text(STEPS[1])}, COALESCE(d.n, 0), 1),
+                ({sql_text(STEPS[2])}, COALESCE(d.c, 0), 2)) AS s(step, trials, position)
+ORDER BY k.currency, s.position"""  # noqa: S608
+)
+
+
+def _funnel_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each step with the share of the step before it that reached it (trials converted of
+    those ended; trials ended of those started is left out: not the same trials)."""
+    out: list[dict[str, Any]] = []
+    ended: dict[str, int] = {}
+    for r in rows:
+        currency, step, trials = str(r["currency"]), str(r["step"]), int(r["trials"])
+        share = None
+        if step == "ended":
+            ended[currency] = trials
+        elif step == "converted" and ended.get(currency):
+            share = trials / ended[currency]
+        out.append({"currency": currency, "step": step, "trials": trials, "rate": share})
+    return out
+
+
+def _funnel_drill(row: Mapping[str, Any]) -> tuple[str, str]:
+    over = "CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END"
+    cond = {
+        "started": "trial_start IS NOT NULL AND " + period("trial_start"),
+        "ended": f"trial_end IS NOT NULL AND {over} >= $start AND {over} < $end",
+    }.get(str(row.get("step")), f"trial_end IS NOT NULL AND {over} >= $start AND {over} < $end")
+    if row.get("currency"):
+        cond += f" AND currency = {sql_text(str(row['currency']))}"
+    return "subscriptions", cond
+
+
+TRIAL_FUNNEL = Report(
+    name="trial_funnel",
+    label="Trials: started, ended, converted",
+    definition=(
+        "Trials started in the period (by trial_start), trials that ended in it (at their "
+        "trial end, or canceled during the trial) and, of those, the ones converted: their "
+        "first invoice after the trial paid with an amount above zero (a free first invoice "
+        "is no conversion). The rate is converted ÷ ended. Per currency."
+    ),
+    datasets=("subscriptions", "invoices"),
+    sql=_FUNNEL,
+    columns=(
+        Column("currency", "Currency"),
+        Column("step", "Step"),
+        Column("trials", "Trials", Unit.COUNT),
+        Column("rate", "Converted of ended", Unit.RATIO),
+    ),
+    drill=_funnel_drill,
+    ranged=False,
+    until_end=("subscriptions", "invoices"),
+    reshape=_funnel_rows,
+)
+
+METRICS: tuple[Metric, ...] = (SUBSCRIBER_LTV, ASP, TRIAL_CONVERSION_RATE)
