@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+	@echo "flitch is installed in $(BIN)/: run '. $(BIN)/activate' to type it as the README does."
 
 install: $(STAMP)
 

@@ -4,10 +4,14 @@ with the ones it hides unless asked (on test clocks) counted apart and said to b
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
-from flitch.cli.emulator import describe_account
+import pytest
+
+from flitch.cli.emulator import banner, describe_account
 from flitch.emulator.server import Emulator
-from tests.conftest import stripe_client
+from tests.conftest import generous_config, stripe_client
 
 
 def shown(line: str, name: str) -> int:
@@ -33,3 +37,23 @@ def test_the_banner_counts_what_the_lists_give(emulator: Emulator) -> None:
     text = " ".join(lines)
     assert f"{on_clocks} customers" in text
     assert "test clock" in text
+
+
+def test_the_banner_shows_flitch_as_it_can_be_typed(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `make demo` the command is .venv/bin/flitch and not on the PATH: the banner's
+    example says so, and says plain `flitch` once the PATH finds that same command."""
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "flitch"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [".venv/bin/flitch", "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    lines = banner(emulator.url, emulator.account, generous_config())
+    assert any(line.strip().startswith(".venv/bin/flitch emulator changes") for line in lines)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    lines = banner(emulator.url, emulator.account, generous_config())
+    assert any(line.strip().startswith("flitch emulator changes") for line in lines)

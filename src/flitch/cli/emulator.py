@@ -7,7 +7,10 @@ has something to refresh.
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -252,6 +255,19 @@ def serve(
         raise typer.Exit(1) from None
 
 
+def typed_command() -> str:
+    """``flitch`` as it can be typed here: the bare name when the PATH finds this very command,
+    else the path it was started by (``.venv/bin/flitch`` under ``make demo``, before the
+    virtualenv is activated)."""
+    started = sys.argv[0]
+    if Path(started).name != "flitch":
+        return "flitch"  # started some other way (python -m, a test runner)
+    found = shutil.which("flitch")
+    if found is not None and Path(found).resolve() == Path(started).resolve():
+        return "flitch"
+    return started
+
+
 def banner(url: str, account: Account, config: EmulatorConfig) -> list[str]:
     """What `flitch emulator` prints once it listens: URL, keys, data, how to use it."""
     lines = [f"Stripe emulator listening on {url}  (Ctrl-C to stop)", "", "Keys:"]
@@ -272,7 +288,8 @@ def banner(url: str, account: Account, config: EmulatorConfig) -> list[str]:
             "Try it:",
             f"  curl -u {shown}: '{url}/v1/customers?limit=3'",
             f"  export FLITCH_STRIPE_API_BASE={url}",
-            f"  flitch emulator changes --port {url.rsplit(':', 1)[1]} --kind mix --count 10",
+            f"  {typed_command()} emulator changes --port {url.rsplit(':', 1)[1]} --kind mix "
+            "--count 10",
             f"Admin API (this machine only): {url}/_emulator/summary, /_emulator/requests",
         ]
     return lines
