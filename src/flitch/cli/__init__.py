@@ -6,6 +6,8 @@ importing those modules below is what makes the commands appear.
 
 from __future__ import annotations
 
+import os
+
 from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
     dashboard,  # noqa: F401  (registers `flitch dashboard` and `flitch dashboards`)
@@ -28,4 +30,8 @@ def version() -> None:
 
 
 def main() -> None:
+    # Whatever the shell's umask, what a flitch process creates is its user's alone: the
+    # files DuckDB and SQLite make themselves too (write-ahead logs, spill files), which Flitch
+    # makes private only once it sees them (``flitch.private``).
+    os.umask(0o077)
     app()

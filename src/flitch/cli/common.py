@@ -61,6 +61,15 @@ def consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False)
 
 
+def warn_if_home_exposed(settings: Settings, err: Console) -> None:
+    """Say, on standard error, when others may read FLITCH_HOME, with the fix."""
+    from flitch.private import home_warning
+
+    warning = home_warning(settings.home)
+    if warning:
+        err.print(f"[yellow]{escape(warning)}[/]")
+
+
 @contextmanager
 def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionService]:
     """Open the service, and turn any Flitch error into a clear message and an exit status."""
@@ -78,6 +87,7 @@ def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionSe
             settings = Settings.from_env(stripe_api_base=api_base and api_base.rstrip("/"))
         except ValueError as error:
             raise InputError(str(error), "Fix the environment variable and try again.") from None
+        warn_if_home_exposed(settings, err)
         with ConnectionService(settings) as service:
             try:
                 yield service

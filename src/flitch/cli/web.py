@@ -19,6 +19,7 @@ import typer
 from flitch.cli.app import app
 from flitch.config import Settings
 from flitch.errors import FlitchError, InputError
+from flitch.private import home_warning
 
 if TYPE_CHECKING:
     # The users' store brings argon2 (and, through the web errors, DuckDB): imported by the
@@ -106,6 +107,9 @@ def serve(
     from flitch.web import create_app
 
     settings = Settings.from_env(host=host, port=port)
+    warning = home_warning(settings.home)
+    if warning:
+        typer.echo(warning, err=True)
     with _errors():
         web = create_app(settings)
         first_run = web.state.flitch.users.count() == 0

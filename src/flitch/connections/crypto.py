@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from flitch.config import Settings
 from flitch.errors import FlitchError
+from flitch.private import private_dir
 
 KEY_FILE = "secret.key"
 SALT_FILE = "secret.salt"
@@ -234,8 +235,9 @@ def _create_exclusive(path: Path, data: bytes) -> bool:
 
 
 def ensure_home(home: Path) -> None:
-    """Create the data directory, private to its owner, if it is missing."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create the data directory, 0700 whatever the umask, if it is missing (an existing one
+    keeps its mode: ``flitch.private.home_warning`` says when others can read it)."""
+    private_dir(home, existing=False)
 
 
 def _fsync_dir(directory: Path) -> None:

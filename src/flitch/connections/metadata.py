@@ -39,6 +39,7 @@ from flitch.connections.records import (
     RunOutcome,
 )
 from flitch.errors import FlitchError
+from flitch.private import private_file
 
 DB_FILE = "flitch.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -154,6 +155,10 @@ class MetadataDB:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA secure_delete = ON")
+            # made 0600 above, or by an older Flitch with the umask's mode; SQLite gives its
+            # log and shared-memory files the database's mode
+            for suffix in ("", "-wal", "-shm"):
+                private_file(self.path.with_name(self.path.name + suffix))
             self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()

@@ -47,6 +47,7 @@ import duckdb
 
 from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
+from flitch.private import PRIVATE_FILE, private_dir, private_file
 from flitch.store.base import (
     DatasetInfo,
     QueryResult,
@@ -114,7 +115,10 @@ class DuckDBRefresh:
             #: False when this refresh builds on the current version (a copy of it).
             self.full = full or not current.exists()
             if not self.full:
+                # made private before the copy fills it
+                os.close(os.open(self.staging_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
                 shutil.copyfile(current, self.staging_path)
+            private_dir(self._spill)
             con = duckdb.connect(
                 ":memory:",
                 config={"memory_limit": store.memory_limit, "temp_directory": str(self._spill)},
@@ -129,6 +133,7 @@ class DuckDBRefresh:
                 f"(ROW_GROUP_SIZE {STAGING_ROW_GROUP})"
             )
             con.execute(f"USE {CATALOG}")
+            self._private()
             # The staging file is private to this refresh and thrown away whole on failure, so
             # it commits in large steps, for speed (see Tables).
             self._tables = Tables(con, commit_rows=store.commit_rows, checkpoint_on_commit=True)
@@ -319,6 +324,7 @@ class DuckDBRefresh:
             wal = self.staging_path.with_name(self.staging_path.name + ".wal")
             if wal.exists():
                 raise StoreCorrupt(self.staging_path, "the checkpoint left a write-ahead log")
+            self._private()
             fsync_path(self.staging_path)
             current = self._store.current_path
             remove_path(current.with_name(current.name + ".wal"))
@@ -328,6 +334,11 @@ class DuckDBRefresh:
             self._discard()
             raise
         self._discard()
+
+    def _private(self) -> None:
+        """DuckDB made the staging file and its log with the umask's mode: make them 0600."""
+        for suffix in ("", ".wal"):
+            private_file(self.staging_path.with_name(self.staging_path.name + suffix))
 
     def _present(self) -> set[str]:
         found = self._db.execute(

@@ -8,7 +8,9 @@
     staging-<pid>-<tok>.tmp/     DuckDB's spill directory for that refresh
 
 Anything named ``staging-*`` belongs to a writer; the next writer (holding the lock) deletes
-what a crashed one left.
+what a crashed one left. The folder is 0700 and its files 0600 (``flitch.private``): what
+DuckDB creates itself (the staging file, its write-ahead log, spill files) is made private as
+soon as Flitch sees it, and cannot be reached through the folder meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
+from flitch.private import PRIVATE_FILE, private_dir
 from flitch.store.base import RefreshRunning
 
 CURRENT = "current.duckdb"
@@ -61,8 +64,9 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        private_dir(self.cache_dir)
+        fd = os.open(self.cache_dir / LOCK, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
