@@ -91,6 +91,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "FLITCH_HOST", str, "127.0.0.1", "Address the web app binds to."),
     Setting("port", "FLITCH_PORT", int, 8765, "Port the web app listens on."),
     Setting(
+        "allowed_hosts",
+        "FLITCH_ALLOWED_HOSTS",
+        str,
+        "",
+        "More names the web app answers to, comma-separated (`flitch.example.com`, "
+        "`.example.com` for a domain and every name under it, `*` for any). Always allowed: "
+        "the bind address, `localhost`, `127.0.0.1` and `[::1]` (bound to `0.0.0.0`: also any "
+        "IP address and the machine's host name). Other names get 400, against DNS rebinding.",
+    ),
+    Setting(
         "trust_proxy",
         "FLITCH_TRUST_PROXY",
         bool,
@@ -123,6 +133,8 @@ class Settings:
     request_timeout: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8765
+    #: comma-separated; read by :mod:`flitch.web.hosts`
+    allowed_hosts: str = ""
     trust_proxy: bool = False
     #: read by ``flitch.clock`` for the whole process (every process started with it agrees)
     clock_offset: float = 0.0

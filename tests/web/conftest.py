@@ -1,7 +1,8 @@
 """Web fixtures: apps on a private FLITCH_HOME, signed-in clients, a live server, a browser.
 
 - ``web_settings``: settings on a fresh data directory, Stripe pointed at the shared emulator.
-- ``make_app(**kwargs)``: ``create_app(web_settings, ...)`` with a cheap (still argon2id) hasher.
+- ``make_app(settings=None, **kwargs)``: ``create_app(settings or web_settings, ...)`` with a
+  cheap (still argon2id) hasher.
 - ``Web``: a ``TestClient`` with helpers to set up, sign in and call the API with the page's
   anti-forgery token, as the pages' JavaScript does.
 - ``live_server``: the app served by uvicorn on 127.0.0.1 on a free port, in a thread.
@@ -70,9 +71,9 @@ def web_settings(tmp_path: Path, tiny_emulator: Emulator) -> Settings:
 def make_app(web_settings: Settings) -> Iterator[Callable[..., FastAPI]]:
     apps: list[FastAPI] = []
 
-    def make(**kwargs: Any) -> FastAPI:
+    def make(settings: Settings | None = None, **kwargs: Any) -> FastAPI:
         kwargs.setdefault("password_hasher", cheap_hasher())
-        app = create_app(web_settings, **kwargs)
+        app = create_app(settings or web_settings, **kwargs)
         apps.append(app)
         return app
 
@@ -84,7 +85,7 @@ def make_app(web_settings: Settings) -> Iterator[Callable[..., FastAPI]]:
 class Web:
     """A browser-like client of the app: cookies, plus the page's anti-forgery token."""
 
-    def __init__(self, app: FastAPI, base_url: str = "http://testserver") -> None:
+    def __init__(self, app: FastAPI, base_url: str = "http://localhost") -> None:
         self.app = app
         self.client = TestClient(app, base_url=base_url, follow_redirects=False)
         self.csrf = ""
@@ -105,8 +106,11 @@ class Web:
         return self.client.request(method, path, json=json, headers=headers, **kwargs)
 
     def setup(self, name: str = ADMIN[0], password: str = ADMIN[1]) -> Any:
+        """Create the first account with the setup code the server's console would show."""
         self.page("/setup")
-        return self.form("/setup", {"name": name, "password": password, "password_again": password})
+        code = self.app.state.flitch.setup_code() or ""
+        form = {"name": name, "password": password, "password_again": password}
+        return self.form("/setup", {**form, "setup_code": code})
 
     def sign_in(self, name: str, password: str) -> Any:
         self.page("/signin")

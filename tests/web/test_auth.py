@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import FastAPI
 
+from flitch.config import Settings
 from flitch.web.throttle import Limits
 from flitch.web.userdb import db_path
 from tests.web.conftest import ADMIN, VIEWER, Web
@@ -44,10 +46,17 @@ def test_first_run_creates_the_admin_then_closes(make_app: Callable[..., FastAPI
 def test_setup_says_what_is_wrong(make_app: Callable[..., FastAPI]) -> None:
     web = Web(make_app())
     web.page("/setup")
-    short = web.form("/setup", {"name": "ada", "password": "short", "password_again": "short"})
+    code = web.app.state.flitch.setup_code()
+    short = web.form(
+        "/setup",
+        {"name": "ada", "password": "short", "password_again": "short", "setup_code": code},
+    )
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
-    differ = web.form("/setup", {"name": "ada", "password": "a" * 12, "password_again": "b" * 12})
+    differ = web.form(
+        "/setup",
+        {"name": "ada", "password": "a" * 12, "password_again": "b" * 12, "setup_code": code},
+    )
     assert "not the same" in differ.text
     assert web.app.state.flitch.users.count() == 0
 
@@ -129,9 +138,12 @@ def test_a_success_clears_the_accounts_failures(make_app: Callable[..., FastAPI]
     assert web.form("/signin", {"name": "ada", "password": ADMIN[1]}).status_code == 303
 
 
-def test_cookies_are_secure_behind_a_trusted_https_proxy(make_app: Callable[..., FastAPI]) -> None:
+def test_cookies_are_secure_behind_a_trusted_https_proxy(
+    make_app: Callable[..., FastAPI], web_settings: Settings
+) -> None:
     https = {"X-Forwarded-Proto": "https"}
-    trusted = Web(make_app(trust_proxy=True))
+    public = replace(web_settings, allowed_hosts="flitch.example")
+    trusted = Web(make_app(public, trust_proxy=True))
     first = trusted.page("/setup", headers=https)
     assert "Secure" in first.headers["set-cookie"]
     # The test client speaks plain HTTP to the app, so it holds back Secure cookies: send the
@@ -143,6 +155,7 @@ def test_cookies_are_secure_behind_a_trusted_https_proxy(make_app: Callable[...,
             "name": "ada",
             "password": ADMIN[1],
             "password_again": ADMIN[1],
+            "setup_code": trusted.app.state.flitch.setup_code(),
         },
         headers={
             **https,
@@ -160,8 +173,11 @@ def test_cookies_are_secure_behind_a_trusted_https_proxy(make_app: Callable[...,
     assert "Secure" not in response.headers["set-cookie"]
 
 
-def test_session_is_served_over_https_with_secure_cookie(make_app: Callable[..., FastAPI]) -> None:
-    web = Web(make_app(), base_url="https://flitch.example")
+def test_session_is_served_over_https_with_secure_cookie(
+    make_app: Callable[..., FastAPI], web_settings: Settings
+) -> None:
+    public = replace(web_settings, allowed_hosts="flitch.example")
+    web = Web(make_app(public), base_url="https://flitch.example")
     assert "Secure" in web.setup().headers["set-cookie"]
 
 
@@ -177,10 +193,10 @@ def test_changes_need_the_pages_token(admin_web: Web) -> None:
         "POST", "/api/v1/tokens", body, headers={"Origin": "https://evil.example"}
     )
     assert foreign.status_code == 403
-    same = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "http://testserver"})
+    same = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "http://localhost"})
     assert same.status_code == 201
     # Behind a proxy that terminates TLS the browser says https; the host is what counts.
-    tls = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "https://testserver"})
+    tls = admin_web.api("POST", "/api/v1/tokens", body, headers={"Origin": "https://localhost"})
     assert tls.status_code == 201
     # A plain form post without the field is refused too (signing out here).
     assert admin_web.client.post("/signout", data={}).status_code == 403

@@ -30,11 +30,13 @@ def sign_in(page: Any, name: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_first_run_then_sign_in_and_out(page: Any) -> None:
+def test_first_run_then_sign_in_and_out(page: Any, live_server: LiveServer) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/setup$"))
     expect(page.get_by_role("heading", name="Create the admin account")).to_be_visible()
     shot(page, "setup")
+    # The code `flitch serve` prints on its console.
+    page.get_by_label("Setup code").fill(live_server.app.state.flitch.setup_code())
     page.get_by_label("Name").fill(ADMIN[0])
     page.get_by_label("Password", exact=True).fill(ADMIN[1])
     page.get_by_label("Password again").fill(ADMIN[1])
@@ -154,7 +156,8 @@ def test_users_and_tokens_pages(page: Any, live_server: LiveServer) -> None:
     sign_in(page, *ADMIN)
     page.get_by_role("link", name="Users").click()
     page.get_by_label("Name").fill(VIEWER[0])
-    page.get_by_label("Password").fill(VIEWER[1])
+    # Exact: each user's "Reset password" dialog has a password field too.
+    page.get_by_label("Password", exact=True).fill(VIEWER[1])
     page.get_by_role("button", name="Add user").click()
     expect(page.get_by_role("cell", name=VIEWER[0], exact=True)).to_be_visible()
     expect(page.get_by_label(f"Role of {VIEWER[0]}")).to_have_value("viewer")

@@ -55,7 +55,7 @@ def test_a_cli_token_works_against_the_api(home: Path) -> None:
     assert secret.startswith("flt_")
     app = create_app(Settings.from_env(), password_hasher=cheap_hasher())
     try:
-        client = TestClient(app)
+        client = TestClient(app, base_url="http://localhost")
         bearer = {"Authorization": f"Bearer {secret}"}
         assert client.get("/api/v1/me", headers=bearer).json()["name"] == "vic"
         assert client.get("/api/v1/users", headers=bearer).status_code == 403

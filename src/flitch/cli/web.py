@@ -112,14 +112,14 @@ def serve(
         typer.echo(warning, err=True)
     with _errors():
         web = create_app(settings)
-        first_run = web.state.flitch.users.count() == 0
-    url = f"http://{settings.host}:{settings.port}"
+        code = web.state.flitch.setup_code()
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{shown}:{settings.port}"
     typer.echo(f"Flitch is serving on {url} (data in {settings.home}).")
-    if first_run:
-        typer.echo(
-            f"No account exists yet: open {url}/setup to create the admin account, or run "
-            "`flitch users add NAME --role admin`."
-        )
+    if code is not None:
+        # Only this console shows the code: the first account is for whoever started Flitch.
+        typer.echo(f"No account exists yet: open {url}/setup?code={code} to create the admin one.")
+        typer.echo(f"  Setup code: {code}  (or run `flitch users add NAME --role admin` instead).")
     background = Scheduler(settings).start() if scheduler else None
     try:
         # Forwarded headers are read by the app itself, and only with FLITCH_TRUST_PROXY=1.

@@ -64,6 +64,7 @@ from flitch.store.files import (
     fsync_path,
     generation_of,
     remove_path,
+    shred,
 )
 from flitch.store.loading import (
     DEFAULT_BATCH_ROWS,
@@ -445,15 +446,18 @@ class DuckDBStore:
 
     def destroy(self) -> None:
         """Delete every file of this cache and its directory (``RefreshRunning`` if a refresh
-        is at work: stop it first). Readers still open keep their file until they close."""
+        is at work: stop it first), overwriting their bytes first (``files.shred``): a reader
+        still open in some process reads zeros from then on, and Flitch's own readers notice
+        the store is gone and close (``DuckDBReader.release_stale``)."""
         if not self.cache_dir.exists():
             return
         lock = WriterLock(self.cache_dir)
         lock.acquire()
         try:
-            self._remove_leftovers()
-            remove_path(self.current_path)
-            remove_path(self.cache_dir / LOCK)
+            for path in self.files():
+                if path.name != LOCK:
+                    shred(path)
+            shred(self.cache_dir / LOCK)
         finally:
             lock.release()
         with contextlib.suppress(OSError):

@@ -40,10 +40,12 @@ from flitch.web.api import (
     datasets,
     objects,
     refresh,
+    retention,
     users,
 )
 from flitch.web.auth import AccessControl, Guard
 from flitch.web.context import WebContext
+from flitch.web.hosts import AllowedHosts
 from flitch.web.pages import router as pages_router
 from flitch.web.pages_connection import router as connection_pages_router
 from flitch.web.pages_dashboards import router as dashboard_pages_router
@@ -160,13 +162,21 @@ def create_app(
         refresh.router,
         dashboards.router,
         dashboard_data.router,
+        retention.router,
     )
     for router in routers:
         app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _check_access_table(app)
     unexpected = _install_error_handlers(app, renderer)
-    guard = Guard(ctx.users, ctx.sessions, renderer, trust_proxy=trusted, on_unexpected=unexpected)
+    guard = Guard(
+        ctx.users,
+        ctx.sessions,
+        renderer,
+        hosts=AllowedHosts.of(settings),
+        trust_proxy=trusted,
+        on_unexpected=unexpected,
+    )
     app.add_middleware(AccessControl, guard=guard)
     return app
 

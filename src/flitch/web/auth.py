@@ -2,6 +2,8 @@
 
 For each HTTP request the middleware:
 
+0. refuses a ``Host`` the server was not asked to serve (:mod:`flitch.web.hosts`: DNS
+   rebinding), with 400 and the setting that allows it;
 1. finds the route the request is for, and that route's rule in :mod:`flitch.web.access`;
 2. authenticates it: an ``Authorization: Bearer flt_…`` API token, or the session cookie;
 3. refuses what the rule does not allow — anonymous requests get 401 (the API) or a redirect to
@@ -30,6 +32,7 @@ from flitch.errors import FlitchError
 from flitch.web import csrf
 from flitch.web.access import Access, access_of
 from flitch.web.errors import Conflict, CsrfRejected, Forbidden, NotSignedIn
+from flitch.web.hosts import AllowedHosts, HostNotAllowed
 from flitch.web.render import Renderer, is_api
 from flitch.web.sessions import SessionStore
 from flitch.web.users import User, UserStore
@@ -72,6 +75,8 @@ class Guard:
     users: UserStore
     sessions: SessionStore
     renderer: Renderer
+    #: the names the server answers to
+    hosts: AllowedHosts
     trust_proxy: bool = False
     #: answers an unexpected exception (logs it, returns the error response)
     on_unexpected: Callable[[Request, Exception], Response] | None = None
@@ -132,6 +137,11 @@ class AccessControl:
         headers = Headers(scope=scope)
         request = Request(scope)
         trust = self.guard.trust_proxy
+        named = (trust and headers.get("x-forwarded-host", "").split(",")[0].strip()) or None
+        host = named or headers.get("host")
+        if not self.guard.hosts.allows(host):
+            await self._refuse_host(request, host or "", receive, send)
+            return
         secure = is_https(scope, headers, trust)
         access = access_of(_route_name(scope))
         method = scope["method"].upper()
@@ -186,6 +196,20 @@ class AccessControl:
                 raise
             response = self.guard.on_unexpected(request, exc)
             await response(scope, receive, send_with_headers)
+
+    async def _refuse_host(self, request: Request, host: str, receive: Receive, send: Send) -> None:
+        scope = request.scope
+        state = scope.setdefault("state", {})
+        state.update(principal=None, csrf_token="")
+        response = self.guard.renderer.error(request, HostNotAllowed(host))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [*SECURITY_HEADERS, (b"cache-control", b"no-store")]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await response(scope, receive, send_with_headers)
 
     async def _authenticate(
         self, request: Request, headers: Headers, access: Access

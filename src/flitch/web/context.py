@@ -10,6 +10,7 @@ from starlette.requests import Request
 from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
+from flitch.web import setup_code as setup_codes
 from flitch.web.errors import NotSignedIn
 from flitch.web.queries import DatasetQueries
 from flitch.web.refreshes import RefreshJobs
@@ -32,6 +33,10 @@ class WebContext:
     #: "Refresh now" runs and their progress (:mod:`flitch.web.refreshes`)
     refreshes: RefreshJobs
     clock: Callable[[], float] = clocks.now
+
+    def setup_code(self) -> str | None:
+        """The one-time code first-run setup asks for, while no account exists (else None)."""
+        return setup_codes.issue(self.users.path)
 
     def verify(self, name: str, password: str, address: str) -> User | None:
         """The user whose name and password these are, or ``None``, under the sign-in limit:

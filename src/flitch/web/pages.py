@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from flitch.errors import FlitchError, InputError
+from flitch.web import setup_code as setup_codes
 from flitch.web import troubleshoot
 from flitch.web.api.models import iso
 from flitch.web.api.objects import object_list
@@ -75,8 +76,9 @@ def signin(
 
 
 @router.get("/setup", name="setup_page")
-def setup_page(request: Request, ctx: Ctx) -> Response:
-    return ctx.renderer.page(request, "setup.html", {"name": ""})
+def setup_page(request: Request, ctx: Ctx, code: str = "") -> Response:
+    # The link `flitch serve` prints carries the code; it is only filled in, never trusted here.
+    return ctx.renderer.page(request, "setup.html", {"name": "", "code": code[:64]})
 
 
 @router.post("/setup", name="setup")
@@ -86,17 +88,21 @@ def setup(
     name: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=2000)] = "",
     password_again: Annotated[str, Form(max_length=2000)] = "",
+    setup_code: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
+        # The code first: without it, nothing else about the form is worth saying.
+        if not setup_codes.matches(ctx.users.path, setup_code):
+            raise setup_codes.SetupCodeRefused()
         if password != password_again:
             raise InputError(
                 "The two passwords are not the same.", "Type the same password in both fields."
             )
-        user = ctx.users.add(name, password, Role.ADMIN, only_if_none=True)
+        user = ctx.users.add(name, password, Role.ADMIN, only_if_none=True, code=setup_code)
     except Conflict:
         return RedirectResponse("/signin", status_code=303)
     except FlitchError as error:
-        context = {"name": name, "error": error}
+        context = {"name": name, "code": setup_code[:64], "error": error}
         return ctx.renderer.page(request, "setup.html", context, status_for(error))
     session: tuple[str, Session] = ctx.sessions.create(user)
     return _signed_in(request, session[0], "/data")

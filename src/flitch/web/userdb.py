@@ -57,6 +57,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE web_api_tokens ADD COLUMN last_used_from TEXT;
     """,
+    # 3: the one-time code first-run setup asks for (one row, while no account exists).
+    """
+    CREATE TABLE web_setup_code (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        code TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 

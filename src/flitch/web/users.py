@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from flitch import clock as clocks
 from flitch.errors import InputError, NotFound
-from flitch.web import userdb
+from flitch.web import setup_code, userdb
 from flitch.web.errors import Conflict
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 (a prefix, not a secret)
@@ -162,8 +162,18 @@ class UserStore:
             row = conn.execute("SELECT * FROM web_users WHERE id = ?", (user_id,)).fetchone()
         return None if row is None else _user(row)
 
-    def add(self, name: str, password: str, role: Role, *, only_if_none: bool = False) -> User:
-        """Create a user. With ``only_if_none``, only while no user exists (first-run setup)."""
+    def add(
+        self,
+        name: str,
+        password: str,
+        role: Role,
+        *,
+        only_if_none: bool = False,
+        code: str | None = None,
+    ) -> User:
+        """Create a user. With ``only_if_none``, only while no user exists (first-run setup);
+        with ``code``, only if it is the setup code (:mod:`flitch.web.setup_code`), checked in
+        the same transaction. Any account created ends the setup code."""
         name = check_name(name)
         password_hash = self.hasher.hash(check_password(password))
         with userdb.connect(self.path) as conn:
@@ -172,6 +182,9 @@ class UserStore:
                     "The first account was already created.",
                     "Sign in at /signin; an admin can add more accounts.",
                 )
+            if code is not None:
+                setup_code.check(conn, code)
+            setup_code.forget(conn)
             try:
                 cur = conn.execute(
                     "INSERT INTO web_users (name, role, password_hash, created_at) "
