@@ -191,7 +191,7 @@ def test_user_dashboards_from_a_copy_to_an_import(
     assert code == 0, imported
     code, listed = flitch.json("dashboards", "list")
     names = [d["name"] for d in listed["dashboards"]]
-    assert names == ["payments", "billing", "revenue", "my-payments", "again"]
+    assert names == ["payments", "billing", "revenue", "retention", "my-payments", "again"]
     code, _ = flitch.json("dashboards", "delete", "again")
     assert code == 0
     code, refused = flitch.json("dashboards", "copy", "billing", "payments")

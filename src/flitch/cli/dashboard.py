@@ -60,7 +60,7 @@ def _grain(text: str | None) -> Grain | None:
 @app.command("dashboard")
 def dashboard_command(
     connection: str = typer.Argument(..., help="The connection's name."),
-    name: str = typer.Argument(..., help="payments, billing, revenue, or one of yours."),
+    name: str = typer.Argument(..., help="payments, billing, revenue, retention, or one of yours."),
     start: str | None = typer.Option(None, "--from", help="First day, YYYY-MM-DD."),
     end: str | None = typer.Option(None, "--to", help="Last day (included), YYYY-MM-DD."),
     last: str | None = typer.Option(None, "--last", help="7d, 30d (default), 90d or 12m."),

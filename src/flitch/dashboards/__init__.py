@@ -1,6 +1,6 @@
-"""Dashboards: the built-in Payments, Billing and Revenue dashboards and user-made ones, as data
-(``model``, ``builtin``, ``storage``), evaluated for a connection and a period into JSON a page or
-the terminal draws (``evaluate``, ``service``)."""
+"""Dashboards: the built-in Payments, Billing, Revenue and Retention dashboards and user-made
+ones, as data (``model``, ``builtin``, ``storage``), evaluated for a connection and a period into
+JSON a page or the terminal draws (``evaluate``, ``service``)."""
 
 from flitch.dashboards.builtin import BUILTIN, get_builtin
 from flitch.dashboards.evaluate import evaluate

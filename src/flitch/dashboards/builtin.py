@@ -1,4 +1,4 @@
-"""The built-in dashboards — Payments, Billing, Revenue — as data.
+"""The built-in dashboards — Payments, Billing, Revenue, Retention — as data.
 
 Each is a list of charts (``model.Chart``): number tiles for the headline metrics (with the
 change against the previous period), the same metrics over time, breakdowns of datasets, and
@@ -224,7 +224,49 @@ REVENUE = Dashboard(
     ),
 )
 
-BUILTIN: Mapping[str, Dashboard] = {d.name: d.check() for d in (PAYMENTS, BILLING, REVENUE)}
+RETENTION = Dashboard(
+    name="retention",
+    title="Retention",
+    description="Are the customers and the revenue won kept: cohorts, net and gross revenue "
+    "retention, MRR churn, what a subscriber is worth, and how trials convert.",
+    builtin=True,
+    charts=(
+        number("NRR, 12 months", "nrr_12m"),
+        number("GRR, 12 months", "grr_12m"),
+        number("NRR over the period", "nrr"),
+        number("GRR over the period", "grr"),
+        number("MRR churn rate", "mrr_churn_rate"),
+        number("Subscriber lifetime value", "subscriber_ltv"),
+        number("ARPA", "arpu"),
+        number("Average sale price", "asp"),
+        number("Trial conversion rate", "trial_conversion_rate"),
+        Chart(title="Cohorts", type=ChartType.TABLE, metric="mrr_cohorts"),
+        # each point: the twelve months ending with its month
+        Chart(
+            title="NRR, 12 months, by month",
+            type=ChartType.LINE,
+            metric="nrr_12m",
+            group=Grouping(grain=Grain.MONTH),
+        ),
+        Chart(
+            title="GRR, 12 months, by month",
+            type=ChartType.LINE,
+            metric="grr_12m",
+            group=Grouping(grain=Grain.MONTH),
+        ),
+        Chart(
+            title="Average sale price",
+            type=ChartType.BAR,
+            metric="asp",
+            group=Grouping(grain=Grain.MONTH),
+        ),
+        Chart(title="Trials", type=ChartType.TABLE, metric="trial_funnel"),
+    ),
+)
+
+BUILTIN: Mapping[str, Dashboard] = {
+    d.name: d.check() for d in (PAYMENTS, BILLING, REVENUE, RETENTION)
+}
 #: Grains a user can pick; ``None`` lets the period decide.
 GRAINS = tuple(g.value for g in Grain)
 

@@ -94,6 +94,9 @@ sale AS (
 )"""  # noqa: S608
 
 
+#: The mean of the starting MRRs, summed to the millionth of a unit (the same live and cached).
+_ASP_BY = " SELECT {by}currency, round(avg(round(mrr, 6)), 6) FROM sale GROUP BY {key}"
+
 ASP = Metric(
     name="asp",
     label="Average sale price",
@@ -107,9 +110,8 @@ ASP = Metric(
     datasets=DATASETS,
     ranged=False,
     until_end=("invoices",),
-    sql=_starts("'all'") + " SELECT currency, avg(mrr) FROM sale GROUP BY currency",  # noqa: S608
-    series=_starts("date_trunc($grain, began_at)")  # noqa: S608
-    + " SELECT bucket, currency, avg(mrr) FROM sale GROUP BY ALL",
+    sql=_starts("'all'") + _ASP_BY.format(by="", key="currency"),
+    series=_starts("date_trunc($grain, began_at)") + _ASP_BY.format(by="bucket, ", key="ALL"),
     drill_dataset="invoices",
     drill_where="subscription IS NOT NULL AND status = 'paid' AND " + period(),
 )

@@ -84,7 +84,7 @@ sizes AS (SELECT currency, cohort, count(*) AS customers FROM firsts GROUP BY AL
 per_cell AS (
   SELECT currency, cohort, k,
     count(*) FILTER (WHERE mrr > {EPSILON}) AS retained,
-    COALESCE(sum(mrr) FILTER (WHERE mrr > {EPSILON}), 0) AS mrr
+    COALESCE(round(sum(mrr) FILTER (WHERE mrr > {EPSILON}), 6), 0) AS mrr
   FROM member_mrr GROUP BY ALL
 ),
 grid AS (
@@ -194,9 +194,16 @@ FROM s LEFT JOIN e ON e.customer = s.customer AND e.currency = s.currency
 GROUP BY s.currency"""  # noqa: S608
 
 
-_NRR = "sum(COALESCE(e.mrr, 0)) / sum(s.mrr)"
-_GRR = "sum(least(COALESCE(e.mrr, 0), s.mrr)) / sum(s.mrr)"
-_CHURN = "sum(greatest(s.mrr - COALESCE(e.mrr, 0), 0)) / sum(s.mrr)"
+def _share(numerator: str) -> str:
+    """``numerator`` ÷ the MRR at the start, both summed to the millionth of a unit: the
+    quotient then depends on the amounts alone, not on the order a float sum added them in
+    (so it is the same live and cached)."""
+    return f"round(sum({numerator}), 6) / round(sum(s.mrr), 6)"
+
+
+_NRR = _share("COALESCE(e.mrr, 0)")
+_GRR = _share("least(COALESCE(e.mrr, 0), s.mrr)")
+_CHURN = _share("greatest(s.mrr - COALESCE(e.mrr, 0), 0)")
 _YEAR_BEFORE = f"({_E} - INTERVAL {NRR_MONTHS} MONTH)"
 
 

@@ -3,6 +3,7 @@
 // the JSON) and links from every number to the rows behind it.
 
 import { el } from "./lib.js";
+import { cohortCard } from "./retention.js";
 import { bucketLabel, formatChange, formatValue, pieChart, timeChart, waterfallChart } from "./charts.js";
 
 const ALL = "all";
@@ -384,6 +385,7 @@ export function renderCard(chart, context) {
   if (chart.unavailable) return unavailableCard(chart, context);
   if (chart.series) return timeCard(chart, context);
   if (chart.values) return chart.type === "number" ? numberTile(chart, context) : valuesTable(chart, context);
+  if (chart.metric === "mrr_cohorts" && chart.rows) return cohortCard(chart, context, card);
   if (chart.type === "waterfall") return waterfallCard(chart, context);
   if (chart.type === "pie") return pieCard(chart, context);
   const rows = chart.rows ?? [];
