@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import shutil
 import sqlite3
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -314,10 +313,11 @@ class ConnectionService:
         if not path.exists():
             return
         from flitch.store.duckdb_store import DuckDBStore
+        from flitch.store.files import shred
 
         DuckDBStore(path).destroy()
-        if path.exists():  # the store removes its files; leave no empty directory either
-            shutil.rmtree(path)
+        if path.exists():  # the store shreds its files; leave nothing else behind either
+            shred(path)
 
     def _drop_cached(self, connection_id: str, objects: Iterable[str]) -> None:
         gone = [catalog.get(name) for name in sorted(objects)]

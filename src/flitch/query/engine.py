@@ -146,6 +146,7 @@ class QueryEngine:
         """The cache reader of a connection with refresh on, if a refresh has filled it."""
         if conn.refresh_every is None:
             return None
+        self.sweep()
         reader = self._readers.get(conn.id)
         if reader is None:
             store = DuckDBStore(self.connections.cache_dir(conn.id))
@@ -240,6 +241,15 @@ class QueryEngine:
             k: v for k, v in pushdown(sql).items() if k not in whole
         }
         return await self.load(connection, reads_for(names, narrowed), force_live=force_live)
+
+    def sweep(self) -> None:
+        """Let go of cache versions that are no longer published: a reader whose cache was
+        deleted (``flitch disconnect`` in another process, say) is closed and forgotten; one
+        whose cache a refresh replaced drops the old version. A long-lived engine (the web
+        app's) calls this every second, and every cached load calls it first."""
+        for connection_id, reader in list(self._readers.items()):
+            if reader.release_stale():
+                self.forget(connection_id)
 
     def forget(self, connection_id: str) -> None:
         """Close the cache reader held for a connection (before its cache is deleted)."""

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from flitch.private import PRIVATE_FILE, private_dir
@@ -27,6 +28,7 @@ from flitch.store.base import RefreshRunning
 CURRENT = "current.duckdb"
 LOCK = "writer.lock"
 STAGING_PREFIX = "staging-"
+_SHRED_CHUNK = 1 << 20
 #: Generation of a file: changes whenever a commit puts a new file in place.
 Generation = tuple[int, int, int, int]
 
@@ -53,6 +55,39 @@ def remove_path(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def shred(path: Path) -> None:
+    """Overwrite a file's bytes with zeros, flush them to disk, then unlink it (a folder: each
+    file in it, then the folder).
+
+    A process that still has the file open (another ``flitch``, a tool) then reads zeros
+    instead of the data. On a filesystem that writes new blocks instead of overwriting (btrfs,
+    ZFS, snapshots, an SSD's own remapping) the old blocks may survive on the device: that is
+    beyond what a program can reach, hence "where the filesystem allows"."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        for child in path.iterdir():
+            shred(child)
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        return
+    if stat.S_ISREG(info.st_mode) and info.st_size:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+            try:
+                zeros = bytes(_SHRED_CHUNK)
+                left = info.st_size
+                while left > 0:
+                    left -= os.write(fd, zeros[: min(left, _SHRED_CHUNK)])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 class WriterLock:

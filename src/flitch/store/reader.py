@@ -9,10 +9,10 @@ got past ``sqlguard`` could still neither write nor reach another file or the ne
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import duckdb
 
@@ -23,6 +23,7 @@ from flitch.store.base import (
     DatasetMissing,
     ExportFormat,
     ExportResult,
+    QueryFailed,
     QueryResult,
     StoreCorrupt,
     TablePage,
@@ -34,6 +35,10 @@ from flitch.store.schema import quote_literal, table_name
 
 if TYPE_CHECKING:
     from flitch.store.duckdb_store import DuckDBStore
+
+T = TypeVar("T")
+#: Versions a call tries before giving up (each retirement means a newer one was published).
+_RETRIES = 5
 
 
 def open_readonly(
@@ -59,26 +64,44 @@ def open_readonly(
     return con
 
 
+class SnapshotRetired(Exception):
+    """The snapshot was closed (a newer version was published, or the store deleted) before
+    this call began; the reader retries on the version now current."""
+
+
 class Snapshot:
-    """One version of the datasets, open read-only: every query sees the same data."""
+    """One version of the datasets, open read-only: every query sees the same data.
+
+    Closing it while calls run on it (another thread's query, when a refresh publishes a new
+    version or the store is deleted) lets them finish: the file is closed when the last ends,
+    and calls that begin afterwards raise ``SnapshotRetired``."""
 
     def __init__(self, path: Path | None, generation: Generation | None) -> None:
         self.path = path
         self.generation = generation
         self._con = open_readonly(path)
         self._lock = threading.Lock()
+        self._users = 0
+        self._closing = False
         self._session = SqlSession(self._cursor, private=True)
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own for one call, so one snapshot serves several threads."""
         with self._lock:
+            if self._closing:
+                raise SnapshotRetired
             cur = self._con.cursor()
+            self._users += 1
         try:
             cur.execute(f"USE {CATALOG}")
             yield cur
         finally:
             cur.close()
+            with self._lock:
+                self._users -= 1
+                if self._closing and not self._users:
+                    self._con.close()
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         return self._session.query(sql, params, max_rows=max_rows)
@@ -96,8 +119,13 @@ class Snapshot:
         return self._session.table(spec, request)
 
     def close(self) -> None:
+        """Close the file now, or as soon as the calls running on it end."""
         with self._lock:
-            self._con.close()
+            if self._closing:
+                return
+            self._closing = True
+            if not self._users:
+                self._con.close()
 
     def __enter__(self) -> Self:
         return self
@@ -117,12 +145,37 @@ class DuckDBReader:
         self._snap: Snapshot | None = None
 
     def snapshot(self) -> Snapshot:
-        """The version this reader is on (reopened first if a newer one was committed)."""
+        """The version this reader is on (reopened first if a newer one was committed; the
+        version it leaves is closed once the calls still running on it end)."""
         with self._lock:
             snap = self._snap
             if snap is None or (self._follow and snap.generation != self._store.generation()):
+                if snap is not None:
+                    snap.close()
                 self._snap = snap = self._open()
             return snap
+
+    def release_stale(self) -> bool:
+        """Let go of the version held if it is no longer the published one (a refresh replaced
+        it, or the store was deleted, by any process): its file is closed once the calls
+        running on it end, and the next call opens what is current. True if the store is
+        gone, when nothing is reopened until this reader is used again."""
+        generation = self._store.generation()
+        with self._lock:
+            snap = self._snap
+            if snap is not None and snap.generation != generation:
+                self._snap = None
+                snap.close()
+        return generation is None
+
+    def _use(self, work: Callable[[Snapshot], T]) -> T:
+        """``work`` on the current version, again on the next if it was retired meanwhile."""
+        for _ in range(_RETRIES):
+            try:
+                return work(self.snapshot())
+            except SnapshotRetired:
+                continue
+        raise QueryFailed("The cache kept changing while it was read.", "Try again in a moment.")
 
     def _open(self) -> Snapshot:
         generation = self._store.generation()
@@ -140,16 +193,16 @@ class DuckDBReader:
         return self.snapshot().generation
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
-        return self.snapshot().query(sql, params, max_rows=max_rows)
+        return self._use(lambda snap: snap.query(sql, params, max_rows=max_rows))
 
     def datasets(self) -> list[DatasetInfo]:
-        return self.snapshot().datasets()
+        return self._use(lambda snap: snap.datasets())
 
     def table(self, spec: ObjectSpec, request: TableQuery | None = None) -> TablePage:
-        return self.snapshot().table(spec, request)
+        return self._use(lambda snap: snap.table(spec, request))
 
     def has_table(self, name: str) -> bool:
-        return self.snapshot().has_table(name)
+        return self._use(lambda snap: snap.has_table(name))
 
     def export(
         self,
@@ -163,7 +216,7 @@ class DuckDBReader:
         """Write a dataset, or the result of a read-only SELECT, to CSV or Parquet
         (``exports``: text cells safe for spreadsheets in CSV; the file appears whole)."""
         if isinstance(source, ObjectSpec):
-            if not self.snapshot().has_dataset(source.name):
+            if not self._use(lambda snap: snap.has_dataset(source.name)):
                 raise DatasetMissing(source.name)
             sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
         else:

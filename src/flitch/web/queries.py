@@ -40,6 +40,8 @@ T = TypeVar("T")
 #: Columns a page of rows leaves out: the whole Stripe object (it is in the exports).
 HIDDEN_COLUMNS = frozenset({"raw"})
 MAX_PAGE = 500
+#: How often the web app looks for cache files it holds open that were deleted or replaced.
+SWEEP_SECONDS = 1.0
 
 
 def sortable_columns(spec: ObjectSpec) -> tuple[str, ...]:
@@ -126,8 +128,18 @@ class DatasetQueries:
                 )
                 thread.start()
                 self._loop, self._thread = loop, thread
-                self._engine = QueryEngine(self.settings, self.service)
+                self._engine = engine = QueryEngine(self.settings, self.service)
+                loop.call_soon_threadsafe(self._sweep, loop, engine)
             return self._loop, self._engine
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop, engine: QueryEngine) -> None:
+        """Every ``SWEEP_SECONDS`` on the engine's loop: close what is held open of a cache
+        that was deleted or replaced, by this process or another (``flitch disconnect`` from a
+        terminal deletes a connection without telling the server)."""
+        with contextlib.suppress(Exception):  # a failed look is retried at the next tick
+            engine.sweep()
+        if not loop.is_closed():
+            loop.call_later(SWEEP_SECONDS, self._sweep, loop, engine)
 
     async def _on_engine_loop(self, work: Coroutine[Any, Any, T]) -> T:
         loop, _ = self._start()
