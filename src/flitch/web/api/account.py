@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from flitch.errors import InputError
 from flitch.web.api.models import (
     ERROR_RESPONSES,
+    ErrorBody,
     MeOut,
     PasswordChange,
     TokenCreate,
@@ -34,7 +35,17 @@ def me(request: Request) -> MeOut:
     return MeOut(**UserOut.of(user).model_dump(), via=principal.via, is_admin=user.is_admin)
 
 
-@router.post("/me/password", name="api_change_password", status_code=204)
+@router.post(
+    "/me/password",
+    name="api_change_password",
+    status_code=204,
+    responses={
+        429: {
+            "model": ErrorBody,
+            "description": "Too many wrong current passwords: counted as failed sign-ins.",
+        }
+    },
+)
 def change_password(
     body: PasswordChange, request: Request, ctx: WebContext = Depends(context_of)
 ) -> Response:
