@@ -14,7 +14,7 @@ from flitch.emulator.server import Emulator
 from flitch.web.users import Role
 from tests.web.conftest import ADMIN, LiveServer, serve_in_thread, shot
 from tests.web.dashboards_support import dashboards_app
-from tests.web.test_dashboards_browser import card, loaded, sign_in
+from tests.web.test_dashboards_browser import card, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +26,14 @@ def live_server(tmp_path: Path, emulator: Emulator) -> Iterator[LiveServer]:
         server, stop = serve_in_thread(app)
         yield server
         stop()
+
+
+def loaded(page: Any) -> None:
+    """Wait until the dashboard has drawn its answer (a year of invoices, read live, on a
+    machine that may be busy)."""
+    expect(page.locator("[data-board-body]")).to_have_attribute(
+        "aria-busy", "false", timeout=60_000
+    )
 
 
 def test_cohort_heatmap_drills_to_the_cohorts_customers(page: Any) -> None:
