@@ -44,3 +44,29 @@ def test_a_cohort_cell_lists_the_customers_it_adds_up(admin: Web) -> None:
     wrong = admin.api("GET", path.replace(cohort, cohort[:8] + "15"), params=period)
     assert wrong.status_code == 400
     assert "does not start a month" in wrong.json()["message"]
+
+
+def test_a_movements_bar_lists_the_customers_it_adds_up(admin: Web) -> None:
+    data = board(admin, "billing", last="90d")
+    waterfall = chart(data, "mrr-movements")
+    bars = [
+        r for r in waterfall["rows"] if r["bucket"] is None and r["movement"] in ("new", "churned")
+    ]
+    assert bars
+    period = {
+        "from": data["period"]["start"][:10],
+        "to": data["period"]["last_day"],
+        "grain": waterfall["grain"],
+    }
+    for bar in bars:
+        path = f"/api/v1/connections/{conn_id(admin)}/movements/{bar['currency']}/{bar['movement']}"
+        answer = admin.api("GET", path, params=period)
+        assert answer.status_code == 200, answer.text
+        customers = answer.json()["customers"]
+        # rounded one by one: half a unit each at most
+        assert abs(sum(c["change"] for c in customers) - bar["amount"]) <= len(customers) / 2 + 1
+        for c in customers:
+            assert (c["mrr_before"] == 0) == (bar["movement"] == "new")
+            assert (c["mrr_after"] == 0) == (bar["movement"] == "churned")
+    refused = admin.api("GET", f"/api/v1/connections/{conn_id(admin)}/movements/usd/growth")
+    assert refused.status_code in (400, 422)

@@ -65,3 +65,25 @@ def test_cohort_heatmap_drills_to_the_cohorts_customers(page: Any) -> None:
         "data-customer", re.compile("^cus_")
     )
     shot(page, "dashboard-retention-cohort")
+
+
+def test_a_movements_bar_lists_its_customers(page: Any) -> None:
+    sign_in(page, *ADMIN)
+    page.get_by_role("link", name="Dashboards").click()
+    page.get_by_role("link", name="Billing").click()
+    loaded(page)
+    page.get_by_label("Date range").select_option("90d")
+    loaded(page)
+    movements = card(page, "MRR movements")
+    bar = movements.locator('svg.chart-waterfall a[href^="#movers-"]').first
+    expect(bar).to_be_attached()
+    target = bar.get_attribute("href")
+    assert target is not None
+    bar.dispatch_event("click")
+    box = page.locator(f"details{target}")
+    expect(box).to_have_attribute("open", "")
+    table = box.locator("table[data-movers-table]")
+    expect(table).to_be_visible()
+    expect(table.get_by_role("columnheader", name="MRR before")).to_be_visible()
+    expect(table.locator("tbody tr").first).to_have_attribute("data-customer", re.compile("^cus_"))
+    shot(page, "dashboard-billing-movers")

@@ -140,6 +140,9 @@ class ObjectSpec:
     seed_fields: tuple[str, ...] = field(default=())
     #: Records nested in the object kept as child tables, written with the dataset's rows.
     children: tuple[ChildSpec, ...] = ()
+    #: The column holding the currency of the object's amounts (its ``AMOUNT`` columns count
+    #: that currency's smallest unit), so they can be shown as money; ``None``: no currency.
+    currency_column: str | None = "currency"
 
     @property
     def column_names(self) -> tuple[str, ...]:

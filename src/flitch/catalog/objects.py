@@ -245,6 +245,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
         filters=(Filter("active", "active", BOOLEAN),),
         event_types=("product.created", "product.updated", "product.deleted"),
         deleted_event="product.deleted",
+        currency_column=None,  # a product has no price of its own: its prices do
     ),
     ObjectSpec(
         name="prices",

@@ -13,6 +13,7 @@ See ``model`` for what the SQL receives and returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from flitch.metrics import billing, bridge, churn, lifetime, movements, retention, top
 from flitch.metrics.bridge import NET_VOLUME_CATEGORIES
@@ -26,6 +27,7 @@ __all__ = [
     "NET_VOLUME_CATEGORIES",
     "REPORTS",
     "REPORTS_BY_NAME",
+    "UP_IS_GOOD",
     "Metric",
     "Report",
     "Unit",
@@ -184,6 +186,59 @@ REPORTS: tuple[Report, ...] = (
     retention.MRR_COHORTS,
     lifetime.TRIAL_FUNNEL,
 )
+
+#: Whether a rise of each metric is good news (True), bad news (False) or neither (None): a
+#: change is shown as better or worse by it, in colour and in words. A metric needs an entry
+#: here to be shown as either (a test checks that each has one).
+UP_IS_GOOD: Mapping[str, bool | None] = {
+    # payments
+    "gross_volume": True,
+    "successful_payments": True,
+    "failed_payments": False,
+    "failed_volume": False,
+    "failure_rate": False,
+    "refunds": False,
+    "disputes": False,
+    "disputed_amount": False,
+    "dispute_rate": False,
+    "new_customers": True,
+    # recurring revenue and subscribers
+    "mrr": True,
+    "arr": True,
+    "active_subscribers": True,
+    "arpu": True,
+    "mrr_coupon_discount": False,  # revenue given away
+    "new_subscriptions": True,
+    "canceled_subscriptions": False,
+    "trialing_subscriptions": True,
+    "trials_started": True,
+    "new_subscribers": True,
+    "churned_subscribers": False,
+    "subscriber_churn_rate": False,
+    "subscriber_churn_rate_30d": False,
+    "mrr_churn_rate": False,
+    "nrr": True,
+    "grr": True,
+    "nrr_12m": True,
+    "grr_12m": True,
+    "subscriber_ltv": True,
+    "asp": True,
+    "trial_conversion_rate": True,
+    # invoices and coupons
+    "invoice_amount_paid": True,
+    "invoices_outstanding": None,  # more billed, or paid later: it depends
+    "past_due_invoices": False,
+    "past_due_amount": False,
+    "credit_notes_total": False,
+    "credit_notes_issued": False,
+    "coupon_redemptions": None,
+    # balance
+    "net_volume": True,
+    "fees": False,
+    "payouts": None,  # money moved to the bank, neither earned nor lost
+}
+
+METRICS = tuple(replace(m, up_is_good=UP_IS_GOOD.get(m.name)) for m in METRICS)
 
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 REPORTS_BY_NAME: Mapping[str, Report] = {r.name: r for r in REPORTS}

@@ -105,6 +105,10 @@ class Metric:
     #: Why the metric is not per currency, shown with it when a currency is picked; empty: it
     #: is, its values keyed by currency.
     currency_note: str = ""
+    #: Whether a rise is good news (True: revenue, subscribers), bad news (False: failures,
+    #: churn, disputes, costs) or neither (None: money moved, amounts due). Declared for every
+    #: metric in ``definitions.UP_IS_GOOD``; a change is shown good or bad by it.
+    up_is_good: bool | None = None
 
     def reads(self, start: int, end: int) -> list[DatasetRead]:
         """What a live load must fetch for this metric over ``[start, end)``."""

@@ -75,6 +75,7 @@ ROUTES: dict[str, Access] = {
     "api_dashboard_data": Access.SIGNED_IN,
     "api_drill_rows": Access.SIGNED_IN,
     "api_cohort_members": Access.SIGNED_IN,
+    "api_movement_customers": Access.SIGNED_IN,
     "api_create_dashboard": Access.ADMIN,
     "api_import_dashboard": Access.ADMIN,
     "api_save_dashboard": Access.ADMIN,

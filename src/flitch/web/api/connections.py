@@ -46,6 +46,15 @@ class ConnectionCreate(BaseModel):
     )
 
 
+class ObjectsTest(BaseModel):
+    objects: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="Object names to test (see /api/v1/objects), picked or not; all of them "
+        "when left out.",
+    )
+
+
 class ConnectionUpdate(BaseModel):
     key: str | None = Field(default=None, max_length=4096, description="A new restricted key.")
     switch_mode: StrictBool = Field(
@@ -112,6 +121,23 @@ def create_connection(
 def retest_connection(connection: str, ctx: WebContext = Depends(context_of)) -> dict[str, Any]:
     """Test a saved connection's key again and record what it can read now."""
     result: dict[str, Any] = _service(ctx).retest(connection).to_dict()
+    return result
+
+
+@router.post(
+    "/connections/{connection}/objects/test",
+    name="api_test_objects",
+    response_model=dict[str, Any],
+)
+def probe_objects(
+    connection: str, body: ObjectsTest, ctx: WebContext = Depends(context_of)
+) -> dict[str, Any]:
+    """Test which objects the saved key can read, picked or not, before changing the picked
+    ones (``PATCH`` with ``objects``). Nothing is saved: the answer is the key test's report."""
+    service = _service(ctx)
+    info = service.get(connection)
+    report = service.test_key(service.key_for(info.id), body.objects)
+    result: dict[str, Any] = report.to_dict()
     return result
 
 

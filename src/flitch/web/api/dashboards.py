@@ -85,6 +85,7 @@ def dashboard_options() -> dict[str, Any]:
                 "label": m.label,
                 "unit": m.unit.value,
                 "definition": m.definition,
+                "up_is_good": m.up_is_good,
                 "series": bool(m.series),
                 "types": [t for t in METRIC_TYPES if bool(m.series) or t in ("number", "table")],
             }

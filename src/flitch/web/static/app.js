@@ -3,6 +3,7 @@
 // module (connection.js, dataset.js).
 
 import { api, busy, clearError, el, formBody, localTime, showError, toast } from "./lib.js";
+import { markObjects, renderProbe } from "./probe.js";
 
 // ---- plain forms (sign in, first run): show that they are working --------------------------
 
@@ -58,55 +59,6 @@ for (const form of document.querySelectorAll("form[data-api-form]")) {
 }
 
 // ---- Connect Stripe: test the key, mark the objects, save -----------------------------------
-
-function renderProbe(target, report) {
-  const auth = report.authentication;
-  const kind = !auth.ok ? "error" : report.ok ? "success" : "warning";
-  const items = report.objects
-    .filter((o) => !o.readable)
-    .map((o) => el("li", {}, `${o.label}: ${o.message}${o.fix ? " " + o.fix : ""}`));
-  // The seed's "No data in one mode": readable objects without a single record in this mode.
-  const empty = report.objects.filter((o) => o.readable && o.has_data === false);
-  const noData =
-    auth.ok && empty.length
-      ? el(
-          "p",
-          { "data-no-data": "" },
-          el("strong", {}, "No data in one mode? "),
-          `${empty.map((o) => o.label).join(", ")}: no records in ${report.mode} mode. ` +
-            "A rk_test_… key only sees test-mode data and a rk_live_… key only sees live data. " +
-            "Use the key for the mode you want to chart.",
-        )
-      : null;
-  const box = el(
-    "div",
-    { class: `alert alert-${kind} test-result`, role: kind === "error" ? "alert" : "status" },
-    el("p", { class: "alert-title" }, report.summary),
-    auth.ok ? el("p", {}, report.mode_message) : el("p", {}, auth.fix || ""),
-    items.length ? el("ul", {}, ...items) : null,
-    noData,
-  );
-  target.replaceChildren(box);
-  target.hidden = false;
-}
-
-function markObjects(form, report) {
-  const byName = new Map(report.objects.map((o) => [o.name, o]));
-  for (const label of form.querySelectorAll("[data-object]")) {
-    const check = byName.get(label.dataset.object);
-    const state = label.querySelector("[data-object-state]");
-    label.classList.remove("is-ok", "is-missing");
-    state.textContent = "";
-    if (!check || !report.authentication.ok) continue;
-    if (check.readable) {
-      label.classList.add("is-ok");
-      state.textContent = check.has_data === false ? "Readable (empty)" : "Readable";
-    } else {
-      label.classList.add("is-missing");
-      state.textContent = check.state === "missing_permission" ? "No Read permission" : "Error";
-    }
-  }
-}
 
 const connectForm = document.querySelector("form[data-connect-form]");
 if (connectForm) {
@@ -185,7 +137,11 @@ for (const button of document.querySelectorAll("[data-retest]")) {
         "POST",
         `/api/v1/connections/${encodeURIComponent(button.dataset.retest)}/test`,
       );
+      // The new test is now what the page says about the key: an older word on it goes.
+      const stale = '[data-problems] [data-problem="authentication_failed"], [data-problems] [data-problem="missing_resource"]';
+      for (const old of document.querySelectorAll(stale)) old.remove();
       renderProbe(target, saved.probe);
+      markObjects(document, saved.probe);
       toast("Connection tested. Reload to see the datasets' new state.");
     } catch (error) {
       const box = el("div", { class: "alert alert-error", role: "alert" });

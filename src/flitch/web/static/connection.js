@@ -1,7 +1,9 @@
-// A connection's page: Refresh now with live progress, then the datasets table brought up to date.
-// The rest of the page (refresh setting, update key, test, delete) is handled by app.js.
+// A connection's page: Refresh now with live progress, then the datasets table brought up to date;
+// the objects it reads, tested with the saved key before they are saved. The rest of the page
+// (update key, test, delete) is handled by app.js.
 
-import { api, busy, el, formatNumber, problemAlert, timeElement, toast } from "./lib.js";
+import { api, busy, clearError, el, formatNumber, problemAlert, showError, timeElement, toast } from "./lib.js";
+import { markObjects, renderProbe } from "./probe.js";
 
 const root = document.querySelector("[data-connection-page]");
 const POLL_MS = 500;
@@ -74,7 +76,9 @@ async function reloadDatasets(id) {
     rows.replaceChildren(
       d.served === "live" ? el("span", { class: "badge badge-muted" }, "Live") : formatNumber(d.rows),
     );
-    row.querySelector('[data-cell="last-refresh"]').replaceChildren(timeElement(d.last_refresh_at));
+    row.querySelector('[data-cell="last-refresh"]').replaceChildren(
+      d.last_refresh_at || view.connection.refresh === "off" ? timeElement(d.last_refresh_at) : el("span", { class: "badge badge-muted" }, "Pending"),
+    );
     const status = row.querySelector('[data-cell="status"]');
     const refused = d.problem?.kind === "authentication_failed";
     const ok = d.status === "ok" && !refused;
@@ -87,14 +91,22 @@ async function reloadDatasets(id) {
           : "Failed";
     const kind = ok ? "success" : d.status === "missing_permission" && !refused ? "warning" : "danger";
     const badge = el("span", { class: `badge badge-${kind}` }, label);
-    // A refused key is explained once, above the table.
-    const note =
-      d.problem && !refused
-        ? el("p", { class: "cell-note" }, el("strong", {}, `${d.problem.title}.`), ` ${d.problem.message} ${d.problem.fix}`)
-        : "";
+    // A refused key, and the fix of a missing permission, are explained once, above the table.
+    const note = !d.problem || refused
+      ? ""
+      : d.problem.kind === "missing_resource"
+        ? el("p", { class: "cell-note" }, d.problem.message)
+        : el("p", { class: "cell-note" }, el("strong", {}, `${d.problem.title}.`), ` ${d.problem.message} ${d.problem.fix}`);
     status.replaceChildren(badge, note);
   }
   root.querySelector("[data-problems]").replaceChildren(...view.problems.map(problemAlert));
+  // Once a refresh has filled the cache, the pages are served from it.
+  const cached = view.datasets.some((d) => d.served === "cache");
+  root.dataset.cached = cached ? "1" : "0";
+  const refresh = view.connection.refresh;
+  const hint = root.querySelector("[data-served-hint]");
+  if (refresh !== "off" && cached) hint.textContent = `Served from the cache between refreshes (${refresh}).`;
+  else if (refresh !== "off") hint.textContent = `Refresh is on (${refresh}), but no refresh has filled the cache yet: until one has, pages read Stripe live.`;
 }
 
 async function follow(jobId, button) {
@@ -117,9 +129,39 @@ async function follow(jobId, button) {
   if (button) busy(button, false);
 }
 
+// Save the refresh setting. Turned on with no cache yet, the first refresh starts at once, so
+// the page shows it running (with its progress) instead of a cache that does not exist.
+async function saveRefresh(form, id) {
+  const button = form.querySelector('[type="submit"]');
+  const region = form.querySelector("[data-form-error]");
+  const every = form.elements.refresh.value;
+  clearError(region);
+  busy(button, true);
+  try {
+    await api("PATCH", `/api/v1/connections/${encodeURIComponent(id)}`, { refresh: every });
+    if (every !== "off" && root.dataset.cached !== "1" && !root.dataset.runningJob) {
+      try {
+        await api("POST", `/api/v1/connections/${encodeURIComponent(id)}/refresh`, {});
+      } catch (error) {
+        // Already running (another tab, or the scheduler): the page shows it after the reload.
+        if (error.status !== 409) throw error;
+      }
+    }
+    window.location.reload();
+  } catch (error) {
+    showError(region, error);
+    busy(button, false);
+  }
+}
+
 if (root) {
   const button = root.querySelector("[data-refresh-now]");
   const id = root.dataset.connectionId;
+  const refreshForm = root.querySelector("form[data-refresh-form]");
+  refreshForm?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveRefresh(refreshForm, id);
+  });
   if (button) {
     button.addEventListener("click", async () => {
       busy(button, true);
@@ -142,4 +184,58 @@ if (root) {
     if (button) busy(button, true);
     follow(root.dataset.runningJob, button);
   }
+}
+
+// ---- the objects: test what the saved key can read, then save the ones ticked ----------------
+
+const objectsForm = document.querySelector("form[data-objects-form]");
+if (objectsForm) {
+  const id = objectsForm.dataset.connectionId;
+  const result = objectsForm.querySelector("[data-objects-result]");
+  const status = objectsForm.querySelector("[data-objects-status]");
+  const saveError = objectsForm.querySelector("[data-form-error]");
+  const testButton = objectsForm.querySelector("[data-test-objects]");
+  const boxes = () => [...objectsForm.querySelectorAll('[name="objects"]')];
+
+  testButton.addEventListener("click", async () => {
+    busy(testButton, true);
+    clearError(saveError);
+    status.textContent = "Asking Stripe what the saved key can read…";
+    try {
+      const report = await api("POST", `/api/v1/connections/${encodeURIComponent(id)}/objects/test`, {
+        objects: boxes().map((box) => box.value),
+      });
+      renderProbe(result, report);
+      markObjects(objectsForm, report);
+      status.textContent = "Tested; nothing was saved.";
+    } catch (error) {
+      status.textContent = "";
+      result.replaceChildren(problemAlert(error));
+      result.hidden = false;
+    } finally {
+      busy(testButton, false);
+    }
+  });
+
+  objectsForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = objectsForm.querySelector('[type="submit"]');
+    const picked = boxes().filter((box) => box.checked).map((box) => box.value);
+    clearError(saveError);
+    if (!picked.length) {
+      showError(saveError, { message: "No object is ticked.", fix: "Tick at least one object: each one ticked is a dataset." });
+      return;
+    }
+    busy(button, true);
+    status.textContent = "Testing the key, then saving…";
+    try {
+      const saved = await api("PATCH", `/api/v1/connections/${encodeURIComponent(id)}`, { objects: picked });
+      if (saved.probe) markObjects(objectsForm, saved.probe);
+      window.location.reload();
+    } catch (error) {
+      status.textContent = "";
+      showError(saveError, error);
+      busy(button, false);
+    }
+  });
 }

@@ -36,8 +36,17 @@ if (root) {
   const notices = root.querySelector("[data-board-notices]");
   const editToggle = root.querySelector("[data-edit-toggle]");
   const currencySelect = form?.elements.currency;
+  const upIsGood = JSON.parse(root.dataset.upIsGood || "{}");
   let generation = 0;
   let last = null;
+
+  // One colour per currency in every chart of the page (and across reloads of it): the
+  // currencies in alphabetical order, then any other in the order it is first met.
+  const colours = new Map();
+  function colourOf(currency) {
+    if (!colours.has(currency)) colours.set(currency, colours.size);
+    return colours.get(currency);
+  }
 
   // ---- the pickers, kept in the address so a reload (or a shared link) shows the same view ----
   function readAddress() {
@@ -157,10 +166,11 @@ if (root) {
       `${dateText(p.previous_start)} – ${dateText(lastDay(p.previous_end))}` +
       (data.currency ? ` · ${data.currency.toUpperCase()} only` : "") +
       (apart ? ` (${apart === 1 ? "one chart is" : `${apart} charts are`} not per currency: see the note on it)` : "");
-    const context = { drillHref, data, editing: root.classList.contains("is-editing"), editable };
+    for (const currency of [...data.currencies].sort()) colourOf(currency);
+    const context = { drillHref, data, editing: root.classList.contains("is-editing"), editable, upIsGood, colourOf };
     const numbers = data.charts.filter((c) => c.type === "number" && (c.values || c.unavailable));
     const others = data.charts.filter((c) => !numbers.includes(c));
-    notices.replaceChildren(...unavailableSummary(data.charts));
+    notices.replaceChildren(...unavailableSummary(data.charts, `/data/${encodeURIComponent(connectionId)}#objects`));
     tiles.replaceChildren(...numbers.map((c) => renderCard(c, context)));
     charts.replaceChildren(...others.map((c) => renderCard(c, context)));
     tiles.hidden = !numbers.length;

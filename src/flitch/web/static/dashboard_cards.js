@@ -3,7 +3,7 @@
 // the JSON) and links from every number to the rows behind it.
 
 import { el } from "./lib.js";
-import { cohortCard } from "./retention.js";
+import { cohortCard, moversHref, moversSection } from "./retention.js";
 import { bucketLabel, formatChange, formatValue, pieChart, timeChart, waterfallChart } from "./charts.js";
 
 const ALL = "all";
@@ -317,7 +317,9 @@ function waterfallSteps(chart, rows, currency, context) {
     const totals = new Map(rows.filter((r) => r.bucket === null).map((r) => [r.movement, r]));
     return MOVEMENT_STEPS.filter(([key]) => totals.has(key)).map(([key, label, kind]) => {
       const row = totals.get(key);
-      return { label, kind, amount: row.amount, text: formatValue(row.amount, "money", currency), href: rowHref(chart, row, context) };
+      // a movement lists its customers (below the chart); MRR at the start and end, its rows
+      const href = kind === "delta" ? moversHref(currency, key) : rowHref(chart, row, context);
+      return { label, kind, amount: row.amount, text: formatValue(row.amount, "money", currency), href };
     });
   }
   return rows.map((r) => ({
@@ -342,6 +344,7 @@ function waterfallCard(chart, context) {
   }
   const note = chart.metric === "mrr_movements" ? el("p", { class: "hint" }, "Reconstructed from subscription invoices; the table lists each movement by week.") : null;
   body.push(el("details", { class: "chart-data" }, el("summary", {}, "Show the numbers"), rowsTable(chart, rows.filter((r) => r.bucket !== null || chart.metric !== "mrr_movements"), context)));
+  if (chart.metric === "mrr_movements") body.push(moversSection(chart, context));
   return card(chart, context, "waterfall", note, ...body);
 }
 

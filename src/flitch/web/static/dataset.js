@@ -1,13 +1,25 @@
 // A dataset's page: its rows, sorted by a column, a page at a time, within a created-time range.
-// Every page of rows is one call to the JSON API (live from Stripe, or from the cache).
+// Every page of rows is one call to the JSON API (live from Stripe, or from the cache). Amounts
+// are shown as money in their row's currency (the minor units Stripe gives in a tooltip); the
+// exports keep Stripe's minor units. Exports are fetched here, so that one that fails says why
+// in the page instead of leaving the browser with nothing to download.
 
-import { api, el, formatNumber, problemAlert } from "./lib.js";
+import { ApiError, api, el, formatNumber, problemAlert } from "./lib.js";
+import { formatValue, setZeroDecimal } from "./charts.js";
+import { listed } from "./probe.js";
 
 const root = document.querySelector("[data-dataset-page]");
 
 const NUMERIC = new Set(["integer", "amount", "float"]);
 
-function cell(value, type) {
+function minorUnits(value, currency, zeroDecimal) {
+  const code = currency.toUpperCase();
+  return zeroDecimal.has(currency)
+    ? `${value.toLocaleString()} ${code} (${code} has no minor unit), as Stripe gives it`
+    : `${value.toLocaleString()} in minor units of ${code} (cents), as Stripe gives it`;
+}
+
+function cell(value, type, currency, zeroDecimal) {
   if (value === null || value === undefined) return el("td", { class: "muted" }, "—");
   if (type === "json") {
     const text = JSON.stringify(value);
@@ -16,8 +28,102 @@ function cell(value, type) {
   if (type === "timestamp") {
     return el("td", { class: "cell-time" }, el("time", { datetime: value }, value.replace("T", " ").replace("Z", " UTC")));
   }
+  if (type === "amount" && typeof value === "number" && currency) {
+    return el("td", { class: "num cell-money", title: minorUnits(value, currency, zeroDecimal), "data-minor": String(value) }, formatValue(value, "money", currency));
+  }
   if (NUMERIC.has(type)) return el("td", { class: "num" }, formatNumber(value));
   return el("td", {}, String(value));
+}
+
+// A problem of this page, from what a request answered: the kind the server's own alert
+// names it by, so the same problem is shown once.
+function problemKey(error) {
+  if (error.error === "AuthenticationFailed") return "authentication_failed";
+  if (error.error === "PermissionMissing") return "missing_resource";
+  return `other:${error.message}`;
+}
+
+// Show a problem once: an alert already saying it gains what else it affects.
+function report(region, what, error) {
+  const key = problemKey(error);
+  let box = [...region.querySelectorAll("[data-problem]")].find((b) => b.dataset.problem === key);
+  if (!box) {
+    box = problemAlert(error);
+    box.dataset.problem = key;
+    region.append(box);
+  }
+  const affects = (box.dataset.affects ?? "").split("|").filter(Boolean);
+  if (!affects.includes(what)) affects.push(what);
+  box.dataset.affects = affects.join("|");
+  let line = box.querySelector("[data-affects]");
+  if (!line) {
+    line = el("p", { class: "affects", "data-affects": "" });
+    box.append(line);
+  }
+  line.textContent = `Affects ${listed(affects)}.`;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+// What succeeded no longer carries a problem: an alert of this page's own goes once it affects
+// nothing; one the server rendered stays (it knows the problem from the last test or refresh).
+function clearReport(region, what) {
+  for (const alert of region.querySelectorAll("[data-problem]")) {
+    const affects = (alert.dataset.affects ?? "").split("|").filter((w) => w && w !== what);
+    alert.dataset.affects = affects.join("|");
+    const line = alert.querySelector("[data-affects]");
+    if (affects.length) line.textContent = `Affects ${listed(affects)}.`;
+    else if ("server" in alert.dataset) line?.remove();
+    else alert.remove();
+  }
+}
+
+// The file name a download answer gives (Content-Disposition), if any.
+function fileName(disposition) {
+  const star = /filename\*=(?:UTF-8'')?([^;]+)/i.exec(disposition ?? "");
+  if (star) return decodeURIComponent(star[1].trim().replace(/^"|"$/g, ""));
+  const plain = /filename="?([^";]+)"?/i.exec(disposition ?? "");
+  return plain ? plain[1] : null;
+}
+
+// An export: fetched, then handed to the browser as a download; a failure is said in the page.
+async function exportFile(link, region, status) {
+  const what = link.textContent.trim();
+  if (link.getAttribute("aria-disabled") === "true") return;
+  link.setAttribute("aria-disabled", "true");
+  link.classList.add("is-busy");
+  status.textContent = `${what}: reading every row…`;
+  try {
+    let response;
+    try {
+      response = await fetch(link.href, { credentials: "same-origin" });
+    } catch {
+      throw new ApiError(0, {
+        message: "Flitch could not be reached.",
+        fix: "Check that the Flitch server is running and your network is up, then try again.",
+      });
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new ApiError(response.status, body);
+    }
+    const blob = await response.blob();
+    const name = fileName(response.headers.get("Content-Disposition")) ?? link.href.split("/").pop();
+    const url = URL.createObjectURL(blob);
+    const save = el("a", { href: url, download: name, hidden: "" });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    const rows = Number(response.headers.get("X-Flitch-Rows"));
+    clearReport(region, what);
+    status.textContent = `${what}: downloaded ${name}${Number.isFinite(rows) ? ` (${formatNumber(rows)} rows)` : ""}.`;
+  } catch (error) {
+    report(region, what, error);
+    status.textContent = `${what} failed: see the problem above.`;
+  } finally {
+    link.removeAttribute("aria-disabled");
+    link.classList.remove("is-busy");
+  }
 }
 
 // A date input's day as the start of that day in UTC; "to" days are included (up to midnight).
@@ -68,7 +174,6 @@ if (root) {
   const body = root.querySelector("[data-rows]");
   const region = root.querySelector("[data-rows-region]");
   const status = root.querySelector("[data-rows-status]");
-  const errorBox = root.querySelector("[data-rows-error]");
   const empty = root.querySelector("[data-rows-empty]");
   const emptyText = root.querySelector("[data-rows-empty-text]");
   const prev = root.querySelector('[data-page="prev"]');
@@ -76,6 +181,17 @@ if (root) {
   const pageLabel = root.querySelector("[data-page-label]");
   const pageSize = root.querySelector("[data-page-size]");
   const rangeForm = root.querySelector("[data-range-form]");
+  const problems = root.querySelector("[data-page-problems]");
+  const exportStatus = root.querySelector("[data-export-status]");
+  const zeroDecimal = new Set((root.dataset.zeroDecimal || "").split(",").filter(Boolean));
+  setZeroDecimal([...zeroDecimal]);
+  for (const box of problems.querySelectorAll("[data-problem]")) box.dataset.server = "";
+  for (const link of root.querySelectorAll("[data-export]")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      exportFile(link, problems, exportStatus);
+    });
+  }
   const state = { sort: "created", order: "desc", offset: 0, from: null, to: null, total: 0 };
   let generation = 0;
 
@@ -107,7 +223,6 @@ if (root) {
     region.setAttribute("aria-busy", "true");
     region.classList.add("is-loading");
     status.textContent = "Loading rows…";
-    errorBox.replaceChildren();
     prev.disabled = next.disabled = true;
     let page;
     try {
@@ -118,12 +233,13 @@ if (root) {
       region.classList.remove("is-loading");
       body.replaceChildren();
       empty.hidden = true;
-      status.textContent = "The rows could not be loaded.";
-      errorBox.replaceChildren(problemAlert(error));
+      status.textContent = "The rows could not be loaded: see the problem above.";
+      report(problems, "the rows", error);
       pageLabel.textContent = "";
       return;
     }
     if (mine !== generation) return;
+    clearReport(problems, "the rows");
     render(page);
   }
 
@@ -133,8 +249,12 @@ if (root) {
     state.total = page.total;
     const order = headers.map((th) => th.dataset.column);
     const index = Object.fromEntries(page.columns.map((c, i) => [c.name, i]));
+    // An amount is in its row's currency (every dataset with amounts has a currency column).
+    const money = root.dataset.currencyColumn ? index[root.dataset.currencyColumn] : undefined;
     body.replaceChildren(
-      ...page.rows.map((row) => el("tr", {}, ...order.map((name) => cell(row[index[name]], types[name])))),
+      ...page.rows.map((row) =>
+        el("tr", {}, ...order.map((name) => cell(row[index[name]], types[name], money === undefined ? null : row[money], zeroDecimal))),
+      ),
     );
     const source =
       page.source === "cache"

@@ -136,6 +136,14 @@ const PROBLEM_TITLES = {
   PermissionMissing: "Missing resources",
 };
 
+// A message without the title it starts with ("Authentication failed: Stripe says…" under the
+// title "Authentication failed"): each thing is said once.
+export function unrepeated(title, message) {
+  if (!title || !message?.startsWith(`${title}: `)) return message;
+  const rest = message.slice(title.length + 2);
+  return rest.charAt(0).toUpperCase() + rest.slice(1);
+}
+
 // An alert for a problem ({kind, title, message, fix, link}) or an ApiError.
 export function problemAlert(problem) {
   const title = problem.title ?? PROBLEM_TITLES[problem.error] ?? problem.message;
@@ -144,11 +152,13 @@ export function problemAlert(problem) {
   const link = href
     ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, "Open API keys in Stripe")
     : null;
+  const kind = problem.kind ? { "data-problem": problem.kind } : {};
+  const message = unrepeated(title, problem.message);
   return el(
     "div",
-    { class: `alert alert-${soft ? "warning" : "error"}`, role: "alert" },
+    { class: `alert alert-${soft ? "warning" : "error"}`, role: "alert", ...kind },
     el("p", { class: "alert-title" }, title),
-    title !== problem.message ? el("p", {}, problem.message) : null,
+    title !== problem.message ? el("p", {}, message) : null,
     problem.fix ? el("p", {}, problem.fix, link ? " " : null, link) : null,
   );
 }

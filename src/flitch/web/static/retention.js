@@ -134,3 +134,85 @@ export function cohortCard(chart, context, card) {
   const note = el("p", { class: "hint" }, "Reconstructed from subscription invoices. Columns: months since the cohort's month; click a cell for its customers.");
   return card(chart, context, "table", el("label", { class: "row" }, "Shade by ", picker), note, maps, panel);
 }
+
+// ---- MRR movements: the customers behind each bar ----------------------------------------------
+
+const MOVERS = [
+  ["new", "New"],
+  ["reactivation", "Reactivation"],
+  ["expansion", "Expansion"],
+  ["contraction", "Contraction"],
+  ["churned", "Churned"],
+];
+
+// Where a bar of the movements waterfall leads: its list of customers below the chart.
+export function moversHref(currency, movement) {
+  return `#movers-${currency}-${movement}`;
+}
+
+async function fillMovers(box, context, chart, currency, movement) {
+  const data = context.data;
+  const params = new URLSearchParams({ from: data.period.start.slice(0, 10), to: data.period.last_day, grain: chart.grain ?? "week" });
+  const path = `/api/v1/connections/${encodeURIComponent(data.connection.id)}/movements/${currency}/${movement}?${params}`;
+  const body = box.querySelector("[data-movers-body]");
+  body.replaceChildren(el("p", { class: "muted" }, "Loading the customers…"));
+  let answer;
+  try {
+    answer = await api("GET", path);
+  } catch (error) {
+    body.replaceChildren(el("p", { class: "alert alert-danger", role: "alert" }, `${error.message} ${error.fix ?? ""}`));
+    return;
+  }
+  const money = (v) => formatValue(v, "money", currency);
+  body.replaceChildren(
+    el(
+      "div",
+      { class: "table-scroll" },
+      el(
+        "table",
+        { class: "table table-compact", "data-movers-table": movement },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Customer"), el("th", { scope: "col" }, `From (${answer.grain})`), el("th", { scope: "col", class: "num" }, "MRR before"), el("th", { scope: "col", class: "num" }, "MRR after"))),
+        el(
+          "tbody",
+          {},
+          ...answer.customers.map((c) =>
+            el("tr", { "data-customer": c.customer }, el("td", {}, c.customer), el("td", {}, String(c.bucket).slice(0, 10)), el("td", { class: "num" }, money(c.mrr_before)), el("td", { class: "num" }, money(c.mrr_after))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// Under the movements waterfall: per currency, one folded list per movement; a bar of the
+// waterfall opens its list (its link is the list's anchor), as does unfolding it.
+export function moversSection(chart, context) {
+  const totals = (chart.rows ?? []).filter((r) => r.bucket === null && r.amount);
+  const boxes = [];
+  for (const row of totals) {
+    const label = MOVERS.find(([key]) => key === row.movement)?.[1];
+    if (!label) continue;
+    const box = el(
+      "details",
+      { class: "movers", id: moversHref(row.currency, row.movement).slice(1), "data-movers": row.movement },
+      el("summary", {}, `${label}, ${row.currency.toUpperCase()}: ${formatValue(row.amount, "money", row.currency)} — the customers`),
+      el("div", { "data-movers-body": "" }),
+    );
+    let filled = false;
+    box.addEventListener("toggle", () => {
+      if (box.open && !filled) {
+        filled = true;
+        fillMovers(box, context, chart, row.currency, row.movement);
+      }
+    });
+    boxes.push(box);
+  }
+  if (!boxes.length) return null;
+  const section = el("div", { class: "movers-list" }, el("p", { class: "hint" }, "Who moved: each bar lists its customers, with their MRR before and after."), ...boxes);
+  const open = () => {
+    const target = boxes.find((b) => `#${b.id}` === window.location.hash);
+    if (target) target.open = true;
+  };
+  window.addEventListener("hashchange", open);
+  return section;
+}
