@@ -57,6 +57,7 @@ ROUTES: dict[str, Access] = {
     "api_get_connection": Access.SIGNED_IN,
     "api_test_key": Access.ADMIN,
     "api_retest_connection": Access.ADMIN,
+    "api_test_objects": Access.ADMIN,
     "api_create_connection": Access.ADMIN,
     "api_update_connection": Access.ADMIN,
     "api_delete_connection": Access.ADMIN,

@@ -74,11 +74,16 @@ function currencyNote(chart, context) {
   return el("p", { class: "currency-note hint", "data-currency-note": "" }, `All currencies, not ${context.data.currency.toUpperCase()} only: ${chart.currency_note}`);
 }
 
+// A table of more columns than fit half the page takes the whole width, so that no column
+// needed to read a row is behind a scroll bar.
+const WIDE_TABLE_COLUMNS = 4;
+
 function card(chart, context, kind, ...body) {
   const titleId = `chart-${chart.id}-title`;
+  const wide = kind === "waterfall" || (kind === "table" && (chart.columns?.length ?? 0) >= WIDE_TABLE_COLUMNS);
   return el(
     "article",
-    { class: `card chart chart-${kind}${kind === "waterfall" ? " chart-wide" : ""}`, id: `chart-${chart.id}`, "aria-labelledby": titleId, "data-chart": chart.id },
+    { class: `card chart chart-${kind}${wide ? " chart-wide" : ""}`, id: `chart-${chart.id}`, "aria-labelledby": titleId, "data-chart": chart.id, "data-metric": chart.metric ?? "" },
     el(
       "header",
       { class: "chart-head" },
@@ -111,6 +116,29 @@ function emptyNote(text = "No data in this period.") {
 
 // ---- numbers -----------------------------------------------------------------------------------
 
+// Whether a change is good news, by the metric's direction in the registry (a rise of revenue
+// is, of failures is not; payouts are neither): "better", "worse", or null.
+export function verdict(change, upIsGood) {
+  if (!change || upIsGood === null || upIsGood === undefined) return null;
+  return change > 0 === upIsGood ? "better" : "worse";
+}
+
+// The change, coloured by whether it is good news, and said in words for screen readers (the
+// arrows and colour are for the eyes).
+function changeBadge(text, change, upIsGood, sinceStart) {
+  const judged = verdict(change, upIsGood);
+  const against = sinceStart ? "since the period's start" : "against the previous period";
+  const way = change > 0 ? "up" : change < 0 ? "down" : "unchanged";
+  const words = `${way === "unchanged" ? "Unchanged" : `${way === "up" ? "Up" : "Down"} ${text.replace(/^[▲▼±] ?[+−]?/, "")}`} ${against}${judged ? `: ${judged}` : ""}.`;
+  const title = `${sinceStart ? "Change since the period's start (rebuilt from subscription history)" : "Change against the previous period"}${judged ? `: ${judged}` : ""}`;
+  return el(
+    "span",
+    { class: `delta delta-${judged === "better" ? "good" : judged === "worse" ? "bad" : "neutral"}`, title, "data-verdict": judged ?? "neutral" },
+    el("span", { "aria-hidden": "true" }, text),
+    el("span", { class: "visually-hidden" }, words),
+  );
+}
+
 function numberTile(chart, context) {
   const unit = chart.unit;
   const entries = Object.entries(chart.values ?? {});
@@ -131,9 +159,7 @@ function numberTile(chart, context) {
         {},
         code && entries.length > 1 ? el("span", { class: "tile-currency" }, code) : null,
         href ? el("a", { class: "tile-value", href, "aria-label": label }, text) : el("span", { class: "tile-value" }, text),
-        delta
-          ? el("span", { class: `delta ${change > 0 ? "delta-up" : change < 0 ? "delta-down" : ""}`, title: sinceStart ? "Change since the period's start (rebuilt from subscription history)" : "Change against the previous period" }, delta)
-          : null,
+        delta ? changeBadge(delta, change, context.upIsGood?.[chart.metric], sinceStart) : null,
         chart.previous && (before !== undefined || unit !== "ratio")
           ? el("span", { class: "tile-previous muted" }, `${sinceStart ? "at the start" : "was"} ${formatValue(before ?? 0, unit, currency)}`)
           : chart.current
@@ -170,19 +196,23 @@ function timeCard(chart, context) {
   const body = [];
   let colour = 0;
   for (const group of panels) {
+    // A currency keeps its colour in every chart of the page; series of one currency (several
+    // measures) are told apart by their order instead.
+    const byCurrency = new Set(group.map((s) => s.currency)).size === group.length;
     const series = group.map((s) => {
       const unit = seriesUnit(chart, s);
       const currency = s.currency;
       return {
         label: seriesLabel(chart, s),
-        colour: colour++,
+        colour: byCurrency && context.colourOf ? context.colourOf(currency) : colour++,
+        currency,
         points: s.points,
         format: (v, compact) => formatValue(v, unit, currency, compact),
         href: (i) => context.drillHref(chart, s.drill, { currency: currency === ALL ? null : currency, bucket: s.points[i][0], grain: chart.grain }),
       };
     });
     const title = `${chart.title}${panels.length > 1 ? `, ${currencyName(group[0].currency)}` : ""}`;
-    const legend = el("ul", { class: "legend" }, ...series.map((s) => el("li", { class: `c${s.colour % 8}` }, el("span", { class: "swatch", "aria-hidden": "true" }), s.label)));
+    const legend = el("ul", { class: "legend" }, ...series.map((s) => el("li", { class: `c${s.colour % 8}`, "data-currency": s.currency ?? "" }, el("span", { class: "swatch", "aria-hidden": "true" }), s.label)));
     const whole = group.every((s) => seriesUnit(chart, s) === "count");
     const height = panels.length > 1 ? 170 : 240;
     const draw = (width) => timeChart({ series, kind, grain: chart.grain, title, width, height, whole });
@@ -255,7 +285,8 @@ function rowsTable(chart, rows, context, caption) {
         {},
         ...columns.map((c) => {
           const text = cellText(c, row);
-          if (!c.unit) return el("td", {}, text);
+          // A long word (an id, an email) may break anywhere, so the table fits its card.
+          if (!c.unit) return el("td", /^\S{17,}$/.test(text) ? { class: "cell-break" } : {}, text);
           return el("td", { class: "num" }, href ? el("a", { href, "aria-label": `${text}: show the rows` }, text) : text);
         }),
       ),
@@ -360,13 +391,13 @@ function unavailableCard(chart, context) {
       "div",
       { class: "unavailable", title: u.reason },
       el("span", { class: "badge badge-warning" }, "Unavailable"),
-      el("p", { class: "unavailable-fix" }, u.fix),
+      el("p", { class: "unavailable-fix" }, "Why, and the fix: in the note above the charts."),
     ),
   );
 }
 
 // One alert per reason charts are unavailable (a dataset not picked, a permission missing).
-export function unavailableSummary(charts) {
+export function unavailableSummary(charts, objectsHref = null) {
   const found = new Map();
   for (const c of charts) {
     if (!c.unavailable) continue;
@@ -379,7 +410,8 @@ export function unavailableSummary(charts) {
       "div",
       { class: "alert alert-warning", role: "alert", "data-unavailable": u.dataset },
       el("p", { class: "alert-title" }, `${u.titles.length} chart${u.titles.length === 1 ? " is" : "s are"} unavailable: ${u.reason}`),
-      el("p", {}, u.fix),
+      el("p", {}, u.fix, objectsHref ? " " : null, objectsHref ? el("a", { href: objectsHref }, "The connection's objects") : null),
+      el("p", { class: "muted" }, `Unavailable: ${u.titles.join(", ")}.`),
     ),
   );
 }
