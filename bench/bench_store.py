@@ -36,7 +36,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flitch.store.duckdb_store import DEFAULT_MEMORY_LIMIT
 from flitch.store.loading import DEFAULT_BATCH_ROWS, DEFAULT_COMMIT_ROWS
 
 PAGE = 100
@@ -276,7 +275,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["load", "baseline"])
     parser.add_argument("--n", type=int)
     parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--memory-limit", default=DEFAULT_MEMORY_LIMIT)
+    parser.add_argument("--memory-limit", default="256MB", help="FLITCH_MEMORY_LIMIT's form")
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
     args = parser.parse_args()
     if args.child:

@@ -8,10 +8,37 @@ checked against this registry by a test, so a setting cannot go undocumented.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+
+class MemorySize(str):
+    """An amount of memory as people write it: ``512MB``, ``2GiB`` (decimal and binary units,
+    as DuckDB reads them) or a share of the machine's, ``25%``. Checked when read, so a typo
+    stops Flitch at start rather than a refresh hours later."""
+
+    _FORM = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b)\s*", re.IGNORECASE)
+    _POWERS = "kmgt"
+
+    def __new__(cls, text: str) -> MemorySize:
+        found = cls._FORM.fullmatch(text)
+        number = float(found.group(1)) if found else 0.0
+        if found is None or number <= 0 or (found.group(2) == "%" and number > 100):
+            raise ValueError(f"{text!r} is not an amount of memory: write 512MB, 2GiB or 25%")
+        return super().__new__(cls, text.strip())
+
+    def bytes(self, machine: int) -> int:
+        """The amount in bytes; a share is of ``machine`` bytes."""
+        found = self._FORM.fullmatch(self)
+        assert found is not None
+        number, unit = float(found.group(1)), found.group(2).lower()
+        if unit == "%":
+            return int(machine * number / 100)
+        base = 1024 if unit.endswith("ib") else 1000
+        return int(number * base ** (self._POWERS.index(unit[0]) + 1))
 
 
 @dataclass(frozen=True)
@@ -117,6 +144,16 @@ SETTINGS: tuple[Setting, ...] = (
         "(periods, refresh cursors, schedules, sessions, `now()` in SQL). For tests and demos "
         "at another date; leave it unset against real Stripe.",
     ),
+    Setting(
+        "memory_limit",
+        "FLITCH_MEMORY_LIMIT",
+        MemorySize,
+        None,
+        "Memory each refresh may give DuckDB (`512MB`, `2GiB`, `25%`); beyond it, work spills "
+        "to the cache's folder. Unset: a quarter of this machine's memory (or its container's "
+        "limit), at least 256 MiB. A refresh that still runs out says so and keeps the "
+        "previous data: raise it.",
+    ),
 )
 
 
@@ -138,6 +175,8 @@ class Settings:
     trust_proxy: bool = False
     #: read by ``flitch.clock`` for the whole process (every process started with it agrees)
     clock_offset: float = 0.0
+    #: None: a share of the machine's memory (``flitch.store.resources``)
+    memory_limit: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

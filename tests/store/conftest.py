@@ -7,6 +7,7 @@ import pytest
 
 from flitch import catalog
 from flitch.store import DuckDBStore
+from tests.refresh.conftest import make_world, world  # noqa: F401 (a refresh on an emulator)
 from tests.store import factories
 
 CHARGES = catalog.get("charges")

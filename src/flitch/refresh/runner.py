@@ -10,7 +10,9 @@ Each picked dataset is refreshed one of four ways (:mod:`.plan` decides, :mod:`.
 events): *full* (read again, replaced), *events* (changes since the cursor), *created* (balance
 transactions: new records since the last one seen) or *kept* (not due this time). A dataset the
 key may no longer read keeps its previous data and is marked "missing permission" with the fix;
-the others go on.
+the others go on. Running out of memory (``FLITCH_MEMORY_LIMIT``) or of disk while building the
+next version fails the run with the setting to raise or the space to free, and keeps the
+previous data like any other failure (``store.resources``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from flitch.refresh.progress import DatasetProgress, Phase, ProgressCallback, Re
 from flitch.refresh.work import RefreshWork, StartOver
 from flitch.store.base import RefreshTransaction, StoreCorrupt
 from flitch.store.duckdb_store import DuckDBStore
+from flitch.store.resources import DiskFull, OutOfMemory
 from flitch.stripe_source.client import KeyLike
 from flitch.stripe_source.pacing import Backoff, PacerStats
 
@@ -43,8 +46,6 @@ T = TypeVar("T")
 #: Rows buffered per dataset before one insert: small enough that twelve datasets read at once
 #: stay within a few tens of MB.
 BATCH_ROWS = 2_000
-#: DuckDB's memory for building the next version (it spills to the staging directory beyond).
-MEMORY_LIMIT = "256MB"
 #: A dataset whose refresh failed is tried again after this long (or its interval, if shorter).
 RETRY_AFTER = 600
 
@@ -91,12 +92,12 @@ class RefreshResult:
 
 
 def store_for(service: ConnectionService, connection_id: str) -> DuckDBStore:
-    """The store of a connection's cache, set up for refreshes (small batches, bounded memory;
-    the metrics' derived tables built into each version)."""
+    """The store of a connection's cache, set up for refreshes (small batches, memory as
+    ``FLITCH_MEMORY_LIMIT`` says; the metrics' derived tables built into each version)."""
     return DuckDBStore(
         service.cache_dir(connection_id),
         batch_rows=BATCH_ROWS,
-        memory_limit=MEMORY_LIMIT,
+        memory_limit=service.settings.memory_limit,
         derived=DERIVED,
     )
 
@@ -143,15 +144,16 @@ class Refresher:
         targets = _targets(info.datasets, objects)
         store = store_for(self.service, info.id)
         db = self.service.db
-        # An incremental refresh builds on a copy of the current file (cheap); a damaged file,
-        # or a dataset that fails after it was changed in the copy, needs an empty one instead.
-        try:
-            tx = store.begin_refresh(full=False)
-        except (StoreCorrupt, duckdb.Error):  # the current file cannot be opened
-            tx = store.begin_refresh(full=True)
         progress = RefreshProgress(info.name, info.id, full)
         run_id: str | None = None
         stats: Any = None
+        try:
+            tx = _begin(store)
+        except (OutOfMemory, DiskFull) as exc:  # not even room to start: recorded as a run
+            run_id = db.record_run_start(
+                info.id, [s.name for s in targets], trigger, started_at=self.clock()
+            )
+            return self._failed(info.id, info.name, run_id, progress, exc, full)
         try:
             db.fail_unfinished_runs(connection_id=info.id)
             run_id = db.record_run_start(
@@ -177,6 +179,9 @@ class Refresher:
             return self._failed(info.id, info.name, run_id, progress, exc, full)
         except BaseException as exc:
             tx.abort()
+            exhausted = store.explain(exc)
+            if exhausted is not None:
+                return self._failed(info.id, info.name, run_id, progress, exhausted, full)
             stopped = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
             reason = "was interrupted" if stopped else f"crashed ({type(exc).__name__}: {exc})"
             error = FlitchError(
@@ -361,6 +366,16 @@ class Refresher:
             seconds=progress.elapsed,
             error=error,
         )
+
+
+def _begin(store: DuckDBStore) -> RefreshTransaction:
+    """The store's writer: an incremental refresh builds on a copy of the current file (cheap);
+    a damaged file, or a dataset that fails after it was changed in the copy, needs an empty
+    one instead."""
+    try:
+        return store.begin_refresh(full=False)
+    except (StoreCorrupt, duckdb.Error):  # the current file cannot be opened
+        return store.begin_refresh(full=True)
 
 
 def _targets(datasets: Iterable[Any], objects: Iterable[str] | None) -> list[ObjectSpec]:

@@ -45,6 +45,7 @@ from flitch.refresh.progress import Strategy as S
 from flitch.refresh.runner import BATCH_ROWS, Refresher, RefreshResult, _run, store_for
 from flitch.store.base import RefreshTransaction, StoreCorrupt
 from flitch.store.loading import ArrowDatasetWriter, Tables
+from flitch.store.resources import duckdb_config
 from flitch.store.schema import quote_literal, table_name
 from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.pacing import Backoff
@@ -138,14 +139,13 @@ def _summary(obj: Any) -> Any:
 class _Scratch:
     """A scratch DuckDB file with the fresh read, and the published cache attached read-only."""
 
-    def __init__(self, cache_dir: Path, current: Path | None) -> None:
+    def __init__(self, cache_dir: Path, current: Path | None, memory_limit: int) -> None:
         stem = f"staging-verify-{os.getpid()}-{secrets.token_hex(4)}"
         self.path = cache_dir / f"{stem}.duckdb"
         self.spill = cache_dir / f"{stem}.tmp"
-        self.con = duckdb.connect(
-            str(self.path), config={"memory_limit": "256MB", "temp_directory": str(self.spill)}
-        )
-        self.tables = Tables(self.con)
+        # the refresh's memory (FLITCH_MEMORY_LIMIT): the comparison's joins spill beyond it
+        self.con = duckdb.connect(str(self.path), config=duckdb_config(memory_limit, self.spill))
+        self.tables = Tables(self.con, memory_limit=memory_limit)
         self.con.execute("CREATE TABLE _meanwhile (id VARCHAR PRIMARY KEY)")
         self._meanwhile: set[str] = set()
         self.has_cache = current is not None
@@ -315,7 +315,9 @@ class Verifier:
         run_id = db.record_run_start(
             info.id, [s.name for s in specs], "verify", started_at=self.clock()
         )
-        scratch = _Scratch(store.cache_dir, store.current_path if readable else None)
+        scratch = _Scratch(
+            store.cache_dir, store.current_path if readable else None, store.memory_limit
+        )
         progress = RefreshProgress(info.name, info.id, True, stage="verifying")
         for spec in specs:
             progress.datasets[spec.name] = DatasetProgress(spec.name, spec.label, S.FULL, "verify")
@@ -331,7 +333,7 @@ class Verifier:
                 async def read(spec: ObjectSpec) -> None:
                     p = progress.datasets[spec.name]
                     p.start()
-                    scratch.tables.create(spec)
+                    scratch.tables.create(spec, keyed=False)  # a bulk load, like a full read
                     writer = ArrowDatasetWriter(scratch.tables, spec, batch_rows=BATCH_ROWS)
                     try:
                         async for page in read_object(client, spec):

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import duckdb
+
+from flitch.store.resources import exhausted
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +93,22 @@ def build(
     """Create (or replace) each derived table whose inputs are all in ``present()``, in order,
     each in a transaction of its own, and drop every other ``derived_`` table. One that fails
     to build is left out (and logged): its statements then compute it inline, and fail there,
-    on the dashboard that needs it, while the datasets are published. Returns the tables
-    built."""
+    on the dashboard that needs it, while the datasets are published. Running out of memory
+    or disk is raised instead: inline, the same SQL would run out on every dashboard load, so
+    the refresh fails and says which setting to raise. Returns the tables built."""
     built: list[str] = []
     for d in derived:
         if not all(name in present() for name in d.inputs):
             continue
+        started = time.perf_counter()
         try:
             con.execute(f"CREATE OR REPLACE TABLE {d.table} AS {d.sql}")
         except duckdb.Error as exc:
+            if exhausted(exc):
+                raise
             log.warning("could not build %s, left out: %s", d.table, exc)
             continue
+        log.info("built %s in %.2f s", d.table, time.perf_counter() - started)
         built.append(d.table)
     for table in sorted(present()):
         if table.startswith(PREFIX) and table not in built:

@@ -23,9 +23,13 @@ column) runs on the writer thread while the reading goes on, instead of all at t
 checkpoint rewrites little of what it wrote before — only each table's last, unfinished row
 group — and the blocks it frees are reused; the published file carries about a tenth of free
 space for it (a 213,930-record refresh: 253 MB against 226 MB written in one checkpoint, and
-its last step 0.3 s instead of 3.5 s). A dataset's bulk load gets its primary key when its
-writer finishes (``loading``). Only the rename publishes anything: these commits are invisible
-to readers.
+its last step 0.3 s instead of 3.5 s). A dataset's bulk load is checked for repeated ids when
+its writer finishes (``loading``: no table has an index). Only the rename publishes anything:
+these commits are invisible to readers.
+
+The writer's DuckDB connection gets the store's memory limit (``FLITCH_MEMORY_LIMIT``) and spills
+beyond it to the staging ``.tmp`` folder; running out of memory or disk anyway raises
+``OutOfMemory`` or ``DiskFull``, after the staging files are deleted (``resources``).
 
 Readers are in ``reader``; the files and the lock in ``files``.
 """
@@ -47,6 +51,7 @@ import duckdb
 
 from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
+from flitch.errors import FlitchError
 from flitch.private import PRIVATE_FILE, private_dir, private_file
 from flitch.store.base import (
     DatasetInfo,
@@ -73,12 +78,11 @@ from flitch.store.loading import (
     Tables,
 )
 from flitch.store.reader import DuckDBReader
+from flitch.store.resources import DiskFull, duckdb_config, explain, memory_limit_bytes
 from flitch.store.results import CATALOG, Params, SqlSession
 from flitch.store.schema import first_row, quote_literal, schema_version, table_name
 
 _UNSET: Any = object()
-#: DuckDB's memory budget while a refresh writes (it spills to the staging .tmp dir beyond it).
-DEFAULT_MEMORY_LIMIT = "256MB"
 #: Rows per row group in a refresh's staging file (DuckDB's default is 122,880): see the module
 #: docstring; reading them costs the dashboards nothing measurable (bench_dashboards).
 STAGING_ROW_GROUP = 8192
@@ -116,14 +120,14 @@ class DuckDBRefresh:
             #: False when this refresh builds on the current version (a copy of it).
             self.full = full or not current.exists()
             if not self.full:
+                size = current.stat().st_size
+                if shutil.disk_usage(store.cache_dir).free < size:
+                    raise DiskFull(store.cache_dir, size)
                 # made private before the copy fills it
                 os.close(os.open(self.staging_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
                 shutil.copyfile(current, self.staging_path)
             private_dir(self._spill)
-            con = duckdb.connect(
-                ":memory:",
-                config={"memory_limit": store.memory_limit, "temp_directory": str(self._spill)},
-            )
+            con = duckdb.connect(":memory:", config=duckdb_config(store.memory_limit, self._spill))
             self._con = con
             con.execute("SET GLOBAL TimeZone = 'UTC'")
             # Checkpoints happen when Tables commits (every commit_rows rows), not whenever the
@@ -137,11 +141,34 @@ class DuckDBRefresh:
             self._private()
             # The staging file is private to this refresh and thrown away whole on failure, so
             # it commits in large steps, for speed (see Tables).
-            self._tables = Tables(con, commit_rows=store.commit_rows, checkpoint_on_commit=True)
+            self._tables = Tables(
+                con,
+                commit_rows=store.commit_rows,
+                checkpoint_on_commit=True,
+                memory_limit=store.memory_limit,
+            )
             self._session = SqlSession(self._tables.connection, private=False)
-        except BaseException:
+        except BaseException as exc:
             self._discard()
+            self._raise_explained(exc)
             raise
+
+    def _raise_explained(self, exc: BaseException) -> None:
+        """Raise ``OutOfMemory`` or ``DiskFull`` in place of ``exc`` if that is what it was
+        (DuckDB's own error kept as the cause); return otherwise."""
+        found = self._store.explain(exc)
+        if found is not None:
+            raise found from found.__cause__
+
+    @property
+    def spill_dir(self) -> Path:
+        """The folder DuckDB spills to while this refresh runs (in the cache folder)."""
+        return self._spill
+
+    def setting(self, name: str) -> str:
+        """A DuckDB setting of this refresh's connection, as DuckDB shows it."""
+        found = first_row(self._db.execute("SELECT current_setting(?)", [name]))
+        return str(found[0]) if found else ""
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:
@@ -317,6 +344,7 @@ class DuckDBRefresh:
             for spec, pending in self._pending.values():
                 self._record_state(spec, pending)
             self._tables.commit()
+            self._db.execute(f"CHECKPOINT {CATALOG}")
             build(self._db, self._store.derived, self._present)
             self._db.execute(f"CHECKPOINT {CATALOG}")
             self._db.execute("USE memory")
@@ -331,8 +359,9 @@ class DuckDBRefresh:
             remove_path(current.with_name(current.name + ".wal"))
             os.replace(self.staging_path, current)
             fsync_path(self._store.cache_dir, directory=True)
-        except BaseException:
+        except BaseException as exc:
             self._discard()
+            self._raise_explained(exc)
             raise
         self._discard()
 
@@ -392,8 +421,11 @@ class DuckDBRefresh:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # Leaving the block without commit() (on an error or not) discards the work.
+        # Leaving the block without commit() (on an error or not) discards the work; running
+        # out of memory or disk is told as such.
         self.abort()
+        if ev is not None:
+            self._raise_explained(ev)
 
 
 class DuckDBStore:
@@ -405,19 +437,31 @@ class DuckDBStore:
         *,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         commit_rows: int = DEFAULT_COMMIT_ROWS,
-        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        memory_limit: str | int | None = None,
         derived: Sequence[Derived] = (),
     ) -> None:
+        """``memory_limit``: what a refresh's DuckDB may use (``512MB``, ``25%``, bytes;
+        None: ``resources``' default from the machine's memory)."""
         self.cache_dir = Path(cache_dir).absolute()
         #: Built into each version a refresh publishes (``derived``).
         self.derived = tuple(derived)
         self.batch_rows = batch_rows
         self.commit_rows = commit_rows
-        self.memory_limit = memory_limit
+        #: Bytes a refresh's DuckDB connection may use before it spills.
+        self.memory_limit = memory_limit_bytes(memory_limit)
 
     @property
     def current_path(self) -> Path:
         return self.cache_dir / CURRENT
+
+    def explain(self, exc: BaseException) -> FlitchError | None:
+        """``OutOfMemory`` or ``DiskFull`` if ``exc`` is a refresh of this store running out of
+        either (``resources.explain``); None otherwise."""
+        try:
+            current = self.current_path.stat().st_size
+        except FileNotFoundError:
+            current = 0
+        return explain(exc, self.cache_dir, self.memory_limit, current)
 
     def generation(self) -> Generation | None:
         """Identifies the published version; None before the first commit."""

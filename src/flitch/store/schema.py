@@ -9,8 +9,8 @@ Objects cross into the store as their JSON text (``RawObjects``: no decoded Stri
 held), one Arrow column that DuckDB reads without a copy; ``flatten`` turns it into the typed
 columns of the dataset and of its child tables (``catalog.ChildSpec``).
 
-A child table has no primary key: its rows are replaced as a whole whenever their parent's row
-is (see ``loading``).
+No table has a primary key or an index (see ``create_table_sql``); a child table's rows are
+replaced as a whole whenever their parent's row is (see ``loading``).
 """
 
 from __future__ import annotations
@@ -105,19 +105,14 @@ def schema_version(spec: ObjectSpec) -> str:
     return f"{STORE_FORMAT}-{digest}"
 
 
-def create_table_sql(spec: Layout, *, primary_key: bool = True) -> str:
-    """``CREATE TABLE`` for a dataset: the catalog's columns, typed, ``id`` the primary key
-    (left out while a bulk load runs; ``add_primary_key_sql`` adds it after). A child table
-    never has one (pass ``primary_key=False``)."""
-    cols = []
-    for col in spec.columns:
-        pk = " PRIMARY KEY" if col.name == "id" and primary_key else ""
-        cols.append(f"    {quote_ident(col.name)} {DUCKDB_TYPES[col.type]}{pk}")
+def create_table_sql(spec: Layout) -> str:
+    """``CREATE TABLE`` for a dataset or a child table: the catalog's columns, typed.
+
+    No primary key and no index: a dataset's ids are kept unique by the code that writes it
+    (``loading``), because DuckDB builds and loads an index whole in memory and a large
+    account's would not fit in the memory a refresh is given."""
+    cols = [f"    {quote_ident(col.name)} {DUCKDB_TYPES[col.type]}" for col in spec.columns]
     return f"CREATE TABLE {table_name(spec)} (\n" + ",\n".join(cols) + "\n)"
-
-
-def add_primary_key_sql(spec: ObjectSpec) -> str:
-    return f"ALTER TABLE {table_name(spec)} ADD PRIMARY KEY (id)"
 
 
 # -- values in -----------------------------------------------------------------------------------
