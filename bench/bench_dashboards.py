@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
+import logging
 import math
 import random
 import re
@@ -46,6 +48,7 @@ from typing import Any
 import duckdb
 
 from flitch import catalog
+from flitch.config import Settings
 from flitch.dashboards import BUILTIN, Period, evaluate, plan_reads
 from flitch.dashboards.evaluate import WORKERS
 from flitch.metrics.derived import DERIVED
@@ -57,8 +60,9 @@ YEARS = 2
 PAGE = 2_000
 CURRENCIES = (("usd", 0.70, 1.0), ("eur", 0.15, 0.92), ("gbp", 0.08, 0.79), ("jpy", 0.07, 1.5))
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-#: Changes when the seeded account does (2: every billed period has its invoice).
-GENERATOR = 2
+#: Changes when the seeded account does (2: every billed period has its invoice; 3: drawn as
+#: streams, so that 10 M charges fit in memory).
+GENERATOR = 3
 
 
 # -- the seeded account ---------------------------------------------------------------------------
@@ -83,11 +87,18 @@ class Seed:
         """A time in [lo, hi), denser towards hi (a growing business)."""
         return lo + int((hi - lo) * self.rng.random() ** (1 / growth))
 
-    def times(self, n: int) -> list[int]:
+    def times(self, n: int, growth: float = 1.5) -> Iterator[int]:
         """``n`` creation times over the history, newest first: the order Stripe lists objects
-        in, and so the order a refresh writes them (the cache's zone maps follow from it)."""
+        in, and so the order a refresh writes them (the cache's zone maps follow from it).
+
+        Drawn already in order (each the previous one times a uniform to the power 1/k: the
+        order statistics of ``n`` uniforms, from the largest down), so that 10 M of them take
+        no memory; denser towards now, as ``when``."""
         start = NOW - YEARS * 365 * DAY
-        return sorted((self.when(start, NOW) for _ in range(n)), reverse=True)
+        u = 1.0
+        for k in range(n, 0, -1):
+            u *= self.rng.random() ** (1 / k)
+            yield start + int((NOW - start) * u ** (1 / growth))
 
 
 def _base(kind: str, id_: str, created: int) -> dict[str, Any]:
@@ -178,9 +189,15 @@ def customers(s: Seed, n: int) -> Iterator[list[dict[str, Any]]]:
     yield page
 
 
-def charges(s: Seed, n: int, n_customers: int, ledger: list[Any]) -> Iterator[list[Any]]:
-    """Charges, with their balance transactions noted in ``ledger`` for later."""
-    page = []
+Charge = tuple[str, int, int, str, int, bool, str, str]
+
+
+def charge_rows(seed: int, n: int, n_customers: int) -> Iterator[Charge]:
+    """Each charge's id, created, amount, status, refunded amount, disputed, customer and
+    currency, newest first. Drawn from a generator of their own, so the balance transactions
+    and disputes that follow from them are drawn again from the same seed instead of being
+    kept (10 M charges would hold gigabytes)."""
+    s = Seed(seed)
     for created in s.times(n):
         code, rate = s.currency()
         amount = max(50, int(s.rng.lognormvariate(7.6, 0.9) * rate))
@@ -192,6 +209,12 @@ def charges(s: Seed, n: int, n_customers: int, ledger: list[Any]) -> Iterator[li
         cid = s.id("ch_")
         cus = f"cus_{s.rng.randrange(n_customers):09d}"
         disputed = status == "succeeded" and s.rng.random() < 0.005
+        yield cid, created, amount, status, refunded, disputed, cus, code
+
+
+def charges(rows: Iterator[Charge]) -> Iterator[list[Any]]:
+    page = []
+    for cid, created, amount, status, refunded, disputed, cus, code in rows:
         page.append(
             {
                 **_base("charge", cid, created),
@@ -217,8 +240,6 @@ def charges(s: Seed, n: int, n_customers: int, ledger: list[Any]) -> Iterator[li
                 "description": None,
             }
         )
-        if status == "succeeded":
-            ledger.append((cid, created, amount, refunded, disputed, code))
         if len(page) == PAGE:
             yield page
             page = []
@@ -320,20 +341,27 @@ def _step(t: int, interval: str, count: int) -> int:
     return t + days * DAY
 
 
+def _billed(bills: list[Any]) -> Iterator[tuple[int, int, int]]:
+    """Every period a subscription was billed for (start, end, which), newest first: a heap
+    holding each subscription's latest period not given yet, not a list of all of them."""
+    heap: list[tuple[int, int, int]] = []
+    for n, (_, _, plan, _, begin, ended, _) in enumerate(bills):
+        length = _step(0, plan["recurring"]["interval"], plan["recurring"]["interval_count"])
+        stop = min(ended or NOW, NOW)
+        if stop > begin:
+            last = (stop - begin - 1) // length
+            heapq.heappush(heap, (-(begin + last * length), n, length))
+    while heap:
+        t, n, length = heapq.heappop(heap)
+        yield -t, -t + length, n
+        if -t - length >= bills[n][4]:
+            heapq.heappush(heap, (t + length, n, length))
+
+
 def invoices(s: Seed, bills: list[Any]) -> Iterator[list[dict[str, Any]]]:
     """Each subscription's invoices, one per period it was billed for, newest first."""
-    due: list[tuple[int, int, int]] = []
-    for n, (_, _, plan, _, begin, ended, _) in enumerate(bills):
-        rec = plan["recurring"]
-        t = begin
-        stop = min(ended or NOW, NOW)
-        while t < stop:
-            nxt = _step(t, rec["interval"], rec["interval_count"])
-            due.append((t, nxt, n))
-            t = nxt
-    due.sort(reverse=True)
     page = []
-    for t, nxt, n in due:
+    for t, nxt, n in _billed(bills):
         sid, cus, plan, qty, _, ended, status = bills[n]
         amount = (
             plan["unit_amount"] * qty if plan["recurring"]["usage_type"] == "licensed" else 1234
@@ -383,9 +411,9 @@ def invoices(s: Seed, bills: list[Any]) -> Iterator[list[dict[str, Any]]]:
     yield page
 
 
-def balance(s: Seed, ledger: list[Any]) -> Iterator[list[dict[str, Any]]]:
+def balance(rows: Iterator[Charge], payouts_out: list[Any]) -> Iterator[list[dict[str, Any]]]:
     """Charge, refund and dispute transactions, then a daily payout per currency of the day's
-    net (so the balance bridge ends near zero)."""
+    net (so the balance bridge ends near zero); the payouts are put in ``payouts_out``."""
     page: list[dict[str, Any]] = []
     daily: dict[tuple[str, int], int] = {}
 
@@ -407,7 +435,9 @@ def balance(s: Seed, ledger: list[Any]) -> Iterator[list[dict[str, Any]]]:
         day = t // DAY
         daily[(cur, day)] = daily.get((cur, day), 0) + amount - fee
 
-    for cid, t, amount, refunded, disputed, cur in ledger:
+    for cid, t, amount, status, refunded, disputed, _, cur in rows:
+        if status != "succeeded":
+            continue
         add(
             "txn_" + cid[3:],
             t,
@@ -423,7 +453,6 @@ def balance(s: Seed, ledger: list[Any]) -> Iterator[list[dict[str, Any]]]:
         if len(page) >= PAGE:
             yield page
             page = []
-    payouts_out: list[dict[str, Any]] = []
     for (cur, day), net in sorted(daily.items()):
         if net <= 0:
             continue
@@ -457,26 +486,30 @@ def balance(s: Seed, ledger: list[Any]) -> Iterator[list[dict[str, Any]]]:
             yield page
             page = []
     yield page
-    ledger.clear()
-    ledger.extend(payouts_out)
 
 
 def build(store: DuckDBStore, n_charges: int, n_subs: int, seed: int = 7) -> dict[str, int]:
     s = Seed(seed)
     n_customers = max(1000, n_subs * 3 // 2)
     price_list = prices()
-    ledger: list[Any] = []
+    payouts_out: list[Any] = []
     bills: list[Any] = []
     counts: dict[str, int] = {}
     txn = store.begin_refresh(full=True)
     try:
 
         def write(name: str, pages: Iterator[list[dict[str, Any]]] | list[Any]) -> None:
+            t = time.perf_counter()
             with txn.replace_dataset(catalog.get(name)) as writer:
                 for page in pages if not isinstance(pages, list) else [pages]:
                     writer.add_page(page)
             counts[name] = writer.rows_written
-            print(f"  {name}: {counts[name]:,} rows", file=sys.stderr, flush=True)
+            print(
+                f"  {name}: {counts[name]:,} rows in {time.perf_counter() - t:.0f} s "
+                f"(peak RSS so far {peak_rss_mb():,.0f} MB)",
+                file=sys.stderr,
+                flush=True,
+            )
 
         write("prices", price_list)
         write("customers", customers(s, n_customers))
@@ -484,7 +517,9 @@ def build(store: DuckDBStore, n_charges: int, n_subs: int, seed: int = 7) -> dic
         write("subscriptions", subscriptions(s, n_subs, n_customers, price_list, bills, redeemed))
         write("coupons", coupons(redeemed))
         write("invoices", invoices(s, bills))
-        write("charges", charges(s, n_charges, n_customers, ledger))
+        bills.clear()
+        charge_seed = seed * 1000 + 1
+        write("charges", charges(charge_rows(charge_seed, n_charges, n_customers)))
         disputes = [
             {
                 **_base("dispute", "dp_" + cid[3:], t + 3 * DAY),
@@ -494,15 +529,26 @@ def build(store: DuckDBStore, n_charges: int, n_subs: int, seed: int = 7) -> dic
                 "status": "needs_response",
                 "reason": "fraudulent",
             }
-            for cid, t, amount, _, disputed, cur in ledger
+            for cid, t, amount, _, _, disputed, _, cur in charge_rows(
+                charge_seed, n_charges, n_customers
+            )
             if disputed
         ]
         write("disputes", disputes)
-        write("balance_transactions", balance(s, ledger))
-        write("payouts", ledger)
+        rows = charge_rows(charge_seed, n_charges, n_customers)
+        write("balance_transactions", balance(rows, payouts_out))
+        write("payouts", payouts_out)
         for name in ("products", "payment_intents", "credit_notes"):
             write(name, [])
+        t = time.perf_counter()
         txn.commit()
+        print(
+            f"  published in {time.perf_counter() - t:.0f} s (derived tables built, file "
+            f"checkpointed); peak RSS {peak_rss_mb():,.0f} MB, DuckDB's memory limit "
+            f"{store.memory_limit / 2**20:,.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
     except BaseException:
         txn.abort()
         raise
@@ -510,6 +556,14 @@ def build(store: DuckDBStore, n_charges: int, n_subs: int, seed: int = 7) -> dic
 
 
 # -- measuring ------------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class Recorder:
     """Passes queries through to a source and remembers them (the baseline replays them)."""
 
@@ -645,7 +699,6 @@ def bench_cached(
 
 
 def bench_live(customers_n: int) -> None:
-    from flitch.config import Settings
     from flitch.connections.service import ConnectionService
     from flitch.dashboards import load_dashboard, preset
     from flitch.emulator.auth import DEMO_TEST_KEY
@@ -718,11 +771,20 @@ def main() -> None:
     parser.add_argument(
         "--statements", type=int, default=0, help="list each dashboard's N slowest statements"
     )
+    parser.add_argument(
+        "--memory-limit",
+        default=None,
+        help="DuckDB's memory while writing (default: FLITCH_MEMORY_LIMIT, or its default)",
+    )
     args = parser.parse_args()
+    derived_log = logging.getLogger("flitch.store.derived")
+    derived_log.setLevel(logging.INFO)
+    derived_log.addHandler(logging.StreamHandler(sys.stderr))
     where = args.store or Path(tempfile.gettempdir()) / "flitch-bench-dashboards"
     # the generator's version is part of the name: a store made by an older one is made again
     marker = where / f"made-{GENERATOR}-{args.charges}-{args.subscriptions}.txt"
-    store = DuckDBStore(where, derived=DERIVED)
+    limit = args.memory_limit or Settings.from_env().memory_limit
+    store = DuckDBStore(where, derived=DERIVED, memory_limit=limit)
     current = marker.exists() and all(d.schema_current for d in store.datasets())
     if current and not all(_has(store, d.table) for d in DERIVED):
         # a store written before the derived tables: a refresh that reads nothing adds them
