@@ -104,6 +104,7 @@ def test_refresh_turned_on_before_any_cache_says_the_first_refresh_is_to_come(
     page = admin_web.page(f"/data/{conn}").text
     assert "Served from the cache" not in page
     assert "first refresh has not run yet" in page
+    assert "Pending (first refresh)" in admin_web.page("/data").text
     listing = admin_web.page(f"/dashboards?connection={conn}").text
     assert "Served from the cache" not in listing
     assert "first refresh has not run yet" in listing
