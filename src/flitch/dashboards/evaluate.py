@@ -273,7 +273,8 @@ class Evaluation:
             return out
         values = self.metric_values(metric, self.period)
         previous = self.previous_values(metric)
-        self._seen(values)
+        # a currency only the comparison has (no activity now) can still be picked
+        self._seen({**(previous or {}), **values})
         # what the change is against: the period before, or the value at the period's start
         out["compare"] = None
         if previous is not None:
@@ -343,6 +344,83 @@ def _draw(ev: Evaluation, charts: Sequence[Chart], workers: int) -> dict[str, di
         return {key: job.result() for key, job in running.items()}
 
 
+class BoardEvaluation:
+    """One dashboard's evaluation, a chart at a time: ``chart`` draws one (any order, from
+    any thread, once its datasets are queryable), ``assemble`` the dashboard's JSON from the
+    charts drawn. ``evaluate`` draws them all; a progressive load draws each as its reads
+    complete. ``skip`` maps a dataset the connection cannot read to ``{"reason", "fix"}``."""
+
+    def __init__(
+        self,
+        source: Queryable,
+        dashboard: Dashboard,
+        period: Period,
+        *,
+        grain: Grain | None = None,
+        currency: str | None = None,
+        skip: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.started = time.perf_counter()
+        self.dashboard = dashboard
+        self.period = period
+        self.skip = skip or {}
+        self.ev = Evaluation(source, period, grain, currency)
+        self.blocked = {
+            chart.id: next((d for d in chart_datasets(chart) if d in self.skip), None)
+            for chart in dashboard.charts
+        }
+        #: the charts drawn (the others are unavailable)
+        self.drawn = [chart for chart in dashboard.charts if self.blocked[chart.id] is None]
+        for chart in self.drawn:  # a family's statement runs once, with its series' grain
+            metric = METRICS.get(chart.metric or "")
+            if metric is not None and metric.family and metric.series and chart.type in TIME_TYPES:
+                self.ev.family_grains.setdefault(metric.family.name, self.ev.chart_grain(chart))
+
+    def chart(self, chart: Chart) -> dict[str, Any]:
+        return self.ev.chart(chart)
+
+    def unavailable(self, chart: Chart) -> dict[str, Any]:
+        missing = str(self.blocked[chart.id])
+        return {
+            "id": chart.id,
+            "title": chart.title,
+            "type": chart.type.value,
+            **currency_fields(chart),
+            "spec": chart.to_dict(),
+            "unavailable": {"dataset": missing, **self.skip[missing]},
+        }
+
+    def assemble(self, done: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        """The dashboard's JSON from every drawn chart's (by id)."""
+        charts = [
+            done[chart.id] if self.blocked[chart.id] is None else self.unavailable(chart)
+            for chart in self.dashboard.charts
+        ]
+        numbers = [
+            c
+            for c in charts
+            if c["type"] == ChartType.NUMBER.value and c.get("metric") in METRICS and "values" in c
+        ]
+        dashboard = self.dashboard
+        return {
+            "dashboard": {
+                "name": dashboard.name,
+                "title": dashboard.title,
+                "description": dashboard.description,
+                "builtin": dashboard.builtin,
+            },
+            "period": {**self.period.to_dict(), "grain": self.ev.grain.value},
+            "currency": self.ev.currency,
+            "currencies": sorted(self.ev.currencies),
+            "metrics": {c["metric"]: c["values"] for c in numbers},
+            # what each headline metric is compared with (None: nothing), and the change
+            "metrics_previous": {c["metric"]: c["previous"] for c in numbers},
+            "metrics_change": {c["metric"]: c["change"] for c in numbers},
+            "charts": charts,
+            "elapsed_ms": round((time.perf_counter() - self.started) * 1000, 1),
+        }
+
+
 def evaluate(
     source: Queryable,
     dashboard: Dashboard,
@@ -356,57 +434,9 @@ def evaluate(
     """The dashboard's JSON for ``period``. ``skip`` maps a dataset the connection cannot read
     to ``{"reason", "fix"}``; charts that need it are returned with that instead of data.
     ``workers``: charts evaluated at once (``WORKERS`` by default; 1: one after the other)."""
-    started = time.perf_counter()
-    ev = Evaluation(source, period, grain, currency)
-    charts: list[dict[str, Any]] = []
-    blocked = {
-        chart.id: next((d for d in chart_datasets(chart) if skip and d in skip), None)
-        for chart in dashboard.charts
-    }
-    drawn = [chart for chart in dashboard.charts if blocked[chart.id] is None]
-    for chart in drawn:  # a family's statement runs once, with the grain its series are drawn at
-        metric = METRICS.get(chart.metric or "")
-        if metric is not None and metric.family and metric.series and chart.type in TIME_TYPES:
-            ev.family_grains.setdefault(metric.family.name, ev.chart_grain(chart))
-    done = _draw(ev, drawn, WORKERS if workers is None else workers)
-    for chart in dashboard.charts:
-        missing = blocked[chart.id]
-        if missing is None:
-            charts.append(done[chart.id])
-            continue
-        charts.append(
-            {
-                "id": chart.id,
-                "title": chart.title,
-                "type": chart.type.value,
-                **currency_fields(chart),
-                "spec": chart.to_dict(),
-                "unavailable": {"dataset": missing, **(skip or {})[missing]},
-            }
-        )
-    numbers = [
-        c
-        for c in charts
-        if c["type"] == ChartType.NUMBER.value and c.get("metric") in METRICS and "values" in c
-    ]
-    metrics = {c["metric"]: c["values"] for c in numbers}
-    return {
-        "dashboard": {
-            "name": dashboard.name,
-            "title": dashboard.title,
-            "description": dashboard.description,
-            "builtin": dashboard.builtin,
-        },
-        "period": {**period.to_dict(), "grain": ev.grain.value},
-        "currency": ev.currency,
-        "currencies": sorted(ev.currencies),
-        "metrics": metrics,
-        # what each headline metric is compared with (None: nothing), and the change
-        "metrics_previous": {c["metric"]: c["previous"] for c in numbers},
-        "metrics_change": {c["metric"]: c["change"] for c in numbers},
-        "charts": charts,
-        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-    }
+    board = BoardEvaluation(source, dashboard, period, grain=grain, currency=currency, skip=skip)
+    done = _draw(board.ev, board.drawn, WORKERS if workers is None else workers)
+    return board.assemble(done)
 
 
 def headline_names(dashboard: Dashboard) -> Sequence[str]:

@@ -63,3 +63,23 @@ def draw_order(charts: Sequence[Chart]) -> list[Chart]:
             first.add(family)
         keyed.append((4 if later else _weight(chart), chart))
     return [chart for _, chart in sorted(keyed, key=lambda item: item[0])]
+
+
+def chart_needs(chart: Chart, charts: Sequence[Chart]) -> frozenset[str]:
+    """The datasets that must be queryable before ``chart`` can be drawn: its own, and those
+    of every chart of ``charts`` in its metric's family (whose statement it runs or waits on)."""
+    needs = set(chart_datasets(chart))
+    metric = METRICS.get(chart.metric or "")
+    if metric is not None and metric.family is not None:
+        for other in charts:
+            theirs = METRICS.get(other.metric or "")
+            if theirs is not None and theirs.family == metric.family:
+                needs.update(theirs.datasets)
+    return frozenset(needs)
+
+
+def first_order(charts: Sequence[Chart]) -> list[Chart]:
+    """The order charts whose data is in are started when several are: numbers first (one
+    statement each, and what a reader looks at first), the others as ``draw_order`` says."""
+    ordered = draw_order(charts)
+    return sorted(ordered, key=lambda chart: chart.type is not ChartType.NUMBER)

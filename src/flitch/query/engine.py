@@ -10,8 +10,8 @@ layout through the same result conversion, so the same question gets the same an
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, DatasetStatus
 from flitch.connections.service import ConnectionService
 from flitch.errors import InputError, PermissionMissing
+from flitch.keys import RestrictedKey
 from flitch.metrics.derived import DERIVED, with_derived
-from flitch.query.live import LiveFetcher
+from flitch.query.live import LiveFetcher, LiveStream, ReadState, ceiling_seconds
 from flitch.query.pushdown import pushdown
 from flitch.query.reads import DatasetRead, merge, reads_for
 from flitch.store import (
@@ -107,6 +108,57 @@ class Loaded:
         self._close.clear()
 
 
+class Streamed:
+    """A load whose datasets become queryable one by one: as each live read completes, or all
+    at once from the cache. Iterate ``arrivals`` to drive it (closing it early cancels the
+    reads under way); ``loaded`` answers SQL over what has arrived, and its provenance counts
+    the requests once every read is in. The caller closes ``loaded``."""
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        reads: Sequence[DatasetRead],
+        live: LiveStream | None = None,
+        arrivals: AsyncGenerator[DatasetRead] | None = None,
+        rates: tuple[float, float] | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.reads = tuple(reads)
+        self._live = live
+        self._arrivals = arrivals
+        #: (endpoint, key) requests per second the connection's client is paced to
+        self.rates = rates
+
+    @property
+    def states(self) -> list[ReadState]:
+        """How far each live read has come (none from the cache)."""
+        return self._live.states if self._live is not None else []
+
+    @property
+    def requests(self) -> int:
+        return self._live.requests if self._live is not None else 0
+
+    def ceiling(self, pages: Mapping[str, int]) -> float | None:
+        """The shortest time the key's limits allow for ``pages`` (by dataset)."""
+        if self.rates is None:
+            return None
+        endpoint, key = self.rates
+        return ceiling_seconds(pages, endpoint_rate=endpoint, global_rate=key)
+
+    async def arrivals(self) -> AsyncIterator[str]:
+        """The datasets, by name, as each becomes queryable."""
+        if self._arrivals is None:
+            for read in self.reads:
+                yield read.dataset
+            return
+        try:
+            async for read in self._arrivals:
+                yield read.dataset
+        finally:
+            await self._arrivals.aclose()
+        self.loaded.provenance = replace(self.loaded.provenance, requests=self.requests)
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -164,6 +216,37 @@ class QueryEngine:
 
         Reads of one dataset are merged first, so each Stripe list is read at most once.
         """
+        conn, merged, cached, notes = self._plan(connection, reads, force_live)
+        if cached is not None:
+            return cached
+        started = clocks.now()
+        live = await self.live.load(conn.id, lambda: self.connections.key_for(conn.id), merged)
+        provenance = Provenance(LIVE, started, tuple(merged), live.requests, tuple(notes))
+        return Loaded(live.datasets, provenance, [live.datasets])
+
+    async def stream(
+        self, connection: str, reads: Sequence[DatasetRead], *, force_live: bool = False
+    ) -> Streamed:
+        """As :meth:`load`, but each dataset is queryable the moment its read completes
+        (``Streamed.arrivals``), so what needs only the quick reads can be answered first."""
+        conn, merged, cached, notes = self._plan(connection, reads, force_live)
+        if cached is not None:
+            return Streamed(cached, merged)
+        started = clocks.now()
+
+        def key_of() -> RestrictedKey:
+            return self.connections.key_for(conn.id)
+
+        live = self.live.stream(conn.id, key_of, merged)
+        provenance = Provenance(LIVE, started, tuple(merged), 0, tuple(notes))
+        loaded = Loaded(live.datasets, provenance, [live.datasets])
+        arrivals = self.live.arrivals(conn.id, key_of, live)
+        return Streamed(loaded, merged, live, arrivals, self.live.rates(conn.id))
+
+    def _plan(
+        self, connection: str, reads: Sequence[DatasetRead], force_live: bool
+    ) -> tuple[ConnectionInfo, list[DatasetRead], Loaded | None, list[str]]:
+        """The connection, its merged reads, the cache when it answers them all, and notes."""
         conn = self.connections.get(connection)
         merged = merge(reads)
         self._check_datasets(conn, (r.dataset for r in merged))
@@ -175,15 +258,12 @@ class QueryEngine:
             if not missing:
                 times = [held[r.dataset].refreshed_at for r in merged]
                 as_of = min((t.timestamp() for t in times if t is not None), default=None)
-                return Loaded(cache, Provenance(CACHE, as_of, tuple(merged)))
+                return conn, merged, Loaded(cache, Provenance(CACHE, as_of, tuple(merged))), []
             notes.append(
                 f"Not in the cache yet ({', '.join(missing)}): answered live. "
                 "Run a refresh to fill it."
             )
-        started = clocks.now()
-        live = await self.live.load(conn.id, lambda: self.connections.key_for(conn.id), merged)
-        provenance = Provenance(LIVE, started, tuple(merged), live.requests, tuple(notes))
-        return Loaded(live.datasets, provenance, [live.datasets])
+        return conn, merged, None, notes
 
     async def sql(
         self,
