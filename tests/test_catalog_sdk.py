@@ -334,3 +334,21 @@ def test_what_the_checks_catch() -> None:
         check_column(
             sdk_class("invoice"), Column("status", ColumnType.INTEGER, "status", ""), "invoices"
         )
+
+
+def test_the_country_columns_are_read_where_the_sdk_keeps_them() -> None:
+    """Segments by country read a customer's address and a charge's card: typed text, from the
+    paths the pinned version has (the card's country sits under the payment method's details)."""
+    found = {
+        (spec.name, c.name): c
+        for spec in catalog.OBJECTS
+        for c in spec.columns
+        if c.name in ("address_country", "card_country")
+    }
+    address = found[("customers", "address_country")]
+    card = found[("charges", "card_country")]
+    assert (address.path, address.type) == ("address.country", ColumnType.TEXT)
+    assert (card.path, card.type) == ("payment_method_details.card.country", ColumnType.TEXT)
+    check_column(sdk_class("customer"), address, "customers")
+    check_column(sdk_class("charge"), card, "charges")
+    assert not walk(sdk_class("charge"), "card.country")

@@ -36,6 +36,12 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("currency", T.TEXT, "Default currency for recurring billing."),
             _c("delinquent", T.BOOLEAN, "Whether the latest invoice payment failed."),
             _c("description", T.TEXT, "Free-text description."),
+            _c(
+                "address_country",
+                T.TEXT,
+                "The country of the customer's address (two-letter ISO code), if they gave one.",
+                "address.country",
+            ),
         ),
         filters=(Filter("email", "email"),),
         event_types=("customer.created", "customer.updated", "customer.deleted"),
@@ -64,6 +70,13 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("balance_transaction", T.TEXT, "The balance transaction that moved the money."),
             _c("failure_code", T.TEXT, "Why the charge failed, if it did."),
             _c("description", T.TEXT, "Free-text description."),
+            _c(
+                "card_country",
+                T.TEXT,
+                "The country that issued the card paid with (two-letter ISO code); none for "
+                "other payment methods.",
+                "payment_method_details.card.country",
+            ),
         ),
         filters=(Filter("customer", "customer"), Filter("payment_intent", "payment_intent")),
         event_types=(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import random
+import zlib
 from typing import Any
 
 Obj = dict[str, Any]
@@ -248,6 +249,45 @@ def discount(
 
 
 # -- customers -----------------------------------------------------------------------------------
+#: Where customers who give an address live, with a city each (weights: how many of them).
+_ADDRESSES: tuple[tuple[str, str, str | None, str, int], ...] = (
+    ("US", "San Francisco", "CA", "94107", 40),
+    ("GB", "London", None, "EC1V 9HX", 14),
+    ("DE", "Berlin", None, "10115", 12),
+    ("FR", "Paris", None, "75002", 10),
+    ("CA", "Toronto", "ON", "M5V 2T6", 8),
+    ("NL", "Amsterdam", None, "1012 AB", 6),
+    ("JP", "Tokyo", None, "100-0005", 5),
+    ("AU", "Sydney", "NSW", "2000", 5),
+)
+_ADDRESS_WEIGHT = sum(a[-1] for a in _ADDRESSES)
+
+
+def customer_address(customer_id: str) -> Obj | None:
+    """The address a customer gave, or ``None``: about half of them give one (billing details
+    asked for tax), the others leave Stripe only their card. Drawn from the id, so it is the
+    same every time the customer is made, whatever else the generator draws."""
+    draw = zlib.crc32(customer_id.encode())
+    if draw % 100 >= 55:
+        return None
+    pick = (draw // 100) % _ADDRESS_WEIGHT
+    chosen = _ADDRESSES[-1]
+    for place in _ADDRESSES:
+        if pick < place[-1]:
+            chosen = place
+            break
+        pick -= place[-1]
+    country, city, state, postal_code, _ = chosen
+    return {
+        "city": city,
+        "country": country,
+        "line1": f"{1 + (draw // 7) % 400} Market Street",
+        "line2": None,
+        "postal_code": postal_code,
+        "state": state,
+    }
+
+
 def customer(
     *,
     id: str,
@@ -265,7 +305,7 @@ def customer(
     return {
         "id": id,
         "object": "customer",
-        "address": None,
+        "address": customer_address(id),
         "balance": 0,
         "business_name": None,
         "created": created,

@@ -8,7 +8,9 @@ reads the rows of its window:
 - ``derived_mrr_spans``: each subscription's MRR over time, rebuilt from the invoices that
   billed it, as spans ``(span_from, span_to]`` of one amount (consecutive periods of the same
   amount make one span); a subscription in MRR now runs on past them at its MRR now, its last
-  span ending at ``infinity``. ``movements`` says what is counted.
+  span ending at ``infinity``. ``movements`` says what is counted;
+- ``derived_mrr_items`` and ``derived_customer_countries``: what segments of MRR split by
+  (``derived_segments``).
 
 A refresh builds them into the version it publishes; a live load, or a cache written before
 they existed, gets them as ``WITH`` clauses of the statements that read them (``store.derived``):
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flitch.metrics.derived_segments import DERIVED_SEGMENTS
 from flitch.metrics.model import sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
 from flitch.store.derived import Derived, inline, needed
@@ -194,7 +197,7 @@ HAVING any_value(mrr) > 0
 """,  # noqa: S608
 )
 
-DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS)
+DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS, *DERIVED_SEGMENTS)
 
 
 def with_derived(sql: str, present: Callable[[str], bool]) -> str:

@@ -3,7 +3,8 @@
 ``subscription_mrr(statuses)`` is a ``WITH`` clause ending in the relation ``subscription_mrr``
 (one row per subscription and currency: ``subscription, customer, currency, status, gross_mrr,
 mrr, forever_coupons``). ``gross_mrr`` is before forever coupons, ``mrr`` after them. The MRR
-family (MRR, ARR, subscribers, ARPU, the coupons' discount) and churn are built on it.
+family (MRR, ARR, subscribers, ARPU, the coupons' discount) and churn are built on it; segments
+by product, price and interval read its ``item_mrr`` (one row per item, before coupons).
 
 Items and discounts are read from the child tables ``subscription_items`` and
 ``subscription_discounts`` (typed columns written with the subscriptions), never from JSON; only
@@ -99,7 +100,9 @@ priced AS (
     s.id AS subscription,
     s.customer,
     s.status,
+    i.id AS item,
     i.price,
+    i.product,
     lower(i.currency) AS currency,
     COALESCE(i.quantity, 1) AS quantity,
     i.unit_amount,
@@ -111,7 +114,8 @@ priced AS (
   WHERE i.price_type IS DISTINCT FROM 'one_time'
 ),{TIERED_SQL},
 item_mrr AS (
-  SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count{item_extra},
+  SELECT p.subscription, p.customer, p.status, p.currency, p.interval, p.interval_count,
+    p.item, p.price, p.product{item_extra},
     CASE WHEN p.scheme = 'tiered' THEN tiered.amount ELSE p.unit_amount * p.quantity END
       * {monthly_factor("p.interval", "p.interval_count")} AS mrr
   FROM priced p
