@@ -74,6 +74,7 @@ ROUTES: dict[str, Access] = {
     "api_get_dashboard": Access.SIGNED_IN,
     "api_export_dashboard": Access.SIGNED_IN,
     "api_dashboard_data": Access.SIGNED_IN,
+    "api_dashboard_stream": Access.SIGNED_IN,
     "api_drill_rows": Access.SIGNED_IN,
     "api_cohort_members": Access.SIGNED_IN,
     "api_movement_customers": Access.SIGNED_IN,

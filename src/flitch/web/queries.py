@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,6 +150,30 @@ class DatasetQueries:
             future.cancel()
             raise
 
+    async def relay(self, make: Callable[[QueryEngine], AsyncGenerator[T]]) -> AsyncGenerator[T]:
+        """The items of ``make(engine)``, run on the engine's loop, handed over one by one.
+        Closing this early (a reader who left) closes that generator on its loop, which
+        cancels whatever it was waiting for there (a dashboard's Stripe reads)."""
+        loop, engine = self._start()
+        items = make(engine)
+
+        async def step() -> T:
+            return await anext(items)
+
+        try:
+            while True:
+                future = asyncio.run_coroutine_threadsafe(step(), loop)
+                try:
+                    item = await asyncio.wrap_future(future)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    future.cancel()
+                    raise
+                yield item
+        finally:
+            asyncio.run_coroutine_threadsafe(items.aclose(), loop)
+
     async def _load(self, conn: ConnectionInfo, read: DatasetRead) -> Loaded:
         return await self.load(conn, [read])
 
@@ -159,22 +183,30 @@ class DatasetQueries:
         _, engine = self._start()
         try:
             return await self._on_engine_loop(engine.load(conn.id, list(reads)))
-        except AuthenticationFailed as error:
+        except (AuthenticationFailed, PermissionMissing) as error:
+            await self.remember(conn, error, reads)
+            raise
+
+    async def remember(
+        self,
+        conn: ConnectionInfo,
+        error: AuthenticationFailed | PermissionMissing,
+        reads: Sequence[DatasetRead],
+    ) -> None:
+        """Keep a refused key or object where the pages show it, with the fix."""
+        if isinstance(error, AuthenticationFailed):
             test = KeyTestResult(clocks.now(), False, error.message, error.fix)
             await anyio.to_thread.run_sync(self.service.table.record_test, conn.id, test, [], None)
-            raise
-        except PermissionMissing as error:
-            if error.object_name in {read.dataset for read in reads}:
-                status = DatasetStatus.MISSING_PERMISSION
-                await anyio.to_thread.run_sync(
-                    self.service.db.set_dataset_status,
-                    conn.id,
-                    error.object_name,
-                    status,
-                    error.message,
-                    error.fix,
-                )
-            raise
+        elif error.object_name in {read.dataset for read in reads}:
+            status = DatasetStatus.MISSING_PERMISSION
+            await anyio.to_thread.run_sync(
+                self.service.db.set_dataset_status,
+                conn.id,
+                error.object_name,
+                status,
+                error.message,
+                error.fix,
+            )
 
     # -- what the API asks -------------------------------------------------------------------------
     async def rows(self, conn: ConnectionInfo, spec: ObjectSpec, request: RowsRequest) -> Rows:

@@ -10,6 +10,7 @@ on the server (:mod:`flitch.web.drilldown`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -17,16 +18,18 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from flitch.connections.records import ConnectionInfo
 from flitch.dashboards.evaluate import evaluate
 from flitch.dashboards.model import Dashboard
 from flitch.dashboards.period import Period, resolve
 from flitch.dashboards.plan import chart_datasets, plan_reads
+from flitch.dashboards.progressive import stream_board
 from flitch.dashboards.service import unreadable
-from flitch.errors import InputError
+from flitch.errors import AuthenticationFailed, FlitchError, InputError, PermissionMissing
 from flitch.metrics.series import Grain, auto_grain, buckets
-from flitch.query.engine import Loaded
+from flitch.query.engine import Loaded, QueryEngine
 from flitch.query.reads import DatasetRead
 from flitch.store import QueryResult
 from flitch.store.schema import quote_ident
@@ -37,6 +40,7 @@ from flitch.web.api.models import ERROR_RESPONSES, iso
 from flitch.web.context import WebContext, context_of
 from flitch.web.drilldown import Drill, DrillRef
 from flitch.web.drilldown import resolve as resolve_drill
+from flitch.web.errors import status_for
 from flitch.web.queries import (
     MAX_PAGE,
     RowsRequest,
@@ -157,6 +161,84 @@ async def dashboard_data(
     period, chosen = period_of(ctx, last, start, end, grain)
     picked = None if currency in (None, "all") else str(currency).lower()
     return await load_board(ctx, conn, board, period, grain=chosen, currency=picked)
+
+
+async def board_events(
+    ctx: WebContext,
+    conn: ConnectionInfo,
+    board: Dashboard,
+    period: Period,
+    *,
+    grain: Grain | None = None,
+    currency: str | None = None,
+) -> AsyncGenerator[dict[str, Any]]:
+    """The events of a progressive load (:mod:`flitch.dashboards.progressive`), run on the
+    engine's loop; a Flitch error ends them with an ``error`` event carrying its problem."""
+    skip = unreadable(conn)
+    drawable = [c for c in board.charts if not any(d in skip for d in chart_datasets(c))]
+    header = {
+        "connection": {"id": conn.id, "name": conn.name, "mode": conn.mode, "refresh": conn.refresh}
+    }
+
+    async def events(engine: QueryEngine) -> AsyncGenerator[dict[str, Any]]:
+        streamed = await engine.stream(conn.id, plan_reads(drawable, period))
+        async for event in stream_board(
+            streamed, board, period, grain=grain, currency=currency, skip=skip, header=header
+        ):
+            yield event
+
+    try:
+        async for event in ctx.queries.relay(events):
+            yield event
+    except FlitchError as error:
+        if isinstance(error, AuthenticationFailed | PermissionMissing):
+            await ctx.queries.remember(conn, error, plan_reads(drawable, period))
+        yield {"event": "error", "status": status_for(error), "problem": error.to_dict()}
+
+
+async def _lines(events: AsyncGenerator[dict[str, Any]]) -> AsyncGenerator[bytes]:
+    try:
+        async for event in events:
+            yield orjson.dumps(event) + b"\n"
+    finally:
+        await events.aclose()
+
+
+@router.get(
+    "/connections/{connection}/dashboards/{name}/stream",
+    name="api_dashboard_stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def dashboard_stream(
+    connection: str,
+    name: str,
+    ctx: Ctx,
+    store: Store,
+    last: Annotated[
+        Literal["7d", "30d", "90d", "12m"] | None,
+        Query(description="A preset period; the last 30 days when no dates are given."),
+    ] = None,
+    start: Annotated[date | None, Query(alias="from", description="First day (custom).")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
+    grain: GrainParam = None,
+    currency: Currency = None,
+) -> StreamingResponse:
+    """The same dashboard drawn as it is read: JSON lines, each an event — ``plan`` (every
+    chart with the datasets it waits for, every read with its pages and the estimate),
+    ``progress`` (the reads, four times a second), ``chart`` (one chart, the moment its data
+    is in), then ``done`` (the whole answer, as the plain GET gives it) or ``error`` (a
+    problem). Closing the connection cancels the load's Stripe reads."""
+    conn = ctx.connections.get(connection)
+    board = store.find(name)
+    period, chosen = period_of(ctx, last, start, end, grain)
+    picked = None if currency in (None, "all") else str(currency).lower()
+    events = board_events(ctx, conn, board, period, grain=chosen, currency=picked)
+    return StreamingResponse(
+        _lines(events),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 # -- drill-downs ---------------------------------------------------------------------------------
