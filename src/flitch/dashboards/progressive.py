@@ -115,6 +115,8 @@ async def stream_board(
             "event": "plan",
             **(header or {}),
             "source": loaded.provenance.source,
+            "period": {**period.to_dict(), "grain": board.ev.grain.value},
+            "currency": board.ev.currency,
             "reads": _reads(streamed),
             "estimate": estimate(streamed),
             "charts": [

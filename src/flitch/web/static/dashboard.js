@@ -1,9 +1,12 @@
 // One dashboard for one connection: the period, grain and currency pickers, "data as of", and
-// every chart drawn from GET /api/v1/connections/{id}/dashboards/{name}. Every number links to
+// every chart drawn from GET /api/v1/connections/{id}/dashboards/{name}/stream: JSON lines of a
+// progressive load, each chart drawn the moment its own reads are in, the others saying what
+// they wait for and how far that read has come. A new range, or leaving the page, aborts the
+// request, and the server then stops reading Stripe for it. Every number links to
 // the rows behind it: the dataset page in drill-down mode, which asks the server for the rows by
 // naming the chart, the period and what was clicked (never a condition).
 
-import { api, el, problemAlert } from "./lib.js";
+import { ApiError, api, el, problemAlert } from "./lib.js";
 import { drawFigures, renderCard, unavailableSummary } from "./dashboard_cards.js";
 import { setZeroDecimal } from "./charts.js";
 import { setupEditor } from "./chart_editor.js";
@@ -105,30 +108,204 @@ if (root) {
     errorBox.replaceChildren();
   }
 
-  async function load() {
-    const mine = ++generation;
-    showLoading();
-    writeAddress();
-    let data;
-    try {
-      data = await api("GET", `/api/v1/connections/${encodeURIComponent(connectionId)}/dashboards/${encodeURIComponent(name)}?${choices()}`);
-    } catch (error) {
-      if (mine !== generation) return;
-      root.querySelector("[data-board-body]").setAttribute("aria-busy", "false");
-      root.querySelector("[data-board-body]").classList.remove("is-loading");
-      status.textContent = "The dashboard could not be loaded.";
-      asOf.textContent = "Not loaded";
-      delete asOf.dataset.source;
-      notices.replaceChildren();
-      errorBox.replaceChildren(problemAlert(error));
-      tiles.replaceChildren();
-      charts.replaceChildren();
+  // ---- the progressive load ---------------------------------------------------------------------
+  let controller = null;
+  let waiting = new Map(); // chart id → its placeholder card
+  let arrived = []; // the charts drawn so far, in the order they came
+
+  function seconds(value) {
+    if (value === null || value === undefined) return "an unknown time";
+    if (value < 90) return `about ${Math.max(1, Math.round(value))} s`;
+    return `about ${Math.round(value / 60)} minutes`;
+  }
+
+  function readText(read) {
+    const expected = read.expected_pages;
+    if (read.done) return `${read.dataset}: read (${read.pages} page${read.pages === 1 ? "" : "s"})`;
+    return `${read.dataset}: ${read.pages} of ${expected ?? "?"} pages`;
+  }
+
+  function placeholder(chart) {
+    const card = el(
+      "article",
+      { class: `card chart chart-${chart.type} chart-waiting`, "data-waiting": chart.id, "aria-busy": "true" },
+      el("h3", { class: "chart-title" }, chart.title),
+      el("p", { class: "hint", "data-waiting-for": "" }, `Waiting for ${chart.waiting.join(", ") || "data"}…`),
+      el("progress", { max: "1", value: "0" }),
+    );
+    return card;
+  }
+
+  function showPlan(plan) {
+    root.querySelector("[data-board-body]").classList.remove("is-loading");
+    errorBox.replaceChildren();
+    waiting = new Map();
+    arrived = [];
+    last = { ...plan, charts: [], currencies: [] };
+    const numbers = plan.charts.filter((c) => c.type === "number");
+    const others = plan.charts.filter((c) => c.type !== "number");
+    for (const c of plan.charts) waiting.set(c.id, placeholder(c));
+    tiles.replaceChildren(...numbers.map((c) => waiting.get(c.id)));
+    charts.replaceChildren(...others.map((c) => waiting.get(c.id)));
+    tiles.hidden = !numbers.length;
+    showProgress(plan);
+    showEstimate(plan.estimate);
+  }
+
+  function showProgress(event) {
+    const reads = new Map(event.reads.map((r) => [r.dataset, r]));
+    for (const [id, card] of waiting) {
+      const needs = (last?.plan_waiting?.[id]) || [];
+      const mine = needs.map((d) => reads.get(d)).filter(Boolean);
+      const pending = mine.filter((r) => !r.done);
+      const pages = mine.reduce((n, r) => n + r.pages, 0);
+      const expected = mine.reduce((n, r) => n + (r.expected_pages ?? r.pages), 0);
+      const bar = card.querySelector("progress");
+      bar.max = Math.max(1, expected);
+      bar.value = Math.min(pages, bar.max);
+      card.querySelector("[data-waiting-for]").textContent = pending.length
+        ? `Waiting for ${pending.map(readText).join("; ")}`
+        : "Data in; drawing…";
+    }
+    const total = event.reads.length;
+    const done = event.reads.filter((r) => r.done).length;
+    status.textContent = `Reading Stripe live: ${done} of ${total} lists read, ${arrived.length} chart${arrived.length === 1 ? "" : "s"} drawn…`;
+  }
+
+  function showEstimate(estimate) {
+    const box = root.querySelector("[data-board-estimate]") || el("div", { "data-board-estimate": "" });
+    if (!box.isConnected) notices.before(box);
+    const shown = box.querySelector("[data-estimate-text]");
+    if (!estimate?.long) {
+      if (shown && !box.querySelector("[data-refresh-on]")?.disabled) box.replaceChildren();
       return;
     }
-    if (mine !== generation) return;
-    last = data;
-    render(data);
+    const text =
+      `This dashboard reads ~${estimate.pages.toLocaleString()} pages from Stripe live: ${seconds(estimate.seconds)} at Stripe's limits. ` +
+      "With refresh on, Flitch reads them once in the background and every load after is answered from the cache.";
+    if (shown) {
+      shown.textContent = text;
+      return;
+    }
+    const button = el("button", { type: "button", class: "button", "data-refresh-on": "" }, "Turn refresh on for this connection");
+    const said = el("p", { "data-estimate-text": "" }, text);
+    const progress = el("p", { class: "hint", "data-refresh-progress": "", role: "status" });
+    button.addEventListener("click", () => turnRefreshOn(button, progress));
+    box.replaceChildren(el("section", { class: "card notice", role: "note" }, said, button, progress));
   }
+
+  async function turnRefreshOn(button, progress) {
+    button.disabled = true;
+    try {
+      await api("PATCH", `/api/v1/connections/${encodeURIComponent(connectionId)}`, { refresh: "daily" });
+      const job = await api("POST", `/api/v1/connections/${encodeURIComponent(connectionId)}/refresh`, {});
+      for (;;) {
+        const now = await api("GET", `/api/v1/refreshes/${encodeURIComponent(job.id)}`);
+        progress.textContent =
+          now.state === "running"
+            ? `First refresh: ${now.stage}, ${now.records.toLocaleString()} records, ${now.requests.toLocaleString()} requests…`
+            : `First refresh ${now.state === "ok" ? "finished" : now.state}: the dashboard now reads the cache.`;
+        if (now.state !== "running") break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      load();
+    } catch (error) {
+      button.disabled = false;
+      progress.replaceChildren(problemAlert(error));
+    }
+  }
+
+  function showChart(chart) {
+    arrived.push(chart);
+    last.charts = arrived;
+    const card = waiting.get(chart.id);
+    waiting.delete(chart.id);
+    const context = { drillHref, data: last, editing: root.classList.contains("is-editing"), editable, upIsGood, colourOf };
+    const drawn = renderCard(chart, context);
+    if (card) card.replaceWith(drawn);
+    drawFigures(root);
+  }
+
+  // The stream's events, one JSON object a line, handed to ``onEvent`` as they come.
+  async function readLines(response, onEvent, mine) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (mine !== generation) return;
+      buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
+      let end;
+      while ((end = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        if (line.trim()) onEvent(JSON.parse(line));
+      }
+      if (done) return;
+    }
+  }
+
+  function failed(error) {
+    root.querySelector("[data-board-body]").setAttribute("aria-busy", "false");
+    root.querySelector("[data-board-body]").classList.remove("is-loading");
+    status.textContent = "The dashboard could not be loaded.";
+    asOf.textContent = "Not loaded";
+    delete asOf.dataset.source;
+    notices.replaceChildren();
+    errorBox.replaceChildren(problemAlert(error));
+    tiles.replaceChildren();
+    charts.replaceChildren();
+  }
+
+  async function load() {
+    const mine = ++generation;
+    controller?.abort(); // the server stops reading Stripe for the load nobody waits for now
+    controller = new AbortController();
+    showLoading();
+    writeAddress();
+    const path = `/api/v1/connections/${encodeURIComponent(connectionId)}/dashboards/${encodeURIComponent(name)}/stream?${choices()}`;
+    try {
+      const response = await fetch(path, {
+        credentials: "same-origin",
+        headers: { Accept: "application/x-ndjson" },
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        let body = null;
+        try {
+          body = await response.json();
+        } catch {
+          body = null;
+        }
+        throw new ApiError(response.status, body);
+      }
+      await readLines(
+        response,
+        (event) => {
+          if (event.event === "plan") {
+            showPlan(event);
+            last.plan_waiting = Object.fromEntries(event.charts.map((c) => [c.id, c.waiting]));
+            showProgress(event);
+          } else if (event.event === "progress") {
+            showProgress(event);
+            showEstimate(event.estimate);
+          } else if (event.event === "chart") showChart(event.chart);
+          else if (event.event === "done") {
+            last = event;
+            showEstimate(null);
+            render(event);
+          } else if (event.event === "error") throw new ApiError(event.status, event.problem);
+        },
+        mine,
+      );
+    } catch (error) {
+      if (mine !== generation || error?.name === "AbortError") return;
+      failed(error instanceof ApiError ? error : new ApiError(0, { message: "The dashboard's load was cut off.", fix: "Reload the page." }));
+    }
+  }
+
+  // Leaving the page lets go of the load: its Stripe reads stop.
+  window.addEventListener("pagehide", () => controller?.abort());
 
   function renderAsOf(data) {
     const source = data.data;

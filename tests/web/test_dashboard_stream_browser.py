@@ -1,0 +1,86 @@
+"""A live dashboard in Chromium, drawn as it is read: the charts whose reads are quick arrive
+first while the others say what they wait for, and leaving the page stops the Stripe reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from flitch.config import Settings
+from flitch.emulator.server import Emulator
+from flitch.web.app import create_app
+from flitch.web.users import Role
+from tests.conftest import TEST_KEY
+from tests.timeline import ACCOUNT_NOW
+from tests.web.conftest import ADMIN, LiveServer, cheap_hasher, serve_in_thread, shot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, emulator: Emulator) -> Iterator[LiveServer]:
+    # two requests a second per endpoint: the invoices take seconds, a credit note page none
+    emulator.config.latency_ms = 20
+    settings = Settings(
+        home=tmp_path / "home",
+        stripe_api_base=emulator.url,
+        max_retries=0,
+        request_timeout=10.0,
+        test_requests_per_second=10_000.0,
+        live_requests_per_second=10_000.0,
+        endpoint_requests_per_second=2.0,
+    )
+    app = create_app(settings, password_hasher=cheap_hasher(), clock=lambda: float(ACCOUNT_NOW))
+    app.state.flitch.connections.create("shop", TEST_KEY)
+    app.state.flitch.users.add(*ADMIN, Role.ADMIN)
+    server, stop = serve_in_thread(app)
+    try:
+        yield server
+    finally:
+        stop()
+        app.state.flitch.queries.close()
+        app.state.flitch.connections.close()
+
+
+def sign_in(page: Any) -> None:
+    page.goto("/signin")
+    page.get_by_label("Name").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+
+
+def test_charts_arrive_one_by_one_and_leaving_stops_the_reads(
+    page: Any, live_server: LiveServer, emulator: Emulator
+) -> None:
+    sign_in(page)
+    conn = live_server.app.state.flitch.connections.get("shop").id
+    emulator.log.clear()
+    page.goto(f"/dashboards/billing?connection={conn}&last=30d")
+    # the credit notes chart is drawn while the invoices' charts still wait, saying for what
+    drawn = page.locator("[data-chart]")
+    expect(drawn.first).to_be_visible(timeout=15_000)
+    invoices = page.locator("[data-waiting='invoices-paid'] [data-waiting-for]")
+    expect(invoices).to_contain_text("invoices")
+    expect(invoices).to_contain_text("pages")
+    assert page.locator("[data-waiting]").count() > 0
+    shot(page, "dashboard-billing-arriving")
+    # every chart arrives in the end, and the load is told complete
+    expect(page.locator("[data-waiting]")).to_have_count(0, timeout=60_000)
+    expect(page.locator("[data-board-body]")).to_have_attribute("aria-busy", "false")
+    expect(page.get_by_text("Live: read from Stripe", exact=False)).to_be_visible()
+
+    # a new load, left while it reads: its requests stop within a second
+    page.get_by_label("Date range").select_option("90d")
+    expect(page.locator("[data-waiting]").first).to_be_visible()
+    expect(page.locator("[data-chart]").first).to_be_visible(timeout=15_000)
+    page.goto("/data")
+    time.sleep(1.0)
+    settled = len(emulator.log.entries)
+    time.sleep(2.0)
+    assert len(emulator.log.entries) == settled
