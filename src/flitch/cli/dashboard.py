@@ -85,12 +85,14 @@ def dashboard_command(
     """
     import asyncio
 
+    from flitch.cli.dashboard_live import show_live
     from flitch.dashboards import load_dashboard, resolve
     from flitch.dashboards.evaluate import pick_currency
-    from flitch.dashboards.terminal import render
+    from flitch.dashboards.terminal import render, summary
     from flitch.query.engine import QueryEngine
 
-    out, _ = _consoles()
+    out, err = _consoles()
+    progressive = not as_json and out.is_terminal
     with _service(as_json, api_base) as service:
         period = resolve(last, start, end)
         picked = pick_currency(currency)
@@ -99,6 +101,18 @@ def dashboard_command(
         async def go() -> dict[str, Any]:
             engine = QueryEngine(service.settings, service)
             try:
+                if progressive:  # each chart printed as it arrives
+                    return await show_live(
+                        out,
+                        err,
+                        engine,
+                        connection,
+                        board,
+                        period,
+                        grain=_grain(grain),
+                        currency=picked,
+                        force_live=live,
+                    )
                 return await load_dashboard(
                     engine,
                     connection,
@@ -114,6 +128,9 @@ def dashboard_command(
         data = asyncio.run(go())
     if as_json:
         _print_json({"ok": True, **data})
+        return
+    if progressive:
+        summary(out, data)
         return
     render(out, data)
 

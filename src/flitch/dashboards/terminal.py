@@ -300,3 +300,32 @@ def render(out: Console, data: Mapping[str, Any]) -> None:
             _series(out, c)
         else:
             _rows(out, c)
+
+
+def render_chart(out: Console, chart: Mapping[str, Any]) -> None:
+    """Print one chart as it arrives in a progressive load (``render`` prints them all)."""
+    if "unavailable" in chart:
+        return
+    if chart["type"] == "number":
+        _numbers(out, [chart])
+    elif "series" in chart:
+        _series(out, chart)
+    else:
+        _rows(out, chart)
+
+
+def reading_line(event: Mapping[str, Any], drawn: int, charts: int) -> str:
+    """What a progressive load is doing: each list still read, with its pages so far."""
+    reads = event.get("reads", [])
+    pending = [r for r in reads if not r["done"]]
+    parts = [f"{r['dataset']} {r['pages']}/{r['expected_pages'] or '?'} pages" for r in pending]
+    done = len(reads) - len(pending)
+    text = f"{drawn} of {charts} charts; {done} of {len(reads)} lists read"
+    return text + (f"; reading {', '.join(parts)}" if parts else "")
+
+
+def summary(out: Console, data: Mapping[str, Any]) -> None:
+    """What a progressive load ends with, its charts already printed: the period, where the
+    data came from, and the charts the key cannot answer."""
+    _header(out, data)
+    _unavailable(out, data["charts"])

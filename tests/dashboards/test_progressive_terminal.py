@@ -1,0 +1,76 @@
+"""``flitch dashboard`` in a terminal prints each chart the moment its reads are in."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from flitch.cli.dashboard_live import show_live
+from flitch.config import Settings
+from flitch.connections.service import ConnectionService
+from flitch.dashboards import BUILTIN, Period, load_dashboard
+from flitch.emulator.server import Emulator
+from flitch.query.engine import QueryEngine
+from tests.conftest import TEST_KEY
+from tests.timeline import ACCOUNT_NOW
+
+DAY = 86_400
+PERIOD = Period(ACCOUNT_NOW - 30 * DAY, ACCOUNT_NOW + DAY)
+
+
+class Timed(io.StringIO):
+    """A terminal's output that remembers when each piece was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append((time.perf_counter(), text))
+        return super().write(text)
+
+    def when(self, text: str) -> float:
+        return next(t for t, written in self.writes if text in written)
+
+
+@pytest.fixture
+def service(tmp_path: Path, emulator: Emulator) -> Iterator[ConnectionService]:
+    settings = Settings(
+        home=tmp_path / "home",
+        stripe_api_base=emulator.url,
+        max_retries=1,
+        test_requests_per_second=10_000.0,
+        live_requests_per_second=10_000.0,
+        endpoint_requests_per_second=4.0,
+    )
+    with ConnectionService(settings) as svc:
+        svc.create("shop", TEST_KEY)
+        yield svc
+
+
+def test_the_terminal_prints_charts_as_they_arrive(service: ConnectionService) -> None:
+    screen = Timed()
+    out = Console(file=screen, force_terminal=True, width=120)
+    err = Console(file=io.StringIO(), force_terminal=True, width=120)
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        engine = QueryEngine(service.settings, service)
+        try:
+            shown = await show_live(out, err, engine, "shop", BUILTIN["billing"], PERIOD)
+            whole = await load_dashboard(engine, "shop", BUILTIN["billing"], PERIOD)
+            return shown, whole
+        finally:
+            await engine.aclose()
+
+    shown, whole = asyncio.run(go())
+    # the credit notes (one page) are on screen well before the invoices (many pages) are read
+    assert screen.when("Credit notes") + 1.0 < screen.when("Invoices paid")
+    assert shown["charts"] == whole["charts"]
+    assert shown["metrics"] == whole["metrics"]
