@@ -13,7 +13,7 @@ import pytest
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.dashboards import BUILTIN, Period, load_dashboard
-from flitch.dashboards.model import Chart, ChartType, Dashboard
+from flitch.dashboards.model import Chart, ChartType, Dashboard, Grouping
 from flitch.emulator.server import Emulator
 from flitch.metrics.derived import DERIVED
 from flitch.metrics.series import Grain
@@ -54,12 +54,31 @@ MOVEMENTS_ONLY = Dashboard(
 ).check()
 
 
+#: The MRR family split by every kind of segment (issue 14): each reads its own derived table
+#: (items, customers' countries) or the customers' metadata, inline when live.
+SEGMENTS = Dashboard(
+    name="segments",
+    title="Segments",
+    charts=tuple(
+        Chart(title=f"{metric} by {segment}", type=kind, metric=metric, group=Grouping(segment=seg))
+        for metric, segment, seg, kind in (
+            ("mrr", "product", "product", ChartType.PIE),
+            ("arr", "price", "price", ChartType.TABLE),
+            ("active_subscribers", "interval", "interval", ChartType.BAR),
+            ("mrr", "country", "country", ChartType.TABLE),
+            ("churned_subscribers", "country", "country", ChartType.TABLE),
+            ("subscriber_churn_rate", "signup", "metadata.signup", ChartType.TABLE),
+        )
+    ),
+).check()
+
+
 def load_all(service: ConnectionService, *, live: bool) -> list[dict[str, Any]]:
     async def go() -> list[dict[str, Any]]:
         engine = QueryEngine(service.settings, service)
         try:
             out = []
-            for board in (*BUILTIN.values(), MOVEMENTS_ONLY):
+            for board in (*BUILTIN.values(), MOVEMENTS_ONLY, SEGMENTS):
                 for period, grain in PERIODS:
                     out.append(
                         await load_dashboard(
@@ -117,3 +136,10 @@ def test_live_and_cached_dashboards_are_identical(service: ConnectionService) ->
         any(r.startswith("invoices where created ≥") for r in b["data"]["reads"]) for b in movements
     )
     assert all(len(b["charts"][0]["rows"]) > 10 for b in movements)
+    segments = [b for b in live if b["dashboard"]["name"] == "segments"]
+    for board in segments:
+        assert all(chart["rows"] for chart in board["charts"]), board["period"]
+        countries = {r["group"] for r in board["charts"][3]["rows"]}
+        # an address or a card says where nearly every subscriber is
+        assert len(countries) > 1
+        assert all(len(c) == 2 or c == "unknown" for c in countries)

@@ -43,6 +43,7 @@ from flitch.dashboards.explain import ALL, NO_CURRENCY, drill
 from flitch.dashboards.model import TIME_TYPES, Chart, ChartType, Dashboard
 from flitch.dashboards.period import Period
 from flitch.dashboards.plan import chart_datasets, draw_order
+from flitch.dashboards.segment_chart import segment_chart, segment_of, segment_rows
 from flitch.errors import InputError
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
@@ -63,6 +64,7 @@ from flitch.metrics.model import (
     Report,
     Unit,
 )
+from flitch.metrics.segments import Segment
 from flitch.metrics.series import Grain, Point, auto_grain, compute_series, series_points
 
 #: Charts evaluated side by side: most statements of a dashboard read tables of one or a few
@@ -122,6 +124,8 @@ class Evaluation:
         #: the grain a family's statement runs with (its members' series charts'), by name
         self.family_grains: dict[str, Grain] = {}
         self._running: dict[tuple[str, int, int], Future[None]] = {}
+        #: a segment's rows (every metric it splits) by ``("segment <name>", start, end)``
+        self._segments: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.currencies: set[str] = set()
 
@@ -247,6 +251,9 @@ class Evaluation:
             "definition": metric.definition,
             "current": metric.current,
         }
+        segment = segment_of(chart)
+        if segment is not None:
+            return {**out, **self.segment_chart(chart, metric, segment)}
         where = metric.drill_where
         if chart.type in TIME_TYPES:
             grain = self.chart_grain(chart)
@@ -286,6 +293,18 @@ class Evaluation:
             drill={cur: drill(metric.drill_dataset, where, self.period, cur) for cur in values}
             or self._no_values_drill(metric, where),
         )
+        return out
+
+    def segment_chart(self, chart: Chart, metric: Metric, segment: Segment) -> dict[str, Any]:
+        """The metric split by ``segment``: its statement runs once for every chart of it."""
+        key = (f"segment {segment.name}", self.period.start, self.period.end)
+
+        def one() -> None:
+            self._segments[key] = segment_rows(self.source, segment, self.period, self.currency)
+
+        self._once(key, one)
+        out = segment_chart(chart, metric, segment, self._segments[key], self.period)
+        self._seen(r["currency"] for r in out["rows"])
         return out
 
     def _no_values_drill(self, metric: Metric, where: str) -> dict[str, Any]:

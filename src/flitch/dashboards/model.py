@@ -29,6 +29,7 @@ from flitch.catalog import ColumnType
 from flitch.errors import InputError
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
+from flitch.metrics import segments
 from flitch.metrics.series import Grain
 
 #: The format of exported dashboards; bumped when the JSON changes incompatibly.
@@ -47,6 +48,8 @@ class ChartType(StrEnum):
 
 
 TIME_TYPES = (ChartType.LINE, ChartType.BAR, ChartType.AREA)
+#: How a metric split by segment can be drawn.
+SEGMENT_TYPES = (ChartType.TABLE, ChartType.BAR, ChartType.PIE)
 
 
 class Agg(StrEnum):
@@ -103,13 +106,22 @@ class Filter:
 
 @dataclass(frozen=True)
 class Grouping:
-    """A time grain (over the chart's time column), a column, or neither."""
+    """A time grain (over the chart's time column), a column, or neither; for a metric of the
+    MRR family, a segment instead (``metrics.segments``: ``product``, ``price``,
+    ``interval``, ``country`` or ``metadata.<key>``)."""
 
     grain: Grain | None = None
     column: str | None = None
+    segment: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"grain": self.grain.value if self.grain else None, "column": self.column}
+        out: dict[str, Any] = {
+            "grain": self.grain.value if self.grain else None,
+            "column": self.column,
+        }
+        if self.segment:
+            out["segment"] = self.segment
+        return out
 
 
 @dataclass(frozen=True)
@@ -173,10 +185,29 @@ class Chart:
                 f"Chart {self.title!r}: a metric cannot be grouped by a column.",
                 "Group it by a time grain, or chart the dataset instead.",
             )
+        if self.group.segment:
+            return self._check_segment(name, self.group.segment)
         if self.type in TIME_TYPES and not metric.series:
             raise _bad(
                 f"Chart {self.title!r}: {name} is a present-day value with no history.",
                 "Show it as a number.",
+            )
+        return self
+
+    def _check_segment(self, name: str, text: str) -> Chart:
+        if name not in segments.METRICS:
+            raise _bad(
+                f"Chart {self.title!r}: {name} cannot be split by segment.",
+                f"Split one of: {', '.join(segments.METRICS)}.",
+            )
+        try:
+            segments.parse(text)
+        except ValueError as exc:
+            raise _bad(f"Chart {self.title!r}: {exc}.", "Pick another segment.") from None
+        if self.group.grain or self.type not in SEGMENT_TYPES:
+            raise _bad(
+                f"Chart {self.title!r}: a metric split by segment is a table of segments.",
+                f"Draw it as {', '.join(SEGMENT_TYPES)}, with no time grain.",
             )
         return self
 
@@ -361,6 +392,7 @@ def chart_from_dict(data: Mapping[str, Any]) -> Chart:
         group=Grouping(
             grain=_enum(Grain, grain, "time grain") if grain else None,
             column=group.get("column"),
+            segment=group.get("segment") or None,
         ),
         filters=tuple(filters),
         time_column=str(data.get("time_column") or "created"),

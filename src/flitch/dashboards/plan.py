@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from flitch.dashboards import query
 from flitch.dashboards.model import TIME_TYPES, Chart, ChartType
 from flitch.dashboards.period import Period
+from flitch.dashboards.segment_chart import segment_of, segment_reads
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
 from flitch.metrics.model import Metric, Report
@@ -22,7 +23,8 @@ def chart_datasets(chart: Chart) -> tuple[str, ...]:
     if chart.dataset:
         return (chart.dataset,)
     item = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
-    return item.datasets
+    segment = segment_of(chart)
+    return item.datasets + (segment.datasets if segment else ())
 
 
 def chart_reads(chart: Chart, period: Period) -> list[DatasetRead]:
@@ -31,7 +33,7 @@ def chart_reads(chart: Chart, period: Period) -> list[DatasetRead]:
     if chart.dataset:
         return query.reads(chart, start, period.end)
     item: Metric | Report = METRICS.get(str(chart.metric)) or REPORTS[str(chart.metric)]
-    return item.reads(start, period.end)
+    return item.reads(start, period.end) + segment_reads(chart)
 
 
 def plan_reads(charts: Iterable[Chart], period: Period) -> list[DatasetRead]:

@@ -79,6 +79,31 @@ class Segment:
         return f"Customer metadata {self.key}" if self.kind == "metadata" else KINDS[self.kind]
 
     @property
+    def named(self) -> bool:
+        """Whether the segment's values have names beside them (a product's id, its name)."""
+        return self.kind in ("product", "price", "interval")
+
+    @property
+    def definition(self) -> str:
+        """How the split counts, said after the metric's own definition."""
+        if self.kind in ("product", "price", "interval"):
+            what = {"product": "product", "price": "price", "interval": "billing interval"}
+            return (
+                f"Split by {what[self.kind]}: each subscription's MRR is shared among its items "
+                "by their amounts (after forever coupons), so the rows add up to MRR; a "
+                f"customer counts once in each {what[self.kind]} they pay for, and churns from "
+                "it when the last of their subscriptions with it ends. Items are today's: a "
+                "plan changed since counts under the new one."
+            )
+        where = (
+            "the country of the customer's address, else of the card of their latest card "
+            "payment, else unknown"
+            if self.kind == "country"
+            else f"the value of the customer's metadata key {self.key!r} (none: not set)"
+        )
+        return f"Split by {where}. Each customer is in one segment, so the rows add up."
+
+    @property
     def datasets(self) -> tuple[str, ...]:
         """Datasets read besides the MRR family's (subscriptions, prices, coupons)."""
         if self.kind == "product":

@@ -19,6 +19,7 @@ from flitch.dashboards import query
 from flitch.dashboards.explain import ALL, describe, drill
 from flitch.dashboards.model import Chart, Dashboard
 from flitch.dashboards.period import Period
+from flitch.dashboards.segment_chart import segment_of, segment_reads
 from flitch.errors import InputError, NotFound
 from flitch.metrics import BY_NAME as METRICS
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
@@ -147,9 +148,20 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
             # a point of a rolling metric: the metric's rows over the days ending with its
             # bucket (the metric over that window), not the rows in the bucket
             rolling = _rolling(metric.rolling_days, bucket, period)
-        found = drill(dataset, metric.drill_where, rolling or period, currency)
+        where = metric.drill_where
+        segment = segment_of(chart)
+        if segment is not None and "group" in row:
+            # a segment's row: the metric's subscriptions in that segment
+            value = row["group"]
+            where = f"{where} AND {segment.drill_where(None if value is None else str(value))}"
+            if row.get("currency") not in (None, ALL):
+                currency = str(row["currency"]).lower()
+        found = drill(dataset, where, rolling or period, currency)
         reads = metric.reads((rolling or period).start, (rolling or period).end)
+        reads += segment_reads(chart)
         label, definition, time_column = metric.label, metric.definition, metric.time_column
+        if segment is not None:
+            definition = f"{definition} {segment.definition}"
     else:
         dataset = str(chart.dataset)
         where = query.build(chart).where
@@ -173,10 +185,13 @@ def resolve(board: Dashboard, ref: DrillRef) -> Drill:
         where = f"{where} AND {_window(time_column, bucket)}"
         shown = (iso_utc(bucket[0]), iso_utc(bucket[1]))
     catalog.get(dataset)  # the drill always names a dataset of the catalog
+    # what a segment's condition reads besides the dataset (its customers, their charges)
+    segment = segment_of(chart) if chart.metric else None
+    also = set(segment.datasets) if segment is not None else set()
     return Drill(
         dataset=dataset,
         where=where,
-        reads=tuple(merge(r for r in reads if r.dataset == dataset)),
+        reads=tuple(merge(r for r in reads if r.dataset == dataset or r.dataset in also)),
         chart_title=chart.title,
         label=label,
         definition=definition,

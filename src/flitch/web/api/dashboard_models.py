@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from flitch import catalog
 from flitch.catalog import ColumnType
-from flitch.dashboards.model import FORMAT, Chart, ChartType, Dashboard, Op, chart_from_dict
+from flitch.dashboards.model import (
+    FORMAT,
+    SEGMENT_TYPES,
+    Chart,
+    ChartType,
+    Dashboard,
+    Op,
+    chart_from_dict,
+)
 from flitch.errors import InputError
 from flitch.metrics import REPORTS_BY_NAME as REPORTS
 from flitch.web.api.dataset_models import RowsOut
@@ -46,6 +54,11 @@ class GroupIn(BaseModel):
         default=None, description="Group by time (for a metric: leave out to follow the period)."
     )
     column: Name | None = Field(default=None, description="Group by a column (datasets only).")
+    segment: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description="Split a metric of the MRR family by product, price, interval, country or "
+        "metadata.<key> (a customer metadata key); drawn as a table, bar or pie.",
+    )
 
 
 class ChartIn(BaseModel):
@@ -199,6 +212,8 @@ def _check_type(chart: ChartIn) -> None:
     allowed: tuple[str, ...]
     if chart.metric in REPORTS:
         allowed = ("table", "waterfall") if chart.metric in WATERFALL_REPORTS else ("table",)
+    elif chart.metric and chart.group.segment:
+        allowed = tuple(t.value for t in SEGMENT_TYPES)
     elif chart.metric:
         allowed = METRIC_TYPES
     else:

@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, Response
 
 from flitch import catalog
 from flitch.dashboards.builtin import BUILTIN
-from flitch.dashboards.model import Dashboard
+from flitch.dashboards.model import SEGMENT_TYPES, Dashboard
 from flitch.dashboards.storage import DashboardStore
-from flitch.metrics import METRICS, REPORTS
+from flitch.metrics import METRICS, REPORTS, segments
 from flitch.metrics.series import Grain
 from flitch.web.api.dashboard_models import (
     DATASET_TYPES,
@@ -112,6 +112,10 @@ def dashboard_options() -> dict[str, Any]:
             }
             for spec in catalog.OBJECTS
         ],
+        # how a metric of the MRR family can be split (``metadata.<key>``: any customer key)
+        "segments": [{"name": k, "label": v} for k, v in segments.KINDS.items()],
+        "segment_metrics": list(segments.METRICS),
+        "segment_types": [t.value for t in SEGMENT_TYPES],
         "dataset_types": list(DATASET_TYPES),
         "aggregates": ["count", "sum", "avg", "min", "max"],
         "operators": filter_ops(),

@@ -119,12 +119,29 @@ export function setupEditor(root, { name, charts, reload }) {
     for (const row of [...measures.children, ...filters.children]) row.refresh();
   }
 
+  // A metric of the MRR family can be split by segment (then it is a table, bar or pie of them).
+  const segmentField = form.querySelector("[data-segment-field]");
+  const keyField = form.querySelector("[data-metadata-key-field]");
+  function refreshSegment(spec) {
+    const splittable = options.segment_metrics.includes(form.elements.metric.value);
+    segmentField.hidden = !splittable;
+    if (spec !== undefined) {
+      const chosen = spec?.group?.segment ?? "";
+      const kind = chosen.startsWith("metadata.") ? "metadata" : chosen;
+      fill(form.elements.segment, [["", "Nothing"], ...options.segments.map((s) => [s.name, s.label])], kind);
+      form.elements.metadata_key.value = kind === "metadata" ? chosen.slice(9) : "";
+    }
+    if (!splittable) form.elements.segment.value = "";
+    keyField.hidden = segmentField.hidden || form.elements.segment.value !== "metadata";
+  }
+
   function refreshTypes(chosen) {
     let types = options.dataset_types;
     if (source() === "metric") {
       const picked = form.elements.metric.value;
       const item = options.metrics.find((m) => m.name === picked) ?? options.reports.find((r) => r.name === picked);
       types = item?.types ?? ["number"];
+      if (form.elements.segment.value && !segmentField.hidden) types = options.segment_types;
       definition.textContent = item?.definition ?? "";
     }
     fill(form.elements.type, types.map((t) => [t, TYPES[t] ?? t]), chosen ?? form.elements.type.value);
@@ -162,6 +179,7 @@ export function setupEditor(root, { name, charts, reload }) {
     for (const f of spec.filters ?? []) filterRow({ ...f });
     refreshDataset(spec);
     form.elements.whole.checked = Boolean(spec.whole);
+    refreshSegment(spec);
     showSource();
     refreshTypes(spec.type);
     dialog.showModal();
@@ -174,6 +192,12 @@ export function setupEditor(root, { name, charts, reload }) {
       const metric = form.elements.metric.value;
       const grain = form.elements.metric_grain.value;
       const label = form.elements.metric.selectedOptions[0]?.textContent.replace(" (report)", "");
+      const kind = segmentField.hidden ? "" : form.elements.segment.value;
+      if (kind) {
+        const segment = kind === "metadata" ? `metadata.${form.elements.metadata_key.value.trim()}` : kind;
+        const by = kind === "metadata" ? form.elements.metadata_key.value.trim() : form.elements.segment.selectedOptions[0]?.textContent.toLowerCase();
+        return { title: title || `${label} by ${by}`, type: form.elements.type.value, metric, group: { grain: null, segment } };
+      }
       return { title: title || label, type: form.elements.type.value, metric, group: { grain: grain || null } };
     }
     const cols = Object.fromEntries(columnsOf(form.elements.dataset.value).map((c) => [c.name, c.type]));
@@ -209,7 +233,14 @@ export function setupEditor(root, { name, charts, reload }) {
   form.addEventListener("change", (event) => {
     const field = event.target.name;
     if (field === "source") showSource();
-    if (field === "metric") refreshTypes();
+    if (field === "metric") {
+      refreshSegment();
+      refreshTypes();
+    }
+    if (field === "segment") {
+      refreshSegment();
+      refreshTypes();
+    }
     if (field === "dataset") refreshDataset(null);
   });
   form.querySelector("[data-add-measure]").addEventListener("click", () => measureRow());

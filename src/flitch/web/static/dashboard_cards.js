@@ -322,7 +322,7 @@ function pieCard(chart, context) {
   const body = [];
   for (const [currency, group] of groupBy(rows, (r) => r.currency ?? ALL)) {
     const slices = group.map((r) => ({
-      label: cellText({ name: "group" }, r),
+      label: r.name ?? cellText({ name: "group" }, r), // a segment's name (a product's) where it has one
       value: Number(r[measure.key] ?? 0),
       text: formatValue(r[measure.key], measure.unit, currency),
       href: rowHref(chart, r, context),
