@@ -48,7 +48,7 @@ def service(tmp_path: Path, emulator: Emulator) -> Iterator[ConnectionService]:
         max_retries=1,
         test_requests_per_second=10_000.0,
         live_requests_per_second=10_000.0,
-        endpoint_requests_per_second=4.0,
+        endpoint_requests_per_second=2.0,
     )
     with ConnectionService(settings) as svc:
         svc.create("shop", TEST_KEY)
@@ -71,6 +71,6 @@ def test_the_terminal_prints_charts_as_they_arrive(service: ConnectionService) -
 
     shown, whole = asyncio.run(go())
     # the credit notes (one page) are on screen well before the invoices (many pages) are read
-    assert screen.when("Credit notes") + 1.0 < screen.when("Invoices paid")
+    assert screen.when("Credit notes") + 0.4 < screen.when("Invoices paid")
     assert shown["charts"] == whole["charts"]
     assert shown["metrics"] == whole["metrics"]
