@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-dates bench clean install browser-deps
+.PHONY: demo test lint typecheck pytest pytest-dates bench clean install browser-deps postgres-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,15 @@ browser-deps:
 	@test -x /usr/bin/chromium || { echo "Installing chromium (Debian) for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The metadata tests run on SQLite and on a real PostgreSQL server that they start themselves
+# (initdb and pg_ctl in a temporary folder): Debian's server package provides those.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { echo "Installing postgresql (Debian) for the metadata tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 # Browser tests run in their own pytest run: Playwright's sync API keeps an event loop running
 # in the worker for the whole session, which would break later tests that call asyncio.run.
-pytest: $(STAMP) browser-deps
+pytest: $(STAMP) browser-deps postgres-deps
 	$(BIN)/pytest -n 2 -q -m "not browser"
 	$(MAKE) --no-print-directory pytest-dates
 	$(BIN)/pytest -n 2 -q -m browser

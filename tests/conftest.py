@@ -12,6 +12,9 @@
 - Time: the whole run reads one clock, started at ``tests.timeline.TEST_NOW`` (set
   ``FLITCH_TEST_AT`` to run at another date); generated accounts live at ``ACCOUNT_NOW``, as does
   ``tiny_account()`` (``TINY_NOW``). ``pin_clock(at)`` freezes the process's clock for a test.
+- PostgreSQL (``tests.postgres``): ``postgres_server`` (session) is a real server started for
+  the run, ``postgres_url`` a fresh database on it, ``database_url`` runs a test on each engine
+  (None for SQLite, then a PostgreSQL URL).
 - Keys: ``TEST_KEY`` / ``LIVE_KEY`` (Read on everything), ``LIMITED_KEY`` (no subscriptions,
   no events), ``REVOKED_KEY``, ``SECRET_KEY`` (sk_), ``PUBLISHABLE_KEY`` (pk_) — the emulator's
   demo keys, accepted by every emulator these fixtures start.
@@ -37,6 +40,7 @@ from flitch.emulator.auth import (
 )
 from flitch.emulator.server import Emulator, EmulatorConfig
 from flitch.emulator.store import Account
+from tests.postgres import database_url, postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.timeline import ACCOUNT_NOW, TEST_NOW, describe
 
 TEST_KEY = DEMO_TEST_KEY

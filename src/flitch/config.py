@@ -67,6 +67,15 @@ SETTINGS: tuple[Setting, ...] = (
         "data directory with mode 0600 on first run.",
     ),
     Setting(
+        "database_url",
+        "FLITCH_DATABASE_URL",
+        str,
+        None,
+        "Where the metadata lives (connections, sealed keys, runs, users, sessions, tokens): "
+        "unset, `flitch.db` in the data directory; `postgresql://USER:PASSWORD@HOST/DB` puts "
+        "it in PostgreSQL for server mode (see Server mode).",
+    ),
+    Setting(
         "stripe_api_base",
         "FLITCH_STRIPE_API_BASE",
         str,
@@ -161,6 +170,8 @@ SETTINGS: tuple[Setting, ...] = (
 class Settings:
     home: Path = Path("~/.flitch")
     secret_key: str | None = None
+    #: None: SQLite in ``home`` (``flitch.metadb.target``)
+    database_url: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
     live_requests_per_second: float = 100.0
     test_requests_per_second: float = 25.0

@@ -1,4 +1,8 @@
-"""Fixtures for the connection tests: the shared emulator and a private FLITCH_HOME."""
+"""Fixtures for the connection tests: the shared emulator and a private FLITCH_HOME.
+
+Every test that takes ``settings`` runs twice: with the metadata in SQLite (the default), then
+in a PostgreSQL database of its own (``database_url``, from ``tests.postgres``).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(home: Path, stripe: Emulator) -> Settings:
+def settings(home: Path, stripe: Emulator, database_url: str | None) -> Settings:
     # Generous budgets: the pacing is tested elsewhere, and these tests should take seconds.
     return Settings(
         home=home,
+        database_url=database_url,
         stripe_api_base=stripe.url,
         max_retries=1,
         request_timeout=10.0,

@@ -16,6 +16,7 @@ from flitch.connections.connection_table import ConnectionRow, ConnectionTable
 from flitch.connections.metadata import DB_FILE, SCHEMA_VERSION, MetadataDB, MetadataError, new_id
 from flitch.connections.records import DatasetState, DatasetStatus, KeyTestResult, RunOutcome
 from flitch.errors import NotFound
+from flitch.metadb import IntegrityError
 
 OK = DatasetStatus.OK
 
@@ -73,10 +74,10 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         MetadataDB(tmp_path)
 
 
-def test_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
-    with MetadataDB(tmp_path) as db:
+def test_names_are_unique_regardless_of_case(tmp_path: Path, database_url: str | None) -> None:
+    with MetadataDB(tmp_path, database_url) as db:
         cid = a_connection(db, "My Shop")
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(IntegrityError):
             a_connection(db, "my shop")
         assert ConnectionTable(db).get("MY SHOP").id == cid
         assert ConnectionTable(db).get(cid).name == "My Shop"
@@ -85,8 +86,8 @@ def test_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
         assert "My Shop" in caught.value.fix
 
 
-def test_dataset_state_and_scheduling(tmp_path: Path) -> None:
-    with MetadataDB(tmp_path) as db:
+def test_dataset_state_and_scheduling(tmp_path: Path, database_url: str | None) -> None:
+    with MetadataDB(tmp_path, database_url) as db:
         cid = a_connection(db)
         assert db.due_datasets() == {}  # refresh is off
         ConnectionTable(db).set_refresh(cid, 3600, now=1000.0)
@@ -110,8 +111,8 @@ def test_dataset_state_and_scheduling(tmp_path: Path) -> None:
         assert all(d.next_due_at is None for d in db.datasets(cid))
 
 
-def test_refresh_runs_are_recorded(tmp_path: Path) -> None:
-    with MetadataDB(tmp_path) as db:
+def test_refresh_runs_are_recorded(tmp_path: Path, database_url: str | None) -> None:
+    with MetadataDB(tmp_path, database_url) as db:
         cid = a_connection(db)
         run = db.record_run_start(cid, ["customers"], trigger="manual", started_at=10.0)
         assert db.runs(cid)[0].outcome is RunOutcome.RUNNING
@@ -132,8 +133,8 @@ def test_refresh_runs_are_recorded(tmp_path: Path) -> None:
         assert db.runs(cid)[0].outcome is RunOutcome.FAILED
 
 
-def test_set_objects_adds_and_removes_datasets(tmp_path: Path) -> None:
-    with MetadataDB(tmp_path) as db:
+def test_set_objects_adds_and_removes_datasets(tmp_path: Path, database_url: str | None) -> None:
+    with MetadataDB(tmp_path, database_url) as db:
         cid = a_connection(db)
         ConnectionTable(db).set_objects(
             cid,
@@ -165,7 +166,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     from flitch.connections.metadata import MetadataDB
     home, cid, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    db = MetadataDB(home)
+    db = MetadataDB(home, sys.argv[4] or None)
     for i in range(n):
         run = db.record_run_start(cid, ["customers"], trigger="manual")
         db.set_dataset_status(cid, "customers", "ok")
@@ -176,12 +177,14 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_do_not_fail(tmp_path: Path) -> None:
-    with MetadataDB(tmp_path) as db:
+def test_two_processes_writing_at_once_do_not_fail(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    with MetadataDB(tmp_path, database_url) as db:
         cid = a_connection(db)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(tmp_path), cid, "60"],
+            [sys.executable, "-c", WRITER, str(tmp_path), cid, "60", database_url or ""],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -189,7 +192,7 @@ def test_two_processes_writing_at_once_do_not_fail(tmp_path: Path) -> None:
         for _ in range(2)
     ]
     # Meanwhile this process writes too.
-    with MetadataDB(tmp_path) as db:
+    with MetadataDB(tmp_path, database_url) as db:
         for _ in range(30):
             ConnectionTable(db).set_refresh(cid, 900)
         outputs = [p.communicate(timeout=120) for p in procs]
@@ -201,12 +204,13 @@ def test_two_processes_writing_at_once_do_not_fail(tmp_path: Path) -> None:
         assert all(r.outcome is RunOutcome.OK for r in runs)
 
 
-def test_first_opens_racing_migrate_once(tmp_path: Path) -> None:
+def test_first_opens_racing_migrate_once(tmp_path: Path, database_url: str | None) -> None:
     script = "import sys; from pathlib import Path; from flitch.connections.metadata import "
-    script += "MetadataDB; MetadataDB(Path(sys.argv[1])).close()"
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(3)]
+    script += "MetadataDB; MetadataDB(Path(sys.argv[1]), sys.argv[2] or None).close()"
+    argv = [sys.executable, "-c", script, str(tmp_path), database_url or ""]
+    procs = [subprocess.Popen(argv) for _ in range(3)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
-    with MetadataDB(tmp_path) as db:
+    with MetadataDB(tmp_path, database_url) as db:
         assert db.schema_version() == SCHEMA_VERSION
 
 

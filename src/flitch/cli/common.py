@@ -4,7 +4,6 @@ Flitch error turned into a clear message and an exit status."""
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,8 +72,8 @@ def warn_if_home_exposed(settings: Settings, err: Console) -> None:
 @contextmanager
 def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionService]:
     """Open the service, and turn any Flitch error into a clear message and an exit status."""
-    from flitch.connections.metadata import unusable
     from flitch.connections.service import ConnectionService
+    from flitch.metadb import DatabaseError
 
     _, err = consoles()
     try:
@@ -91,8 +90,8 @@ def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionSe
         with ConnectionService(settings) as service:
             try:
                 yield service
-            except sqlite3.Error as exc:
-                raise unusable(service.db.path, exc) from None
+            except DatabaseError as exc:
+                raise service.db.unusable(exc) from None
     except FlitchError as error:
         if as_json:
             print_json({"ok": False, "error": error.to_dict()})

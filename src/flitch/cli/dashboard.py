@@ -43,7 +43,7 @@ def _boards(service: ConnectionService) -> DashboardStore:
     """The dashboards kept in the service's data directory (the built-in ones included)."""
     from flitch.dashboards.storage import DashboardStore
 
-    return DashboardStore.for_home(service.settings.home)
+    return DashboardStore(service.db.db)
 
 
 def _grain(text: str | None) -> Grain | None:

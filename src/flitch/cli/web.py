@@ -61,11 +61,11 @@ def _errors() -> Iterator[None]:
 
 
 def _store() -> UserStore:
-    from flitch.web.userdb import db_path
+    from flitch.web.userdb import for_settings
     from flitch.web.users import UserStore
 
     settings = Settings.from_env()
-    return UserStore(db_path(settings.home))
+    return UserStore(for_settings(settings))
 
 
 def _when(ts: float | None) -> str:

@@ -6,7 +6,6 @@ Only the connections package reads a :class:`ConnectionRow`; everything else get
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +13,7 @@ from flitch import clock as clocks
 from flitch.connections.metadata import MetadataDB, set_statuses
 from flitch.connections.records import ConnectionInfo, DatasetState, KeyTestResult
 from flitch.errors import NotFound
+from flitch.metadb import Row, Tx
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ConnectionTable:
 
     # -- connections --------------------------------------------------------------------------
     def insert(self, row: ConnectionRow, datasets: Sequence[DatasetState]) -> None:
-        """Save a new connection and its datasets; ``sqlite3.IntegrityError`` on a taken name."""
+        """Save a new connection and its datasets; ``metadb.IntegrityError`` on a taken name."""
         with self._db.write() as db:
             db.execute(
                 "INSERT INTO connections (id, name, name_key, mode, key_sealed, key_fingerprint,"
@@ -74,7 +74,7 @@ class ConnectionTable:
     def find(self, name_or_id: str) -> ConnectionRow | None:
         """The connection with this id, or else this name (case-insensitive)."""
         rows = self._db.query(
-            "SELECT * FROM connections WHERE id = ? OR name_key = ? ORDER BY id = ? DESC LIMIT 1",
+            "SELECT * FROM connections WHERE id = ? OR name_key = ? ORDER BY (id = ?) DESC LIMIT 1",
             (name_or_id.strip(), name_or_id.strip().casefold(), name_or_id.strip()),
         )
         return _connection_row(rows[0]) if rows else None
@@ -151,7 +151,8 @@ class ConnectionTable:
             if reset_refresh:
                 db.execute(
                     "UPDATE datasets SET last_refresh_at = NULL, rows = NULL, next_due_at ="
-                    " (SELECT CASE WHEN refresh_every IS NULL THEN NULL ELSE ? END"
+                    " (SELECT CASE WHEN refresh_every IS NULL THEN NULL"
+                    " ELSE CAST(? AS DOUBLE PRECISION) END"
                     " FROM connections WHERE id = ?) WHERE connection_id = ?",
                     (test.tested_at, connection_id, connection_id),
                 )
@@ -185,12 +186,18 @@ class ConnectionTable:
                 "UPDATE connections SET refresh_every = ?, updated_at = ? WHERE id = ?",
                 (every, now, connection_id),
             )
-            db.execute(
-                "UPDATE datasets SET next_due_at = CASE WHEN ? IS NULL THEN NULL"
-                " WHEN last_refresh_at IS NULL THEN ?"
-                " ELSE max(?, last_refresh_at + ?) END WHERE connection_id = ?",
-                (every, now, now, every, connection_id),
-            )
+            if every is None:
+                db.execute(
+                    "UPDATE datasets SET next_due_at = NULL WHERE connection_id = ?",
+                    (connection_id,),
+                )
+            else:  # never refreshed: due now; else one interval after the last, or now
+                db.execute(
+                    "UPDATE datasets SET next_due_at = CASE WHEN last_refresh_at IS NULL THEN ?"
+                    " WHEN last_refresh_at + ? > ? THEN last_refresh_at + ? ELSE ? END"
+                    " WHERE connection_id = ?",
+                    (now, every, now, every, now, connection_id),
+                )
 
     def set_objects(
         self, connection_id: str, datasets: Sequence[DatasetState], now: float | None = None
@@ -206,7 +213,7 @@ class ConnectionTable:
             )
             every = db.execute(
                 "SELECT refresh_every FROM connections WHERE id = ?", (connection_id,)
-            ).fetchone()[0]
+            ).scalar()
             _put_datasets(db, connection_id, datasets, now, every)
             db.execute("UPDATE connections SET updated_at = ? WHERE id = ?", (now, connection_id))
 
@@ -225,7 +232,7 @@ def _test_columns(test: KeyTestResult | None) -> tuple[object, ...]:
     return (test.tested_at, int(test.authenticated), test.message, test.fix)
 
 
-def _connection_row(r: sqlite3.Row) -> ConnectionRow:
+def _connection_row(r: Row) -> ConnectionRow:
     test = None
     if r["last_tested_at"] is not None:
         test = KeyTestResult(
@@ -251,7 +258,7 @@ def _connection_row(r: sqlite3.Row) -> ConnectionRow:
 
 
 def _put_datasets(
-    db: sqlite3.Connection,
+    db: Tx,
     connection_id: str,
     datasets: Sequence[DatasetState],
     now: float,

@@ -1,8 +1,10 @@
-"""The metadata database: one SQLite file, ``FLITCH_HOME/flitch.db``.
+"""The metadata database: ``FLITCH_HOME/flitch.db``, or PostgreSQL in server mode.
 
 It holds the connections (with their sealed keys; see ``connection_table``), the state of every
 dataset (each picked object of a connection) and the history of refresh runs. The web server, the
-scheduler and the CLI may all use it at once, from several processes:
+scheduler and the CLI may all use it at once, from several processes (and, on PostgreSQL, from
+several machines). Where it lives, how a writer takes the lock and how the schema is brought up
+to date are the seam's business (:mod:`flitch.metadb`); on SQLite:
 
 - WAL journal mode (readers never block the writer), a ``busy_timeout`` so a writer waits for
   another instead of failing, and every write in a ``BEGIN IMMEDIATE`` transaction (it takes the
@@ -20,12 +22,9 @@ The refresh runner writes through :meth:`record_run_start`, :meth:`record_run_fi
 
 from __future__ import annotations
 
-import os
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from flitch import catalog
@@ -38,89 +37,21 @@ from flitch.connections.records import (
     RunInfo,
     RunOutcome,
 )
-from flitch.errors import FlitchError
-from flitch.private import private_file
+from flitch.metadb import DatabaseError, MetadataError, Row, Target, Tx, dialect, open_database
+from flitch.metadb.schema import CONNECTIONS
+from flitch.metadb.target import DB_FILE, unreachable
 
-DB_FILE = "flitch.db"
-BUSY_TIMEOUT_MS = 30_000
+__all__ = ["DB_FILE", "SCHEMA_VERSION", "MetadataDB", "MetadataError", "new_id", "unusable"]
+
 #: Runs kept per connection; older ones are pruned when a new run starts.
 RUNS_KEPT = 200
-
-#: Forward migrations: (version, statements). Append only; never edit a released one.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (
-        1,
-        (
-            """CREATE TABLE connections (
-                id TEXT PRIMARY KEY,
-                name TEXT NOT NULL,
-                name_key TEXT NOT NULL UNIQUE,
-                mode TEXT NOT NULL CHECK (mode IN ('test', 'live')),
-                key_sealed BLOB NOT NULL,
-                key_fingerprint TEXT NOT NULL,
-                key_masked TEXT NOT NULL,
-                key_last4 TEXT NOT NULL,
-                can_read_events INTEGER NOT NULL DEFAULT 0,
-                refresh_every INTEGER CHECK (refresh_every IS NULL OR refresh_every > 0),
-                created_at REAL NOT NULL,
-                updated_at REAL NOT NULL,
-                last_tested_at REAL,
-                last_test_ok INTEGER,
-                last_test_message TEXT,
-                last_test_fix TEXT
-            )""",
-            """CREATE TABLE datasets (
-                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
-                object TEXT NOT NULL,
-                position INTEGER NOT NULL,
-                status TEXT NOT NULL CHECK (status IN ('ok', 'missing_permission', 'failed')),
-                reason TEXT,
-                fix TEXT,
-                status_at REAL NOT NULL,
-                last_refresh_at REAL,
-                next_due_at REAL,
-                rows INTEGER,
-                PRIMARY KEY (connection_id, object)
-            ) WITHOUT ROWID""",
-            "CREATE INDEX datasets_due ON datasets (next_due_at) WHERE next_due_at IS NOT NULL",
-            """CREATE TABLE refresh_runs (
-                id TEXT PRIMARY KEY,
-                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
-                objects TEXT NOT NULL,
-                trigger TEXT NOT NULL,
-                started_at REAL NOT NULL,
-                finished_at REAL,
-                outcome TEXT NOT NULL
-                    CHECK (outcome IN ('running', 'ok', 'partial', 'failed')),
-                records INTEGER,
-                requests INTEGER,
-                error TEXT,
-                fix TEXT
-            )""",
-            "CREATE INDEX refresh_runs_by_connection ON refresh_runs (connection_id, started_at)",
-        ),
-    ),
-)
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-
-
-class MetadataError(FlitchError):
-    """The metadata database cannot be used as it is."""
+#: The connections' tables' schema version this Flitch writes (``flitch.metadb.schema``).
+SCHEMA_VERSION = CONNECTIONS.latest
 
 
 def unusable(path: Path, exc: BaseException) -> MetadataError:
-    """The error for a metadata database that cannot be opened, read or written."""
-    detail = getattr(exc, "strerror", None) or str(exc)
-    if "locked" in detail:
-        return MetadataError(
-            f"The metadata database {path} stayed locked by another Flitch process ({detail}).",
-            "Try again in a moment; if it persists, stop the other `flitch` processes.",
-        )
-    return MetadataError(
-        f"The metadata database {path} cannot be used ({detail}).",
-        "Check that FLITCH_HOME is a directory you can write on a disk with free space, or "
-        "restore flitch.db from your backup.",
-    )
+    """The error for a SQLite metadata database that cannot be opened, read or written."""
+    return unreachable(Target(dialect.SQLITE, path=path), exc)
 
 
 def new_id(prefix: str) -> str:
@@ -130,47 +61,30 @@ def new_id(prefix: str) -> str:
 
 
 class MetadataDB:
-    """The metadata database of one ``FLITCH_HOME``; safe to share between threads."""
+    """The metadata database of one install; safe to share between threads.
 
-    def __init__(self, home: Path) -> None:
+    ``url`` is FLITCH_DATABASE_URL: unset, the database is ``home/flitch.db``.
+    """
+
+    def __init__(self, home: Path, url: str | None = None) -> None:
+        self.target = Target.of(home, url)
         self.path = home / DB_FILE
-        self._lock = threading.RLock()
+        #: how messages name the database (a file, or a URL without its password)
+        self.where = self.target.where
         try:
-            ensure_home(home)
-            if not self.path.exists():
-                with suppress(FileExistsError):
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise unusable(self.path, exc) from None
-        self._conn.row_factory = sqlite3.Row
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA secure_delete = ON")
-            # made 0600 above, or by an older Flitch with the umask's mode; SQLite gives its
-            # log and shared-memory files the database's mode
-            for suffix in ("", "-wal", "-shm"):
-                private_file(self.path.with_name(self.path.name + suffix))
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise unusable(self.path, exc) from None
-        except BaseException:
-            self._conn.close()
-            raise
+            if self.target.engine == dialect.SQLITE:
+                ensure_home(home)
+            self.db = open_database(home, url)
+        except OSError as exc:
+            raise unreachable(self.target, exc) from None
 
     # -- plumbing -----------------------------------------------------------------------------
+    @property
+    def engine(self) -> str:
+        return self.db.engine
+
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
 
     def __enter__(self) -> MetadataDB:
         return self
@@ -178,88 +92,56 @@ class MetadataDB:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def unusable(self, exc: BaseException) -> MetadataError:
+        """The error to show for a database error met while using it."""
+        return unreachable(self.target, exc)
+
+    def write(self) -> AbstractContextManager[Tx]:
         """One write transaction: the write lock is taken at the start (others wait for it)."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return self.db.transaction(write=True)
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> AbstractContextManager[Tx]:
         """One read transaction: a consistent snapshot across several queries."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
+        return self.db.transaction(write=False)
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Rows of one read-only statement."""
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self.db.query(sql, params)
 
     def schema_version(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
-
-    def _migrate(self) -> None:
-        with self.write() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-            )
-            current = int(db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
-            if current > SCHEMA_VERSION:
-                raise MetadataError(
-                    f"{self.path} was written by a newer Flitch (schema {current}; this version "
-                    f"knows up to {SCHEMA_VERSION}).",
-                    "Upgrade Flitch, or point FLITCH_HOME at another directory.",
-                )
-            for version, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, clocks.now()),
-                )
+        with self.read() as tx:
+            return int(tx.execute("SELECT max(version) FROM schema_version").scalar() or 0)
 
     def scrub(self) -> bool:
         """Leave no trace of deleted rows in any file: checkpoint, VACUUM, truncate the WAL.
 
         Returns False when another process kept the database busy for the whole busy timeout:
         the rows are gone and their pages were zeroed (``secure_delete``), but the file was not
-        compacted and old frames may remain in the WAL until later writes overwrite them.
+        compacted and old frames may remain in the WAL until later writes overwrite them. On
+        PostgreSQL the tables are vacuumed, and False says what remains true there: the
+        server's own write-ahead log and backups are not Flitch's to wipe.
         """
-        with self._lock:
+        with self.db.maintenance() as tx:
+            if tx.engine == dialect.POSTGRES:
+                tx.execute("VACUUM refresh_runs, datasets, connections")
+                return False
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self._conn.execute("VACUUM")
+                tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                tx.execute("VACUUM")
                 busy = 1
                 for _ in range(3):
-                    busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                    busy = tx.execute("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
                     if not busy:
                         break
-            except sqlite3.OperationalError:  # still locked by another process after the timeout
+            except DatabaseError:  # still locked by another process after the timeout
                 return False
             return not busy
 
     # -- datasets -------------------------------------------------------------------------------
     def datasets(self, connection_id: str) -> list[DatasetInfo]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM datasets WHERE connection_id = ? ORDER BY position",
-                (connection_id,),
-            ).fetchall()
+        rows = self.query(
+            "SELECT * FROM datasets WHERE connection_id = ? ORDER BY position", (connection_id,)
+        )
         return [
             DatasetInfo(
                 object=r["object"],
@@ -317,15 +199,14 @@ class MetadataDB:
     def due_datasets(self, now: float | None = None) -> dict[str, tuple[str, ...]]:
         """Connection id → the objects due for a refresh (refresh on, not blocked, due now)."""
         now = clocks.now() if now is None else now
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT d.connection_id, d.object FROM datasets d"
-                " JOIN connections c ON c.id = d.connection_id"
-                " WHERE c.refresh_every IS NOT NULL AND d.next_due_at <= ?"
-                " AND d.status != 'missing_permission'"
-                " ORDER BY d.connection_id, d.position",
-                (now,),
-            ).fetchall()
+        rows = self.query(
+            "SELECT d.connection_id, d.object FROM datasets d"
+            " JOIN connections c ON c.id = d.connection_id"
+            " WHERE c.refresh_every IS NOT NULL AND d.next_due_at <= ?"
+            " AND d.status != 'missing_permission'"
+            " ORDER BY d.connection_id, d.position",
+            (now,),
+        )
         due: dict[str, list[str]] = {}
         for r in rows:
             due.setdefault(r[0], []).append(r[1])
@@ -388,7 +269,7 @@ class MetadataDB:
             return db.execute(
                 "UPDATE refresh_runs SET outcome = 'failed', finished_at = ?, error = ?,"
                 " fix = 'The next scheduled refresh runs it again.' WHERE outcome = 'running'"
-                " AND (? IS NULL OR connection_id = ?)",
+                " AND (CAST(? AS TEXT) IS NULL OR connection_id = ?)",
                 (clocks.now(), error, connection_id, connection_id),
             ).rowcount
 
@@ -404,22 +285,20 @@ class MetadataDB:
         self, connection_id: str, trigger: str, outcome: RunOutcome | str = RunOutcome.OK
     ) -> float | None:
         """When the newest run of this trigger (e.g. ``verify``) with this outcome started."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT max(started_at) FROM refresh_runs WHERE connection_id = ?"
-                " AND trigger = ? AND outcome = ?",
-                (connection_id, trigger, RunOutcome(outcome).value),
-            ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        rows = self.query(
+            "SELECT max(started_at) FROM refresh_runs WHERE connection_id = ?"
+            " AND trigger = ? AND outcome = ?",
+            (connection_id, trigger, RunOutcome(outcome).value),
+        )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def runs(self, connection_id: str, limit: int = 20) -> list[RunInfo]:
         """The latest runs of a connection, newest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM refresh_runs WHERE connection_id = ?"
-                " ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (connection_id, limit),
-            ).fetchall()
+        rows = self.query(
+            "SELECT * FROM refresh_runs WHERE connection_id = ?"
+            " ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            (connection_id, limit),
+        )
         return [
             RunInfo(
                 id=r["id"],
@@ -438,9 +317,7 @@ class MetadataDB:
         ]
 
 
-def set_statuses(
-    db: sqlite3.Connection, connection_id: str, datasets: Sequence[DatasetState], now: float
-) -> None:
+def set_statuses(db: Tx, connection_id: str, datasets: Sequence[DatasetState], now: float) -> None:
     for d in datasets:
         db.execute(
             "UPDATE datasets SET status = ?, reason = ?, fix = ?, status_at = ?"

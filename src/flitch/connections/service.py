@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sqlite3
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from flitch.connections.records import (
 )
 from flitch.errors import AuthenticationFailed, InputError, StripeUnavailable
 from flitch.keys import RestrictedKey, parse_key
+from flitch.metadb import IntegrityError
 
 if TYPE_CHECKING:
     # The probe brings the Stripe SDK: imported when a key is tested, so listing or changing
@@ -102,7 +102,7 @@ class ConnectionService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = Path(settings.home)
-        self.db = MetadataDB(self.home)
+        self.db = MetadataDB(self.home, settings.database_url)
         self.table = ConnectionTable(self.db)
         self._master: MasterKey | None = None
 
@@ -210,7 +210,7 @@ class ConnectionService:
         )
         try:
             self.table.insert(row, _states(report))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise _taken(clean) from None
         return SaveResult(self.get(connection_id), report)
 

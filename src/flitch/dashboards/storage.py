@@ -1,20 +1,17 @@
-"""User-made dashboards, kept in Flitch's metadata database (``FLITCH_HOME/flitch.db``).
+"""User-made dashboards, kept in Flitch's metadata database (``flitch.db``, or PostgreSQL).
 
-The tables here start with ``dash_`` and their migrations are recorded in their own table,
-``dash_schema_migrations``, so they never collide with the migrations other parts of Flitch keep
-in the same file. A dashboard is stored as its JSON form (``Dashboard.to_dict``), checked on the
-way in and on the way out, so a chart that no longer fits the catalog is reported, not drawn
-wrongly.
+The tables here start with ``dash_``; their migrations are the ``dashboards`` part of
+:mod:`flitch.metadb.schema`, recorded in their own table, ``dash_schema_migrations``. A
+dashboard is stored as its JSON form (``Dashboard.to_dict``), checked on the way in and on the
+way out, so a chart that no longer fits the catalog is reported, not drawn wrongly.
 
 Names are unique (case-insensitive) and never those of the built-in dashboards.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,22 +28,11 @@ from flitch.dashboards.model import (
     with_ids,
 )
 from flitch.errors import InputError, NotFound
+from flitch.metadb import Database, Row, Tx
+from flitch.metadb.dialect import SQLITE
+from flitch.metadb.target import DB_FILE, Target, open_target
 
-DB_NAME = "flitch.db"
-
-#: Ordered schema changes; the index + 1 is the version. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE dash_dashboards (
-        name TEXT PRIMARY KEY COLLATE NOCASE,
-        title TEXT NOT NULL,
-        body TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    """,
-)
+DB_NAME = DB_FILE
 
 
 def db_path(home: Path) -> Path:
@@ -56,9 +42,12 @@ def db_path(home: Path) -> Path:
 class DashboardStore:
     """Create, read, change, reorder, copy, delete, export and import user dashboards."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._migrate()
+    def __init__(self, where: Database | Path) -> None:
+        """``where``: the install's metadata database, or a SQLite file's path."""
+        if isinstance(where, Database):
+            self.db = where
+        else:
+            self.db = open_target(Target(SQLITE, path=Path(where)))
 
     @classmethod
     def for_home(cls, home: Path) -> DashboardStore:
@@ -66,73 +55,37 @@ class DashboardStore:
 
     # -- plumbing --------------------------------------------------------------------------------
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 15000")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-
-    def _migrate(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not self.path.exists():
-            with suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS dash_schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-            )
-            row = db.execute("SELECT COALESCE(MAX(version), 0) FROM dash_schema_migrations")
-            current = int(row.fetchone()[0])
-            if current > len(MIGRATIONS):
-                raise InputError(
-                    f"{self.path} holds dashboards saved by a newer Flitch.",
-                    "Upgrade Flitch, or point FLITCH_HOME at another directory.",
-                )
-            for version, script in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(
-                    "INSERT INTO dash_schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, clocks.now()),
-                )
+    def _db(self) -> Iterator[Tx]:
+        with self.db.write() as tx:
+            yield tx
 
     @staticmethod
-    def _load(row: sqlite3.Row) -> Dashboard:
+    def _load(row: Row) -> Dashboard:
         return dashboard_from_dict(orjson.loads(row["body"]))
 
-    def _require(self, db: sqlite3.Connection, name: str) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM dash_dashboards WHERE name = ?", (name,)).fetchone()
+    def _require(self, db: Tx, name: str) -> Row:
+        row = db.execute(
+            "SELECT * FROM dash_dashboards WHERE lower(name) = lower(?)", (name,)
+        ).fetchone()
         if row is None:
             raise NotFound(
                 f"There is no dashboard {name!r}.",
                 "List them with flitch dashboards list; the built-in ones are "
                 f"{', '.join(BUILTIN)}.",
             )
-        found: sqlite3.Row = row
-        return found
+        return row
 
     @staticmethod
-    def _new_name(db: sqlite3.Connection, name: str) -> str:
+    def _new_name(db: Tx, name: str) -> str:
         check_name(name)
         if name.lower() in BUILTIN:
             raise InputError(
                 f"{name!r} is the name of a built-in dashboard.",
                 "Pick another name (copy the built-in one under a new name to change it).",
             )
-        if db.execute("SELECT 1 FROM dash_dashboards WHERE name = ?", (name,)).fetchone():
+        if db.execute(
+            "SELECT 1 FROM dash_dashboards WHERE lower(name) = lower(?)", (name,)
+        ).fetchone():
             raise InputError(
                 f"A dashboard named {name!r} already exists.",
                 "Pick another name, or replace it (--replace on import).",
@@ -142,12 +95,12 @@ class DashboardStore:
     # -- reading ---------------------------------------------------------------------------------
     def all(self) -> list[Dashboard]:
         """The user dashboards, in their order."""
-        with self._db() as db:
+        with self.db.read() as db:
             rows = db.execute("SELECT * FROM dash_dashboards ORDER BY position, name").fetchall()
         return [self._load(r) for r in rows]
 
     def get(self, name: str) -> Dashboard:
-        with self._db() as db:
+        with self.db.read() as db:
             return self._load(self._require(db, name))
 
     def find(self, name: str) -> Dashboard:
@@ -162,11 +115,11 @@ class DashboardStore:
         now = clocks.now()
         with self._db() as db:
             self._new_name(db, checked.name)
-            last = db.execute("SELECT COALESCE(MAX(position), -1) FROM dash_dashboards")
+            last = db.execute("SELECT COALESCE(MAX(position), -1) FROM dash_dashboards").scalar()
             db.execute(
                 "INSERT INTO dash_dashboards (name, title, body, position, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (checked.name, checked.title, _body(checked), last.fetchone()[0] + 1, now, now),
+                (checked.name, checked.title, _body(checked), int(last) + 1, now, now),
             )
         return checked
 
@@ -179,7 +132,7 @@ class DashboardStore:
                 self._new_name(db, checked.name)
             db.execute(
                 "UPDATE dash_dashboards SET name = ?, title = ?, body = ?, updated_at = ?"
-                " WHERE name = ?",
+                " WHERE lower(name) = lower(?)",
                 (checked.name, checked.title, _body(checked), clocks.now(), name),
             )
         return checked
@@ -187,7 +140,7 @@ class DashboardStore:
     def delete(self, name: str) -> None:
         with self._db() as db:
             self._require(db, name)
-            db.execute("DELETE FROM dash_dashboards WHERE name = ?", (name,))
+            db.execute("DELETE FROM dash_dashboards WHERE lower(name) = lower(?)", (name,))
 
     def copy(self, source: str, name: str, title: str | None = None) -> Dashboard:
         """A new dashboard starting as a copy of a built-in (or another user) dashboard."""
@@ -204,7 +157,10 @@ class DashboardStore:
             names = [n for n in names if n.lower() != name.lower()]
             names.insert(max(0, min(position, len(names))), name)
             for i, n in enumerate(names):
-                db.execute("UPDATE dash_dashboards SET position = ? WHERE name = ?", (i, n))
+                db.execute(
+                    "UPDATE dash_dashboards SET position = ? WHERE lower(name) = lower(?)",
+                    (i, n),
+                )
         return names
 
     # -- charts ----------------------------------------------------------------------------------
@@ -257,9 +213,10 @@ class DashboardStore:
             body["name"] = name
         dashboard = dashboard_from_dict(body)
         if replace_existing:
-            with self._db() as db:
+            with self.db.read() as db:
                 exists = db.execute(
-                    "SELECT 1 FROM dash_dashboards WHERE name = ?", (dashboard.name,)
+                    "SELECT 1 FROM dash_dashboards WHERE lower(name) = lower(?)",
+                    (dashboard.name,),
                 ).fetchone()
             if exists:
                 return self.save(dashboard.name, dashboard)

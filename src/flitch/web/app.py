@@ -115,7 +115,7 @@ def create_app(
     when not given, and closed with the app); ``clock``, ``password_hasher`` and
     ``signin_limits`` let tests and deployments tune time, hashing cost and the sign-in limit.
     """
-    db = userdb.db_path(settings.home)
+    db = userdb.for_settings(settings)
     hasher = password_hasher or PasswordHasher()
     trusted = settings.trust_proxy if trust_proxy is None else trust_proxy
     renderer = Renderer()
@@ -147,7 +147,7 @@ def create_app(
         lifespan=_lifespan(ctx, owns_service=connection_service is None),
     )
     app.state.flitch = ctx
-    app.state.dashboards = DashboardStore.for_home(settings.home)
+    app.state.dashboards = DashboardStore(db)
     # Routes are added flat (not through include_router) so that ``app.routes`` lists every
     # route: the access table is checked against it, and the route-walking test reads it.
     routers = (

@@ -36,7 +36,7 @@ class WebContext:
 
     def setup_code(self) -> str | None:
         """The one-time code first-run setup asks for, while no account exists (else None)."""
-        return setup_codes.issue(self.users.path)
+        return setup_codes.issue(self.users.db)
 
     def verify(self, name: str, password: str, address: str) -> User | None:
         """The user whose name and password these are, or ``None``, under the sign-in limit:

@@ -92,7 +92,7 @@ def setup(
 ) -> Response:
     try:
         # The code first: without it, nothing else about the form is worth saying.
-        if not setup_codes.matches(ctx.users.path, setup_code):
+        if not setup_codes.matches(ctx.users.db, setup_code):
             raise setup_codes.SetupCodeRefused()
         if password != password_again:
             raise InputError(

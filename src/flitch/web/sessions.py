@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flitch import clock as clocks
+from flitch.metadb import Database
 from flitch.web import userdb
 from flitch.web.users import Role, User, hash_token
 
@@ -30,17 +31,16 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = clocks.now) -> None:
-        self.path = path
+    def __init__(self, path: Database | Path, *, clock: Callable[[], float] = clocks.now) -> None:
+        self.db = userdb.database(path)
         self.clock = clock
-        userdb.migrate(path)
 
     def create(self, user: User) -> tuple[str, Session]:
         """A new session for a user: the cookie value (secret) and the session."""
         secret = secrets.token_urlsafe(32)
         csrf_token = secrets.token_urlsafe(32)
         now = self.clock()
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "DELETE FROM web_sessions WHERE last_seen < ? OR created_at < ?",
                 (now - IDLE_LIMIT, now - LIFETIME),
@@ -58,7 +58,7 @@ class SessionStore:
             return None
         digest = hash_token(secret)
         now = self.clock()
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             row = conn.execute(
                 "SELECT s.csrf_token, s.created_at AS s_created, s.last_seen, u.* "
                 "FROM web_sessions s JOIN web_users u ON u.id = s.user_id "
@@ -88,12 +88,12 @@ class SessionStore:
         )
 
     def delete(self, secret: str) -> None:
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (hash_token(secret),))
 
     def count(self, user: User) -> int:
-        with userdb.connect(self.path) as conn:
-            row = conn.execute(
+        with self.db.read() as conn:
+            found = conn.execute(
                 "SELECT COUNT(*) FROM web_sessions WHERE user_id = ?", (user.id,)
-            ).fetchone()
-        return int(row[0])
+            ).scalar()
+        return int(found)

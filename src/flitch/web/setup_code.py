@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import sqlite3
 from pathlib import Path
 
 from flitch import clock as clocks
+from flitch.metadb import Database, Tx
 from flitch.web import userdb
 from flitch.web.errors import Forbidden
 
@@ -51,9 +51,9 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
-def issue(path: Path) -> str | None:
+def issue(path: Database | Path) -> str | None:
     """The setup code while no account exists (made now if there is none yet), else ``None``."""
-    with userdb.connect(path) as conn:
+    with userdb.database(path).write() as conn:
         if conn.execute("SELECT 1 FROM web_users LIMIT 1").fetchone():
             return None
         row = conn.execute("SELECT code FROM web_setup_code").fetchone()
@@ -67,7 +67,7 @@ def issue(path: Path) -> str | None:
         return code
 
 
-def check(conn: sqlite3.Connection, given: str) -> None:
+def check(conn: Tx, given: str) -> None:
     """``SetupCodeRefused`` unless ``given`` is the stored code (inside the caller's
     transaction, so the account it allows is created under the same lock)."""
     row = conn.execute("SELECT code FROM web_setup_code").fetchone()
@@ -76,14 +76,14 @@ def check(conn: sqlite3.Connection, given: str) -> None:
         raise SetupCodeRefused()
 
 
-def forget(conn: sqlite3.Connection) -> None:
+def forget(conn: Tx) -> None:
     """An account exists now: the code has served (inside the caller's transaction)."""
     conn.execute("DELETE FROM web_setup_code")
 
 
-def matches(path: Path, given: str) -> bool:
+def matches(path: Database | Path, given: str) -> bool:
     """Whether ``given`` is the current setup code (for answering early; ``check`` decides)."""
-    with userdb.connect(path) as conn:
+    with userdb.database(path).read() as conn:
         try:
             check(conn, given)
         except SetupCodeRefused:

@@ -4,8 +4,9 @@ Every attempt is counted under two subjects, ``user:<name>`` and ``addr:<address
 password is checked: checking a password is slow (argon2 on purpose), and a limit that counted
 failures only once they were known let every attempt sent at the same instant through (40 wrong
 passwords at once: 31 were verified against a limit of 5). So ``reserve`` counts the attempt and
-refuses it in one ``BEGIN IMMEDIATE`` transaction of the metadata database, which SQLite runs one
-at a time across threads and across every ``flitch serve`` sharing the FLITCH_HOME: of any
+refuses it in one write transaction of the metadata database, which runs one at a time across
+threads and across every ``flitch serve`` sharing the database (SQLite's ``BEGIN IMMEDIATE``, or
+the writers' advisory lock on PostgreSQL, so replicas on several machines count together): of any
 number of simultaneous attempts, at most the limit get a reservation, and only they are checked.
 
 An attempt whose password turns out right gives its reservation back (``succeeded``), and clears
@@ -18,12 +19,12 @@ that is. The records live in the metadata database, so a restart does not lift a
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flitch import clock as clocks
+from flitch.metadb import Database, Tx
 from flitch.web import userdb
 from flitch.web.errors import TooManyAttempts
 
@@ -46,15 +47,14 @@ class Reservation:
 class SignInThrottle:
     def __init__(
         self,
-        path: Path,
+        path: Database | Path,
         limits: Limits | None = None,
         *,
         clock: Callable[[], float] = clocks.now,
     ) -> None:
-        self.path = path
+        self.db = userdb.database(path)
         self.limits = limits or Limits()
         self.clock = clock
-        userdb.migrate(path)
 
     @staticmethod
     def _subjects(name: str, address: str) -> tuple[str, str]:
@@ -66,9 +66,9 @@ class SignInThrottle:
         now = self.clock()
         since = now - self.limits.window
         user_subject, addr_subject = self._subjects(name, address)
-        # userdb.connect begins IMMEDIATE: the write lock is taken before the count is read, so
-        # no other attempt, in this process or another, can count between the read and the insert.
-        with userdb.connect(self.path) as conn:
+        # A write transaction takes the writers' lock before the count is read, so no other
+        # attempt, in this process or another, can count between the read and the insert.
+        with self.db.write() as conn:
             conn.execute("DELETE FROM web_signin_failures WHERE at < ?", (since,))
             wait = max(
                 self._wait(conn, user_subject, self.limits.per_user, now),
@@ -77,16 +77,17 @@ class SignInThrottle:
             rows: list[int] = []
             if wait <= 0:
                 for subject in (user_subject, addr_subject):
-                    cur = conn.execute(
-                        "INSERT INTO web_signin_failures (subject, at) VALUES (?, ?)",
+                    added = conn.execute(
+                        "INSERT INTO web_signin_failures (subject, at) VALUES (?, ?)"
+                        " RETURNING rowid",
                         (subject, now),
-                    )
-                    rows.append(int(cur.lastrowid or 0))
+                    ).scalar()
+                    rows.append(int(added))
         if wait > 0:
             raise TooManyAttempts(wait)
         return Reservation(name=name, rows=tuple(rows))
 
-    def _wait(self, conn: sqlite3.Connection, subject: str, limit: int, now: float) -> float:
+    def _wait(self, conn: Tx, subject: str, limit: int, now: float) -> float:
         """Seconds until ``subject`` may try again (0 when it may now)."""
         rows = conn.execute(
             "SELECT at FROM web_signin_failures WHERE subject = ? AND at >= ? "
@@ -101,7 +102,7 @@ class SignInThrottle:
     def succeeded(self, reservation: Reservation) -> None:
         """The password was right: give the attempt back and clear the account's failures."""
         user_subject, _ = self._subjects(reservation.name, "")
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             conn.executemany(
                 "DELETE FROM web_signin_failures WHERE rowid = ?",
                 [(row,) for row in reservation.rows],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from flitch import clock as clocks
 from flitch.errors import InputError, NotFound
+from flitch.metadb import Database, IntegrityError, Row, Tx
 from flitch.web import setup_code, userdb
 from flitch.web.errors import Conflict
 
@@ -123,15 +123,15 @@ class UserStore:
 
     def __init__(
         self,
-        path: Path,
+        path: Database | Path,
         *,
         clock: Callable[[], float] = clocks.now,
         hasher: PasswordHasher | None = None,
     ) -> None:
-        self.path = path
+        #: the metadata database (a SQLite file's path is opened as one)
+        self.db = userdb.database(path)
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
-        userdb.migrate(path)
         # Verified against when a name is unknown, so a wrong name costs as much as a wrong
         # password and the timing does not tell which names exist.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
@@ -139,17 +139,19 @@ class UserStore:
     # users -----------------------------------------------------------------------------
 
     def count(self) -> int:
-        with userdb.connect(self.path) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM web_users").fetchone()[0])
+        with self.db.read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM web_users").scalar())
 
     def list_users(self) -> list[User]:
-        with userdb.connect(self.path) as conn:
-            rows = conn.execute("SELECT * FROM web_users ORDER BY name COLLATE NOCASE").fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT * FROM web_users ORDER BY lower(name)").fetchall()
         return [_user(row) for row in rows]
 
     def get(self, name: str) -> User:
-        with userdb.connect(self.path) as conn:
-            row = conn.execute("SELECT * FROM web_users WHERE name = ?", (name,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM web_users WHERE lower(name) = lower(?)", (name,)
+            ).fetchone()
         if row is None:
             raise NotFound(
                 f"There is no user named {name[:64]!r}.",
@@ -158,7 +160,7 @@ class UserStore:
         return _user(row)
 
     def get_by_id(self, user_id: int) -> User | None:
-        with userdb.connect(self.path) as conn:
+        with self.db.read() as conn:
             row = conn.execute("SELECT * FROM web_users WHERE id = ?", (user_id,)).fetchone()
         return None if row is None else _user(row)
 
@@ -176,7 +178,7 @@ class UserStore:
         the same transaction. Any account created ends the setup code."""
         name = check_name(name)
         password_hash = self.hasher.hash(check_password(password))
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             if only_if_none and conn.execute("SELECT 1 FROM web_users LIMIT 1").fetchone():
                 raise Conflict(
                     "The first account was already created.",
@@ -186,16 +188,17 @@ class UserStore:
                 setup_code.check(conn, code)
             setup_code.forget(conn)
             try:
-                cur = conn.execute(
-                    "INSERT INTO web_users (name, role, password_hash, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (name, role.value, password_hash, self.clock()),
+                user_id = int(
+                    conn.execute(
+                        "INSERT INTO web_users (name, role, password_hash, created_at) "
+                        "VALUES (?, ?, ?, ?) RETURNING id",
+                        (name, role.value, password_hash, self.clock()),
+                    ).scalar()
                 )
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise Conflict(
                     f"A user named {name!r} already exists.", "Choose another name."
                 ) from None
-            user_id = int(cur.lastrowid or 0)
         user = self.get_by_id(user_id)
         assert user is not None
         return user
@@ -205,7 +208,7 @@ class UserStore:
         their API tokens end too. Returns how many tokens were revoked."""
         user = self.get(name)
         password_hash = self.hasher.hash(check_password(password))
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "UPDATE web_users SET password_hash = ? WHERE id = ?", (password_hash, user.id)
             )
@@ -218,7 +221,7 @@ class UserStore:
         user and how many tokens were revoked."""
         user = self.get(name)
         revoked = 0
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             if user.is_admin and role is not Role.ADMIN:
                 self._refuse_if_last_admin(conn, user)
             conn.execute("UPDATE web_users SET role = ? WHERE id = ?", (role.value, user.id))
@@ -229,15 +232,15 @@ class UserStore:
     def delete(self, name: str) -> None:
         """Delete a user with their sessions and tokens; the last admin cannot be deleted."""
         user = self.get(name)
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             if user.is_admin:
                 self._refuse_if_last_admin(conn, user)
             conn.execute("DELETE FROM web_users WHERE id = ?", (user.id,))
 
-    def _refuse_if_last_admin(self, conn: sqlite3.Connection, user: User) -> None:
+    def _refuse_if_last_admin(self, conn: Tx, user: User) -> None:
         others = conn.execute(
             "SELECT COUNT(*) FROM web_users WHERE role = 'admin' AND id != ?", (user.id,)
-        ).fetchone()[0]
+        ).scalar()
         if int(others) == 0:
             raise Conflict(
                 f"{user.name!r} is the only admin.",
@@ -246,8 +249,10 @@ class UserStore:
 
     def verify(self, name: str, password: str) -> User | None:
         """The user whose name and password these are, or ``None``."""
-        with userdb.connect(self.path) as conn:
-            row = conn.execute("SELECT * FROM web_users WHERE name = ?", (name.strip(),)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM web_users WHERE lower(name) = lower(?)", (name.strip(),)
+            ).fetchone()
         stored = row["password_hash"] if row is not None else self._dummy_hash
         try:
             self.hasher.verify(stored, password)
@@ -256,7 +261,7 @@ class UserStore:
         if row is None:
             return None
         if self.hasher.check_needs_rehash(stored):
-            with userdb.connect(self.path) as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     "UPDATE web_users SET password_hash = ? WHERE id = ?",
                     (self.hasher.hash(password), row["id"]),
@@ -275,13 +280,14 @@ class UserStore:
                 f"Name it after the script that uses it, in 1 to {LABEL_MAX} characters.",
             )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with userdb.connect(self.path) as conn:
-            cur = conn.execute(
-                "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (user.id, label, secret[:8], hash_token(secret), self.clock()),
+        with self.db.write() as conn:
+            token_id = int(
+                conn.execute(
+                    "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (user.id, label, secret[:8], hash_token(secret), self.clock()),
+                ).scalar()
             )
-            token_id = int(cur.lastrowid or 0)
         return self._token(token_id), secret
 
     def list_tokens(self, user_id: int | None = None) -> list[ApiToken]:
@@ -294,13 +300,13 @@ class UserStore:
         if user_id is not None:
             query += " WHERE t.user_id = ?"
             params = (user_id,)
-        with userdb.connect(self.path) as conn:
+        with self.db.read() as conn:
             rows = conn.execute(query + " ORDER BY t.id", params).fetchall()
         return [_token(row) for row in rows]
 
     def token_counts(self) -> dict[int, int]:
         """How many API tokens each user has, by user id (users without any left out)."""
-        with userdb.connect(self.path) as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 "SELECT user_id, COUNT(*) FROM web_api_tokens GROUP BY user_id"
             ).fetchall()
@@ -312,7 +318,7 @@ class UserStore:
                 f"There is no API token with id {token_id}.",
                 "List the tokens (`flitch tokens list`) to find its id.",
             )
-        with userdb.connect(self.path) as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 "SELECT t.*, u.name AS user_name FROM web_api_tokens t "
                 "JOIN web_users u ON u.id = t.user_id WHERE t.id = ?",
@@ -333,7 +339,7 @@ class UserStore:
                 f"There is no API token with id {token_id}.",
                 "List your tokens to find its id.",
             )
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             conn.execute("DELETE FROM web_api_tokens WHERE id = ?", (token_id,))
 
     def user_for_token(self, secret: str, *, address: str | None = None) -> User | None:
@@ -341,7 +347,7 @@ class UserStore:
         (its time to the minute, and the client ``address`` when given)."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
-        with userdb.connect(self.path) as conn:
+        with self.db.write() as conn:
             row = conn.execute(
                 "SELECT u.*, t.id AS token_id, t.last_used_at, t.last_used_from "
                 "FROM web_api_tokens t JOIN web_users u ON u.id = t.user_id "
@@ -361,12 +367,12 @@ class UserStore:
         return _user(row)
 
 
-def _revoke_tokens(conn: sqlite3.Connection, user_id: int) -> int:
+def _revoke_tokens(conn: Tx, user_id: int) -> int:
     """Delete every API token of a user (inside the caller's transaction); how many there were."""
     return conn.execute("DELETE FROM web_api_tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(
         id=int(row["id"]),
         name=str(row["name"]),
@@ -375,7 +381,7 @@ def _user(row: sqlite3.Row) -> User:
     )
 
 
-def _token(row: sqlite3.Row) -> ApiToken:
+def _token(row: Row) -> ApiToken:
     return ApiToken(
         id=int(row["id"]),
         user_id=int(row["user_id"]),

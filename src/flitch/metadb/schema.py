@@ -1,0 +1,221 @@
+"""Every metadata table, for both engines: one list of forward migrations per part of Flitch.
+
+Three parts keep tables in the metadata database, each with its migrations numbered on their
+own and recorded in its own version table, as SQLite installs have had them from the start:
+the connections (``schema_version``), the web app's users, sessions, tokens and sign-in
+throttle (``web_schema_migrations``; tables ``web_*``) and the user-made dashboards
+(``dash_schema_migrations``; tables ``dash_*``). The same steps build the same tables on
+SQLite and on PostgreSQL; where the engines need different words the step says ``{float}``,
+``{bytes}`` and so on (:mod:`flitch.metadb.dialect`), and where one engine needs a statement
+the other does not, the step is an :class:`Only`.
+
+Append only: a released step is never edited, since installs have run it already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flitch.metadb.dialect import POSTGRES, SQLITE
+
+
+@dataclass(frozen=True)
+class Only:
+    """A statement one engine runs and the other skips."""
+
+    engine: str
+    sql: str
+
+
+Statement = str | Only
+
+
+@dataclass(frozen=True)
+class Track:
+    """One part's migrations and the table that records which have run."""
+
+    name: str
+    version_table: str
+    #: (version, statements), in order
+    steps: tuple[tuple[int, tuple[Statement, ...]], ...]
+    #: the version table's ``applied_at`` is text filled in by SQL (the web tables' habit)
+    text_stamp: bool = False
+
+    @property
+    def latest(self) -> int:
+        return self.steps[-1][0]
+
+
+CONNECTIONS = Track(
+    "connections",
+    "schema_version",
+    (
+        (
+            1,
+            (
+                """CREATE TABLE connections (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                mode TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+                key_sealed {bytes} NOT NULL,
+                key_fingerprint TEXT NOT NULL,
+                key_masked TEXT NOT NULL,
+                key_last4 TEXT NOT NULL,
+                can_read_events INTEGER NOT NULL DEFAULT 0,
+                refresh_every INTEGER CHECK (refresh_every IS NULL OR refresh_every > 0),
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL,
+                last_tested_at {float},
+                last_test_ok INTEGER,
+                last_test_message TEXT,
+                last_test_fix TEXT
+            )""",
+                """CREATE TABLE datasets (
+                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+                object TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('ok', 'missing_permission', 'failed')),
+                reason TEXT,
+                fix TEXT,
+                status_at {float} NOT NULL,
+                last_refresh_at {float},
+                next_due_at {float},
+                rows {int8},
+                PRIMARY KEY (connection_id, object)
+            ){without_rowid}""",
+                "CREATE INDEX datasets_due ON datasets (next_due_at) WHERE next_due_at IS NOT NULL",
+                """CREATE TABLE refresh_runs (
+                id TEXT PRIMARY KEY,
+                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+                objects TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                started_at {float} NOT NULL,
+                finished_at {float},
+                outcome TEXT NOT NULL
+                    CHECK (outcome IN ('running', 'ok', 'partial', 'failed')),
+                records {int8},
+                requests {int8},
+                error TEXT,
+                fix TEXT{rowid}
+            )""",
+                "CREATE INDEX refresh_runs_by_connection"
+                " ON refresh_runs (connection_id, started_at)",
+            ),
+        ),
+    ),
+)
+
+WEB = Track(
+    "web",
+    "web_schema_migrations",
+    (
+        (
+            1,
+            (
+                """CREATE TABLE web_users (
+                id {serial},
+                name TEXT NOT NULL UNIQUE{nocase},
+                role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+                password_hash TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )""",
+                Only(
+                    POSTGRES, "CREATE UNIQUE INDEX web_users_name_nocase ON web_users (lower(name))"
+                ),
+                """CREATE TABLE web_sessions (
+                token_hash TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+                csrf_token TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                last_seen {float} NOT NULL
+            )""",
+                "CREATE INDEX web_sessions_user ON web_sessions(user_id)",
+                """CREATE TABLE web_api_tokens (
+                id {serial},
+                user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+                label TEXT NOT NULL,
+                prefix TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                created_at {float} NOT NULL,
+                last_used_at {float}
+            )""",
+                """CREATE TABLE web_signin_failures (
+                subject TEXT NOT NULL,
+                at {float} NOT NULL{rowid}
+            )""",
+                "CREATE INDEX web_signin_failures_subject ON web_signin_failures(subject, at)",
+            ),
+        ),
+        # 2: where each API token was last used from (its last use is shown with its time).
+        (2, ("ALTER TABLE web_api_tokens ADD COLUMN last_used_from TEXT",)),
+        # 3: the one-time code first-run setup asks for (one row, while no account exists).
+        (
+            3,
+            (
+                """CREATE TABLE web_setup_code (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                code TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )""",
+            ),
+        ),
+    ),
+    text_stamp=True,
+)
+
+DASHBOARDS = Track(
+    "dashboards",
+    "dash_schema_migrations",
+    (
+        (
+            1,
+            (
+                """CREATE TABLE dash_dashboards (
+                name TEXT PRIMARY KEY{nocase},
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+                Only(
+                    POSTGRES,
+                    "CREATE UNIQUE INDEX dash_dashboards_name_nocase"
+                    " ON dash_dashboards (lower(name))",
+                ),
+            ),
+        ),
+    ),
+)
+
+#: In the order they are brought up to date (and their tables copied by migrate-to-postgres).
+TRACKS: tuple[Track, ...] = (CONNECTIONS, WEB, DASHBOARDS)
+
+#: Every table with rows worth keeping, parents before children.
+TABLES: tuple[str, ...] = (
+    "connections",
+    "datasets",
+    "refresh_runs",
+    "web_users",
+    "web_sessions",
+    "web_api_tokens",
+    "web_signin_failures",
+    "web_setup_code",
+    "dash_dashboards",
+)
+
+
+def statements(steps: tuple[Statement, ...], engine: str) -> list[str]:
+    """A step's statements as ``engine`` runs them."""
+    out: list[str] = []
+    for s in steps:
+        if isinstance(s, Only):
+            if s.engine == engine:
+                out.append(s.sql)
+        else:
+            out.append(s)
+    return out
+
+
+__all__ = ["DASHBOARDS", "POSTGRES", "SQLITE", "TABLES", "TRACKS", "WEB", "Only", "Track"]
