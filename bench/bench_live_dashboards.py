@@ -1,0 +1,142 @@
+"""Progressive live dashboards: time to the first chart and to the last, against the ceiling.
+
+For each account size, the emulator runs in a subprocess (its own interpreter) on a generated
+account with Stripe's live limits (100 requests/s for the key, 25/s per endpoint) and 150 ms of
+latency per request. A connection with refresh off (every load reads Stripe) then loads each
+built-in dashboard for the last 30 days as the page does (``QueryEngine.stream`` and
+``dashboards.progressive.stream_board``), twice: cold (nothing known about the account) and
+again (the estimate then comes from the first load's page counts). Printed per dashboard:
+
+- first / last: seconds from the start of the load to its first chart, and to its last;
+- requests: Stripe requests the load made; fewest: the pages its reads need at 100 objects a
+  page (each list variant at least one page), so requests ÷ fewest says what paging costs;
+- ceiling: the shortest time the limits allow for those pages (the larger of all pages at
+  100/s and the longest list at 25/s); last ÷ ceiling;
+- estimate: what the plan said before reading (pages, seconds), cold and again.
+
+Targets (issue 15): first chart < 2 s; last ≤ 1.25 × ceiling; requests ≤ 1.1 × fewest.
+
+    nice -n 10 .venv/bin/python bench/bench_live_dashboards.py --customers 3000 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_read import start_emulator, stop
+from flitch.config import Settings
+from flitch.connections.service import ConnectionService
+from flitch.dashboards import BUILTIN, preset
+from flitch.dashboards.plan import chart_datasets, plan_reads
+from flitch.dashboards.progressive import stream_board
+from flitch.dashboards.service import unreadable
+from flitch.emulator.auth import DEMO_LIVE_KEY
+from flitch.query.engine import QueryEngine
+from flitch.stripe_source.reader import PAGE_SIZE
+
+LATENCY_MS = 150.0
+
+
+async def one_load(engine: QueryEngine, name: str, now: float) -> dict[str, Any]:
+    board = BUILTIN[name]
+    period = preset("30d", now)
+    conn = engine.connections.get("bench")
+    skip = unreadable(conn)
+    drawable = [c for c in board.charts if not any(d in skip for d in chart_datasets(c))]
+    started = time.perf_counter()
+    streamed = await engine.stream("bench", plan_reads(drawable, period))
+    first = last = None
+    plan: dict[str, Any] = {}
+    done: dict[str, Any] = {}
+    async for event in stream_board(streamed, board, period, skip=skip):
+        at = time.perf_counter() - started
+        if event["event"] == "plan":
+            plan = event
+        elif event["event"] == "chart":
+            first = at if first is None else first
+            last = at
+        elif event["event"] == "done":
+            done = event
+    fewest = 0
+    pages: dict[str, int] = {}
+    for state in streamed.states:
+        variants = len(state.read.spec.list_variants)
+        fewest += max(variants, math.ceil(state.records / PAGE_SIZE))
+        pages[state.read.dataset] = state.pages
+    return {
+        "first": first,
+        "last": last,
+        "requests": done["data"]["requests"],
+        "fewest": fewest,
+        "ceiling": streamed.ceiling(pages) or 0.0,
+        "estimate": plan["estimate"],
+        "reads": done["data"]["reads"],
+    }
+
+
+def _estimate(e: dict[str, Any]) -> str:
+    if e["pages"] is None:
+        return "unknown"
+    return f"{e['pages']} p / {e['seconds']:.1f} s"
+
+
+async def measure(settings: Settings, customers: int) -> None:
+    now = time.time()
+    with ConnectionService(settings) as service:
+        service.create("bench", DEMO_LIVE_KEY)
+        engine = QueryEngine(settings, service)
+        try:
+            print(
+                f"\n{customers:,} customers, live limits, {LATENCY_MS:g} ms latency, last 30 days"
+            )
+            print(
+                f"{'dashboard':<18}{'first s':>8}{'last s':>8}{'ceiling':>9}{'last/ceil':>10}"
+                f"{'requests':>9}{'fewest':>7}{'ratio':>7}  estimate cold → again"
+            )
+            for name in BUILTIN:
+                cold = await one_load(engine, name, now)
+                again = await one_load(engine, name, now)
+                for label, run in (("", cold), (" (again)", again)):
+                    ceiling = run["ceiling"]
+                    print(
+                        f"{name + label:<18}"
+                        f"{run['first']:>8.2f}{run['last']:>8.2f}{ceiling:>9.2f}"
+                        f"{run['last'] / ceiling if ceiling else 0:>10.2f}"
+                        f"{run['requests']:>9}{run['fewest']:>7}"
+                        f"{run['requests'] / max(1, run['fewest']):>7.2f}  "
+                        + (
+                            f"{_estimate(cold['estimate'])} → {_estimate(again['estimate'])}"
+                            if not label
+                            else ""
+                        )
+                    )
+                print(f"    reads: {'; '.join(cold['reads'])}")
+        finally:
+            await engine.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, nargs="+", default=[3000, 20000])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    for customers in args.customers:
+        print(f"Starting the emulator ({customers:,} customers)…", file=sys.stderr)
+        process, url = start_emulator(customers, LATENCY_MS, args.seed)
+        try:
+            with tempfile.TemporaryDirectory() as home:
+                settings = Settings(home=Path(home), stripe_api_base=url)
+                asyncio.run(measure(settings, customers))
+        finally:
+            stop(process)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
