@@ -12,6 +12,7 @@ from flitch.cli import (
     connections,  # noqa: F401  (registers `flitch connect` and the rest)
     dashboard,  # noqa: F401  (registers `flitch dashboard` and `flitch dashboards`)
     data,  # noqa: F401  (registers `flitch datasets`, `flitch sql`, `flitch export`)
+    db,  # noqa: F401  (registers `flitch db` and `flitch migrate-to-postgres`)
     demo,  # noqa: F401  (registers `flitch demo`)
     emulator,  # noqa: F401  (registers `flitch emulator`)
     refresh,  # noqa: F401  (registers `flitch refresh`, `flitch scheduler`)
