@@ -35,6 +35,7 @@ from flitch.web.access import ROUTES
 from flitch.web.api import (
     account,
     connections,
+    customers,
     dashboard_data,
     dashboards,
     datasets,
@@ -48,6 +49,7 @@ from flitch.web.context import WebContext
 from flitch.web.hosts import AllowedHosts
 from flitch.web.pages import router as pages_router
 from flitch.web.pages_connection import router as connection_pages_router
+from flitch.web.pages_customer import router as customer_pages_router
 from flitch.web.pages_dashboards import router as dashboard_pages_router
 from flitch.web.queries import DatasetQueries
 from flitch.web.refreshes import RefreshJobs
@@ -153,6 +155,7 @@ def create_app(
     routers = (
         pages_router,
         connection_pages_router,
+        customer_pages_router,
         dashboard_pages_router,
         account.router,
         users.router,
@@ -163,6 +166,7 @@ def create_app(
         dashboards.router,
         dashboard_data.router,
         retention.router,
+        customers.router,
     )
     for router in routers:
         app.router.routes.extend(router.routes)

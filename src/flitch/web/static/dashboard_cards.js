@@ -3,6 +3,7 @@
 // the JSON) and links from every number to the rows behind it.
 
 import { el } from "./lib.js";
+import { customerLink } from "./customer_links.js";
 import { cohortCard, moversHref, moversSection } from "./retention.js";
 import { bucketLabel, formatChange, formatValue, pieChart, timeChart, waterfallChart } from "./charts.js";
 
@@ -286,7 +287,9 @@ function rowsTable(chart, rows, context, caption) {
         ...columns.map((c) => {
           const text = cellText(c, row);
           // A long word (an id, an email) may break anywhere, so the table fits its card.
-          if (!c.unit) return el("td", /^\S{17,}$/.test(text) ? { class: "cell-break" } : {}, text);
+          // a customer id (a top customer, a group of a chart by customer) opens their page
+          const shown = customerLink(context.data?.connection?.id, row[c.name], text);
+          if (!c.unit) return el("td", /^\S{17,}$/.test(text) ? { class: "cell-break" } : {}, shown);
           return el("td", { class: "num" }, href ? el("a", { href, "aria-label": `${text}: show the rows` }, text) : text);
         }),
       ),

@@ -7,6 +7,7 @@
 import { ApiError, api, el, formatNumber, problemAlert } from "./lib.js";
 import { formatValue, setZeroDecimal } from "./charts.js";
 import { listed } from "./probe.js";
+import { customerLink, isCustomerId } from "./customer_links.js";
 
 const root = document.querySelector("[data-dataset-page]");
 
@@ -253,7 +254,7 @@ if (root) {
     const money = root.dataset.currencyColumn ? index[root.dataset.currencyColumn] : undefined;
     body.replaceChildren(
       ...page.rows.map((row) =>
-        el("tr", {}, ...order.map((name) => cell(row[index[name]], types[name], money === undefined ? null : row[money], zeroDecimal))),
+        el("tr", {}, ...order.map((name) => (isCustomerId(row[index[name]]) ? el("td", {}, customerLink(root.dataset.connectionId, row[index[name]])) : cell(row[index[name]], types[name], money === undefined ? null : row[money], zeroDecimal)))),
       ),
     );
     const source =

@@ -5,6 +5,7 @@
 
 import { api, el } from "./lib.js";
 import { formatValue } from "./charts.js";
+import { customerLink } from "./customer_links.js";
 
 const VIEWS = [
   ["customer_retention", "Customer retention"],
@@ -66,7 +67,7 @@ async function showMembers(panel, context, currency, cohort, k) {
       "tbody",
       {},
       ...answer.customers.map((c) =>
-        el("tr", { "data-customer": c.customer }, el("td", {}, c.customer), el("td", { class: "num" }, formatValue(c.mrr_start, "money", currency)), el("td", { class: "num" }, formatValue(c.mrr, "money", currency))),
+        el("tr", { "data-customer": c.customer }, el("td", {}, customerLink(data.connection.id, c.customer)), el("td", { class: "num" }, formatValue(c.mrr_start, "money", currency)), el("td", { class: "num" }, formatValue(c.mrr, "money", currency))),
       ),
     ),
   );
@@ -176,7 +177,7 @@ async function fillMovers(box, context, chart, currency, movement) {
           "tbody",
           {},
           ...answer.customers.map((c) =>
-            el("tr", { "data-customer": c.customer }, el("td", {}, c.customer), el("td", {}, String(c.bucket).slice(0, 10)), el("td", { class: "num" }, money(c.mrr_before)), el("td", { class: "num" }, money(c.mrr_after))),
+            el("tr", { "data-customer": c.customer }, el("td", {}, customerLink(data.connection.id, c.customer)), el("td", {}, String(c.bucket).slice(0, 10)), el("td", { class: "num" }, money(c.mrr_before)), el("td", { class: "num" }, money(c.mrr_after))),
           ),
         ),
       ),
