@@ -404,3 +404,25 @@ def test_invoices_of_subscriptions_stripe_does_not_list_are_left_out() -> None:
     assert by_month(got) == {
         (m, "mrr"): (1000, 1) for m in ("2026-10-01", "2026-11-01", "2026-12-01", "2027-01-01")
     }
+
+
+def test_a_percent_coupon_takes_its_share_of_the_licensed_lines_only() -> None:
+    # 2000 licensed + 600 metered a month, 50 % off forever: Stripe's discount is 1300 of the
+    # 2600 invoiced, but MRR is 2000 at 50 % = 1000 (as MRR now counts it), not 2000 - 1300
+    invoices = [
+        invoice(
+            f"in_p{n}",
+            "cus_p",
+            ts(a),
+            subscription="s_p",
+            lines=[("p_2k", 2000, ts(a), ts(b)), ("p_meter", 600, ts(a), ts(b))],
+            discounts=[("di_p", 1300)],
+        )
+        for n, (a, b) in enumerate(itertools.pairwise(MONTHS[3:8]))
+    ]
+    subs = [subscription("s_p", "cus_p", ts("2026-09-01"), discounts=[("di_p", "c_forever")])]
+    got = movements_of({"invoices": invoices, "subscriptions": subs})
+    assert by_month(got) == {
+        (f"{m}-01", "mrr"): (1000, 1) for m in ("2026-10", "2026-11", "2026-12", "2027-01")
+    }
+    assert waterfall(got, "usd")["mrr_end"] == 1000

@@ -111,7 +111,11 @@ inv_lines AS (
   HAVING max(l.period_end) - min(l.period_start) <= INTERVAL {LONGEST_PERIOD_DAYS} DAY
 ),
 forever_off AS (
-  SELECT a.invoice, sum(a.amount) AS off
+  -- a forever coupon on the invoice, as MRR now applies it: a percentage off the licensed lines
+  -- (the invoice's discount amount also covers metered and one-off lines), or an amount off
+  -- taken whole from them
+  SELECT a.invoice, max(c.percent_off) AS percent_off,
+    sum(a.amount) FILTER (WHERE c.percent_off IS NULL) AS off
   FROM invoice_discount_amounts a
   JOIN subscription_discounts d ON d.id = a.discount
   JOIN coupons c ON c.id = d.coupon AND c.duration = 'forever'
@@ -120,7 +124,8 @@ forever_off AS (
 billed AS MATERIALIZED (
   SELECT i.id AS invoice, i.customer, i.currency, i.subscription, i.created, l.p_start,
     CASE WHEN s.ended_at < l.p_end THEN s.ended_at ELSE l.p_end END AS cover_to,
-    l.monthly * (1 - least(1, COALESCE(f.off / nullif(l.amount, 0), 0))) AS mrr
+    greatest(0, l.monthly * (1 - COALESCE(f.percent_off, 0) / 100.0)
+      - COALESCE(f.off * l.monthly / nullif(l.amount, 0), 0)) AS mrr
   FROM inv i JOIN inv_lines l ON l.invoice = i.id
   LEFT JOIN forever_off f ON f.invoice = i.id
   LEFT JOIN (SELECT id, ended_at FROM subscriptions WHERE ended_at IS NOT NULL) s
