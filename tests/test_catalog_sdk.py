@@ -352,3 +352,12 @@ def test_the_country_columns_are_read_where_the_sdk_keeps_them() -> None:
     check_column(sdk_class("customer"), address, "customers")
     check_column(sdk_class("charge"), card, "charges")
     assert not walk(sdk_class("charge"), "card.country")
+
+
+def test_the_settlement_rate_is_a_float_where_the_sdk_keeps_it() -> None:
+    """Converting to a reporting currency reads Stripe's own settlement rate: a balance
+    transaction's ``exchange_rate``, a float (null when no conversion happened)."""
+    spec = catalog.get("balance_transactions")
+    rate = next(c for c in spec.columns if c.name == "exchange_rate")
+    assert rate.type is ColumnType.FLOAT
+    check_column(sdk_class("balance_transaction"), rate, "balance_transactions")

@@ -344,6 +344,12 @@ OBJECTS: tuple[ObjectSpec, ...] = (
             _c("available_on", T.TIMESTAMP, "When the money becomes available."),
             _c("source", T.TEXT, "The charge, refund, dispute or payout behind it."),
             _c("description", T.TEXT, "Free-text description."),
+            _c(
+                "exchange_rate",
+                T.FLOAT,
+                "The rate Stripe converted at when the money settled in another currency (the "
+                "source's amount × rate = amount); none when no conversion happened.",
+            ),
             # Stripe's balance transaction has no livemode (the key's mode says it) and no
             # metadata
             livemode_and_metadata=False,

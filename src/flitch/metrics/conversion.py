@@ -1,0 +1,99 @@
+"""Money in one reporting currency, converted at the rates Stripe itself applied.
+
+When a charge settles in another currency than it was made in, its balance transaction carries
+``exchange_rate``: the charge's amount × rate is the settled amount. Those are the only rates
+Flitch uses (no exchange-rate feed is fetched). For a pair of currencies, an amount at an
+instant is converted at the rate of the settled transaction nearest to it in time (the earlier
+one on a tie). A currency never settled into the reporting currency has no rate: it is not
+converted, and stays apart, shown as such.
+
+The rate is between currency units, as Stripe quotes it; amounts are in minor units, so an
+amount of a currency with no minor unit (JPY) is scaled to the reporting currency's (10,000
+yen at 0.0065 are 6,500 cents).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flitch.dashboards.terminal import ZERO_DECIMAL
+from flitch.metrics.compute import Queryable, run
+
+#: Every settlement of a charge into ``$target`` at a rate, oldest first.
+RATES_SQL = """SELECT c.currency AS source, b.exchange_rate AS rate, b.created AS at,
+  b.id AS transaction
+FROM balance_transactions b JOIN charges c ON c.balance_transaction = b.id
+WHERE b.exchange_rate IS NOT NULL AND b.currency = $target AND c.currency <> $target
+ORDER BY c.currency, b.created, b.id"""
+
+LABEL = "converted at Stripe's settlement rates"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One rate Stripe applied: ``source`` → the reporting currency, at ``at``, on
+    ``transaction`` (the balance transaction it drills down to)."""
+
+    source: str
+    rate: float
+    at: str
+    transaction: str
+
+    @property
+    def seconds(self) -> float:
+        return datetime.fromisoformat(self.at.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True)
+class Converted:
+    """Amounts in the reporting currency: their ``total``, what had no rate (``apart``, per
+    currency, unconverted) and the rates ``used``."""
+
+    currency: str
+    total: int
+    apart: dict[str, int] = field(default_factory=dict)
+    used: tuple[Rate, ...] = ()
+
+
+def load_rates(source: Queryable, target: str) -> list[Rate]:
+    """Every rate Stripe settled a charge into ``target`` at, per currency, oldest first."""
+    rows = run(source, RATES_SQL, {"target": target}).dicts()
+    return [Rate(r["source"], float(r["rate"]), r["at"], r["transaction"]) for r in rows]
+
+
+def rate_for(rates: Sequence[Rate], currency: str, at: float) -> Rate | None:
+    """The rate of ``currency`` settled nearest to ``at`` (Unix seconds), if it ever was."""
+    of = [r for r in rates if r.source == currency]
+    if not of:
+        return None
+    times = [r.seconds for r in of]
+    i = bisect_left(times, at)
+    near = [r for r in (of[i - 1] if i > 0 else None, of[i] if i < len(of) else None) if r]
+    return min(near, key=lambda r: (abs(r.seconds - at), r.seconds))
+
+
+def _scale(currency: str) -> int:
+    return 1 if currency.lower() in ZERO_DECIMAL else 100
+
+
+def convert(
+    amounts: Mapping[str, int | float], target: str, rates: Sequence[Rate], at: float
+) -> Converted:
+    """``amounts`` (minor units, per currency) at the instant ``at`` in ``target``."""
+    total = 0.0
+    apart: dict[str, int] = {}
+    used: list[Rate] = []
+    for currency, amount in sorted(amounts.items()):
+        if currency == target:
+            total += amount
+            continue
+        rate = rate_for(rates, currency, at)
+        if rate is None:
+            apart[currency] = round(amount)
+            continue
+        total += amount / _scale(currency) * rate.rate * _scale(target)
+        used.append(rate)
+    return Converted(target, round(total), apart, tuple(used))
