@@ -1,8 +1,8 @@
 """Converting to a reporting currency at Stripe's settlement rates, checked by hand.
 
 Balance transactions (settled in USD) of two EUR charges: 1 January at 1.10, 1 March at 1.20;
-one JPY charge settled on 1 February at 0.0065 per yen (JPY has no minor unit, so 1,000 yen is
-6.50 USD, 650 cents). GBP was never settled into USD: it has no rate and stays apart. A USD
+one JPY charge settled on 1 February: 1,000 yen became 6.50 USD, and Stripe's rate multiplies
+the integer amounts (yen has no minor unit, the dollar has cents), so it is 0.65, not 0.0065. GBP was never settled into USD: it has no rate and stays apart. A USD
 charge settled in USD carries no rate.
 """
 
@@ -26,7 +26,7 @@ def memory() -> MemoryDatasets:
     settled = [
         ("txn_e1", "ch_e1", 1100, 1.10, "2026-01-01"),
         ("txn_e2", "ch_e2", 2400, 1.20, "2026-03-01"),
-        ("txn_y1", "ch_y1", 650, 0.0065, "2026-02-01"),
+        ("txn_y1", "ch_y1", 650, 0.65, "2026-02-01"),
         ("txn_u1", "ch_u1", 500, None, "2026-02-01"),
     ]
     txns = []
@@ -44,7 +44,7 @@ def test_the_rates_stripe_applied_per_pair(memory: MemoryDatasets) -> None:
     assert [(r.source, r.rate, r.at[:10], r.transaction) for r in rates] == [
         ("eur", 1.10, "2026-01-01", "txn_e1"),
         ("eur", 1.20, "2026-03-01", "txn_e2"),
-        ("jpy", 0.0065, "2026-02-01", "txn_y1"),
+        ("jpy", 0.65, "2026-02-01", "txn_y1"),
     ]
     assert load_rates(memory, "eur") == []
 
@@ -60,7 +60,7 @@ def test_the_nearest_rate_in_time_and_a_currency_never_settled(memory: MemoryDat
     assert (first.rate, second.rate) == (1.10, 1.20)
     assert rate_for(rates, "gbp", jan_20) is None
     # 100.00 EUR on 20 January: 110.00 USD; 100.00 EUR on 15 February: 120.00 USD;
-    # 10,000 yen: 65.00 USD (minor units: yen to cents); 50.00 GBP stays apart; USD as is
+    # 10,000 yen: 65.00 USD (10,000 × 0.65 cents); 50.00 GBP stays apart; USD as is
     got = convert({"eur": 10_000, "gbp": 5_000, "usd": 700}, "usd", rates, jan_20)
     assert got.total == 11_000 + 700
     assert got.apart == {"gbp": 5_000}

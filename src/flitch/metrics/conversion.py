@@ -7,9 +7,12 @@ instant is converted at the rate of the settled transaction nearest to it in tim
 one on a tie). A currency never settled into the reporting currency has no rate: it is not
 converted, and stays apart, shown as such.
 
-The rate is between currency units, as Stripe quotes it; amounts are in minor units, so an
-amount of a currency with no minor unit (JPY) is scaled to the reporting currency's (10,000
-yen at 0.0065 are 6,500 cents).
+Stripe's rate multiplies the API's integer amounts as they are (its docs: 1000 EUR cents at
+1.234 settle as 1234 USD cents), so it already holds the step between minor units: a yen
+charge settled in dollars has a rate near 0.65 (1,000 yen, amount 1000, settle as 650 cents),
+a hundred times the 0.0065 quoted between the currencies themselves. WooCommerce Payments
+learned this the hard way (its analytics were two decimals off for yen orders until it
+divided Stripe's rate by 100, Automattic/woocommerce-payments#2930). No scaling here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flitch.dashboards.terminal import ZERO_DECIMAL
 from flitch.metrics.compute import Queryable, run
 
 #: Every settlement of a charge into ``$target`` at a rate, oldest first.
@@ -75,10 +77,6 @@ def rate_for(rates: Sequence[Rate], currency: str, at: float) -> Rate | None:
     return min(near, key=lambda r: (abs(r.seconds - at), r.seconds))
 
 
-def _scale(currency: str) -> int:
-    return 1 if currency.lower() in ZERO_DECIMAL else 100
-
-
 def convert(
     amounts: Mapping[str, int | float], target: str, rates: Sequence[Rate], at: float
 ) -> Converted:
@@ -94,6 +92,6 @@ def convert(
         if rate is None:
             apart[currency] = round(amount)
             continue
-        total += amount / _scale(currency) * rate.rate * _scale(target)
+        total += amount * rate.rate
         used.append(rate)
     return Converted(target, round(total), apart, tuple(used))
