@@ -66,32 +66,54 @@ def load_rates(source: Queryable, target: str) -> list[Rate]:
     return [Rate(r["source"], float(r["rate"]), r["at"], r["transaction"]) for r in rows]
 
 
-def rate_for(rates: Sequence[Rate], currency: str, at: float) -> Rate | None:
-    """The rate of ``currency`` settled nearest to ``at`` (Unix seconds), if it ever was."""
-    of = [r for r in rates if r.source == currency]
+def _nearest(of: Sequence[Rate], times: Sequence[float], at: float) -> Rate | None:
     if not of:
         return None
-    times = [r.seconds for r in of]
     i = bisect_left(times, at)
     near = [r for r in (of[i - 1] if i > 0 else None, of[i] if i < len(of) else None) if r]
     return min(near, key=lambda r: (abs(r.seconds - at), r.seconds))
+
+
+def rate_for(rates: Sequence[Rate], currency: str, at: float) -> Rate | None:
+    """The rate of ``currency`` settled nearest to ``at`` (Unix seconds), if it ever was."""
+    of = [r for r in rates if r.source == currency]
+    return _nearest(of, [r.seconds for r in of], at)
+
+
+class RateBook:
+    """Rates indexed per currency, for converting many amounts (a dashboard's every bucket)
+    without scanning every rate each time."""
+
+    def __init__(self, target: str, rates: Sequence[Rate]) -> None:
+        self.target = target
+        self._of: dict[str, list[Rate]] = {}
+        for r in rates:
+            self._of.setdefault(r.source, []).append(r)
+        self._times = {c: [r.seconds for r in of] for c, of in self._of.items()}
+
+    def nearest(self, currency: str, at: float) -> Rate | None:
+        return _nearest(self._of.get(currency, []), self._times.get(currency, []), at)
+
+    def convert(self, amounts: Mapping[str, int | float], at: float) -> Converted:
+        """``amounts`` (minor units, per currency) at the instant ``at`` in the target."""
+        total = 0.0
+        apart: dict[str, int] = {}
+        used: list[Rate] = []
+        for currency, amount in sorted(amounts.items()):
+            if currency == self.target:
+                total += amount
+                continue
+            rate = self.nearest(currency, at)
+            if rate is None:
+                apart[currency] = round(amount)
+                continue
+            total += amount * rate.rate
+            used.append(rate)
+        return Converted(self.target, round(total), apart, tuple(used))
 
 
 def convert(
     amounts: Mapping[str, int | float], target: str, rates: Sequence[Rate], at: float
 ) -> Converted:
     """``amounts`` (minor units, per currency) at the instant ``at`` in ``target``."""
-    total = 0.0
-    apart: dict[str, int] = {}
-    used: list[Rate] = []
-    for currency, amount in sorted(amounts.items()):
-        if currency == target:
-            total += amount
-            continue
-        rate = rate_for(rates, currency, at)
-        if rate is None:
-            apart[currency] = round(amount)
-            continue
-        total += amount * rate.rate
-        used.append(rate)
-    return Converted(target, round(total), apart, tuple(used))
+    return RateBook(target, rates).convert(amounts, at)
