@@ -16,6 +16,7 @@ import functools
 import random
 from typing import Protocol
 
+from flitch.emulator import settlement
 from flitch.emulator import shapes_money as money
 from flitch.emulator.shapes import Obj, card, new_id
 
@@ -89,7 +90,7 @@ def txn(
     *,
     t: int,
     amount: int,
-    fee: int,
+    fee: int | None,
     currency: str,
     type_: str,
     category: str,
@@ -97,12 +98,21 @@ def txn(
     description: str | None,
     available: int | None = None,
 ) -> Obj:
+    """A balance transaction; in a currency the account has no balance in, converted into
+    the one it settles in (``settlement``), its fee too. ``fee=None``: the processing fee,
+    charged on the settled amount in the settled currency."""
+    currency, amount, exchange_rate = settlement.settle(sink.livemode, currency, t, amount)
+    if fee is None:
+        fee = processing_fee(amount, currency)
+    elif exchange_rate is not None:
+        fee = round(fee * exchange_rate)
     obj = money.balance_transaction(
         id=new_id(sink.rng, "txn_"),
         created=t,
         amount=amount,
         fee=fee,
         currency=currency,
+        exchange_rate=exchange_rate,
         type=type_,
         reporting_category=category,
         source=source,
@@ -168,12 +178,11 @@ def attempt_payment(
     charge_id = new_id(sink.rng, "ch_")
     balance_id = None
     if failure_code is None:
-        fee = processing_fee(pi["amount"], pi["currency"])
         balance_id = txn(
             sink,
             t=t,
             amount=pi["amount"],
-            fee=fee,
+            fee=None,
             currency=pi["currency"],
             type_="charge",
             category="charge",

@@ -419,8 +419,10 @@ def balance_transaction(
     available_on: int,
     now: int,
     description: str | None,
+    exchange_rate: float | None = None,
 ) -> Obj:
-    """Money moving in or out of the balance: ``net`` is always ``amount - fee``."""
+    """Money moving in or out of the balance: ``net`` is always ``amount - fee``;
+    ``exchange_rate`` when it was converted from the charge's currency."""
     fee_details = []
     if fee:
         label = "Dispute fee" if reporting_category == "dispute" else "Stripe processing fees"
@@ -442,7 +444,7 @@ def balance_transaction(
         "created": created,
         "currency": currency,
         "description": description,
-        "exchange_rate": None,
+        "exchange_rate": exchange_rate,
         "fee": fee,
         "fee_details": fee_details,
         "net": amount - fee,
