@@ -60,9 +60,11 @@ def _current(
     value: str,
     where: str,
     currency_note: str = "",
+    read_filter: tuple[str, str] | None = None,
 ) -> Metric:
     """A metric of the present state of one dataset (whatever the period), per currency
-    unless ``currency_note`` says why not."""
+    unless ``currency_note`` says why not. ``read_filter``: a list parameter and value Stripe
+    can narrow the live read with, implied by ``where``."""
     key = sql_text(ALL) if currency_note else "currency"
     return Metric(
         name=name,
@@ -76,6 +78,7 @@ def _current(
         drill_dataset=table,
         drill_where=where,
         currency_note=currency_note,
+        read_filters=((table, *read_filter),) if read_filter else (),
     )
 
 
@@ -150,6 +153,7 @@ SUBSCRIPTIONS: tuple[Metric, ...] = (
         "subscriptions",
         "count(*)",
         "status = 'trialing'",
+        read_filter=("status", "trialing"),
     ),
     aggregate(
         name="trials_started",
@@ -188,6 +192,7 @@ INVOICES: tuple[Metric, ...] = (
         "invoices",
         "sum(amount_remaining)",
         "status = 'open'",
+        read_filter=("status", "open"),
     ),
     _current(
         "past_due_invoices",
@@ -198,6 +203,7 @@ INVOICES: tuple[Metric, ...] = (
         "invoices",
         "count(*)",
         _PAST_DUE,
+        read_filter=("status", "open"),
     ),
     _current(
         "past_due_amount",
@@ -207,6 +213,7 @@ INVOICES: tuple[Metric, ...] = (
         "invoices",
         "sum(amount_remaining)",
         _PAST_DUE,
+        read_filter=("status", "open"),
     ),
     aggregate(
         name="credit_notes_total",
