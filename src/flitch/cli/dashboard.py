@@ -68,6 +68,12 @@ def dashboard_command(
     currency: str | None = typer.Option(
         None, help="Show one currency only (e.g. usd); a chart that cannot be says why."
     ),
+    reporting: str | None = typer.Option(
+        None,
+        "--reporting-currency",
+        help="Money in one currency (e.g. usd), converted at Stripe's settlement rates; "
+        "currencies never settled into it stay apart.",
+    ),
     live: bool = typer.Option(False, "--live", help="Read Stripe now even if refresh is on."),
     as_json: bool = JsonOption,
     api_base: str | None = ApiBaseOption,
@@ -81,7 +87,9 @@ def dashboard_command(
     period, or for present-day values such as MRR their value at the period's start) and the
     change, and "charts" holds every chart's values, series or rows with their drill-downs,
     and "per_currency" (false, with "currency_note" saying why, for a chart that shows every
-    currency whatever --currency says).
+    currency whatever --currency says). With --reporting-currency, money is keyed by that
+    currency (and by any currency never settled into it), each converted chart says so in
+    "converted", and "reporting" lists the rates used with their balance transaction.
     """
     import asyncio
 
@@ -92,10 +100,12 @@ def dashboard_command(
     from flitch.query.engine import QueryEngine
 
     out, err = _consoles()
-    progressive = not as_json and out.is_terminal
     with _service(as_json, api_base) as service:
         period = resolve(last, start, end)
         picked = pick_currency(currency)
+        converting = pick_currency(reporting)
+        # charts are printed as they arrive in their own currencies: converted, all at once
+        progressive = not as_json and out.is_terminal and converting is None
         board = _boards(service).find(name)
 
         async def go() -> dict[str, Any]:
@@ -120,6 +130,7 @@ def dashboard_command(
                     period,
                     grain=_grain(grain),
                     currency=picked,
+                    reporting=converting,
                     force_live=live,
                 )
             finally:
@@ -133,6 +144,20 @@ def dashboard_command(
         summary(out, data)
         return
     render(out, data)
+    if "reporting" in data:
+        _rates(out, data["reporting"])
+
+
+def _rates(out: Any, reporting: dict[str, Any]) -> None:
+    """What the converted numbers were converted with."""
+    out.print(f"\nMoney in {reporting['currency'].upper()}, {reporting['label']}.")
+    for rate in reporting["rates"]:
+        out.print(
+            f"  {rate['currency'].upper()} at {rate['rate']} on {rate['at'][:10]} "
+            f"(balance transaction {rate['transaction']})"
+        )
+    if reporting["note"]:
+        out.print(f"  {reporting['note']}")
 
 
 # -- user dashboards -------------------------------------------------------------------------------

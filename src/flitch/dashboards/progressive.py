@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from flitch.dashboards import reporting as reporting_currency
 from flitch.dashboards.evaluate import WORKERS, BoardEvaluation
 from flitch.dashboards.model import Chart, Dashboard
 from flitch.dashboards.period import Period
@@ -73,9 +74,12 @@ async def stream_board(
     skip: Mapping[str, Mapping[str, str]] | None = None,
     header: Mapping[str, Any] | None = None,
     tick: float = TICK,
+    reporting: str | None = None,
 ) -> AsyncGenerator[dict[str, Any]]:
     """The events of one dashboard load (see the module docstring); ``header`` goes at the
-    top of ``plan`` and ``done`` (the connection, say). Closes ``streamed.loaded`` when done."""
+    top of ``plan`` and ``done`` (the connection, say). Closes ``streamed.loaded`` when done.
+    ``reporting``: ``done`` has its money in that currency (its ``chart`` events do not: the
+    rates are known once every read is in)."""
     loaded = streamed.loaded
     board = BoardEvaluation(loaded, dashboard, period, grain=grain, currency=currency, skip=skip)
     needs: dict[str, frozenset[str]] = {c.id: chart_needs(c, board.drawn) for c in board.drawn}
@@ -157,6 +161,10 @@ async def stream_board(
                 done[chart.id] = job.result()
                 yield {"event": "chart", "chart": done[chart.id], "elapsed_ms": elapsed()}
         out = board.assemble(done)
+        if reporting is not None:
+            out = await loop.run_in_executor(
+                pool, reporting_currency.apply, out, loaded, reporting, period, skip or {}
+            )
         yield {
             "event": "done",
             **(header or {}),

@@ -18,7 +18,7 @@ with the balance transaction it drills down to. Counts and ratios are not touche
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from flitch.dashboards.period import Period
 from flitch.metrics.compute import Queryable
 from flitch.metrics.conversion import LABEL, Converted, Rate, RateBook, load_rates
 from flitch.metrics.model import Unit
-from flitch.query.reads import DatasetRead
+from flitch.query.reads import DatasetRead, merge
 
 #: What the rates are read from.
 DATASETS = ("balance_transactions", "charges")
@@ -36,6 +36,33 @@ DATASETS = ("balance_transactions", "charges")
 def reads() -> list[DatasetRead]:
     """A live load's extra reads for the rates: both lists whole."""
     return [DatasetRead(d) for d in DATASETS]
+
+
+def plan(
+    planned: Sequence[DatasetRead], currency: str | None, skip: Mapping[str, Any]
+) -> list[DatasetRead]:
+    """A dashboard's reads, with the rates' when a reporting currency is picked (and the
+    connection can read them)."""
+    if currency is None or any(d in skip for d in DATASETS):
+        return list(planned)
+    return merge([*planned, *reads()])
+
+
+def apply(
+    answer: dict[str, Any],
+    source: Queryable,
+    currency: str | None,
+    period: Period,
+    skip: Mapping[str, Mapping[str, str]],
+) -> dict[str, Any]:
+    """``answer`` in the reporting ``currency`` (as it is when none is picked); a connection
+    that cannot read the rates' datasets gets every currency apart, and the reason."""
+    if currency is None:
+        return answer
+    missing = next((d for d in DATASETS if d in skip), None)
+    return convert_board(
+        answer, source, currency, period, unreadable=skip[missing]["reason"] if missing else None
+    )
 
 
 def _seconds(iso: str) -> float:
@@ -206,11 +233,18 @@ class Converter:
 
 
 def convert_board(
-    answer: dict[str, Any], source: Queryable, currency: str, period: Period
+    answer: dict[str, Any],
+    source: Queryable,
+    currency: str,
+    period: Period,
+    *,
+    unreadable: str | None = None,
 ) -> dict[str, Any]:
-    """``answer`` with its money in ``currency`` (see the module's notes), in place."""
+    """``answer`` with its money in ``currency`` (see the module's notes), in place.
+    ``unreadable``: why the rates cannot be read (every currency then stays apart)."""
     target = currency.lower()
-    conv = Converter(RateBook(target, load_rates(source, target)), period)
+    rates = [] if unreadable else load_rates(source, target)
+    conv = Converter(RateBook(target, rates), period)
     for chart in answer["charts"]:
         conv.chart(chart)
     numbers = [c for c in answer["charts"] if "converted" in c and "values" in c]
@@ -225,7 +259,9 @@ def convert_board(
         "rates": [rate_json(r) for r in sorted(conv.used.values(), key=_order)],
         "apart": sorted(conv.apart),
         "note": (
-            "Currencies never settled into "
+            f"No rates: {unreadable}"
+            if unreadable
+            else "Currencies never settled into "
             f"{target.upper()} have no Stripe rate and are shown apart."
             if conv.apart
             else None

@@ -11,6 +11,7 @@ from typing import Any
 
 from flitch import catalog
 from flitch.connections.records import ConnectionInfo
+from flitch.dashboards import reporting as reporting_currency
 from flitch.dashboards.evaluate import evaluate
 from flitch.dashboards.model import Dashboard
 from flitch.dashboards.period import Period
@@ -48,16 +49,20 @@ async def load_dashboard(
     *,
     grain: Grain | None = None,
     currency: str | None = None,
+    reporting: str | None = None,
     force_live: bool = False,
 ) -> dict[str, Any]:
     """The dashboard's JSON for a connection and period (see ``evaluate``), with the
-    connection's name and mode and ``data``: live or cache, as of when, Stripe requests."""
+    connection's name and mode and ``data``: live or cache, as of when, Stripe requests;
+    ``reporting``: its money in that currency (:mod:`flitch.dashboards.reporting`)."""
     conn = engine.connections.get(connection)
     skip = unreadable(conn)
     drawable = [c for c in dashboard.charts if not any(d in skip for d in chart_datasets(c))]
-    loaded = await engine.load(conn.id, plan_reads(drawable, period), force_live=force_live)
+    reads = reporting_currency.plan(plan_reads(drawable, period), reporting, skip)
+    loaded = await engine.load(conn.id, reads, force_live=force_live)
     try:
         out = evaluate(loaded, dashboard, period, grain=grain, currency=currency, skip=skip)
+        out = reporting_currency.apply(out, loaded, reporting, period, skip)
     finally:
         loaded.close()
     return {

@@ -21,7 +21,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from flitch.connections.records import ConnectionInfo
-from flitch.dashboards.evaluate import evaluate
+from flitch.dashboards import reporting as reporting_currency
+from flitch.dashboards.evaluate import evaluate, pick_currency
 from flitch.dashboards.model import Dashboard
 from flitch.dashboards.period import Period, resolve
 from flitch.dashboards.plan import chart_datasets, plan_reads
@@ -60,6 +61,14 @@ LATEST = date(2100, 12, 31)
 Currency = Annotated[
     str | None,
     Query(pattern=r"^[A-Za-z]{3}$|^all$", description="One currency (e.g. usd); all by default."),
+]
+Reporting = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z]{3}$",
+        description="A reporting currency (e.g. usd): money converted at Stripe's settlement "
+        "rates, currencies never settled into it kept apart; per currency when not given.",
+    ),
 ]
 #: What a drill-down's currency may be: also ``none``, the records with no currency.
 DrillCurrency = Annotated[
@@ -110,15 +119,20 @@ async def load_board(
     *,
     grain: Grain | None = None,
     currency: str | None = None,
+    reporting: str | None = None,
 ) -> dict[str, Any]:
     """The dashboard's JSON (see :func:`flitch.dashboards.service.load_dashboard`, which this
     mirrors on the web app's engine): one load, evaluated off the event loop."""
     skip = unreadable(conn)
     drawable = [c for c in board.charts if not any(d in skip for d in chart_datasets(c))]
-    loaded: Loaded = await ctx.queries.load(conn, plan_reads(drawable, period))
+    reads = reporting_currency.plan(plan_reads(drawable, period), reporting, skip)
+    loaded: Loaded = await ctx.queries.load(conn, reads)
     try:
         out = await anyio.to_thread.run_sync(
             partial(evaluate, loaded, board, period, grain=grain, currency=currency, skip=skip)
+        )
+        out = await anyio.to_thread.run_sync(
+            reporting_currency.apply, out, loaded, reporting, period, skip
         )
     finally:
         await anyio.to_thread.run_sync(loaded.close)
@@ -152,6 +166,7 @@ async def dashboard_data(
     end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
     grain: GrainParam = None,
     currency: Currency = None,
+    reporting: Reporting = None,
 ) -> dict[str, Any]:
     """A dashboard for a connection and period: headline numbers with the previous period and
     the change, series per currency for every bucket, tables, each with its definition and its
@@ -160,7 +175,9 @@ async def dashboard_data(
     board = store.find(name)
     period, chosen = period_of(ctx, last, start, end, grain)
     picked = None if currency in (None, "all") else str(currency).lower()
-    return await load_board(ctx, conn, board, period, grain=chosen, currency=picked)
+    return await load_board(
+        ctx, conn, board, period, grain=chosen, currency=picked, reporting=pick_currency(reporting)
+    )
 
 
 async def board_events(
@@ -171,6 +188,7 @@ async def board_events(
     *,
     grain: Grain | None = None,
     currency: str | None = None,
+    reporting: str | None = None,
 ) -> AsyncGenerator[dict[str, Any]]:
     """The events of a progressive load (:mod:`flitch.dashboards.progressive`), run on the
     engine's loop; a Flitch error ends them with an ``error`` event carrying its problem."""
@@ -181,9 +199,17 @@ async def board_events(
     }
 
     async def events(engine: QueryEngine) -> AsyncGenerator[dict[str, Any]]:
-        streamed = await engine.stream(conn.id, plan_reads(drawable, period))
+        reads = reporting_currency.plan(plan_reads(drawable, period), reporting, skip)
+        streamed = await engine.stream(conn.id, reads)
         async for event in stream_board(
-            streamed, board, period, grain=grain, currency=currency, skip=skip, header=header
+            streamed,
+            board,
+            period,
+            grain=grain,
+            currency=currency,
+            skip=skip,
+            header=header,
+            reporting=reporting,
         ):
             yield event
 
@@ -223,6 +249,7 @@ async def dashboard_stream(
     end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
     grain: GrainParam = None,
     currency: Currency = None,
+    reporting: Reporting = None,
 ) -> StreamingResponse:
     """The same dashboard drawn as it is read: JSON lines, each an event — ``plan`` (every
     chart with the datasets it waits for, every read with its pages and the estimate),
@@ -233,7 +260,9 @@ async def dashboard_stream(
     board = store.find(name)
     period, chosen = period_of(ctx, last, start, end, grain)
     picked = None if currency in (None, "all") else str(currency).lower()
-    events = board_events(ctx, conn, board, period, grain=chosen, currency=picked)
+    events = board_events(
+        ctx, conn, board, period, grain=chosen, currency=picked, reporting=pick_currency(reporting)
+    )
     return StreamingResponse(
         _lines(events),
         media_type="application/x-ndjson",
