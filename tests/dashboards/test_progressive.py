@@ -139,3 +139,31 @@ def test_a_cancelled_load_stops_reading(emulator: Emulator, service: ConnectionS
     # a request already on the wire may land; nothing is sent after that
     assert after_a_second == later
     assert after_a_second - stopped <= 2
+
+
+def test_retention_draws_what_subscriptions_answer_before_the_invoices(
+    emulator: Emulator, service: ConnectionService
+) -> None:
+    """ARPA and lifetime value need subscriptions, prices and coupons only: they are drawn
+    while the invoices (every one ever, for the rebuilt MRR) are still being read."""
+
+    async def go() -> list[tuple[float, dict[str, Any]]]:
+        engine = QueryEngine(service.settings, service)
+        try:
+            return await events_of(engine, "retention")
+        finally:
+            await engine.aclose()
+
+    events = asyncio.run(go())
+    plan = events[0][1]
+    waiting = {c["id"]: set(c["waiting"]) for c in plan["charts"]}
+    for early in ("arpa", "subscriber-lifetime-value"):
+        assert waiting[early] == {"subscriptions", "prices", "coupons"}
+    charts = [e["chart"]["id"] for _, e in events if e["event"] == "chart"]
+    assert set(charts[:2]) == {"arpa", "subscriber-lifetime-value"}
+    # what was still being read when the first of them arrived: the invoices
+    first = next(i for i, (_, e) in enumerate(events) if e["event"] == "chart")
+    before = [e for _, e in events[:first] if e["event"] in ("plan", "progress")]
+    invoices = [r for r in before[-1]["reads"] if r["dataset"] == "invoices"]
+    assert invoices
+    assert not invoices[0]["done"]
