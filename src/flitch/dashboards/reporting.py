@@ -217,7 +217,8 @@ class Converter:
             used.append(rate)
             self.used[rate.transaction] = rate
         self.apart.update(apart)
-        self._mark(chart, used, apart)
+        if used or apart:  # a table of the reporting currency alone is not converted
+            self._mark(chart, used, apart)
 
     def chart(self, chart: dict[str, Any]) -> None:
         """Convert one chart's money: a number's values, a metric's series, a table's rows

@@ -39,6 +39,7 @@ if (root) {
   const notices = root.querySelector("[data-board-notices]");
   const editToggle = root.querySelector("[data-edit-toggle]");
   const currencySelect = form?.elements.currency;
+  const reportingSelect = form?.elements.reporting;
   const upIsGood = JSON.parse(root.dataset.upIsGood || "{}");
   let generation = 0;
   let last = null;
@@ -63,6 +64,11 @@ if (root) {
       currencySelect.append(el("option", { value: currency }, currency.toUpperCase()));
     }
     currencySelect.value = currency;
+    const reporting = params.get("reporting") || "";
+    if (reporting && ![...reportingSelect.options].some((o) => o.value === reporting)) {
+      reportingSelect.append(el("option", { value: reporting }, reporting.toUpperCase()));
+    }
+    reportingSelect.value = reporting;
     custom.hidden = form.elements.range.value !== "custom";
   }
 
@@ -75,6 +81,7 @@ if (root) {
     } else params.set("last", range);
     if (form.elements.grain.value) params.set("grain", form.elements.grain.value);
     if (currencySelect.value) params.set("currency", currencySelect.value);
+    if (reportingSelect.value) params.set("reporting", reportingSelect.value);
     return params;
   }
 
@@ -289,7 +296,10 @@ if (root) {
           } else if (event.event === "progress") {
             showProgress(event);
             showEstimate(event.estimate);
-          } else if (event.event === "chart") showChart(event.chart);
+          } else if (event.event === "chart") {
+            // converted money is known once every read is in: drawn with ``done``
+            if (!reportingSelect.value) showChart(event.chart);
+          }
           else if (event.event === "done") {
             last = event;
             showEstimate(null);
@@ -342,17 +352,45 @@ if (root) {
       `${dateText(p.start)} – ${dateText(lastDay(p.end))}, by ${p.grain}, compared with ` +
       `${dateText(p.previous_start)} – ${dateText(lastDay(p.previous_end))}` +
       (data.currency ? ` · ${data.currency.toUpperCase()} only` : "") +
+      (data.reporting ? ` · in ${data.reporting.currency.toUpperCase()}, ${data.reporting.label}` : "") +
       (apart ? ` (${apart === 1 ? "one chart is" : `${apart} charts are`} not per currency: see the note on it)` : "");
     for (const currency of [...data.currencies].sort()) colourOf(currency);
     const context = { drillHref, data, editing: root.classList.contains("is-editing"), editable, upIsGood, colourOf };
     const numbers = data.charts.filter((c) => c.type === "number" && (c.values || c.unavailable));
     const others = data.charts.filter((c) => !numbers.includes(c));
-    notices.replaceChildren(...unavailableSummary(data.charts, `/data/${encodeURIComponent(connectionId)}#objects`));
+    notices.replaceChildren(
+      ...(data.reporting ? [reportingNotice(data.reporting)] : []),
+      ...unavailableSummary(data.charts, `/data/${encodeURIComponent(connectionId)}#objects`),
+    );
     tiles.replaceChildren(...numbers.map((c) => renderCard(c, context)));
     charts.replaceChildren(...others.map((c) => renderCard(c, context)));
     tiles.hidden = !numbers.length;
     drawFigures(root);
     if (empty) empty.hidden = data.charts.length > 0;
+  }
+
+  // The reporting currency's notice: the label, every rate used with the balance transaction it
+  // came from, and the currencies that stayed apart (never settled into it).
+  function reportingNotice(reporting) {
+    const dataset = `/data/${encodeURIComponent(connectionId)}/datasets/balance_transactions`;
+    const rates = reporting.rates.map((r) =>
+      el(
+        "li",
+        { "data-rate": r.transaction },
+        `${r.currency.toUpperCase()} → ${reporting.currency.toUpperCase()} at ${r.rate} on ${dateText(r.at)}, balance transaction `,
+        el("a", { href: dataset, title: r.drill.where }, r.transaction),
+      ),
+    );
+    return el(
+      "section",
+      { class: "notice card", "data-reporting": reporting.currency },
+      el("p", {}, `Money in ${reporting.currency.toUpperCase()}, ${reporting.label}.`),
+      rates.length ? el("ul", { class: "reporting-rates" }, ...rates) : el("p", {}, "No rate was used."),
+      ...(reporting.apart.length
+        ? [el("p", { "data-reporting-apart": "" }, `Shown apart, never settled into ${reporting.currency.toUpperCase()}: ${reporting.apart.map((c) => c.toUpperCase()).join(", ")}.`)]
+        : []),
+      ...(reporting.note && !reporting.apart.length ? [el("p", {}, reporting.note)] : []),
+    );
   }
 
   // ---- events -----------------------------------------------------------------------------------

@@ -420,6 +420,15 @@ export function unavailableSummary(charts, objectsHref = null) {
 }
 
 export function renderCard(chart, context) {
+  const drawn = drawCard(chart, context);
+  // a chart whose money was converted into the reporting currency says so on itself
+  if (chart.converted && drawn) {
+    drawn.append(el("p", { class: "chart-converted", "data-converted": chart.converted.currency }, `${chart.converted.currency.toUpperCase()}, ${chart.converted.label}`));
+  }
+  return drawn;
+}
+
+function drawCard(chart, context) {
   if (chart.unavailable) return unavailableCard(chart, context);
   if (chart.series) return timeCard(chart, context);
   if (chart.values) return chart.type === "number" ? numberTile(chart, context) : valuesTable(chart, context);
