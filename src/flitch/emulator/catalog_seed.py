@@ -16,12 +16,12 @@ from flitch.emulator.shapes import Obj, new_id
 
 CURRENCIES = ("usd", "eur", "gbp", "jpy")
 #: Rough exchange rates from US cents to each currency's minor unit.
-_RATES = {"usd": 1.0, "eur": 0.92, "gbp": 0.79, "jpy": 1.5}
+RATES = {"usd": 1.0, "eur": 0.92, "gbp": 0.79, "jpy": 1.5}
 
 
 def convert(usd_cents: int, currency: str) -> int:
     """A price point in another currency, rounded the way people price things."""
-    raw = usd_cents * _RATES[currency]
+    raw = usd_cents * RATES[currency]
     if currency == "usd" or usd_cents < 100:
         return max(1, round(raw))
     step = 100 if currency != "jpy" else (10 if raw < 1000 else 100)
@@ -62,7 +62,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("enterprise", "Enterprise", "Volume seats with graduated pricing.",
            (("month", 1, 0),), currencies=("usd", "eur", "gbp"), unit_label="seat", seats=True,
            tiers=((10, 3000, 5000), (50, 2500, None), (None, 2000, None)),
-           tiers_mode="graduated", weight=5),
+           tiers_mode="graduated", weight=3),
     Family("digest", "Weekly Insights", "A weekly report of your numbers.",
            (("week", 1, 500),), currencies=("usd", "eur"), weight=6),
     Family("legacy", "Basic (legacy)", "The original plan, no longer sold.",

@@ -1,7 +1,10 @@
 """The seeded account: a deterministic, consistent, realistic Stripe account in both modes.
 
 ``generate_account(seed, customers, now)`` writes two years of a subscription business before
-``now``: a catalog (``catalog_seed``), then each customer's history (``history``: sign-up,
+``now``, growing steadily with the seasons (``growth``: when people sign up; churn, failed
+payments and plan changes follow from each subscription's life, so no stretch of the history,
+the last days included, is busier than its season): a catalog (``catalog_seed``), then each
+customer's history (``history``: sign-up,
 subscriptions through every status, invoices, payments, refunds, credit notes, disputes,
 deletions), then the weekly payouts of every currency's available balance (``ledger``). Every
 amount moves through a balance transaction with its fee; every reference resolves (a deleted
@@ -21,6 +24,7 @@ import gc
 import random
 
 from flitch.emulator.catalog_seed import build_catalog, settle_coupons
+from flitch.emulator.growth import SignupCurve
 from flitch.emulator.history import customer_history, guest_purchase, new_customer
 from flitch.emulator.ledger import schedule_payouts
 from flitch.emulator.operations import DAY
@@ -30,6 +34,7 @@ from flitch.emulator.world import GenSink, World
 
 #: 2026-11-01T00:00:00Z: the default "now" of a generated account.
 REFERENCE_NOW = 1_793_491_200
+HOUR = 3600
 #: How far back the account's history goes.
 HISTORY = 2 * 365 * DAY
 #: Options every account shows at least once (each picked by the first customer it fits).
@@ -89,13 +94,18 @@ def fill_mode(store: ModeStore, rng: random.Random, customers: int, now: int) ->
     sink = GenSink(rng, store.livemode, now)
     catalog = build_catalog(sink, now, customers)
     world = World(sink, catalog, now, quotas={k: list(v) for k, v in QUOTAS.items()})
+    world.signups = SignupCurve(now - HISTORY, now - 60)
     clocks = _test_clocks(sink, customers) if not store.livemode else []
     on_clock = 3 * len(clocks)
     for index in range(customers):
         clock = clocks[index % len(clocks)] if index < on_clock else None
-        customer_history(world, new_customer(world, index, span=HISTORY, clock=clock))
-    for _ in range(customers // 25):
-        guest_purchase(world, world.between(now - HISTORY, now - 3600))
+        customer_history(world, new_customer(world, index, clock=clock))
+    for n in range(customers // 25):
+        if n == 0:
+            # one paid a few hours ago: every account has money still pending in its balance
+            guest_purchase(world, now - world.rng.randint(HOUR, 20 * HOUR), paid=True)
+        else:
+            guest_purchase(world, min(world.signups.draw(world.rng, movers=False), now - HOUR))
     settle_coupons(catalog, now)
     paid_out_by: dict[str, str] = {}
     schedule_payouts(

@@ -8,10 +8,10 @@ invoice numbers follow the calendar across all of their subscriptions.
 from __future__ import annotations
 
 from flitch.emulator import billing, operations
-from flitch.emulator import shapes_billing as bill
 from flitch.emulator.catalog_seed import CouponInfo, PriceInfo, convert
 from flitch.emulator.followups import charge_follow_up
 from flitch.emulator.lifecycle import FAILURE_CODES, HOUR, SubPlan, subscription_task
+from flitch.emulator.manual_invoices import manual_invoice_task
 from flitch.emulator.operations import DAY
 from flitch.emulator.shapes import Obj, customer, new_id
 from flitch.emulator.world import Customer, Task, World
@@ -91,13 +91,23 @@ FATES = {
     "incomplete_expired": 2.5,
     "cancel_nonpayment": 2.3,
 }
-MANUAL = {"paid": 55.0, "open": 20.0, "draft": 12.0, "void": 8.0, "uncollectible": 5.0}
+#: The weights of the present-day fates in a draw, which only a subscription whose own start
+#: leads there can get (a renewal failed days ago, a first payment failed hours ago): about one
+#: in seven of those renewed in the last days is past due. None is drawn into a trial: the
+#: trials begun in the last two weeks (``TRIALS`` of the subscriptions) are still running.
+NOW_FATES = {"trialing": 0.0, "past_due": 15.0, "unpaid": 6.0, "incomplete": 8.0}
+#: The share of subscriptions that start with a free trial.
+TRIALS = 0.4
+#: How long a subscriber stays on average before cancelling (about 6 % churn a month).
+LIFETIME = 16 * 30 * DAY
 
 
-def new_customer(w: World, index: int, *, span: int, clock: Obj | None) -> Customer:
-    """A customer signed up some time in the last ``span`` seconds (recent ones more often)."""
+def new_customer(w: World, index: int, *, clock: Obj | None) -> Customer:
+    """A customer signed up when the business's sign-up curve says (``growth``), or, on a
+    test clock, since the clock was made."""
     rng, now = w.rng, w.now
-    created = now - int(span * rng.random() ** 1.8) - 60
+    assert w.signups is not None, "the generator sets the sign-up curve"
+    created = w.signups.draw(rng)
     if clock is not None:
         created = w.between(clock["created"], now - HOUR)
     first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -126,7 +136,11 @@ def new_customer(w: World, index: int, *, span: int, clock: Obj | None) -> Custo
             w.quotas["deletion"].clear()
             deleted_at = w.between(max(created + 2 * DAY, now - 25 * DAY), now - HOUR)
         elif rng.random() < 0.04:
-            deleted_at = w.between(created + 2 * DAY, now - HOUR)
+            # a delay from sign-up, not a time between sign-up and now: that would put most
+            # deletions of the history in its last months
+            deleted_at = created + 2 * DAY + int(rng.expovariate(1 / YEAR))
+            if deleted_at > now - HOUR:
+                deleted_at = None
     currency = rng.choices(list(CURRENCY_WEIGHTS), list(CURRENCY_WEIGHTS.values()))[0]
     return Customer(
         obj=obj,
@@ -154,7 +168,9 @@ def customer_history(w: World, c: Customer) -> None:
         c.spawn(subscription_task(w, c, plan))
     if rng.random() < 0.18:
         for _ in range(rng.choice((1, 1, 2))):
-            c.spawn(one_off_task(w, c, w.between(created, c.horizon - HOUR)))
+            at = created + int(rng.expovariate(1 / (120 * DAY)))
+            if at <= c.horizon - HOUR:
+                c.spawn(one_off_task(w, c, at))
     if rng.random() < 0.07:
         c.spawn(manual_invoice_task(w, c))
     if c.deleted_at is not None:
@@ -171,13 +187,26 @@ def _delete(w: World, c: Customer) -> Task:
 
 # -- subscriptions -------------------------------------------------------------------------------
 def plan_subscription(w: World, c: Customer, after: int) -> SubPlan | None:
-    """Choose where a new subscription is headed, and when it starts so it can get there."""
+    """Choose where a new subscription is headed, and when it starts so it can get there.
+
+    Every subscription starts when its customer would subscribe of their own accord, and a
+    fate that shows only at the present (past due, unpaid, incomplete) is drawn only for one
+    whose start leads there — a renewal that failed days ago, a first payment hours ago; those
+    in trial now are the trials begun in the last two weeks. So the last weeks of the history
+    hold no more of them than any other weeks. The coverage quotas alone place one of each
+    where it fits, so that even a small account shows every status.
+    """
     rng, now, horizon = w.rng, w.now, c.horizon
     live = horizon == now and not c.on_clock
 
     def month_back(delta: int) -> int:
         return billing.period_boundary(now - delta, "month", 1, -rng.randint(1, 6))
 
+    # When the customer subscribes of their own accord: most soon after signing up, some
+    # months later; as a delay, so that the later ones do not crowd the last months. One who
+    # has not subscribed by now has no subscription (yet).
+    mean = 12 * DAY if rng.random() < 0.75 else 150 * DAY
+    natural = after + int(rng.expovariate(1 / mean))
     starts: dict[str, int] = {}
     #: When a subscription headed for each fate may start: (earliest, latest).
     windows = {
@@ -186,30 +215,45 @@ def plan_subscription(w: World, c: Customer, after: int) -> SubPlan | None:
         "paused": (after, now - 15 * DAY),
         "incomplete_expired": (after, horizon - DAY),
         "cancel_nonpayment": (after, horizon - 80 * DAY),
+        "past_due": (after, now - 600),
+        "unpaid": (after, now - 600),
+        "incomplete": (max(after, now - 22 * HOUR), now - 600),
     }
+    #: How long ago the last (failed) renewal of a fate placed from now backwards was.
+    failed_ago = {"past_due": (2 * HOUR, 5 * DAY), "unpaid": (9 * DAY, 25 * DAY)}
 
-    def feasible(fate: str) -> bool:
-        if not live and fate not in ("natural", "incomplete_expired", "cancel_nonpayment"):
-            return False
-        if fate in ("past_due", "unpaid", "incomplete"):
-            # these are placed from now backwards: the last renewal failed days (or weeks) ago
-            start = {
-                "past_due": lambda: month_back(rng.randint(2 * HOUR, 5 * DAY)),
-                "unpaid": lambda: month_back(rng.randint(9 * DAY, 25 * DAY)),
-                "incomplete": lambda: now - rng.randint(600, 22 * HOUR),
-            }[fate]()
-            windows[fate] = (after, now - 600)
-        else:
-            low, high = windows[fate]
-            start = w.between(low, high)
-            soon = after + int(rng.expovariate(1 / (12 * DAY)))
-            if fate == "natural" and soon <= high and rng.random() < 0.75:
-                start = soon  # most subscribe soon after signing up, some much later
+    def fits(fate: str, start: int) -> bool:
         starts[fate] = start
         low, high = windows[fate]
         return low <= start <= high
 
-    fate = w.pick("subscription", FATES, feasible, use_quota=not c.on_clock)
+    def feasible(fate: str) -> bool:
+        """Where a fate can be placed: for a quota, the present-day ones from now backwards."""
+        if not live and fate not in ("natural", "incomplete_expired", "cancel_nonpayment"):
+            return False
+        if fate in failed_ago:
+            return fits(fate, month_back(rng.randint(*failed_ago[fate])))
+        if fate == "incomplete":
+            return fits(fate, now - rng.randint(600, 22 * HOUR))
+        if fate == "natural":
+            return fits(fate, natural)
+        return fits(fate, w.between(*windows[fate]))
+
+    def drawn(fate: str) -> bool:
+        """Where a draw may lead: only where the natural start fits (a present-day fate only
+        when the start leads there by now)."""
+        if not live and fate not in ("natural", "incomplete_expired", "cancel_nonpayment"):
+            return False
+        if not fits(fate, natural):
+            return False
+        if fate in failed_ago:
+            low, high = failed_ago[fate]
+            last = _last_renewal(natural, now)
+            return last is not None and low <= now - last <= high
+        return True
+
+    weights = FATES | NOW_FATES
+    fate = w.pick("subscription", weights, feasible, use_quota=not c.on_clock, drawn=drawn)
     if fate is None:
         return None
     start = starts[fate]
@@ -218,13 +262,13 @@ def plan_subscription(w: World, c: Customer, after: int) -> SubPlan | None:
     if items is None:
         return None
     plan = SubPlan(start=start, fate=fate, items=items)
-    if fate in ("trialing", "paused") or (fate == "natural" and rng.random() < 0.2):
+    if fate in ("trialing", "paused") or (fate == "natural" and rng.random() < TRIALS):
         plan.trial_days = 14 if fate != "trialing" else rng.choice((14, 14, 30))
     if fate in ("natural", "trialing") and rng.random() < 0.18:
         plan.coupon = _coupon(w, start, items[0][0].currency)
     if fate == "natural":
         begins = start + (plan.trial_days or 0) * DAY
-        cancel = begins + DAY + int(rng.expovariate(1 / (10 * 30 * DAY)))
+        cancel = begins + DAY + int(rng.expovariate(1 / LIFETIME))
         if cancel < horizon:
             plan.cancel_at = cancel
             plan.at_period_end = rng.random() < 0.45
@@ -235,9 +279,19 @@ def plan_subscription(w: World, c: Customer, after: int) -> SubPlan | None:
             k += 1
         plan.fail_from = billing.period_boundary(start, "month", 1, k) - 1
     elif fate == "cancel_nonpayment":
-        plan.fail_from = w.between(start + 30 * DAY, horizon - 40 * DAY)
+        # payments start failing some months in (none by now: it runs on, paid)
+        fail_from = start + 30 * DAY + int(rng.expovariate(1 / (LIFETIME / 2)))
+        plan.fail_from = fail_from if fail_from <= horizon - 40 * DAY else None
         plan.after_retries = "cancel"
     return plan
+
+
+def _last_renewal(start: int, now: int) -> int | None:
+    """The last monthly renewal of a subscription started at ``start``, up to ``now``."""
+    k, last = 1, None
+    while (boundary := billing.period_boundary(start, "month", 1, k)) <= now:
+        k, last = k + 1, boundary
+    return last
 
 
 def _items(
@@ -259,9 +313,11 @@ def _items(
     main = rng.choices(choices, [INTERVAL_WEIGHTS[(p.interval or "", p.count)] for p in choices])[0]
     qty = 1
     if family.key == "team":
-        qty = min(60, 1 + int(rng.paretovariate(1.5) * 2))
+        qty = min(40, 1 + int(rng.paretovariate(2.0) * 2))
     elif family.key == "enterprise":
-        qty = min(400, 8 + int(rng.paretovariate(1.2) * 10))
+        # a few dozen seats, now and then a hundred: not one customer paying more than the
+        # rest of the business together
+        qty = min(120, 6 + int(rng.paretovariate(2.5) * 6))
     items: list[tuple[PriceInfo, int | None]] = [(main, qty)]
     if main.interval == "month" and main.count == 1:
         for key, chance in (("support", 0.12), ("api", 0.4 if qty > 8 else 0.1), ("storage", 0.05)):
@@ -311,8 +367,9 @@ def one_off_task(w: World, c: Customer, t: int) -> Task:
         operations.cancel_payment(sink, pi, later, "abandoned")
 
 
-def guest_purchase(w: World, t: int) -> None:
-    """A card payment from someone who never became a customer."""
+def guest_purchase(w: World, t: int, *, paid: bool = False) -> None:
+    """A card payment from someone who never became a customer (``paid``: one that
+    succeeds)."""
     rng, sink = w.rng, w.sink
     currency = rng.choices(list(CURRENCY_WEIGHTS), list(CURRENCY_WEIGHTS.values()))[0]
     amount = convert(rng.choice((1900, 4900, 9900, 25000)), currency)
@@ -326,159 +383,10 @@ def guest_purchase(w: World, t: int) -> None:
         off_session=False,
     )
     guest = (f"guest{rng.randrange(10**6)}@example.com", f"{rng.choice(FIRST)} {rng.choice(LAST)}")
-    code = rng.choice(FAILURE_CODES) if rng.random() < 0.1 else None
+    code = rng.choice(FAILURE_CODES) if rng.random() < 0.1 and not paid else None
     _pi, charge = operations.attempt_payment(
         sink, pi, t, customer=None, failure_code=code, guest=guest
     )
     later = t + rng.randint(HOUR, 20 * DAY)
     if code is None and rng.random() < 0.05 and later <= w.now:
         operations.refund_charge(sink, charge, later, charge["amount"], "requested_by_customer")
-
-
-# -- manual invoices -----------------------------------------------------------------------------
-def manual_invoice_task(w: World, c: Customer) -> Task:
-    """An invoice sent by hand (``send_invoice``): draft, then open, paid, void or written off."""
-    rng, sink, now = w.rng, w.sink, w.now
-    created: int = c.obj["created"]
-    horizon = c.horizon
-    delay = {
-        "paid": rng.randint(DAY, 25 * DAY),
-        "void": rng.randint(DAY, 10 * DAY),
-        "uncollectible": 60 * DAY,
-        "open": 0,
-        "draft": 0,
-    }
-    lows = {"draft": now - 3 * DAY}
-
-    def feasible(status: str) -> bool:
-        if status == "draft" and horizon != now:
-            return False
-        return bool(max(created, lows.get(status, created)) <= horizon - HOUR - delay[status])
-
-    status = w.pick("manual_invoice", MANUAL, feasible, use_quota=not c.on_clock)
-    if status is None:
-        return
-    low = max(created, lows.get(status, created))
-    high = horizon - HOUR - delay[status]
-    crediting = status == "open" and (bool(w.quotas["credit_note"]) or rng.random() < 0.4)
-    if crediting and high - 10 * DAY >= low:
-        high -= 10 * DAY  # leave time to credit it, and perhaps void the credit note
-    t = w.between(low, high)
-    yield t
-    inv_id = new_id(rng, "in_")
-    lines = []
-    onboarding = w.catalog.find("onboarding", c.currency, t)
-    if onboarding:
-        price = onboarding[0].stored
-        lines.append(
-            _ii_line(
-                w,
-                inv_id,
-                price["unit_amount"],
-                c.currency,
-                "Onboarding Session",
-                (t, t),
-                price=price,
-            )
-        )
-    hours = rng.randint(2, 20)
-    lines.append(
-        _ii_line(
-            w,
-            inv_id,
-            convert(15000, c.currency) * hours,
-            c.currency,
-            f"Consulting, {hours} hours",
-            (t, t),
-        )
-    )
-    inv = billing.draft_invoice(
-        sink,
-        t,
-        invoice_id=inv_id,
-        customer=c.obj,
-        currency=c.currency,
-        lines=lines,
-        billing_reason="manual",
-        collection_method="send_invoice",
-        period=(t, t),
-        subscription=None,
-    )
-    if status == "draft":
-        return
-    t += HOUR
-    yield t
-    if c.obj["currency"] is None:
-        c.obj["currency"] = c.currency
-    inv, c.obj = billing.finalize_invoice(sink, inv, t, c.obj)
-    pi, link = billing.open_payment(sink, inv, t, c.obj)
-    if crediting:
-        yield from _prepayment_credit(w, c, inv, pi, link, t)
-        return
-    if status == "open":
-        return
-    t += delay[status]
-    yield t
-    if status == "paid":
-        inv, pi, link, charge = billing.collect(sink, inv, pi, link, t, c.obj)
-        charge_follow_up(w, c, charge, t, inv)
-    elif status == "void":
-        billing.void_invoice(sink, inv, t, pi, link)
-    else:
-        billing.mark_uncollectible(sink, inv, t)
-
-
-def _ii_line(
-    w: World,
-    inv_id: str,
-    amount: int,
-    currency: str,
-    text: str,
-    period: tuple[int, int],
-    price: Obj | None = None,
-) -> Obj:
-    return bill.line_item(
-        id=new_id(w.rng, "il_"),
-        livemode=w.sink.livemode,
-        invoice=inv_id,
-        amount=amount,
-        currency=currency,
-        description=text,
-        quantity=1,
-        period_start=period[0],
-        period_end=period[1],
-        price_id=None if price is None else price["id"],
-        product_id=None if price is None else price["product"],
-        unit_amount=amount,
-        subscription=None,
-        subscription_item=None,
-        invoice_item=new_id(w.rng, "ii_"),
-    )
-
-
-def _prepayment_credit(w: World, c: Customer, inv: Obj, pi: Obj, link: Obj, t: int) -> Task:
-    """A credit note on an open invoice (lowers what is due); sometimes voided later."""
-    rng, sink = w.rng, w.sink
-    t = w.between(t + 60, min(t + 5 * DAY, c.horizon - 120))
-    if t > c.horizon - 120:
-        return
-    yield t
-    amount = max(1, inv["amount_remaining"] // rng.choice((2, 4, 5)))
-    note, inv = billing.issue_credit_note(
-        sink,
-        inv,
-        t,
-        amount=amount,
-        reason="order_change",
-        sequence=1,
-        customer=c.obj,
-        pi=pi,
-        link=link,
-    )
-    later = w.between(t + 60, min(t + 3 * DAY, c.horizon))
-    outcome = w.pick(
-        "credit_note", {"issued": 80.0, "void": 20.0}, lambda o: o == "issued" or later <= c.horizon
-    )
-    if outcome == "void":
-        yield later
-        billing.void_credit_note(sink, note, inv, later, pi, link)

@@ -74,6 +74,8 @@ class _Life:
         self.clock = plan.start
         #: Proration lines waiting for the next invoice: (amount, description, item, period).
         self.prorations: list[tuple[int, str, Obj, tuple[int, int]]] = []
+        #: The subscriber's usual metered usage per period (set at the first usage billed).
+        self.usage_level: float | None = None
 
     # -- invoices --------------------------------------------------------------------------------
     def _line(
@@ -154,7 +156,12 @@ class _Life:
         )
 
     def _usage(self) -> int:
-        return int(self.w.rng.paretovariate(1.3) * 40)
+        """A period's metered usage: around the subscriber's own level (drawn once: a few
+        heavy users, no one-month spike worth more than the rest of the business)."""
+        rng = self.w.rng
+        if self.usage_level is None:
+            self.usage_level = min(3000.0, 40 * rng.paretovariate(2.0))
+        return int(self.usage_level * rng.uniform(0.8, 1.25))
 
     def _every(self) -> str:
         interval, count = self.main.interval or "month", self.main.count

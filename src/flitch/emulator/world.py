@@ -6,8 +6,9 @@ only at the top level: a nested value is always replaced, never edited, so a sha
 faithful snapshot. Only events from the last 30 days are kept, each with a snapshot of the
 object at that moment; events older than the account's API upgrade carry the older shape.
 
-``World`` holds one mode's generation: the sink, the catalog, the clock and the coverage quotas
-that make sure every status shows up even in a small account.
+``World`` holds one mode's generation: the sink, the catalog, the clock, when people sign up
+(``growth``) and the coverage quotas that make sure every status shows up even in a small
+account.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 
 from flitch.emulator import shapes_money as money
 from flitch.emulator.catalog_seed import Catalog
+from flitch.emulator.growth import SignupCurve
 from flitch.emulator.operations import DAY
 from flitch.emulator.shapes import API_VERSION, Obj, new_id
 from flitch.emulator.versions import OLD_API_VERSION, render_old
@@ -148,6 +150,8 @@ class World:
     quotas: dict[str, list[str]]
     #: Customers to delete from the store after loading (tombstones).
     deleted: list[str] = field(default_factory=list)
+    #: When people sign up (set by the generator; ``None``: evenly over the history).
+    signups: SignupCurve | None = None
 
     @property
     def rng(self) -> random.Random:
@@ -160,16 +164,20 @@ class World:
         feasible: Callable[[str], bool] = lambda _option: True,
         *,
         use_quota: bool = True,
+        drawn: Callable[[str], bool] | None = None,
     ) -> str | None:
         """An option still missing from ``quota`` if one is feasible, else a weighted draw
-        among the feasible ones (``None`` if none is)."""
+        among the feasible ones (``None`` if none is). ``drawn``, when given, says which
+        options the draw may give instead: a quota may place an option where it can happen
+        (a trial started days ago), a draw only where things led there of their own accord."""
         wanted = self.quotas.get(quota, [])
         if use_quota:
             for option in wanted:
                 if feasible(option):
                     wanted.remove(option)
                     return option
-        options = [o for o in weights if feasible(o)]
+        allowed = feasible if drawn is None else drawn
+        options = [o for o in weights if allowed(o)]
         if not options:
             return None
         choice = self.rng.choices(options, [weights[o] for o in options])[0]
