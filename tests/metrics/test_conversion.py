@@ -2,8 +2,9 @@
 
 Balance transactions (settled in USD) of two EUR charges: 1 January at 1.10, 1 March at 1.20;
 one JPY charge settled on 1 February: 1,000 yen became 6.50 USD, and Stripe's rate multiplies
-the integer amounts (yen has no minor unit, the dollar has cents), so it is 0.65, not 0.0065. GBP was never settled into USD: it has no rate and stays apart. A USD
-charge settled in USD carries no rate.
+the integer amounts (yen has no minor unit, the dollar has cents), so it is 0.65, not 0.0065.
+GBP was never settled into USD: it has no rate and stays apart. A USD charge settled in USD
+carries no rate.
 """
 
 from __future__ import annotations
