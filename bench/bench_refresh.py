@@ -12,10 +12,12 @@ accounts 10× apart in size, with 100 ms of latency per request and Stripe's liv
    1000), on both accounts: requests made, by kind. Target: they grow with k, not with the
    account. The emulator's clock (and the refresher's) moves 15 minutes between rounds.
 3. **Peak RSS** of a full refresh of each account, each in a fresh subprocess (target: less than
-   1.5× growth for 10× the data).
+   1.5× growth for 10× the data), under ``FLITCH_MEMORY_LIMIT`` as set (or its default), with
+   the size of the cache file each wrote.
 
     .venv/bin/python bench/bench_refresh.py                          # ≈ 200,000 live objects
     .venv/bin/python bench/bench_refresh.py --customers 2000         # a quick run
+    .venv/bin/python bench/bench_refresh.py --customers 20000 --rss-only   # 3. alone
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.emulator.auth import DEMO_LIVE_KEY
 from flitch.refresh.progress import RefreshProgress
-from flitch.refresh.runner import RefreshResult, refresh
+from flitch.refresh.runner import RefreshResult, refresh, store_for
 
 KS = (10, 100, 1000)
 STEP = 900  # seconds between incremental rounds (a 15-minute schedule)
@@ -131,15 +133,25 @@ def incremental_rounds(url: str, service: ConnectionService, clock: Clock) -> li
 
 
 def child_full(url: str) -> None:
-    """In a fresh process: one full refresh; print its figures and the peak RSS as JSON."""
+    """In a fresh process: one full refresh; print its figures, the peak RSS, the memory
+    limit DuckDB had and the cache file's size as JSON."""
     clock = Clock(time.time())
-    _, result = full_refresh(url, clock)
+    service, result = full_refresh(url, clock)
     # VmHWM: this process's own peak (ru_maxrss would carry the parent's over the fork)
     status = Path("/proc/self/status").read_text().splitlines()
     hwm = [line for line in status if line.startswith("VmHWM:")]
     peak_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store = store_for(service, result.connection_id)
     print(
-        json.dumps({"records": result.records, "seconds": result.seconds, "rss_mb": peak_kb / 1024})
+        json.dumps(
+            {
+                "records": result.records,
+                "seconds": result.seconds,
+                "rss_mb": peak_kb / 1024,
+                "limit_mb": store.memory_limit / 2**20,
+                "file_mb": store.current_path.stat().st_size / 1e6,
+            }
+        )
     )
 
 
@@ -160,9 +172,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--child-full", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-only", action="store_true", help="only the peak RSS (part 3)")
     args = parser.parse_args()
     if args.child_full:
         child_full(args.child_full)
+        return
+    if args.rss_only:
+        rss_only(args)
         return
 
     small_customers = max(1, args.customers // 10)
@@ -241,14 +257,37 @@ def main() -> None:
             f"(data {records / max(1, small_full.records):.1f}×)"
         )
     print()
-    print("Peak RSS of a full refresh (fresh process each):")
-    print(f"  {rss_small['records']:>9,} records: {rss_small['rss_mb']:7.1f} MB")
-    print(f"  {rss_large['records']:>9,} records: {rss_large['rss_mb']:7.1f} MB")
-    growth = rss_large["rss_mb"] / rss_small["rss_mb"]
-    data_growth = rss_large["records"] / max(1, rss_small["records"])
-    print(f"  growth {growth:.2f}× for {data_growth:.1f}× the data (target < 1.5×)")
+    report_rss(rss_small, rss_large)
     sys.stdout.flush()
     os._exit(0)  # the emulators are stopped; skip slow interpreter teardown of big objects
+
+
+def report_rss(small: dict[str, Any], large: dict[str, Any]) -> None:
+    print(
+        f"Peak RSS of a full refresh (fresh process each; DuckDB's memory limit "
+        f"{large['limit_mb']:,.0f} MiB):"
+    )
+    for run in (small, large):
+        print(
+            f"  {run['records']:>9,} records: {run['rss_mb']:7.1f} MB in {run['seconds']:5.1f} s; "
+            f"cache file {run['file_mb']:6.1f} MB"
+        )
+    growth = large["rss_mb"] / small["rss_mb"]
+    data_growth = large["records"] / max(1, small["records"])
+    print(f"  growth {growth:.2f}× for {data_growth:.1f}× the data (target < 1.5×)")
+
+
+def rss_only(args: argparse.Namespace) -> None:
+    """Part 3 alone: each account served in turn, a full refresh of it in a fresh process."""
+    runs = []
+    for customers in (max(1, args.customers // 10), args.customers):
+        emulator, url = start_emulator(customers, args.latency_ms, args.seed)
+        try:
+            admin(url, "POST", "/_emulator/config", {"now": int(time.time())})
+            runs.append(measure_rss(url))
+        finally:
+            stop(emulator)
+    report_rss(runs[0], runs[1])
 
 
 if __name__ == "__main__":
