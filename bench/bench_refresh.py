@@ -57,7 +57,7 @@ class Clock:
 
 
 def connect(url: str, home: Path) -> ConnectionService:
-    settings = Settings(
+    settings = Settings.from_env(  # FLITCH_MEMORY_LIMIT and the like, if set
         home=home,
         secret_key="bench-refresh-passphrase-0123456789",
         stripe_api_base=url,
@@ -158,10 +158,12 @@ def child_full(url: str) -> None:
 def measure_rss(url: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--child-full", url],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"the refresh's process failed:\n{out.stdout[-2000:]}{out.stderr[-4000:]}")
     data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return data
 

@@ -19,7 +19,7 @@ from flitch.connections.records import RunOutcome
 from flitch.connections.service import ConnectionService
 from flitch.refresh import refresh
 from flitch.refresh.runner import store_for
-from flitch.store import DuckDBStore
+from flitch.store import DuckDBStore, resources
 from flitch.store.derived import Derived
 from flitch.store.resources import (
     MEMORY_SETTING,
@@ -32,6 +32,7 @@ from flitch.store.resources import (
 from flitch.store.schema import RawJSON
 from tests.conftest import TEST_KEY
 from tests.refresh.conftest import World
+from tests.store import factories
 
 MiB = 1024**2
 GiB = 1024**3
@@ -77,17 +78,26 @@ def test_duckdb_gets_a_thread_per_share_of_memory_it_can_spill_in() -> None:
 
 
 def test_a_refresh_runs_duckdb_under_the_connection_s_setting(world: World) -> None:
+    """Rows are appended and the derived tables built with the setting's memory."""
     settings = dataclasses.replace(world.settings, memory_limit="300MiB")
+    seen = Derived("seen", "SELECT current_setting('memory_limit') AS memory_limit", ())
     with ConnectionService(settings) as service:
         service.create("Shop", TEST_KEY, objects="charges")
         store = store_for(service, service.get("Shop").id)
+        store.derived = (seen,)
         with store.begin_refresh(full=True) as tx:
             spill = tx.spill_dir
-            found = tx.setting("memory_limit")
+            writing = tx.setting("memory_limit")
             assert spill.parent == store.cache_dir
             assert stat.S_IMODE(spill.stat().st_mode) == 0o700
-        assert found == "300.0 MiB"
-        assert not spill.exists()
+            tx.commit()
+        with store.reader() as reader:
+            building = reader.query("SELECT memory_limit FROM derived_seen").rows
+    assert (writing, building) == ("300.0 MiB", [("300.0 MiB",)])
+    assert not spill.exists()
+    small = DuckDBStore(world.settings.home / "small", memory_limit="100MiB")
+    with small.begin_refresh(full=True) as tx:
+        assert tx.setting("memory_limit") == "100.0 MiB"
 
 
 # -- a large dataset under a tiny limit -----------------------------------------------------------
@@ -210,3 +220,23 @@ def test_duckdb_s_own_error_is_kept_as_the_cause(tmp_path: Path) -> None:
     with pytest.raises(OutOfMemory) as caught:
         _publish(store, 20_000)
     assert isinstance(caught.value.__cause__, duckdb.OutOfMemoryException)
+
+
+def test_a_refresh_lets_go_of_what_duckdb_cached_once_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB keeps each block it writes cached up to its limit: a refresh would hold its new
+    file in memory as it grows (1.89x the memory for 9.3x the records). After each checkpoint
+    it keeps at most ``CACHE_KEPT`` (made small here, for a small file)."""
+    monkeypatch.setattr(resources, "CACHE_KEPT", 1 * MiB)
+    store = DuckDBStore(tmp_path / "cache", memory_limit="1GiB", commit_rows=10_000)
+    with store.begin_refresh(full=True) as tx:
+        writer = tx.replace_dataset(CHARGES)
+        for page in factories.pages(factories.charges(50_000)):
+            writer.add_page(page)
+        written = tx.staging_path.stat().st_size
+        assert written > 10 * MiB
+        assert tx.cached_bytes() < written / 4
+        tx.commit()
+    with store.reader() as reader:
+        assert reader.query("SELECT count(*) FROM charges").rows == [(50_000,)]

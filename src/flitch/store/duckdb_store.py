@@ -28,8 +28,10 @@ its writer finishes (``loading``: no table has an index). Only the rename publis
 these commits are invisible to readers.
 
 The writer's DuckDB connection gets the store's memory limit (``FLITCH_MEMORY_LIMIT``) and spills
-beyond it to the staging ``.tmp`` folder; running out of memory or disk anyway raises
-``OutOfMemory`` or ``DiskFull``, after the staging files are deleted (``resources``).
+beyond it to the staging ``.tmp`` folder; after each checkpoint it lets go of the blocks it
+cached (``resources.release_cache``), so that it does not hold the new file in memory as it
+grows. Running out of memory or disk anyway raises ``OutOfMemory`` or ``DiskFull``, after the
+staging files are deleted (``resources``).
 
 Readers are in ``reader``; the files and the lock in ``files``.
 """
@@ -164,6 +166,16 @@ class DuckDBRefresh:
     def spill_dir(self) -> Path:
         """The folder DuckDB spills to while this refresh runs (in the cache folder)."""
         return self._spill
+
+    def cached_bytes(self) -> int:
+        """What DuckDB holds in memory of the tables' data now (for checks)."""
+        found = first_row(
+            self._db.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory() "
+                "WHERE tag IN ('BASE_TABLE', 'IN_MEMORY_TABLE')"
+            )
+        )
+        return int(found[0] or 0) if found else 0
 
     def setting(self, name: str) -> str:
         """A DuckDB setting of this refresh's connection, as DuckDB shows it."""

@@ -52,6 +52,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from flitch.catalog import ChildSpec, ObjectSpec
 from flitch.store.base import StripeObjects
 from flitch.store.flatten import child_rows_sql, statements, type_error
+from flitch.store.resources import release_cache
 from flitch.store.schema import (
     STATE_DDL,
     STATE_TABLE,
@@ -109,8 +110,9 @@ class Tables:
         refresh loads about 4x faster), while what an open DuckDB transaction holds in memory
         (it grows with the transaction) stays bounded. Unset: every statement commits alone.
         ``checkpoint_on_commit``: write what was committed into the database file right away
-        (see ``duckdb_store``). ``memory_limit``: the connection's, in bytes, which sets how
-        many passes ``seal`` makes (None: one)."""
+        (see ``duckdb_store``), then let go of what DuckDB cached of it
+        (``resources.release_cache``). ``memory_limit``: the connection's, in bytes, which sets
+        how many passes ``seal`` makes (None: one) and what the limit is set back to."""
         self.con = con
         self.memory_limit = memory_limit
         #: One statement at a time on the connection (writers may be fed from several threads).
@@ -210,6 +212,8 @@ class Tables:
                 self.con.execute("COMMIT")
                 if self._checkpoint:
                     self.con.execute("CHECKPOINT")
+                    if self.memory_limit is not None:
+                        release_cache(self.con, self.memory_limit)
                 self.con.execute("BEGIN TRANSACTION")
                 self._uncommitted = 0
 
@@ -233,7 +237,7 @@ class Tables:
             raise clear from None
         finally:
             if spec.children:
-                self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+                self._drop_quietly(stage)
 
     def _replace(self, spec: ObjectSpec, view: str) -> None:
         """Upsert: the last copy of each id in ``view`` replaces the row (and child rows)."""
@@ -252,8 +256,13 @@ class Tables:
             self.con.execute(f"DELETE FROM {table_name(spec)} WHERE id IN {ids}")  # noqa: S608
             self._insert(spec, stage)
         finally:
-            with contextlib.suppress(duckdb.TransactionException):
-                self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            self._drop_quietly(stage)
+
+    def _drop_quietly(self, table: str) -> None:
+        """Drop a scratch table; after a failed statement (the transaction is aborted) leave
+        it to the rollback, so that the error raised is the one that matters."""
+        with contextlib.suppress(duckdb.TransactionException):
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _delete_children(self, spec: ObjectSpec, ids: Sequence[Any]) -> None:
         """Delete the child rows of these parents (before their new ones go in)."""
@@ -284,7 +293,7 @@ class Tables:
                     )
                     self._rebuild_children_of(spec, f"(SELECT id FROM {_REPEATED})")  # noqa: S608
             finally:
-                self.con.execute(f"DROP TABLE IF EXISTS {_REPEATED}")
+                self._drop_quietly(_REPEATED)
             self._loading.discard(spec.name)
 
     def passes(self, rows: int) -> int:
