@@ -11,6 +11,7 @@ on the server (:mod:`flitch.web.drilldown`).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -111,6 +112,38 @@ def period_of(
     return period, chosen
 
 
+@dataclass(frozen=True)
+class BoardView:
+    """What a dashboard is shown for, from its query string: the period (with the grain
+    asked for, if any), one currency or all, and a reporting currency."""
+
+    period: Period
+    grain: Grain | None
+    currency: str | None
+    reporting: str | None
+
+
+def board_view(
+    ctx: Ctx,
+    last: Annotated[
+        Literal["7d", "30d", "90d", "12m"] | None,
+        Query(description="A preset period; the last 30 days when no dates are given."),
+    ] = None,
+    start: Annotated[date | None, Query(alias="from", description="First day (custom).")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
+    grain: GrainParam = None,
+    currency: Currency = None,
+    reporting: Reporting = None,
+) -> BoardView:
+    """The query parameters the plain and the streamed dashboard share, checked once."""
+    period, chosen = period_of(ctx, last, start, end, grain)
+    picked = None if currency in (None, "all") else str(currency).lower()
+    return BoardView(period, chosen, picked, pick_currency(reporting))
+
+
+Shown = Annotated[BoardView, Depends(board_view)]
+
+
 async def load_board(
     ctx: WebContext,
     conn: ConnectionInfo,
@@ -154,29 +187,21 @@ async def load_board(
     response_model=dict[str, Any],
 )
 async def dashboard_data(
-    connection: str,
-    name: str,
-    ctx: Ctx,
-    store: Store,
-    last: Annotated[
-        Literal["7d", "30d", "90d", "12m"] | None,
-        Query(description="A preset period; the last 30 days when no dates are given."),
-    ] = None,
-    start: Annotated[date | None, Query(alias="from", description="First day (custom).")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
-    grain: GrainParam = None,
-    currency: Currency = None,
-    reporting: Reporting = None,
+    connection: str, name: str, ctx: Ctx, store: Store, shown: Shown
 ) -> dict[str, Any]:
     """A dashboard for a connection and period: headline numbers with the previous period and
     the change, series per currency for every bucket, tables, each with its definition and its
     drill-downs; charts the connection cannot read come back ``unavailable`` with the fix."""
     conn = ctx.connections.get(connection)
     board = store.find(name)
-    period, chosen = period_of(ctx, last, start, end, grain)
-    picked = None if currency in (None, "all") else str(currency).lower()
     return await load_board(
-        ctx, conn, board, period, grain=chosen, currency=picked, reporting=pick_currency(reporting)
+        ctx,
+        conn,
+        board,
+        shown.period,
+        grain=shown.grain,
+        currency=shown.currency,
+        reporting=shown.reporting,
     )
 
 
@@ -237,19 +262,7 @@ async def _lines(events: AsyncGenerator[dict[str, Any]]) -> AsyncGenerator[bytes
     responses={200: {"content": {"application/x-ndjson": {}}}},
 )
 async def dashboard_stream(
-    connection: str,
-    name: str,
-    ctx: Ctx,
-    store: Store,
-    last: Annotated[
-        Literal["7d", "30d", "90d", "12m"] | None,
-        Query(description="A preset period; the last 30 days when no dates are given."),
-    ] = None,
-    start: Annotated[date | None, Query(alias="from", description="First day (custom).")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Last day, included.")] = None,
-    grain: GrainParam = None,
-    currency: Currency = None,
-    reporting: Reporting = None,
+    connection: str, name: str, ctx: Ctx, store: Store, shown: Shown
 ) -> StreamingResponse:
     """The same dashboard drawn as it is read: JSON lines, each an event — ``plan`` (every
     chart with the datasets it waits for, every read with its pages and the estimate),
@@ -258,10 +271,14 @@ async def dashboard_stream(
     problem). Closing the connection cancels the load's Stripe reads."""
     conn = ctx.connections.get(connection)
     board = store.find(name)
-    period, chosen = period_of(ctx, last, start, end, grain)
-    picked = None if currency in (None, "all") else str(currency).lower()
     events = board_events(
-        ctx, conn, board, period, grain=chosen, currency=picked, reporting=pick_currency(reporting)
+        ctx,
+        conn,
+        board,
+        shown.period,
+        grain=shown.grain,
+        currency=shown.currency,
+        reporting=shown.reporting,
     )
     return StreamingResponse(
         _lines(events),
