@@ -103,6 +103,39 @@ CONNECTIONS = Track(
                 " ON refresh_runs (connection_id, started_at)",
             ),
         ),
+        # 2: the work queue of refresh workers (server mode, flitch.refresh.jobs): one row a
+        # job, leased by the worker running it; at most one running job per connection, and one
+        # waiting job per connection and kind, kept by the two partial unique indexes.
+        (
+            2,
+            (
+                """CREATE TABLE refresh_jobs (
+                id TEXT PRIMARY KEY,
+                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL CHECK (kind IN ('refresh', 'full', 'verify')),
+                objects TEXT NOT NULL DEFAULT '',
+                requested_by TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+                lease_owner TEXT,
+                lease_expires_at {float},
+                attempts INTEGER NOT NULL DEFAULT 0,
+                requested_at {float} NOT NULL,
+                started_at {float},
+                heartbeat_at {float},
+                finished_at {float},
+                run_id TEXT,
+                outcome TEXT,
+                progress TEXT,
+                error TEXT,
+                fix TEXT
+            )""",
+                "CREATE UNIQUE INDEX refresh_jobs_one_running"
+                " ON refresh_jobs (connection_id) WHERE state = 'running'",
+                "CREATE UNIQUE INDEX refresh_jobs_one_queued"
+                " ON refresh_jobs (connection_id, kind) WHERE state = 'queued'",
+                "CREATE INDEX refresh_jobs_by_state ON refresh_jobs (state, requested_at)",
+            ),
+        ),
     ),
 )
 
