@@ -136,6 +136,24 @@ CONNECTIONS = Track(
                 "CREATE INDEX refresh_jobs_by_state ON refresh_jobs (state, requested_at)",
             ),
         ),
+        # 3: Stripe request budgets shared by every process using a key (server mode,
+        # flitch.stripe_source.shared_budget): a bucket per key and scope, named by a keyed hash
+        # of the key under the one random secret beside them; ``tat`` is when the bucket is
+        # next free, on the database server's clock.
+        (
+            3,
+            (
+                """CREATE TABLE stripe_budgets (
+                bucket TEXT PRIMARY KEY,
+                tat {float} NOT NULL,
+                updated_at {float} NOT NULL
+            )""",
+                """CREATE TABLE stripe_budget_secret (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                secret {bytes} NOT NULL
+            )""",
+            ),
+        ),
     ),
 )
 
