@@ -76,6 +76,15 @@ SETTINGS: tuple[Setting, ...] = (
         "it in PostgreSQL for server mode (see Server mode).",
     ),
     Setting(
+        "refresh_workers",
+        "FLITCH_REFRESH_WORKERS",
+        bool,
+        False,
+        "1: refreshes (scheduled, and Refresh now from the web app or `flitch refresh`) are "
+        "queued in the metadata database for `flitch worker` processes to run; 0 (default): "
+        "the process that decides a refresh runs it, as on one machine (see Server mode).",
+    ),
+    Setting(
         "stripe_api_base",
         "FLITCH_STRIPE_API_BASE",
         str,
@@ -172,6 +181,8 @@ class Settings:
     secret_key: str | None = None
     #: None: SQLite in ``home`` (``flitch.metadb.target``)
     database_url: str | None = None
+    #: queue refreshes for ``flitch worker`` (:mod:`flitch.refresh.jobs`) instead of running them
+    refresh_workers: bool = False
     stripe_api_base: str = "https://api.stripe.com"
     live_requests_per_second: float = 100.0
     test_requests_per_second: float = 25.0

@@ -18,6 +18,7 @@ from flitch.cli import (
     refresh,  # noqa: F401  (registers `flitch refresh`, `flitch scheduler`)
     source,  # noqa: F401  (registers `flitch test`)
     web,  # noqa: F401  (registers `flitch serve`, `flitch users`, `flitch tokens`)
+    worker,  # noqa: F401  (registers `flitch worker`)
 )
 from flitch.cli.app import app
 

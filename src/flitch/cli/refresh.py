@@ -159,6 +159,14 @@ def refresh(
     out = Console(highlight=False, soft_wrap=True)
     with _errors(as_json):
         settings = _settings(api_base)
+        if settings.refresh_workers:  # server mode: a worker runs it, this follows the job
+            from flitch.cli.worker import queue_refresh
+
+            with ConnectionService(settings) as service:
+                code = queue_refresh(
+                    service, name, full=full, verify=verify, objects=objects, as_json=as_json
+                )
+            raise typer.Exit(code)
         with (
             ConnectionService(settings) as service,
             ProgressDisplay(display_mode(as_json)) as display,
