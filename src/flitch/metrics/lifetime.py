@@ -22,28 +22,19 @@ from typing import Any
 
 from flitch.metrics.derived import MRR_SPANS
 from flitch.metrics.model import (
-    PERIOD_PART,
     PREVIOUS_PART,
     Column,
     Metric,
     Report,
     Unit,
+    from_family,
     period,
     sql_text,
 )
 from flitch.metrics.retention import DATASETS, EPSILON
 from flitch.metrics.subscribers import ROLLING_DAYS, SUBSCRIBER_FAMILY
 
-
 # -- lifetime value ------------------------------------------------------------------------------
-def _ltv(part: str) -> str:
-    return f"""
-SELECT key, arpu / rate FROM (
-  SELECT key, max(arpu) AS arpu, max(subscriber_churn_rate_30d) AS rate
-  FROM ({SUBSCRIBER_FAMILY.sql}) AS family WHERE part = {sql_text(part)} GROUP BY key
-) WHERE rate > 0 AND arpu IS NOT NULL"""  # noqa: S608
-
-
 SUBSCRIBER_LTV = Metric(
     name="subscriber_ltv",
     label="Subscriber lifetime value",
@@ -60,8 +51,10 @@ SUBSCRIBER_LTV = Metric(
     ranged=False,
     until_end=("subscriptions",),
     current=True,
-    sql=_ltv(PERIOD_PART),
-    previous_sql=_ltv(PREVIOUS_PART),
+    # a column of the subscriber family: its ARPU and churn rate are that statement's own
+    sql=from_family(SUBSCRIBER_FAMILY, "subscriber_ltv"),
+    previous_sql=from_family(SUBSCRIBER_FAMILY, "subscriber_ltv", PREVIOUS_PART),
+    family=SUBSCRIBER_FAMILY,
     drill_dataset="subscriptions",
     drill_where="status IN ('active', 'past_due')",
 )

@@ -31,7 +31,16 @@ from typing import Any
 
 from flitch.metrics.compute import Queryable, run
 from flitch.metrics.derived import MRR_SPANS
-from flitch.metrics.model import Column, Metric, Report, Unit, sql_text
+from flitch.metrics.model import (
+    Column,
+    Family,
+    Metric,
+    Report,
+    Unit,
+    family_series,
+    from_family,
+    sql_text,
+)
 
 #: The window NRR and GRR are quoted over by default (months, ending at the period's end).
 NRR_MONTHS = 12
@@ -184,55 +193,114 @@ def cohort_members(
 
 
 # -- NRR, GRR and the MRR churn rate -------------------------------------------------------------
-def _window_sql(lo: str, hi: str, value: str) -> str:
-    """``(currency, value)`` over the customers with MRR at ``lo``, seen again at ``hi``:
-    ``value`` over ``s`` (their MRR at ``lo``) and ``e`` (at ``hi``, zero if none)."""
-    return f"""
-WITH s AS ({mrr_at(lo)}), e AS ({mrr_at(hi)})
-SELECT s.currency, {value}
-FROM s LEFT JOIN e ON e.customer = s.customer AND e.currency = s.currency
-GROUP BY s.currency"""  # noqa: S608
+_YEAR = f"INTERVAL {NRR_MONTHS} MONTH"
+#: The instants the family reads each customer's MRR at: the period's ends, the start of the
+#: period before, and a year before each end.
+_AT = {
+    "e": _E,
+    "s": _S,
+    "p": f"({_S} - ({_E} - {_S}))",
+    "ey": f"({_E} - {_YEAR})",
+    "sy": f"({_S} - {_YEAR})",
+}
+#: Per part, each member's window (the instants at its start and end): the period's own
+#: values, and the same over the period before (what they are compared with).
+_WINDOWS = {
+    "period": {"over": ("s", "e"), "year": ("ey", "e")},
+    "previous": {"over": ("p", "s"), "year": ("sy", "s")},
+}
 
 
-def _share(numerator: str) -> str:
-    """``numerator`` ÷ the MRR at the start, both summed to the millionth of a unit: the
-    quotient then depends on the amounts alone, not on the order a float sum added them in
-    (so it is the same live and cached)."""
-    return f"round(sum({numerator}), 6) / round(sum(s.mrr), 6)"
+def _kept(lo: str) -> str:
+    """The customers with MRR at the window's start (the only ones a retention counts)."""
+    return f"{lo} > {EPSILON}"
 
 
-_NRR = _share("COALESCE(e.mrr, 0)")
-_GRR = _share("least(COALESCE(e.mrr, 0), s.mrr)")
-_CHURN = _share("greatest(s.mrr - COALESCE(e.mrr, 0), 0)")
-_YEAR_BEFORE = f"({_E} - INTERVAL {NRR_MONTHS} MONTH)"
+def _end(hi: str) -> str:
+    """A customer's MRR at the window's end: none below a millionth of a unit."""
+    return f"(CASE WHEN {hi} > {EPSILON} THEN {hi} ELSE 0 END)"
 
 
-def _window_series(value: str) -> str:
-    """The 12-month value ending at each month's end (or the period's), per month bucket."""
-    grid = (
-        f"SELECT bucket, least(bucket + INTERVAL 1 MONTH, {_E}) AS hi "  # noqa: S608
-        f"FROM (SELECT unnest(range(date_trunc('month', {_S}), {_E}, INTERVAL 1 MONTH)) "
-        "AS bucket)"
+def _share(numerator: str, lo: str) -> str:
+    """``numerator`` ÷ the MRR at the start, summed over the customers with MRR then, both to
+    the millionth of a unit: the quotient then depends on the amounts alone, not on the order
+    a float sum added them in (so it is the same live and cached)."""
+    kept = _kept(lo)
+    return (
+        f"round(sum({numerator}) FILTER (WHERE {kept}), 6) / "
+        f"round(sum({lo}) FILTER (WHERE {kept}), 6)"
     )
-    return f"""
-WITH grid AS ({grid}),
-s AS (
-  SELECT g.bucket, t.customer, t.currency, sum(t.mrr) AS mrr
-  FROM grid g JOIN {MRR_SPANS.table} t
-    ON t.span_from < g.hi - INTERVAL {NRR_MONTHS} MONTH
-    AND t.span_to >= g.hi - INTERVAL {NRR_MONTHS} MONTH
-  GROUP BY ALL HAVING sum(t.mrr) > {EPSILON}
-),
-e AS (
-  SELECT g.bucket, t.customer, t.currency, sum(t.mrr) AS mrr
-  FROM grid g JOIN {MRR_SPANS.table} t ON t.span_from < g.hi AND t.span_to >= g.hi
-  GROUP BY ALL HAVING sum(t.mrr) > {EPSILON}
-)
-SELECT s.bucket, s.currency, {value}
-FROM s LEFT JOIN e ON e.bucket = s.bucket AND e.customer = s.customer
-  AND e.currency = s.currency
-GROUP BY s.bucket, s.currency"""  # noqa: S608
 
+
+def _nrr(lo: str, hi: str) -> str:
+    return _share(_end(hi), lo)
+
+
+def _grr(lo: str, hi: str) -> str:
+    return _share(f"least({_end(hi)}, {lo})", lo)
+
+
+def _churn(lo: str, hi: str) -> str:
+    return _share(f"greatest({lo} - {_end(hi)}, 0)", lo)
+
+
+def _part(part: str) -> str:
+    over = tuple(f"m_{x}" for x in _WINDOWS[part]["over"])
+    year = tuple(f"m_{x}" for x in _WINDOWS[part]["year"])
+    return (
+        f"SELECT '{part}' AS part, NULL::TIMESTAMPTZ AS bucket, currency AS key, "  # noqa: S608
+        f"{_nrr(*over)} AS nrr, {_grr(*over)} AS grr, {_churn(*over)} AS mrr_churn_rate, "
+        f"{_nrr(*year)} AS nrr_12m, {_grr(*year)} AS grr_12m FROM mrr_at GROUP BY currency"
+    )
+
+
+_MRR_AT = ",\n    ".join(
+    f"sum(mrr) FILTER (WHERE span_from < {at} AND span_to >= {at}) AS m_{name}"
+    for name, at in _AT.items()
+)
+
+#: One statement for NRR, GRR and the MRR churn rate over the period, NRR and GRR over the 12
+#: months ending with it, each over the period before too, and (with ``$grain``) the 12-month
+#: ones at the end of each month of the period: every customer's MRR at each instant is read in
+#: one pass over the spans.
+_FAMILY_SQL = f"""
+WITH mrr_at AS (
+  SELECT customer, currency,
+    {_MRR_AT}
+  FROM {MRR_SPANS.table}
+  WHERE span_from < {_E} AND span_to >= least({_AT["p"]}, {_AT["sy"]})
+  GROUP BY customer, currency
+),
+-- with a grain: each month of the period (cut to it), and the twelve months ending with it
+grid AS (
+  SELECT bucket, least(bucket + INTERVAL 1 MONTH, {_E}) AS hi
+  FROM (SELECT unnest(range(date_trunc('month', {_S}), {_E}, INTERVAL 1 MONTH)) AS bucket)
+  WHERE $grain IS NOT NULL
+),
+marks AS (
+  SELECT bucket, hi AS moment, false AS opening FROM grid
+  UNION ALL SELECT bucket, hi - {_YEAR}, true FROM grid
+),
+monthly AS (
+  SELECT m.bucket, t.customer, t.currency,
+    sum(t.mrr) FILTER (WHERE m.opening) AS m_lo, sum(t.mrr) FILTER (WHERE NOT m.opening) AS m_hi
+  FROM marks m JOIN {MRR_SPANS.table} t ON t.span_from < m.moment AND t.span_to >= m.moment
+  GROUP BY ALL
+)
+{_part("period")}
+UNION ALL
+{_part("previous")}
+UNION ALL
+SELECT 'series', bucket, currency, NULL, NULL, NULL, {_nrr("m_lo", "m_hi")},
+  {_grr("m_lo", "m_hi")}
+FROM monthly GROUP BY bucket, currency
+"""  # noqa: S608
+
+RETENTION_FAMILY = Family(
+    name="retention",
+    sql=_FAMILY_SQL,
+    columns=("nrr", "grr", "mrr_churn_rate", "nrr_12m", "grr_12m"),
+)
 
 _REBUILT = (
     " MRR is rebuilt from subscription invoices as for MRR movements (reconstructed, not "
@@ -240,9 +308,7 @@ _REBUILT = (
 )
 
 
-def _retention_metric(
-    name: str, label: str, definition: str, lo: str, value: str, series: str = ""
-) -> Metric:
+def _retention_metric(name: str, label: str, definition: str, series: bool = False) -> Metric:
     return Metric(
         name=name,
         label=label,
@@ -251,8 +317,9 @@ def _retention_metric(
         datasets=DATASETS,
         ranged=False,
         until_end=("invoices",),
-        sql=_window_sql(lo, _E, value),
-        series=series,
+        sql=from_family(RETENTION_FAMILY, name),
+        family=RETENTION_FAMILY,
+        series=family_series(RETENTION_FAMILY, name) if series else "",
         drill_dataset="invoices",
         drill_where="subscription IS NOT NULL AND status IN ('paid', 'open') AND created < $end",
         time_column="created",
@@ -275,21 +342,17 @@ METRICS: tuple[Metric, ...] = (
         "Net revenue retention, 12 months",
         f"Over the {NRR_MONTHS} months ending at the period's end, {_NRR_WORDS} Over time, "
         f"each month's point is over the {NRR_MONTHS} months ending with it.",
-        _YEAR_BEFORE,
-        _NRR,
-        _window_series(_NRR),
+        series=True,
     ),
     _retention_metric(
         "grr_12m",
         "Gross revenue retention, 12 months",
         f"Over the {NRR_MONTHS} months ending at the period's end, {_GRR_WORDS} Over time, "
         f"each month's point is over the {NRR_MONTHS} months ending with it.",
-        _YEAR_BEFORE,
-        _GRR,
-        _window_series(_GRR),
+        series=True,
     ),
-    _retention_metric("nrr", "Net revenue retention", f"Over the period, {_NRR_WORDS}", _S, _NRR),
-    _retention_metric("grr", "Gross revenue retention", f"Over the period, {_GRR_WORDS}", _S, _GRR),
+    _retention_metric("nrr", "Net revenue retention", f"Over the period, {_NRR_WORDS}"),
+    _retention_metric("grr", "Gross revenue retention", f"Over the period, {_GRR_WORDS}"),
     _retention_metric(
         "mrr_churn_rate",
         "MRR churn rate",
@@ -297,7 +360,5 @@ METRICS: tuple[Metric, ...] = (
         "the start counts what they lost between the start and the end (all of it if they "
         "churned); expansion and new customers do not offset it. It is 1 − GRR over the "
         "period.",
-        _S,
-        _CHURN,
     ),
 )

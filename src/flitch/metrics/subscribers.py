@@ -10,7 +10,8 @@ and one moving from a USD subscription to a EUR one churns in USD and is new in 
 
 ``SUBSCRIBER_FAMILY`` reads each subscription's MRR (``derived_mrr_subscriptions``, priced once
 per version of the data by ``mrr_sql``) and answers, in one statement, MRR, ARR, active
-subscribers, ARPU, the MRR forever coupons take off, and the subscriber counts and churn rates,
+subscribers, ARPU, the MRR forever coupons take off, the subscriber counts and churn rates, and
+the subscriber lifetime value (ARPU ÷ the rolling churn rate, ``lifetime``),
 over the period and per bucket of ``$grain`` (none when it is NULL). Its rows are ``(part,
 bucket, key, columns…)``: ``part`` is ``period`` for the values shown, ``previous`` for what
 they are compared with, ``series`` for the buckets:
@@ -112,8 +113,19 @@ def _mrr(part: str, where: str) -> str:
     AS arpu,
   round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount,
   NULL AS subscriber_churn_rate, NULL AS churned_subscribers, NULL AS new_subscribers,
-  NULL AS subscriber_churn_rate_30d
+  NULL AS subscriber_churn_rate_30d, NULL AS subscriber_ltv
 FROM subscription_mrr WHERE {where} GROUP BY currency"""  # noqa: S608
+
+
+def _ltv(part: str, mrr: str, rolling: str) -> str:
+    """Lifetime value per currency for ``part``: ARPU (from the ``mrr`` rows) ÷ the churn rate
+    over the rolling days (``rolling``, from ``counts``); none where nobody churned."""
+    rate = _rate(rolling)
+    return (
+        f"SELECT '{part}', NULL, m.key, {_NO_MRR}, NULL, NULL, NULL, NULL, "  # noqa: S608
+        f"m.arpu / ({rate}) FROM {mrr} m JOIN counts c ON c.currency = m.key "
+        f"WHERE {rate} > 0 AND m.arpu IS NOT NULL"
+    )
 
 
 #: Paid at the period's start, as known then.
@@ -221,6 +233,8 @@ window_counts AS (
   LEFT JOIN window_churn c ON c.kind = w.kind AND c.bucket = w.bucket
     AND c.currency = k.currency
 ),
+mrr_period AS ({_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}),
+mrr_previous AS ({_mrr("previous", _AT_START)}),
 series AS (
   SELECT b.bucket, b.currency, b.active AS active_series, b.new AS new_series,
     b.churned AS churned_series, r.active AS active_rolling_series,
@@ -229,18 +243,22 @@ series AS (
     AND r.currency = b.currency AND r.kind = 'rolling'
   WHERE b.kind = 'bucket'
 )
-{_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}
+SELECT * FROM mrr_period
 UNION ALL
-{_mrr("previous", _AT_START)}
+SELECT * FROM mrr_previous
 UNION ALL
 SELECT 'period', NULL, currency, {_NO_MRR}, {_rate("period")}, churned_period, new_period,
-  {_rate("rolling")} FROM counts
+  {_rate("rolling")}, NULL FROM counts
 UNION ALL
 SELECT 'previous', NULL, currency, {_NO_MRR}, {_rate("previous")}, churned_previous,
-  new_previous, {_rate("rolling_previous")} FROM counts
+  new_previous, {_rate("rolling_previous")}, NULL FROM counts
+UNION ALL
+{_ltv("period", "mrr_period", "rolling")}
+UNION ALL
+{_ltv("previous", "mrr_previous", "rolling_previous")}
 UNION ALL
 SELECT 'series', bucket, currency, {_NO_MRR}, {_rate("series")}, churned_series, new_series,
-  {_rate("rolling_series")}
+  {_rate("rolling_series")}, NULL
 FROM series
 """  # noqa: S608
 
@@ -257,5 +275,6 @@ SUBSCRIBER_FAMILY = Family(
         "churned_subscribers",
         "new_subscribers",
         "subscriber_churn_rate_30d",
+        "subscriber_ltv",
     ),
 )
