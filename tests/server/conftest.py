@@ -10,6 +10,7 @@ import pytest
 
 from flitch.connections.service import ConnectionService
 from flitch.emulator.server import Emulator
+from flitch.refresh.leader import Leadership
 from tests.conftest import fresh_account
 from tests.refresh.helpers import settings_for
 from tests.server.support import Install
@@ -37,3 +38,15 @@ def make_install(
     yield make
     for service in services:
         service.close()
+
+
+@pytest.fixture
+def install_leadership(tmp_path: Path, database_url: str | None) -> Iterator[list[Leadership]]:
+    """Two holders of one install's scheduler lock, as two processes have."""
+    from flitch.config import Settings
+
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    holders = [Leadership(settings), Leadership(settings)]
+    yield holders
+    for holder in holders:
+        holder.release()

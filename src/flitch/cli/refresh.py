@@ -247,7 +247,7 @@ def scheduler(
         typer.Option("--status", help="Show when each dataset was last refreshed and is next due."),
     ] = False,
     poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between looks for due refreshes.", min=1.0)
+        float, typer.Option("--poll", help="Seconds between looks for due refreshes.", min=0.1)
     ] = 30.0,
     verify_every: Annotated[
         str,

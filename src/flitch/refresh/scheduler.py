@@ -6,9 +6,18 @@ interval after it ended; a failed one is tried again sooner), so the schedule su
 and is shared by every process: ``flitch scheduler`` in the foreground, or the
 :class:`Scheduler` that ``flitch serve`` runs on a background thread. Connections with refresh
 off are never scheduled; datasets blocked by a missing permission are skipped (their data is
-kept); a connection whose key failed authentication waits until the key is updated. Two
-processes never refresh one connection at once: the store's writer lock refuses the second
-("already running"), which is reported and skipped.
+kept); a connection whose key failed authentication waits until the key is updated.
+
+Whichever processes run, one schedules: the loop holds the scheduler's lock
+(:mod:`.leader`) before each pass, and the others wait for it. What the pass does with due work
+depends on ``FLITCH_REFRESH_WORKERS``:
+
+- off (one machine, the default): it runs each refresh itself, one after another, as it always
+  has; should a refresh of the connection be at work elsewhere (``flitch refresh`` in a
+  terminal), the store's writer lock refuses the second ("already running"), reported and
+  skipped;
+- on (server mode): it queues a job per connection due (:mod:`.jobs`), unless one of that
+  connection waits or runs already, and ``flitch worker`` processes run them.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from flitch.config import Settings
 from flitch.connections.records import ConnectionInfo, iso
 from flitch.connections.service import ConnectionService
 from flitch.errors import FlitchError
+from flitch.refresh.jobs import JobKind, JobQueue
+from flitch.refresh.leader import Leadership
 from flitch.refresh.runner import RefreshResult, refresh
 from flitch.refresh.verify import VerifyResult, verify
 from flitch.store.base import RefreshRunning
@@ -122,12 +133,16 @@ class Scheduler:
         poll: float = DEFAULT_POLL,
         verify_every: float | None = DEFAULT_VERIFY_EVERY,
         on_run: Callable[[ScheduledRun], None] | None = None,
+        queue: bool | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.poll = poll
         self.verify_every = verify_every
         self.on_run = on_run
+        #: queue due work for workers instead of running it (default: FLITCH_REFRESH_WORKERS)
+        self.queue = settings.refresh_workers if queue is None else queue
+        self.leadership = Leadership(settings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: when this process last tried to check each connection (a failed check waits)
@@ -170,12 +185,49 @@ class Scheduler:
                 if info.refresh_every is None or self._stop.is_set():
                     continue
                 objects = due.get(info.id)
-                run = self._refresh(service, info, objects) if objects else None
+                act = self._enqueue if self.queue else self._refresh
+                run = act(service, info, objects) if objects else None
                 if run is not None:
                     done.append(run)
-                if self._verify_due(service, info, now):
-                    done.append(self._verify(service, info))
+                if not self._verify_due(service, info, now):
+                    continue
+                run = (
+                    self._enqueue(service, info, ()) if self.queue else self._verify(service, info)
+                )
+                if run is not None:
+                    done.append(run)
         return done
+
+    def _enqueue(
+        self, service: ConnectionService, info: ConnectionInfo, objects: tuple[str, ...]
+    ) -> ScheduledRun | None:
+        """Queue a refresh of ``objects`` (none: the check) for the workers (``None``: a job of
+        the connection waits or runs already, or its key failed as reported before)."""
+        kind = JobKind.REFRESH if objects else JobKind.VERIFY
+        run = ScheduledRun(info.name, info.id, kind.value, objects)
+        if info.status == "auth_failed":
+            return self._skip_auth_failed(info, run)
+        self._skipped.discard(info.id)
+        if kind is JobKind.VERIFY:
+            self._checked[info.id] = self.clock()
+        queue = JobQueue(service.db.db, clock=self.clock)
+        job, _ = queue.enqueue(
+            info.id, kind, requested_by="schedule", objects=objects, only_if_idle=True
+        )
+        if job is None:
+            return None
+        run.outcome, run.message = "queued", f"job {job.id} for the workers"
+        return self._report(run)
+
+    def _skip_auth_failed(self, info: ConnectionInfo, run: ScheduledRun) -> ScheduledRun | None:
+        run.message = (
+            "skipped: the key failed authentication. Create a new restricted key and update "
+            f"the connection (`flitch update-key {info.name}`)."
+        )
+        if info.id in self._skipped:
+            return None
+        self._skipped.add(info.id)
+        return self._report(run)
 
     def _report(self, run: ScheduledRun) -> ScheduledRun:
         log.info("%s %s: %s %s", run.kind, run.connection, run.outcome, run.message)
@@ -189,14 +241,7 @@ class Scheduler:
         """Refresh the due datasets (``None``: skipped, and that was reported already)."""
         run = ScheduledRun(info.name, info.id, "refresh", objects)
         if info.status == "auth_failed":
-            run.message = (
-                "skipped: the key failed authentication. Create a new restricted key and update "
-                f"the connection (`flitch update-key {info.name}`)."
-            )
-            if info.id in self._skipped:
-                return None
-            self._skipped.add(info.id)
-            return self._report(run)
+            return self._skip_auth_failed(info, run)
         self._skipped.discard(info.id)
         try:
             result = refresh(
@@ -251,13 +296,27 @@ class Scheduler:
         return self._report(run)
 
     def run_forever(self) -> None:
-        """Run due work every ``poll`` seconds until :meth:`stop` (or Ctrl-C in the foreground)."""
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # keep the schedule alive; the error is logged
-                log.exception("the scheduler's pass failed; it tries again at the next poll")
-            self._stop.wait(self.poll)
+        """Every ``poll`` seconds, if this process holds the scheduler's lock, run (or queue)
+        due work, until :meth:`stop` (or Ctrl-C in the foreground)."""
+        leading = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    now_leading = self.leadership.hold()
+                    if now_leading != leading:
+                        log.info(
+                            "this process schedules now"
+                            if now_leading
+                            else "another process schedules; this one waits for its turn"
+                        )
+                        leading = now_leading
+                    if leading:
+                        self.run_once()
+                except Exception:  # keep the schedule alive; the error is logged
+                    log.exception("the scheduler's pass failed; it tries again at the next poll")
+                self._stop.wait(self.poll)
+        finally:
+            self.leadership.release()
 
     def start(self) -> Scheduler:
         """Run in a background thread (``flitch serve``); returns at once."""
