@@ -27,6 +27,9 @@ ROUTES: dict[str, Access] = {
     "static": Access.PUBLIC,
     "signin_page": Access.PUBLIC,
     "signin": Access.PUBLIC,
+    # health and readiness probes (no data, nothing secret: flitch.web.health)
+    "healthz": Access.PUBLIC,
+    "readyz": Access.PUBLIC,
     # first run
     "setup_page": Access.SETUP,
     "setup": Access.SETUP,

@@ -46,6 +46,7 @@ from flitch.web.api import (
 )
 from flitch.web.auth import AccessControl, Guard
 from flitch.web.context import WebContext
+from flitch.web.health import router as health_router
 from flitch.web.hosts import AllowedHosts
 from flitch.web.pages import router as pages_router
 from flitch.web.pages_connection import router as connection_pages_router
@@ -153,6 +154,7 @@ def create_app(
     # Routes are added flat (not through include_router) so that ``app.routes`` lists every
     # route: the access table is checked against it, and the route-walking test reads it.
     routers = (
+        health_router,
         pages_router,
         connection_pages_router,
         customer_pages_router,
