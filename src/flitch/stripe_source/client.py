@@ -51,6 +51,7 @@ from flitch.stripe_source.http import (
 )
 from flitch.stripe_source.pacing import Backoff, Clock, Pacer, PacerStats
 from flitch.stripe_source.pages import ListPage, NotAListPage
+from flitch.stripe_source.shared_budget import shared_buckets
 
 #: The Stripe API version every request is made with; objects are parsed for this version.
 #: It is the version the installed SDK was generated for (a test checks they agree).
@@ -128,6 +129,8 @@ class SourceClient:
             max_retries=settings.max_retries,
             backoff=backoff,
             clock=clock,
+            # server mode: the key's budget is shared with every process using it
+            buckets=shared_buckets(settings, key.secret, clock),
         )
 
     @property

@@ -19,6 +19,11 @@ a limit is answered 429 and the SDK does not retry it. So every request of a key
 
 Time is injected (:class:`Clock`), so the buckets, the backoff and the in-flight cap can be tested
 exactly with a virtual clock instead of the wall clock.
+
+Where the buckets live is injected too (``buckets``, a :data:`BucketMaker`): by default each
+pacer holds its own :class:`TokenBucket` per scope; in server mode the buckets are shares of a
+budget held in PostgreSQL for every process using the key
+(:mod:`flitch.stripe_source.shared_budget`). Any object with :class:`Bucket`'s methods will do.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from enum import Enum
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+#: The scope name of a key's own (global) budget; endpoint buckets are named by their endpoint.
+GLOBAL_SCOPE = "all"
 
 
 class Clock(Protocol):
@@ -143,6 +151,9 @@ class TokenBucket:
         if delay > 0:
             await self._clock.sleep(delay)
 
+    async def ready(self) -> None:
+        """Nothing to prepare: this bucket is all in this process (see :class:`Bucket`)."""
+
     def slow_down(self) -> bool:
         """Lower the rate after a 429; at most once per ``decrease_interval`` (one burst of
         429s is one signal). Returns whether the rate was lowered."""
@@ -153,6 +164,33 @@ class TokenBucket:
         self._last_decrease = now
         self._rate = max(self._min_rate, self._rate * self._decrease)
         return True
+
+
+class Bucket(Protocol):
+    """What the pacer needs of a bucket: :class:`TokenBucket` here, or a share of a budget kept
+    elsewhere. The pacer calls :meth:`ready` before :meth:`wait_time`, and :meth:`take` only once
+    :meth:`wait_time` said 0 with no wait in between."""
+
+    @property
+    def max_rate(self) -> float: ...
+
+    @property
+    def rate(self) -> float: ...
+
+    async def ready(self) -> None:
+        """Make sure :meth:`wait_time` can answer (a shared bucket may fetch a lease here)."""
+        ...
+
+    def wait_time(self) -> float: ...
+
+    def take(self) -> None: ...
+
+    def slow_down(self) -> bool: ...
+
+
+#: Makes the bucket of one scope (:data:`GLOBAL_SCOPE` or an endpoint) at ``rate`` per second
+#: with ``burst`` at once: ``maker(scope, rate, burst)``.
+BucketMaker = Callable[[str, float, float], Bucket]
 
 
 @dataclass(frozen=True)
@@ -274,6 +312,7 @@ class Pacer:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         burst_seconds: float = 0.1,
+        buckets: BucketMaker | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -286,10 +325,9 @@ class Pacer:
         self.endpoint_rate = endpoint_rate
         self._rng = rng or random.Random()
         self._burst_seconds = burst_seconds
-        self.global_bucket = TokenBucket(
-            global_rate, burst=self._burst(global_rate), clock=self.clock
-        )
-        self._endpoints: dict[str, TokenBucket] = {}
+        self._make: BucketMaker = buckets or self._local_bucket
+        self.global_bucket = self._make(GLOBAL_SCOPE, global_rate, self._burst(global_rate))
+        self._endpoints: dict[str, Bucket] = {}
         self._endpoint_queues: dict[str, asyncio.Lock] = {}
         self._global_gate = _Gate()
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -298,18 +336,25 @@ class Pacer:
     def _burst(self, rate: float) -> float:
         return max(1.0, float(int(rate * self._burst_seconds)))
 
-    def endpoint_bucket(self, endpoint: str) -> TokenBucket:
+    def _local_bucket(self, scope: str, rate: float, burst: float) -> Bucket:
+        return TokenBucket(rate, burst=burst, clock=self.clock)
+
+    def endpoint_bucket(self, endpoint: str) -> Bucket:
         bucket = self._endpoints.get(endpoint)
         if bucket is None:
-            bucket = TokenBucket(
-                self.endpoint_rate, burst=self._burst(self.endpoint_rate), clock=self.clock
-            )
+            bucket = self._make(endpoint, self.endpoint_rate, self._burst(self.endpoint_rate))
             self._endpoints[endpoint] = bucket
             self._endpoint_queues[endpoint] = asyncio.Lock()
         return bucket
 
-    async def _until_allowed(self, bucket: TokenBucket) -> None:
-        while (delay := bucket.wait_time()) > 0:
+    async def _until_allowed(self, *buckets: Bucket) -> None:
+        """Wait until every one of ``buckets`` allows one more request at the same moment."""
+        while True:
+            for bucket in buckets:
+                await bucket.ready()
+            delay = max(bucket.wait_time() for bucket in buckets)
+            if delay <= 0:
+                return
             await self.clock.sleep(delay)
 
     async def _admit(self, endpoint: str, priority: float) -> None:
@@ -331,7 +376,13 @@ class Pacer:
                     await gate.acquire(priority)
                     holding = True
                 await self._slots.acquire()
-                # Nobody else takes from these buckets while we hold both queues: still allowed.
+                try:
+                    # Nobody else takes from these buckets while we hold both queues, so a local
+                    # bucket still allows it; a shared one's turn may have passed meanwhile.
+                    await self._until_allowed(bucket, self.global_bucket)
+                except BaseException:
+                    self._slots.release()
+                    raise
                 bucket.take()
                 self.global_bucket.take()
             finally:

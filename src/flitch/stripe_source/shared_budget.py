@@ -1,0 +1,388 @@
+"""One Stripe key's budget shared by every process that uses it (server mode, PostgreSQL).
+
+Stripe counts a key's requests wherever they come from: two web replicas drawing live dashboards
+and a worker refreshing the same key share its 100/s (live) or 25/s (test) and each endpoint's
+25/s. When the metadata lives in PostgreSQL, the key's buckets are rows of ``stripe_budgets``
+and every process paces itself with *leases* of them:
+
+- A bucket is kept in the "generic cell rate" form, as
+  :class:`~flitch.stripe_source.pacing.TokenBucket` keeps it in one process: its row holds the
+  moment (on the database server's clock, the one clock every process agrees on) at which it is
+  next free. A lease books ``n`` consecutive turns, one interval apart, and moves the row on by
+  ``n`` intervals; the process keeps the turns as send times on its own monotonic clock. The
+  database sees one statement per lease, not one per request.
+- A request needs a turn of its endpoint's bucket and one of the key's global bucket at the same
+  moment. Two budgets leased apart fall out of step (one process holds the endpoint's next turns
+  while another holds the key's), and the turns of both are lost waiting for each other. So the
+  key's budget is cut into *lanes* as fast as an endpoint (100/s: four lanes of 25/s; test mode's
+  25/s: one), and one statement books the same ``n`` turns in the endpoint's row and in the lane
+  that is free soonest (``FOR UPDATE SKIP LOCKED``): the two always agree, and the lanes
+  together never pass the key's rate.
+- A turn is good for :data:`GRACE` seconds after its time (an event loop wakes a little late);
+  one not used by then is dropped, never saved up, so a process that stalled cannot later send
+  a burst nobody booked. Any one-second window thus holds at most ``rate × (1 + GRACE)``
+  requests of the key, and as many of an endpoint at its rate.
+- Leases grow while they are used up (doubling, up to :data:`LEASE_SECONDS` of turns) and shrink
+  to what was used when turns expired, so a busy process asks a couple of times a second per
+  endpoint and an idle one books little it will not use.
+- A 429 still slows the process down as in one process: the rates drop and climb back, and its
+  leases book turns at the slower spacing, which leaves more of the budget to the others.
+- Rows are named by a keyed hash of the key (HMAC-SHA256 under a random secret kept in
+  ``stripe_budget_secret``, made by the first process that needs it) and the scope: no key, nor
+  anything a key can be recovered from, is stored. Every process must run with the same rate
+  settings (``FLITCH_LIVE_RPS`` and its kin), which decide the lanes.
+- If the database cannot be reached, the process paces itself alone for :data:`RETRY_SECONDS`
+  (the limits of one process, as in single-machine mode), says so in the log, and tries again.
+
+Single-machine mode (SQLite) has none of this: each pacer keeps its buckets in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from flitch.config import Settings
+from flitch.metadb.database import Database, DatabaseError
+from flitch.stripe_source.pacing import (
+    GLOBAL_SCOPE,
+    Bucket,
+    BucketMaker,
+    Clock,
+    MonotonicClock,
+    TokenBucket,
+)
+
+log = logging.getLogger(__name__)
+
+#: Seconds after its time a booked turn may still be used.
+GRACE = 0.05
+#: The most a lease books, in seconds of turns.
+LEASE_SECONDS = 0.5
+#: Seconds a process paces itself alone after the database failed a lease.
+RETRY_SECONDS = 5.0
+#: Rows of buckets unused for this long are removed when a process starts leasing.
+FORGET_AFTER = 86_400.0
+
+_LABEL = b"flitch stripe budget v1\x00"
+
+# One statement: lock the endpoint's row, pick the lane that is free soonest without waiting
+# for one another process holds, book the same turns in both from the later of the two.
+_LEASE_SQL = """
+WITH c AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+e AS (SELECT tat FROM stripe_budgets WHERE bucket = ? FOR UPDATE),
+x AS (SELECT GREATEST(c.now, e.tat) AS at FROM c, e),
+l AS (
+    SELECT b.bucket, GREATEST(b.tat, c.now) AS tat FROM stripe_budgets b, x, c
+    WHERE b.bucket LIKE ?
+    ORDER BY CASE WHEN b.tat <= x.at THEN x.at - GREATEST(b.tat, c.now)
+                  ELSE 1e6 + b.tat - x.at END
+    LIMIT 1 FOR UPDATE OF b SKIP LOCKED
+),
+s AS (SELECT GREATEST(x.at, l.tat) AS start, c.now, l.bucket AS lane FROM c, x, l),
+u AS (
+    UPDATE stripe_budgets b SET tat = s.start + ?, updated_at = s.now FROM s
+    WHERE b.bucket = ? OR b.bucket = s.lane RETURNING b.bucket
+)
+SELECT s.start - s.now, (SELECT count(*) FROM u) FROM s
+"""
+
+
+class BudgetLedger:
+    """The ``stripe_budgets`` rows of one PostgreSQL database: names and leases (thread-safe)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._secret: bytes | None = None
+        self._known: set[str] = set()
+        #: statements that booked turns, and the turns booked (for benchmarks and tests)
+        self.leases = 0
+        self.turns = 0
+
+    def _hash_secret(self) -> bytes:
+        with self._lock:
+            if self._secret is not None:
+                return self._secret
+        with self._db.maintenance() as tx:
+            tx.execute(
+                "INSERT INTO stripe_budget_secret (id, secret) VALUES (1, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (secrets.token_bytes(32),),
+            )
+            found = bytes(tx.execute("SELECT secret FROM stripe_budget_secret").scalar())
+            tx.execute(
+                "DELETE FROM stripe_budgets WHERE updated_at > 0 AND updated_at <"
+                " extract(epoch FROM clock_timestamp())::float8 - ?",
+                (FORGET_AFTER,),
+            )
+        with self._lock:
+            self._secret = found
+        return found
+
+    def key_name(self, key_secret: str) -> str:
+        """What names a key's rows: a keyed hash of the key (never the key)."""
+        digest = hmac.new(self._hash_secret(), _LABEL + key_secret.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def _create(self, names: list[str]) -> None:
+        missing = [n for n in names if n not in self._known]
+        if not missing:
+            return
+        with self._db.maintenance() as tx:
+            tx.executemany(
+                "INSERT INTO stripe_budgets (bucket, tat, updated_at) VALUES (?, 0, 0)"
+                " ON CONFLICT (bucket) DO NOTHING",
+                [(n,) for n in missing],
+            )
+        with self._lock:
+            self._known.update(missing)
+
+    def lease(
+        self, key: str, endpoint: str, lanes: int, turns: int, interval: float
+    ) -> float | None:
+        """Book ``turns`` turns ``interval`` seconds apart for ``endpoint`` of the key named
+        ``key`` and in one of its ``lanes``; the seconds from now to the first turn, or None
+        when every lane is being leased by another process this instant (ask again)."""
+        endpoint_row = f"{key}:{endpoint}"
+        lane_rows = [f"{key}:{GLOBAL_SCOPE}/{lanes}/{i}" for i in range(lanes)]
+        self._create([endpoint_row, *lane_rows])
+        span = turns * interval
+        with self._db.maintenance() as tx:
+            row = tx.execute(
+                _LEASE_SQL, (endpoint_row, f"{key}:{GLOBAL_SCOPE}/{lanes}/%", span, endpoint_row)
+            ).fetchone()
+        if row is None or int(row[1]) != 2:
+            if row is None and self._missing(endpoint_row):
+                with self._lock:  # removed meanwhile (unused for a day): make it again
+                    self._known.difference_update([endpoint_row, *lane_rows])
+            return None
+        with self._lock:
+            self.leases += 1
+            self.turns += turns
+        return max(0.0, float(row[0]))
+
+    def _missing(self, bucket: str) -> bool:
+        with self._db.maintenance() as tx:
+            found = tx.execute("SELECT 1 FROM stripe_budgets WHERE bucket = ?", (bucket,))
+            return found.fetchone() is None
+
+
+def lanes_of(global_rate: float, endpoint_rate: float) -> int:
+    """How many lanes a key's budget is cut into: each about as fast as one endpoint."""
+    return max(1, round(global_rate / endpoint_rate))
+
+
+class KeyShare:
+    """The key's global bucket of one pacer in server mode. Its turns are booked with each
+    endpoint's (see the module's notes), so it never makes a request wait itself; it keeps the
+    key's rate, slowed after a 429, for the endpoints' leases, and paces alone while the
+    database cannot be reached."""
+
+    def __init__(
+        self, ledger: BudgetLedger, key: str, rate: float, *, burst: float, clock: Clock
+    ) -> None:
+        self.ledger = ledger
+        self.key = key
+        self.clock = clock
+        self.control = TokenBucket(rate, burst=burst, clock=clock)
+        self.local = TokenBucket(rate, burst=burst, clock=clock)
+        self.alone_until = float("-inf")
+
+    @property
+    def max_rate(self) -> float:
+        return self.control.max_rate
+
+    @property
+    def rate(self) -> float:
+        return self.control.rate
+
+    def slow_down(self) -> bool:
+        self.local.slow_down()
+        return self.control.slow_down()
+
+    def alone(self) -> bool:
+        return self.clock.now() < self.alone_until
+
+    def lost_database(self, exc: Exception) -> None:
+        self.alone_until = self.clock.now() + RETRY_SECONDS
+        log.warning(
+            "the shared Stripe budget could not be leased (%s); this process paces itself alone "
+            "for %.0f s. Check that the metadata database (FLITCH_DATABASE_URL) is up.",
+            exc,
+            RETRY_SECONDS,
+        )
+
+    async def ready(self) -> None:
+        return None
+
+    def wait_time(self) -> float:
+        return self.local.wait_time() if self.alone() else 0.0
+
+    def take(self) -> None:
+        if self.alone():
+            self.local.take()
+
+
+@dataclass
+class ShareStats:
+    """What one process's share of an endpoint's bucket did."""
+
+    leases: int = 0
+    booked: int = 0
+    used: int = 0
+    expired: int = 0
+    #: lease statements that found every lane busy and were asked again
+    crowded: int = 0
+    turns_per_lease: list[int] = field(default_factory=list)
+
+
+class EndpointShare:
+    """One process's share of an endpoint's bucket (and of a lane of the key's) in PostgreSQL;
+    it answers the pacer like a :class:`~flitch.stripe_source.pacing.TokenBucket`."""
+
+    def __init__(self, key: KeyShare, endpoint: str, rate: float, *, burst: float) -> None:
+        self._key = key
+        self._endpoint = endpoint
+        self._clock = key.clock
+        self._control = TokenBucket(rate, burst=burst, clock=key.clock)
+        self._local = TokenBucket(rate, burst=burst, clock=key.clock)
+        self._lanes = lanes_of(key.max_rate, rate)
+        self._turns: deque[float] = deque()
+        self._batch = 1
+        self._most = max(1, math.ceil(rate * LEASE_SECONDS))
+        self._lease_size = 0
+        self._lease_used = 0
+        self._lock = asyncio.Lock()
+        self.stats = ShareStats()
+
+    @property
+    def max_rate(self) -> float:
+        return self._control.max_rate
+
+    @property
+    def rate(self) -> float:
+        return self._control.rate
+
+    def slow_down(self) -> bool:
+        self._local.slow_down()
+        return self._control.slow_down()
+
+    def _interval(self) -> float:
+        return max(1.0 / self._control.rate, self._lanes / self._key.rate)
+
+    def _drop_stale(self) -> None:
+        horizon = self._clock.now() - GRACE
+        while self._turns and self._turns[0] < horizon:
+            self._turns.popleft()
+            self.stats.expired += 1
+
+    async def ready(self) -> None:
+        if self._key.alone():
+            return
+        async with self._lock:
+            self._drop_stale()
+            while not self._turns and not self._key.alone():
+                await self._lease()
+
+    async def _lease(self) -> None:
+        if self._lease_size:
+            used_up = self._lease_used >= self._lease_size
+            self._batch = min(self._most, self._batch * 2) if used_up else self._lease_used + 1
+            self._lease_size = 0
+        turns, interval = self._batch, self._interval()
+        ledger = self._key.ledger
+        try:
+            start = await asyncio.to_thread(
+                ledger.lease, self._key.key, self._endpoint, self._lanes, turns, interval
+            )
+        except DatabaseError as exc:
+            self._key.lost_database(exc)
+            return
+        if start is None:  # every lane is being leased this instant: ask again shortly
+            self.stats.crowded += 1
+            await self._clock.sleep(0.002)
+            return
+        base = self._clock.now()
+        self._turns.extend(base + start + i * interval for i in range(turns))
+        self._lease_size, self._lease_used = turns, 0
+        self.stats.leases += 1
+        self.stats.booked += turns
+
+    def wait_time(self) -> float:
+        if self._key.alone():
+            return self._local.wait_time()
+        self._drop_stale()
+        if not self._turns:
+            return 1e-3  # the turns just expired: ``ready`` leases more
+        return max(0.0, self._turns[0] - self._clock.now())
+
+    def take(self) -> None:
+        if self._key.alone():
+            self._local.take()
+            return
+        if self._turns:
+            self._turns.popleft()
+        self._lease_used += 1
+        self.stats.used += 1
+
+
+_LEDGERS: dict[str, BudgetLedger] = {}
+_LEDGERS_LOCK = threading.Lock()
+
+
+def ledger_for(settings: Settings) -> BudgetLedger | None:
+    """This process's ledger of the PostgreSQL database ``settings`` names (opened once per
+    process and database); None in single-machine mode."""
+    url = settings.database_url
+    if not url or not url.lower().startswith(("postgresql:", "postgres:")):
+        return None
+    with _LEDGERS_LOCK:
+        ledger = _LEDGERS.get(url)
+        if ledger is None:
+            from flitch.metadb.target import open_database
+
+            ledger = BudgetLedger(open_database(settings.home, url))
+            _LEDGERS[url] = ledger
+        return ledger
+
+
+def shared_buckets(
+    settings: Settings, key_secret: str, clock: Clock | None = None
+) -> BucketMaker | None:
+    """The bucket maker a key's pacer uses in server mode (None in single-machine mode). The
+    pacer makes its global bucket first, then one per endpoint as requests need them."""
+    ledger = ledger_for(settings)
+    if ledger is None:
+        return None
+    on = clock or MonotonicClock()
+    name = ledger.key_name(key_secret)
+    shares: list[KeyShare] = []
+
+    def make(scope: str, rate: float, burst: float) -> Bucket:
+        if scope == GLOBAL_SCOPE:
+            shares.append(KeyShare(ledger, name, rate, burst=burst, clock=on))
+            return shares[-1]
+        return EndpointShare(shares[-1], scope, rate, burst=burst)
+
+    return make
+
+
+__all__ = [
+    "GRACE",
+    "LEASE_SECONDS",
+    "BudgetLedger",
+    "EndpointShare",
+    "KeyShare",
+    "ShareStats",
+    "lanes_of",
+    "ledger_for",
+    "shared_buckets",
+]
