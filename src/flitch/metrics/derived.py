@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flitch.metrics.derived_segments import DERIVED_SEGMENTS
+from flitch.metrics.derived_starts import mrr_starts
 from flitch.metrics.model import sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
 from flitch.store.derived import Derived, inline, needed
@@ -202,7 +203,10 @@ HAVING any_value(mrr) > 0
 """,  # noqa: S608
 )
 
-DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS, *DERIVED_SEGMENTS)
+#: The instants customers became subscribers (``derived_starts``).
+MRR_STARTS = mrr_starts(MRR_SPANS.table)
+
+DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS, *DERIVED_SEGMENTS, MRR_STARTS)
 
 
 def with_derived(sql: str, present: Callable[[str], bool]) -> str:

@@ -6,7 +6,8 @@
   no lifetime value rather than an infinite (or zero) one, and the definition says so.
 - **ASP** (average sale price): the mean MRR, at the moment they started, of the customers who
   became subscribers in the period (from no MRR: new or returning, as new subscribers are),
-  read from the MRR spans rebuilt from invoices (``derived_mrr_spans``). Beside ARPA (MRR ÷
+  read from the instants customers became subscribers (``derived_mrr_starts``), rebuilt from
+  invoices. Beside ARPA (MRR ÷
   subscribers, Flitch's ARPU) it says whether new business is bigger or smaller than the base.
 - **Trial conversion**: of the trials that ended in the period (at their trial end, or earlier
   when the subscription was canceled during it), the share whose first invoice after the
@@ -20,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flitch.metrics.derived import MRR_SPANS
+from flitch.metrics.derived import MRR_STARTS
 from flitch.metrics.model import (
     PREVIOUS_PART,
     Column,
+    Family,
     Metric,
     Report,
     Unit,
+    family_series,
     from_family,
     period,
     sql_text,
@@ -61,34 +64,35 @@ SUBSCRIBER_LTV = Metric(
 
 
 # -- average sale price --------------------------------------------------------------------------
-def _starts(bucket: str) -> str:
-    """Per customer and currency who became a subscriber in the period, per ``bucket``: the
-    first instant they did (no span of theirs in force just before it) and their MRR just
-    after it."""
-    return f"""
-WITH spans AS (
-  SELECT customer, currency, span_from, span_to, mrr FROM {MRR_SPANS.table}
-  WHERE span_from < $end
-),
-starts AS (
-  SELECT n.customer, n.currency, n.span_from AS began_at FROM spans n
-  WHERE n.span_from >= $start AND NOT EXISTS (
-    SELECT 1 FROM spans o WHERE o.customer = n.customer AND o.currency = n.currency
-      AND o.span_from < n.span_from AND o.span_to >= n.span_from)
+#: The start of the period before (what ASP is compared with).
+_BEFORE = "($start::TIMESTAMPTZ - ($end::TIMESTAMPTZ - $start::TIMESTAMPTZ))"
+_MEAN = f"round(avg(round(mrr, 6)) FILTER (WHERE mrr > {EPSILON}), 6)"
+
+#: ASP over the period and the period before, and (with ``$grain``) per bucket of the period:
+#: per customer and currency, their first start in each (``derived_mrr_starts``: an instant
+#: they went from no MRR to some), at the MRR they started with.
+_ASP_SQL = f"""
+WITH starts AS (
+  SELECT customer, currency, began_at, mrr FROM {MRR_STARTS.table}
+  WHERE began_at >= {_BEFORE} AND began_at < $end
 ),
 firsts AS (
-  SELECT {bucket} AS bucket, customer, currency, min(began_at) AS began_at FROM starts GROUP BY ALL
+  SELECT CASE WHEN began_at >= $start THEN 'period' ELSE 'previous' END AS part,
+    customer, currency, arg_min(mrr, began_at) AS mrr
+  FROM starts GROUP BY ALL
 ),
-sale AS (
-  SELECT f.bucket, f.customer, f.currency, sum(s.mrr) AS mrr
-  FROM firsts f JOIN spans s ON s.customer = f.customer AND s.currency = f.currency
-    AND s.span_from <= f.began_at AND s.span_to > f.began_at
-  GROUP BY ALL HAVING sum(s.mrr) > {EPSILON}
-)"""  # noqa: S608
+bucketed AS (
+  SELECT date_trunc($grain, began_at) AS bucket, customer, currency,
+    arg_min(mrr, began_at) AS mrr
+  FROM starts WHERE $grain IS NOT NULL AND began_at >= $start GROUP BY ALL
+)
+SELECT part, NULL::TIMESTAMPTZ AS bucket, currency AS key, {_MEAN} AS asp
+FROM firsts GROUP BY part, currency
+UNION ALL
+SELECT 'series', bucket, currency, {_MEAN} FROM bucketed GROUP BY bucket, currency
+"""  # noqa: S608
 
-
-#: The mean of the starting MRRs, summed to the millionth of a unit (the same live and cached).
-_ASP_BY = " SELECT {by}currency, round(avg(round(mrr, 6)), 6) FROM sale GROUP BY {key}"
+ASP_FAMILY = Family(name="asp", sql=_ASP_SQL, columns=("asp",))
 
 ASP = Metric(
     name="asp",
@@ -103,8 +107,9 @@ ASP = Metric(
     datasets=DATASETS,
     ranged=False,
     until_end=("invoices",),
-    sql=_starts("'all'") + _ASP_BY.format(by="", key="currency"),
-    series=_starts("date_trunc($grain, began_at)") + _ASP_BY.format(by="bucket, ", key="ALL"),
+    sql=from_family(ASP_FAMILY, "asp"),
+    family=ASP_FAMILY,
+    series=family_series(ASP_FAMILY, "asp"),
     drill_dataset="invoices",
     drill_where="subscription IS NOT NULL AND status = 'paid' AND " + period(),
 )

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flitch.metrics.compute import Queryable, run
-from flitch.metrics.derived import MRR_SPANS
+from flitch.metrics.derived import MRR_SPANS, MRR_STARTS
 from flitch.metrics.model import (
     Column,
     Family,
@@ -66,10 +66,10 @@ def mrr_at(at: str, where: str = "") -> str:
 
 
 # -- cohort tables -------------------------------------------------------------------------------
-#: Per customer and currency, the month they first became a subscriber (their first span).
-FIRSTS = f"""SELECT customer, currency, date_trunc('month', min(span_from)) AS cohort,
-  min(span_from) AS first_at
-FROM {MRR_SPANS.table} WHERE span_from < {_E} GROUP BY customer, currency"""  # noqa: S608
+#: Per customer and currency, the month they first became a subscriber (their first start).
+FIRSTS = f"""SELECT customer, currency, date_trunc('month', began_at) AS cohort,
+  began_at AS first_at
+FROM {MRR_STARTS.table} WHERE first AND began_at < {_E}"""  # noqa: S608
 
 _COHORTS = f"""
 WITH firsts AS MATERIALIZED (
