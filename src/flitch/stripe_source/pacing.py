@@ -326,6 +326,7 @@ class Pacer:
         self._rng = rng or random.Random()
         self._burst_seconds = burst_seconds
         self._make: BucketMaker = buckets or self._local_bucket
+        self._shared = buckets is not None
         self.global_bucket = self._make(GLOBAL_SCOPE, global_rate, self._burst(global_rate))
         self._endpoints: dict[str, Bucket] = {}
         self._endpoint_queues: dict[str, asyncio.Lock] = {}
@@ -347,12 +348,22 @@ class Pacer:
             self._endpoint_queues[endpoint] = asyncio.Lock()
         return bucket
 
-    async def _until_allowed(self, *buckets: Bucket) -> None:
-        """Wait until every one of ``buckets`` allows one more request at the same moment."""
-        while True:
-            for bucket in buckets:
+    async def _until_allowed(self, bucket: Bucket) -> None:
+        """Wait until ``bucket`` allows one more request."""
+        if self._shared:
+            await bucket.ready()
+        while (delay := bucket.wait_time()) > 0:
+            await self.clock.sleep(delay)
+            if self._shared:
                 await bucket.ready()
-            delay = max(bucket.wait_time() for bucket in buckets)
+
+    async def _until_both_allow(self, endpoint: Bucket) -> None:
+        """Wait until the endpoint's bucket and the key's allow one more at the same moment
+        (shared buckets only: a turn booked for this request may have passed meanwhile)."""
+        while True:
+            await endpoint.ready()
+            await self.global_bucket.ready()
+            delay = max(endpoint.wait_time(), self.global_bucket.wait_time())
             if delay <= 0:
                 return
             await self.clock.sleep(delay)
@@ -376,13 +387,14 @@ class Pacer:
                     await gate.acquire(priority)
                     holding = True
                 await self._slots.acquire()
-                try:
-                    # Nobody else takes from these buckets while we hold both queues, so a local
-                    # bucket still allows it; a shared one's turn may have passed meanwhile.
-                    await self._until_allowed(bucket, self.global_bucket)
-                except BaseException:
-                    self._slots.release()
-                    raise
+                # Nobody else takes from these buckets while we hold both queues, so a local
+                # bucket still allows it; a shared one's turn may have passed meanwhile.
+                if self._shared:
+                    try:
+                        await self._until_both_allow(bucket)
+                    except BaseException:
+                        self._slots.release()
+                        raise
                 bucket.take()
                 self.global_bucket.take()
             finally:
