@@ -698,6 +698,27 @@ def bench_cached(
     raw.close()
 
 
+def check_cohorts(store: DuckDBStore) -> None:
+    """The cohort table against MRR movements on the bench account: each month's MRR summed
+    over the cohorts is the MRR snapshot at that month's end (``metrics.checks``)."""
+    from flitch.metrics.checks import cohorts_against_mrr
+
+    reader = store.reader(follow=False)
+    t = time.perf_counter()
+    try:
+        check = cohorts_against_mrr(reader, int(NOW))
+    finally:
+        reader.close()
+    bad = check.mismatches
+    print(
+        f"\nCohorts against MRR, every month since the first subscriber: {len(check.cells)} "
+        f"month ends (per currency), largest difference {check.worst} minor units (rounding "
+        f"allows {check.slack:.1f}), {len(bad)} mismatched; {time.perf_counter() - t:.1f} s"
+    )
+    for key, total, snapshot in bad[:5]:
+        print(f"    {key}: cohorts {total:,}, MRR {snapshot:,}")
+
+
 def bench_live(customers_n: int) -> None:
     from flitch.connections.service import ConnectionService
     from flitch.dashboards import load_dashboard, preset
@@ -803,6 +824,7 @@ def main() -> None:
     counts = json.loads(marker.read_text())
     print("Account: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
     bench_cached(store, args.runs, args.statements, args.workers)
+    check_cohorts(store)
     if not args.skip_live:
         bench_live(args.customers)
 

@@ -4,17 +4,13 @@ table against MRR on the generated account, and `flitch dashboard CONN retention
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from flitch import catalog
 from flitch.dashboards import BUILTIN, Period, evaluate
 from flitch.emulator.store import Account
-from flitch.metrics import compute_report, get_report
-from flitch.metrics.compute import run
-from flitch.metrics.derived import MRR_SPANS
+from flitch.metrics.checks import CohortCheck, cohorts_against_mrr
 from flitch.store import MemoryDatasets
 from tests.dashboards.test_cli_dashboard import Flitch, flitch  # noqa: F401
 from tests.metrics.objects import ts
@@ -31,6 +27,7 @@ HEADLINES = {
     "arpu",
     "asp",
     "trial_conversion_rate",
+    "trialing_subscriptions",
 }
 
 
@@ -67,49 +64,27 @@ def test_retention_dashboard_by_hand(by_hand: MemoryDatasets) -> None:
     assert trend["series"] == []
 
 
-def _when(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _month_ends(rows: list[dict[str, Any]], end: int) -> dict[tuple[str, str], int]:
-    """Each cell's MRR, summed per currency over the cohorts, by the instant it is taken at."""
-    last = datetime.fromtimestamp(end, UTC)
-    out: dict[tuple[str, str], int] = {}
-    for r in rows:
-        cohort = _when(r["cohort"])
-        months = cohort.year * 12 + cohort.month - 1 + r["months_since"] + 1
-        at = datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
-        key = (r["currency"], min(at, last).strftime("%Y-%m-%d %H:%M"))
-        out[key] = out.get(key, 0) + r["mrr"]
-    return out
-
-
 def test_cohorts_add_up_to_mrr_each_month_on_the_generated_account(account: Account) -> None:
     m = MemoryDatasets()
     for spec in catalog.OBJECTS:
         m.load(spec, account.test.ordered(spec.object_type).objects)
     try:
-        sql = f"SELECT epoch(date_trunc('month', min(span_from))) FROM {MRR_SPANS.table}"
-        start = int(run(m, sql).rows[0][0])
-        end = ACCOUNT_NOW
-        rows = compute_report(m, get_report("mrr_cohorts"), start, end)
-        cells = _month_ends(rows, end)
-        movements = compute_report(m, get_report("mrr_movements"), start, end, "month")
+        check = cohorts_against_mrr(m, ACCOUNT_NOW)
     finally:
         m.close()
-    snapshots = {
-        (r["currency"], _when(r["bucket"]).strftime("%Y-%m-%d %H:%M")): r["amount"]
-        for r in movements
-        if r["movement"] == "mrr" and r["bucket"] is not None
-    }
-    assert len(cells) > 12
-    # each cohort's MRR is rounded on its own: half a unit per cohort at most
-    slack = len({(r["currency"], str(r["cohort"])) for r in rows}) / 2
-    for key, total in cells.items():
-        assert abs(snapshots.get(key, 0) - total) <= slack, key
-    assert {k for k, v in snapshots.items() if v} <= set(cells)
+    assert len(check.cells) > 12
+    assert sum(1 for v in check.snapshots.values() if v) > 12
+    assert check.mismatches == []
+
+
+def test_the_check_sees_a_month_that_does_not_add_up() -> None:
+    """The check itself: a cell off by more than the rounding, or a snapshot without a cell."""
+    key = ("usd", "2026-03-01 00:00")
+    assert CohortCheck({key: 1000}, {key: 1000}, 1.0).mismatches == []
+    assert CohortCheck({key: 1000}, {key: 1003}, 1.0).mismatches == [(key, 1000, 1003)]
+    other = ("eur", "2026-03-01 00:00")
+    assert CohortCheck({key: 5}, {key: 5, other: 7}, 1.0).mismatches == [(other, 0, 7)]
+    assert CohortCheck({key: 5}, {key: 5, other: 7}, 1.0).worst == 7
 
 
 def test_cli_retention_json(flitch: Flitch) -> None:  # noqa: F811
