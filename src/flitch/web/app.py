@@ -53,6 +53,7 @@ from flitch.web.pages_connection import router as connection_pages_router
 from flitch.web.pages_customer import router as customer_pages_router
 from flitch.web.pages_dashboards import router as dashboard_pages_router
 from flitch.web.queries import DatasetQueries
+from flitch.web.queued_refreshes import QueuedRefreshJobs
 from flitch.web.refreshes import RefreshJobs
 from flitch.web.render import Renderer
 from flitch.web.sessions import SessionStore
@@ -132,7 +133,7 @@ def create_app(
         clock=clock,
         connections=service,
         queries=DatasetQueries(settings, service),
-        refreshes=RefreshJobs(service),
+        refreshes=QueuedRefreshJobs(service) if settings.refresh_workers else RefreshJobs(service),
     )
     app = FastAPI(
         title="Flitch API",
