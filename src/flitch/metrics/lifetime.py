@@ -130,7 +130,8 @@ first_after AS (
   -- each ended trial's first invoice after it (none: it did not convert)
   SELECT i.subscription, i.status, i.total
   FROM invoices i JOIN ended t ON t.id = i.subscription AND t.over_at = t.trial_end
-  WHERE i.created >= t.trial_end AND i.created < $end
+  -- after a trial that ended in the period, so in it: the bounds let the scan skip the rest
+  WHERE i.created >= t.trial_end AND i.created >= $start AND i.created < $end
   QUALIFY row_number() OVER (PARTITION BY i.subscription ORDER BY i.created, i.id) = 1
 ),
 outcome AS (
@@ -138,6 +139,38 @@ outcome AS (
   FROM ended t LEFT JOIN first_after f ON f.subscription = t.id
 )"""
 
+
+#: Trial conversion over the period and over the period before, in one statement: each part
+#: sees what was known by its end (trials created, and first invoices made, before it).
+_CONVERSION_SQL = f"""
+WITH ended AS (
+  SELECT id, currency, trial_end, over_at,
+    CASE WHEN over_at >= $start THEN 'period' ELSE 'previous' END AS part,
+    CASE WHEN over_at >= $start THEN $end::TIMESTAMPTZ ELSE $start::TIMESTAMPTZ END AS part_end
+  FROM (
+    SELECT id, currency, created, trial_end,
+      CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END AS over_at
+    FROM subscriptions
+    WHERE trial_end IS NOT NULL AND created < $end
+  )
+  WHERE over_at >= {_BEFORE} AND over_at < $end AND over_at <= now()
+    AND created < CASE WHEN over_at >= $start THEN $end::TIMESTAMPTZ ELSE $start::TIMESTAMPTZ END
+),
+first_after AS (
+  SELECT i.subscription, i.status, i.total
+  FROM invoices i JOIN ended t ON t.id = i.subscription AND t.over_at = t.trial_end
+  WHERE i.created >= t.trial_end AND i.created < t.part_end
+    AND i.created >= {_BEFORE} AND i.created < $end
+  QUALIFY row_number() OVER (PARTITION BY i.subscription ORDER BY i.created, i.id) = 1
+)
+SELECT t.part, NULL::TIMESTAMPTZ AS bucket, t.currency AS key,
+  avg(CAST(COALESCE(f.status = 'paid' AND f.total > 0, false) AS INTEGER))
+    AS trial_conversion_rate
+FROM ended t LEFT JOIN first_after f ON f.subscription = t.id
+GROUP BY t.part, t.currency
+"""  # noqa: S608
+
+TRIALS_FAMILY = Family(name="trials", sql=_CONVERSION_SQL, columns=("trial_conversion_rate",))
 
 TRIAL_CONVERSION_RATE = Metric(
     name="trial_conversion_rate",
@@ -153,7 +186,8 @@ TRIAL_CONVERSION_RATE = Metric(
     datasets=("subscriptions", "invoices"),
     ranged=False,
     until_end=("subscriptions", "invoices"),
-    sql=_TRIALS + " SELECT currency, avg(CAST(converted AS INTEGER)) FROM outcome GROUP BY 1",  # noqa: S608
+    sql=from_family(TRIALS_FAMILY, "trial_conversion_rate"),
+    family=TRIALS_FAMILY,
     drill_dataset="subscriptions",
     drill_where=(
         "trial_end IS NOT NULL AND CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end "
