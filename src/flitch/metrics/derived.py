@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flitch.metrics.derived_movements import mrr_changes
 from flitch.metrics.derived_segments import DERIVED_SEGMENTS
 from flitch.metrics.derived_starts import mrr_starts
 from flitch.metrics.model import sql_list
@@ -203,10 +204,19 @@ HAVING any_value(mrr) > 0
 """,  # noqa: S608
 )
 
+#: Each customer's MRR change by change (``derived_movements``).
+MRR_CHANGES = mrr_changes(MRR_SPANS)
+
 #: The instants customers became subscribers (``derived_starts``).
 MRR_STARTS = mrr_starts(MRR_SPANS.table)
 
-DERIVED: tuple[Derived, ...] = (MRR_SUBSCRIPTIONS, MRR_SPANS, *DERIVED_SEGMENTS, MRR_STARTS)
+DERIVED: tuple[Derived, ...] = (
+    MRR_SUBSCRIPTIONS,
+    MRR_SPANS,
+    *DERIVED_SEGMENTS,
+    MRR_CHANGES,
+    MRR_STARTS,
+)
 
 
 def with_derived(sql: str, present: Callable[[str], bool]) -> str:

@@ -28,8 +28,10 @@ does not depend on the period asked for, so it is done once per version of the d
 lines (``invoice_lines``) and discount amounts (``invoice_discount_amounts``) of every
 subscription invoice become each subscription's MRR over time, as spans of one amount
 (``derived_mrr_spans``, see ``derived``; consecutive periods of the same amount make one span,
-overlaps are settled there). A dashboard load then reads only the spans that reach its window:
-each adds its amount where it begins and takes it away where it ends.
+overlaps are settled there), then each customer's MRR change by change, with when they had paid
+before a change from zero (``derived_mrr_changes``, see ``derived_movements``). A dashboard load
+then reads only the changes in its window, and adds up the earlier ones per currency for MRR at
+its start.
 
 Plans billed less often than every 400 days (2- and 3-year plans) are taken from their current
 period and items instead: a live load reads the invoices created from 400 days before the
@@ -48,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flitch.metrics.derived import LONGEST_PERIOD_DAYS, MRR_SPANS
+from flitch.metrics.derived import LONGEST_PERIOD_DAYS, MRR_CHANGES
 from flitch.metrics.model import Column, Report, Unit, sql_text
 
 #: Days of invoices read before the period: every invoice billing an instant of the period is
@@ -57,11 +59,7 @@ LOOKBACK_DAYS = LONGEST_PERIOD_DAYS
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churned")
 _GRAIN = "CAST('1 ' || $grain AS INTERVAL)"
 _SQL = f"""
-WITH spans AS (
-  SELECT customer, currency, span_from, span_to, mrr FROM {MRR_SPANS.table}
-  WHERE span_to >= $start AND span_from < $end
-),
-points AS (
+WITH points AS (
   SELECT DISTINCT ts FROM (
     SELECT $start::TIMESTAMPTZ AS ts
     UNION ALL SELECT $end::TIMESTAMPTZ
@@ -72,75 +70,59 @@ points AS (
 steps AS (
   SELECT lag(ts) OVER (ORDER BY ts) AS prev_ts, ts FROM points QUALIFY prev_ts IS NOT NULL
 ),
--- A span holds its amount at the instants in (span_from, span_to]: it adds it at the first
--- instant looked at after span_from (the period's start, if it began before) and takes it
--- away at the first one after span_to, if in the period.
-sub_changes AS (
-  SELECT CASE WHEN span_from < $start THEN $start::TIMESTAMPTZ
-              ELSE least(date_trunc($grain, span_from) + {_GRAIN}, $end::TIMESTAMPTZ) END AS ts,
-    customer, currency, mrr AS change
-  FROM spans
-  UNION ALL
-  SELECT least(date_trunc($grain, span_to) + {_GRAIN}, $end::TIMESTAMPTZ), customer, currency,
-    -mrr
-  FROM spans WHERE span_to < $end
+-- A customer's MRR at an instant is what their last change before it left (the changes are
+-- in force after the instant they happen at): each change in the period shows at the first
+-- instant looked at after it.
+moved AS (
+  SELECT customer, currency, changed_at, before, after, paid_before,
+    least(date_trunc($grain, changed_at) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts
+  FROM {MRR_CHANGES.table}
+  WHERE changed_at >= $start AND changed_at < $end
 ),
--- a customer's MRR at each instant one of their subscriptions changed at: the changes of their
--- subscriptions added up, nothing below zero
-cust_changes AS (
-  SELECT customer, currency, ts, sum(change) AS change FROM sub_changes GROUP BY ALL
-),
-movers AS (
-  SELECT DISTINCT customer, currency FROM cust_changes WHERE ts > $start
-),
-cust_at AS (
-  -- most customers only have an MRR at the start: their total is that
-  SELECT c.customer, c.currency, c.ts, c.change AS total, c.change FROM cust_changes c
-  ANTI JOIN movers m ON m.customer = c.customer AND m.currency = c.currency
-  UNION ALL
-  SELECT c.customer, c.currency, c.ts,
-    sum(c.change) OVER (PARTITION BY c.customer, c.currency ORDER BY c.ts) AS total, c.change
-  FROM cust_changes c SEMI JOIN movers m ON m.customer = c.customer AND m.currency = c.currency
-),
+-- each customer who changed, at each instant looked at after a change: their MRR at the
+-- instant before (before the first change in between) and at it (after the last)
 timeline AS MATERIALIZED (
-  -- what float sums leave of a zero (a millionth of a unit at most) is zero
-  SELECT customer, currency, ts,
-    CASE WHEN total > 1e-6 THEN total ELSE 0 END AS mrr,
-    CASE WHEN total - change > 1e-6 THEN total - change ELSE 0 END AS before
-  FROM cust_at
-),
-first_paid AS (
-  SELECT customer, currency, min(created) AS first_at FROM invoices
-  WHERE subscription IS NOT NULL AND status = 'paid' AND total > 0
-    AND created >= $start - INTERVAL {LOOKBACK_DAYS} DAY AND created < $end
-    AND customer IN (SELECT customer FROM timeline WHERE before = 0 AND ts > $start)
-  GROUP BY ALL
+  SELECT customer, currency, ts, arg_min(before, changed_at) AS before,
+    arg_max(after, changed_at) AS mrr, arg_min_null(paid_before, changed_at) AS paid_before
+  FROM moved GROUP BY customer, currency, ts
 ),
 changes AS (
   SELECT date_trunc($grain, st.prev_ts) AS bucket, t.currency, t.customer, t.before,
-    t.mrr AS after, f.first_at, st.prev_ts
+    t.mrr AS after,
+    -- "paid before": a paid subscription invoice created in the 400 days before the period
+    -- and before the instant looked from (the latest of those the table keeps for the change)
+    COALESCE(list_max(list_filter(t.paid_before, lambda p: p < st.prev_ts))
+      >= $start - INTERVAL {LOOKBACK_DAYS} DAY, false) AS paid_earlier
   FROM timeline t JOIN steps st ON st.ts = t.ts
-  LEFT JOIN first_paid f ON f.customer = t.customer AND f.currency = t.currency
   WHERE abs(t.mrr - t.before) > 1e-6
 ),
 kinds AS (
   SELECT bucket, currency, customer, after - before AS amount,
-    CASE WHEN before = 0 AND first_at < prev_ts THEN 'reactivation'
+    CASE WHEN before = 0 AND paid_earlier THEN 'reactivation'
          WHEN before = 0 THEN 'new'
          WHEN after = 0 THEN 'churned'
          WHEN after > before THEN 'expansion'
          ELSE 'contraction' END AS movement
   FROM changes
 ),
--- MRR at each instant: the changes up to it, from zero before the start
+-- MRR at each instant: every change before the period's start added up (compensated, so the
+-- order they are added in leaves no trace), then the period's changes up to it
 deltas AS (
-  SELECT ts, currency, sum(mrr - before) AS amount,
-    sum(CAST(mrr > 0 AS INTEGER) - CAST(before > 0 AS INTEGER)) AS customers
+  SELECT $start::TIMESTAMPTZ AS ts, currency, fsum(after - before) AS amount,
+    sum(CAST(after > 0 AS INTEGER) - CAST(before > 0 AS INTEGER)) AS customers
+  FROM {MRR_CHANGES.table} WHERE changed_at < $start GROUP BY currency
+  UNION ALL
+  SELECT ts, currency, sum(mrr - before),
+    sum(CAST(mrr > 0 AS INTEGER) - CAST(before > 0 AS INTEGER))
   FROM timeline GROUP BY ALL
 ),
+-- (a currency that moved in the period is shown at its start, if only at zero: its waterfall
+-- starts there)
 snap AS (
-  SELECT p.ts, d.currency, sum(d.amount) AS amount, sum(d.customers) AS customers
-  FROM points p JOIN deltas d ON d.ts <= p.ts
+  SELECT p.ts, c.currency, COALESCE(sum(d.amount), 0) AS amount,
+    COALESCE(sum(d.customers), 0) AS customers
+  FROM points p CROSS JOIN (SELECT DISTINCT currency FROM deltas) c
+  LEFT JOIN deltas d ON d.currency = c.currency AND d.ts <= p.ts
   GROUP BY ALL
 )
 -- amounts to the millionth of a unit: which way a float sum rounds a half then depends on the
@@ -149,7 +131,8 @@ SELECT bucket, currency, movement, round(sum(amount), 6) AS amount, count(*) AS 
 FROM kinds GROUP BY ALL
 UNION ALL
 SELECT ts AS bucket, currency, 'mrr' AS movement, round(amount, 6), customers
-FROM snap WHERE customers > 0
+FROM snap
+WHERE customers > 0 OR (ts = $start::TIMESTAMPTZ AND currency IN (SELECT currency FROM timeline))
 ORDER BY bucket, currency, movement
 """  # noqa: S608
 
