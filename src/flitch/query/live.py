@@ -16,32 +16,20 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flitch import clock as clocks
 from flitch.config import Settings
 from flitch.keys import RestrictedKey
+from flitch.query.flight import Flight, Sink
 from flitch.query.reads import DatasetRead
 from flitch.store import MemoryDatasets
-from flitch.store.schema import RawJSON
 from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.pages import ListPage
 from flitch.stripe_source.reader import PAGE_SIZE, read_object
 
 DAY = 86_400
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """The objects one read returned; ``shared`` when it joined a fetch already under way."""
-
-    read: DatasetRead
-    #: the objects as Stripe sent them (JSON text, one per object)
-    objects: RawJSON
-    shared: bool = False
-    #: the pages it took (counted once, by the fetch that made them)
-    pages: int = 0
 
 
 @dataclass
@@ -116,21 +104,11 @@ def ceiling_seconds(pages: Mapping[str, int], *, endpoint_rate: float, global_ra
     return max(total / global_rate, max(pages.values()) / endpoint_rate)
 
 
-@dataclass
-class _Flight:
-    """One fetch under way, and how many loads wait for it."""
-
-    state: ReadState
-    task: asyncio.Task[Fetched] | None = None
-    waiters: int = 0
-
-
 @dataclass(frozen=True)
 class LiveLoad:
     """Datasets fetched for one load, and the Stripe requests the connection made meanwhile."""
 
     datasets: MemoryDatasets
-    fetched: list[Fetched]
     #: requests this connection's client sent while the load ran (a concurrent load of the same
     #: connection is counted in both; a read that joined another's fetch costs nothing)
     requests: int
@@ -144,11 +122,25 @@ class LiveStream:
     states: list[ReadState]
     client: SourceClient
     requests_before: int
-    fetched: list[Fetched] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
         return self.client.stats.requests - self.requests_before
+
+
+@dataclass
+class _Joined:
+    """One read of a load: the fetch it joined and the table its pages go to."""
+
+    flight: Flight
+    sink: Sink
+    entered: bool = False
+
+    async def arrive(self) -> DatasetRead:
+        self.entered = True
+        await self.flight.pour(self.sink)
+        await asyncio.to_thread(self.sink.read_done)
+        return self.flight.state.read
 
 
 class LiveFetcher:
@@ -157,7 +149,7 @@ class LiveFetcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[str, tuple[str, SourceClient]] = {}
-        self._inflight: dict[tuple[str, DatasetRead], _Flight] = {}
+        self._inflight: dict[tuple[str, DatasetRead], Flight] = {}
         #: pages each shape of read took last time, by connection
         self._pages: dict[tuple[str, tuple[Any, ...]], int] = {}
 
@@ -187,55 +179,34 @@ class LiveFetcher:
             return flight.state
         return ReadState(read, last_pages=self._pages.get((connection_id, shape(read))))
 
-    async def fetch(
-        self, connection_id: str, key_of: Callable[[], RestrictedKey], read: DatasetRead
-    ) -> Fetched:
-        """The objects of ``read``; joins an identical fetch already under way. The fetch is
-        cancelled when the last caller waiting for it is."""
-        return await self._wait(*self._join(connection_id, key_of, read))
-
     def _join(
         self, connection_id: str, key_of: Callable[[], RestrictedKey], read: DatasetRead
-    ) -> tuple[_Flight, bool]:
-        """The fetch of ``read`` under way (``True``: joined), or a new one, counting one more
-        caller waiting for it (``_wait`` counts it out)."""
+    ) -> Flight:
+        """The fetch of ``read`` under way, or a new one, counting one more load waiting for
+        it (``Flight.pour`` counts it out)."""
         key = (connection_id, read)
         flight = self._inflight.get(key)
-        shared = flight is not None
         if flight is None:
             client = self._client(connection_id, key_of())
-            flight = _Flight(self.state(connection_id, read))
-            task = asyncio.get_running_loop().create_task(self._read(client, flight.state))
+            flight = Flight(self.state(connection_id, read))
+            task = asyncio.get_running_loop().create_task(self._read(client, flight))
             flight.task = task
             self._inflight[key] = flight
 
-            def finished(done: asyncio.Task[Fetched], flight: _Flight = flight) -> None:
+            def finished(done: asyncio.Task[None], flight: Flight = flight) -> None:
                 if self._inflight.get(key) is flight:
                     del self._inflight[key]
                 if not done.cancelled() and done.exception() is None:
                     self._pages[(connection_id, shape(read))] = flight.state.pages
+                flight.wake()
 
             task.add_done_callback(finished)
         flight.waiters += 1
-        return flight, shared
+        return flight
 
-    async def _wait(self, flight: _Flight, shared: bool) -> Fetched:
-        assert flight.task is not None
-        try:
-            done = await asyncio.shield(flight.task)
-        except asyncio.CancelledError:
-            if flight.waiters == 1 and not flight.task.done():
-                flight.task.cancel()  # nobody else waits: stop its requests now
-            raise
-        finally:
-            flight.waiters -= 1
-        if shared:
-            return Fetched(done.read, done.objects, shared=True)
-        return done
-
-    async def _read(self, client: SourceClient, state: ReadState) -> Fetched:
+    async def _read(self, client: SourceClient, flight: Flight) -> None:
+        state = flight.state
         read = state.read
-        raw: list[bytes] = []
         async for page in read_object(
             client,
             read.spec,
@@ -244,9 +215,8 @@ class LiveFetcher:
             created_lt=read.created_lt,
         ):
             state.count(page)
-            raw.extend(page.raw_json())  # the store flattens the text: no object decoded
+            flight.add(page.raw_json(), page.ids)  # the store flattens the text: none decoded
         state.done = True
-        return Fetched(read, RawJSON(raw), pages=state.pages)
 
     async def load(
         self,
@@ -255,18 +225,14 @@ class LiveFetcher:
         reads: Sequence[DatasetRead],
     ) -> LiveLoad:
         """Fetch ``reads`` concurrently into a fresh in-memory set of datasets."""
-        client = self._client(connection_id, key_of())
-        before = client.stats.requests
-        fetched = await asyncio.gather(*(self.fetch(connection_id, key_of, r) for r in reads))
-        requests = client.stats.requests - before
-        memory = MemoryDatasets()
+        stream = self.stream(connection_id, key_of, reads)
         try:
-            for item in fetched:
-                memory.load(item.read.spec, item.objects)
+            async for _ in self.arrivals(connection_id, key_of, stream):
+                pass
         except BaseException:
-            memory.close()
+            await asyncio.to_thread(stream.datasets.close)
             raise
-        return LiveLoad(memory, list(fetched), requests)
+        return LiveLoad(stream.datasets, stream.requests)
 
     def stream(
         self,
@@ -275,32 +241,47 @@ class LiveFetcher:
         reads: Sequence[DatasetRead],
     ) -> LiveStream:
         """An empty in-memory set of datasets for ``reads`` and how far each read has come;
-        ``arrivals`` then fetches them and loads each the moment it is read."""
+        ``arrivals`` then fetches them, writing each page into its table as it comes."""
         client = self._client(connection_id, key_of())
         states = [self.state(connection_id, r) for r in reads]
-        return LiveStream(MemoryDatasets(), states, client, client.stats.requests)
+        # every batch of pages is written at once: the writes overlap the reads
+        return LiveStream(MemoryDatasets(batch_rows=1), states, client, client.stats.requests)
 
     async def arrivals(
         self, connection_id: str, key_of: Callable[[], RestrictedKey], stream: LiveStream
     ) -> AsyncGenerator[DatasetRead]:
-        """Fetch the stream's reads at once and yield each as soon as its dataset is loaded
-        (the quickest first). Closing the iterator early cancels the reads still under way."""
+        """Fetch the stream's reads at once, writing their pages into the tables as they come,
+        and yield each read once it is complete and queryable (the quickest first; a dataset
+        with several reads is queryable for each of them as it completes, and sealed with its
+        last). Closing the iterator early cancels the reads still under way."""
         loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[Fetched]] = []
-        for i, state in enumerate(stream.states):
-            flight, shared = self._join(connection_id, key_of, state.read)
-            stream.states[i] = flight.state  # a joined fetch: its progress is ours
-            tasks.append(loop.create_task(self._wait(flight, shared)))
+        reads = [state.read for state in stream.states]
+        counts: dict[str, int] = {}
+        for read in reads:
+            counts[read.dataset] = counts.get(read.dataset, 0) + 1
+        sinks: dict[str, Sink] = {}
+        joined: list[_Joined] = []
+        tasks: list[asyncio.Task[DatasetRead]] = []
         try:
+            for read in reads:
+                if read.dataset not in sinks:
+                    sinks[read.dataset] = await asyncio.to_thread(
+                        Sink, stream.datasets, read.spec, counts[read.dataset]
+                    )
+            for i, read in enumerate(reads):
+                flight = self._join(connection_id, key_of, read)
+                stream.states[i] = flight.state  # a joined fetch: its progress is ours
+                joined.append(_Joined(flight, sinks[read.dataset]))
+                tasks.append(loop.create_task(joined[-1].arrive()))
             for next_done in asyncio.as_completed(tasks):
-                item = await next_done
-                await asyncio.to_thread(stream.datasets.load, item.read.spec, item.objects)
-                stream.fetched.append(item)
-                yield item.read
+                yield await next_done
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for one in joined:
+                if not one.entered:  # cancelled before it began: count it out here
+                    one.flight.leave()
 
     async def aclose(self) -> None:
         clients = [c for _, c in self._clients.values()]

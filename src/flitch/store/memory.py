@@ -7,7 +7,8 @@ so a query gives the same answer live as from the cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
@@ -43,8 +44,29 @@ class MemoryDatasets:
         self._con.execute("SET lock_configuration = true")
         self._tables = Tables(self._con)
         self._lock = self._tables.lock
-        self._session = SqlSession(self._tables.connection, private=False)
+        #: statements run on cursors of their own: a live load's pages are written while
+        #: the charts whose data is in are answered (DuckDB keeps each statement's snapshot)
+        self._session = SqlSession(self._cursor, private=True)
         self._batch_rows = batch_rows
+        self._users = 0
+        self._closing = False
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("these in-memory datasets are closed")
+            cur = self._con.cursor()
+            self._users += 1
+        try:
+            cur.execute(f"USE {CATALOG}")
+            yield cur
+        finally:
+            cur.close()
+            with self._lock:
+                self._users -= 1
+                if self._closing and not self._users:
+                    self._con.close()
 
     # -- writing ---------------------------------------------------------------------------------
     def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
@@ -131,8 +153,11 @@ class MemoryDatasets:
         )
 
     def close(self) -> None:
+        """Free the memory (once the statements still running are done)."""
         with self._lock:
-            self._con.close()
+            self._closing = True
+            if not self._users:
+                self._con.close()
 
     def __enter__(self) -> Self:
         return self
