@@ -144,8 +144,10 @@ def test_a_cancelled_load_stops_reading(emulator: Emulator, service: ConnectionS
 def test_retention_draws_what_subscriptions_answer_before_the_invoices(
     emulator: Emulator, service: ConnectionService
 ) -> None:
-    """ARPA and lifetime value need subscriptions, prices and coupons only: they are drawn
-    while the invoices (every one ever, for the rebuilt MRR) are still being read."""
+    """The trials in progress come first, from their own status=trialing read (a few pages,
+    while the whole lists are read); ARPA and lifetime value need subscriptions, prices and
+    coupons only: they are drawn while the invoices (every one ever, for the rebuilt MRR)
+    are still being read."""
 
     async def go() -> list[tuple[float, dict[str, Any]]]:
         engine = QueryEngine(service.settings, service)
@@ -159,10 +161,17 @@ def test_retention_draws_what_subscriptions_answer_before_the_invoices(
     waiting = {c["id"]: set(c["waiting"]) for c in plan["charts"]}
     for early in ("arpa", "subscriber-lifetime-value"):
         assert waiting[early] == {"subscriptions", "prices", "coupons"}
+    reads = sorted(r["read"] for r in plan["reads"] if r["dataset"] == "subscriptions")
+    assert reads == ["subscriptions (all)", "subscriptions where status=trialing, read first"]
     charts = [e["chart"]["id"] for _, e in events if e["event"] == "chart"]
-    assert set(charts[:2]) == {"arpa", "subscriber-lifetime-value"}
-    # what was still being read when the first of them arrived: the invoices
-    first = next(i for i, (_, e) in enumerate(events) if e["event"] == "chart")
+    assert charts[0] == "in-trial"
+    assert set(charts[1:3]) == {"arpa", "subscriber-lifetime-value"}
+    # what was still being read when ARPA or lifetime value arrived: the invoices
+    first = next(
+        i
+        for i, (_, e) in enumerate(events)
+        if e["event"] == "chart" and e["chart"]["id"] != "in-trial"
+    )
     before = [e for _, e in events[:first] if e["event"] in ("plan", "progress")]
     invoices = [r for r in before[-1]["reads"] if r["dataset"] == "invoices"]
     assert invoices

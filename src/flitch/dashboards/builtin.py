@@ -240,6 +240,8 @@ RETENTION = Dashboard(
         number("ARPA", "arpu"),
         number("Average sale price", "asp"),
         number("Trial conversion rate", "trial_conversion_rate"),
+        # read with status=trialing, a few pages: drawn while the whole lists are still read
+        number("In trial", "trialing_subscriptions"),
         Chart(title="Cohorts", type=ChartType.TABLE, metric="mrr_cohorts"),
         # each point: the twelve months ending with its month
         Chart(

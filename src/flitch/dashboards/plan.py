@@ -8,6 +8,7 @@ several are evaluated at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from flitch.dashboards import query
 from flitch.dashboards.model import TIME_TYPES, Chart, ChartType
@@ -37,8 +38,30 @@ def chart_reads(chart: Chart, period: Period) -> list[DatasetRead]:
 
 
 def plan_reads(charts: Iterable[Chart], period: Period) -> list[DatasetRead]:
-    """One read per dataset covering every chart (each Stripe list is read once per load)."""
-    return merge(r for chart in charts for r in chart_reads(chart, period))
+    """One read per dataset covering every chart (each Stripe list is read once per load).
+
+    When that would leave no chart to draw before a list is read whole (every chart needs
+    some list's whole history), the reads of the charts that need only narrow ones (a status,
+    a period) are made too, ``early``: a few pages more, and the first chart does not wait
+    for the account's size."""
+    wanted = [chart_reads(chart, period) for chart in charts]
+    merged = merge(r for reads in wanted for r in reads)
+    by_dataset = {r.dataset: r for r in merged}
+    if any(reads and all(by_dataset[r.dataset].bounded for r in reads) for reads in wanted):
+        return merged
+    early = [
+        replace(r, early=True)
+        for reads in wanted
+        if reads and all(r.bounded for r in reads)
+        for r in reads
+    ]
+    return merged + merge(early)
+
+
+def ready(needs: Iterable[DatasetRead], arrived: Iterable[DatasetRead]) -> bool:
+    """True when every read of ``needs`` is covered by a read that has arrived."""
+    done = list(arrived)
+    return all(any(a.covers(need) for a in done) for need in needs)
 
 
 def _weight(chart: Chart) -> int:
@@ -67,17 +90,26 @@ def draw_order(charts: Sequence[Chart]) -> list[Chart]:
     return [chart for _, chart in sorted(keyed, key=lambda item: item[0])]
 
 
+def _family(chart: Chart, charts: Sequence[Chart]) -> list[Chart]:
+    """``chart``, and every chart of ``charts`` in its metric's family (whose statement it
+    runs or waits on)."""
+    metric = METRICS.get(chart.metric or "")
+    if metric is None or metric.family is None:
+        return [chart]
+    kin = [o for o in charts if (m := METRICS.get(o.metric or "")) and m.family == metric.family]
+    return [chart, *kin]
+
+
 def chart_needs(chart: Chart, charts: Sequence[Chart]) -> frozenset[str]:
     """The datasets that must be queryable before ``chart`` can be drawn: its own, and those
-    of every chart of ``charts`` in its metric's family (whose statement it runs or waits on)."""
-    needs = set(chart_datasets(chart))
-    metric = METRICS.get(chart.metric or "")
-    if metric is not None and metric.family is not None:
-        for other in charts:
-            theirs = METRICS.get(other.metric or "")
-            if theirs is not None and theirs.family == metric.family:
-                needs.update(theirs.datasets)
-    return frozenset(needs)
+    of its family (``_family``)."""
+    return frozenset(d for c in _family(chart, charts) for d in chart_datasets(c))
+
+
+def chart_waits(chart: Chart, charts: Sequence[Chart], period: Period) -> tuple[DatasetRead, ...]:
+    """The reads that must be in before ``chart`` can be drawn (``ready``): its own and its
+    family's, as each chart asks for them (any read of the load that covers one will do)."""
+    return tuple(r for c in _family(chart, charts) for r in chart_reads(c, period))
 
 
 def first_order(charts: Sequence[Chart]) -> list[Chart]:

@@ -30,9 +30,10 @@ from flitch.dashboards import reporting as reporting_currency
 from flitch.dashboards.evaluate import WORKERS, BoardEvaluation
 from flitch.dashboards.model import Chart, Dashboard
 from flitch.dashboards.period import Period
-from flitch.dashboards.plan import chart_needs, first_order
+from flitch.dashboards.plan import chart_needs, chart_waits, first_order, ready
 from flitch.metrics.series import Grain
 from flitch.query.engine import Streamed
+from flitch.query.reads import DatasetRead
 
 #: Seconds between two progress events.
 TICK = 0.25
@@ -83,11 +84,12 @@ async def stream_board(
     loaded = streamed.loaded
     board = BoardEvaluation(loaded, dashboard, period, grain=grain, currency=currency, skip=skip)
     needs: dict[str, frozenset[str]] = {c.id: chart_needs(c, board.drawn) for c in board.drawn}
+    waits = {c.id: chart_waits(c, board.drawn, period) for c in board.drawn}
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="dashboard")
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    ready: set[str] = set()
+    arrived: list[DatasetRead] = []
     begun: set[str] = set()
     done: dict[str, dict[str, Any]] = {}
 
@@ -99,15 +101,15 @@ async def stream_board(
 
     def begin_ready() -> None:
         for chart in first_order([c for c in board.drawn if c.id not in begun]):
-            if needs[chart.id] <= ready:
+            if ready(waits[chart.id], arrived):
                 begun.add(chart.id)
                 job = pool.submit(board.chart, chart)
                 job.add_done_callback(partial(finished, chart))
 
     async def feed() -> None:
         try:
-            async for name in streamed.arrivals():
-                queue.put_nowait(("ready", name))
+            async for read in streamed.arrivals():
+                queue.put_nowait(("ready", read))
         except Exception as exc:  # handed to the consumer, who raises it
             queue.put_nowait(("failed", exc))
         else:
@@ -134,9 +136,9 @@ async def stream_board(
             ],
         }
         begin_ready()
-        arrived = False
+        complete = False
         last_tick = time.perf_counter()
-        while not arrived or len(done) < len(board.drawn):
+        while not complete or len(done) < len(board.drawn):
             wait = max(0.0, last_tick + tick - time.perf_counter())
             try:
                 kind, payload = await asyncio.wait_for(queue.get(), wait)
@@ -152,9 +154,9 @@ async def stream_board(
             if kind == "failed":
                 raise payload
             if kind == "arrived":
-                arrived = True
+                complete = True
             elif kind == "ready":
-                ready.add(payload)
+                arrived.append(payload)
                 begin_ready()
             else:
                 chart, job = payload

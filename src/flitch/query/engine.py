@@ -145,15 +145,15 @@ class Streamed:
         endpoint, key = self.rates
         return ceiling_seconds(pages, endpoint_rate=endpoint, global_rate=key)
 
-    async def arrivals(self) -> AsyncIterator[str]:
-        """The datasets, by name, as each becomes queryable."""
+    async def arrivals(self) -> AsyncIterator[DatasetRead]:
+        """The reads, as each one's objects become queryable."""
         if self._arrivals is None:
             for read in self.reads:
-                yield read.dataset
+                yield read
             return
         try:
             async for read in self._arrivals:
-                yield read.dataset
+                yield read
         finally:
             await self._arrivals.aclose()
         self.loaded.provenance = replace(self.loaded.provenance, requests=self.requests)

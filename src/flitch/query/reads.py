@@ -29,6 +29,9 @@ class DatasetRead:
     created_lt: int | None = None
     #: (list parameter, value) pairs, sorted; values as Stripe wants them (``"true"``, ids…)
     filters: tuple[tuple[str, str], ...] = field(default=())
+    #: A small read kept apart from the load's other read of the same list, so the charts it
+    #: answers are drawn before that one is complete (``merge`` never widens it into the other)
+    early: bool = False
 
     def __post_init__(self) -> None:
         spec = catalog.get(self.dataset)  # raises a KeyError naming the valid datasets
@@ -59,7 +62,26 @@ class DatasetRead:
         if self.created_lt is not None:
             parts.append(f"created < {self.created_lt}")
         parts.extend(f"{k}={v}" for k, v in self.filters)
-        return self.dataset + (" where " + " and ".join(parts) if parts else " (all)")
+        text = self.dataset + (" where " + " and ".join(parts) if parts else " (all)")
+        return text + (", read first" if self.early else "")
+
+    @property
+    def bounded(self) -> bool:
+        """True when the read is narrowed below (a start, or a filter): its cost follows the
+        period or the filter, not the list's whole history."""
+        return self.created_gte is not None or bool(self.filters)
+
+    def covers(self, other: DatasetRead) -> bool:
+        """True when every object ``other`` fetches, this read fetches too."""
+        if other.dataset != self.dataset or not set(self.filters) <= set(other.filters):
+            return False
+        if self.created_gte is not None and (
+            other.created_gte is None or other.created_gte < self.created_gte
+        ):
+            return False
+        return self.created_lt is None or (
+            other.created_lt is not None and other.created_lt <= self.created_lt
+        )
 
 
 def whole(dataset: str) -> DatasetRead:
@@ -67,16 +89,17 @@ def whole(dataset: str) -> DatasetRead:
 
 
 def merge(reads: Iterable[DatasetRead]) -> list[DatasetRead]:
-    """One read per dataset that covers every read given for it.
+    """One read per dataset that covers every read given for it (and one more for its reads
+    marked ``early``, kept apart).
 
     The created range becomes the smallest range covering them all (open if any is open) and
     only the filters every read shares are kept: the merged read fetches a superset of each.
     """
-    by_dataset: dict[str, list[DatasetRead]] = {}
+    by_dataset: dict[tuple[str, bool], list[DatasetRead]] = {}
     for read in reads:
-        by_dataset.setdefault(read.dataset, []).append(read)
+        by_dataset.setdefault((read.dataset, read.early), []).append(read)
     merged: list[DatasetRead] = []
-    for dataset, group in by_dataset.items():
+    for (dataset, early), group in by_dataset.items():
         gtes = [r.created_gte for r in group]
         lts = [r.created_lt for r in group]
         shared = set(group[0].filters)
@@ -88,6 +111,7 @@ def merge(reads: Iterable[DatasetRead]) -> list[DatasetRead]:
                 created_gte=None if None in gtes else min(g for g in gtes if g is not None),
                 created_lt=None if None in lts else max(lt for lt in lts if lt is not None),
                 filters=tuple(shared),
+                early=early,
             )
         )
     return merged
