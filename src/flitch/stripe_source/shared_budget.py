@@ -260,6 +260,8 @@ class EndpointShare:
         self._most = max(1, math.ceil(rate * LEASE_SECONDS))
         self._lease_size = 0
         self._lease_used = 0
+        #: how far ahead the last lease's first turn was (others' turns before it)
+        self._waited = 0.0
         self._lock = asyncio.Lock()
         self.stats = ShareStats()
 
@@ -294,8 +296,12 @@ class EndpointShare:
 
     async def _lease(self) -> None:
         if self._lease_size:
-            used_up = self._lease_used >= self._lease_size
-            self._batch = min(self._most, self._batch * 2) if used_up else self._lease_used + 1
+            if self._lease_used < self._lease_size:  # turns went unused: book what was used
+                self._batch = self._lease_used + 1
+            elif self._waited > 2 * LEASE_SECONDS:  # others book far ahead: keep leases short
+                self._batch = max(1, self._batch // 2)
+            elif self._waited < LEASE_SECONDS:
+                self._batch = min(self._most, self._batch * 2)
             self._lease_size = 0
         turns, interval = self._batch, self._interval()
         ledger = self._key.ledger
@@ -312,7 +318,7 @@ class EndpointShare:
             return
         base = self._clock.now()
         self._turns.extend(base + start + i * interval for i in range(turns))
-        self._lease_size, self._lease_used = turns, 0
+        self._lease_size, self._lease_used, self._waited = turns, 0, start
         self.stats.leases += 1
         self.stats.booked += turns
 
