@@ -6,7 +6,11 @@
 - :mod:`.unannounced` — changes with no event of their own, and how each is caught;
 - :mod:`.work` — the reads and writes of one refresh inside its store transaction;
 - :mod:`.verify` — re-read everything and compare with the cache, then repair it;
-- :mod:`.scheduler` — runs refreshes (and a daily check) on each connection's interval;
+- :mod:`.scheduler` — runs refreshes (and a daily check) on each connection's interval, or
+  queues them for the workers;
+- :mod:`.leader` — the lock that lets exactly one process schedule;
+- :mod:`.jobs` — the workers' queue in the metadata database (server mode);
+- :mod:`.worker` — ``flitch worker``: runs queued jobs under a lease;
 - :mod:`.progress` — what a refresh is doing, for progress displays and ``--json``.
 """
 
