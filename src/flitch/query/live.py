@@ -30,6 +30,9 @@ from flitch.stripe_source.pages import ListPage
 from flitch.stripe_source.reader import PAGE_SIZE, read_object
 
 DAY = 86_400
+#: A live read is cut into parts read at once so that its requests stay within this share
+#: above the fewest (each part ends on a short page); see ``read_object``.
+SLICE_SHARE = 0.1
 
 
 @dataclass
@@ -213,6 +216,8 @@ class LiveFetcher:
             params=read.params or None,
             created_gte=read.created_gte,
             created_lt=read.created_lt,
+            slice_share=SLICE_SHARE,
+            expected_pages=state.last_pages,
         ):
             state.count(page)
             flight.add(page.raw_json(), page.ids)  # the store flattens the text: none decoded

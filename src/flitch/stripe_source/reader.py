@@ -150,6 +150,27 @@ class _Slice:
         self.gte = cut
         return older
 
+    def split_evenly(self, oldest: int, seconds_per_record: float, parts: int) -> list[_Slice]:
+        """Cut the unread time of a slice bounded below into ``parts`` even parts (fewer if
+        a part would hold less than a page at the density given): this slice keeps the
+        newest, the others are returned, oldest last. As with ``split``, records of second
+        ``oldest`` not read yet stay in this slice."""
+        assert self.gte is not None
+        remaining = oldest - self.gte
+        if remaining <= 0:
+            return []
+        parts = min(parts, int(remaining / (PAGE_SIZE * seconds_per_record)))
+        if parts < 2:
+            return []
+        cuts = [oldest - remaining * i // parts for i in range(1, parts)]  # newest first
+        cuts = [c for c in dict.fromkeys(cuts) if self.gte < c <= oldest]
+        if not cuts:
+            return []
+        bounds = [*cuts, self.gte]
+        older = [_Slice(gte=bounds[i + 1], lt=bounds[i]) for i in range(len(cuts))]
+        self.gte = cuts[0]
+        return older
+
 
 def _loop(spec: ObjectSpec, what: str) -> CursorLoop:
     return CursorLoop(
@@ -172,6 +193,9 @@ class _Job:
     records: int = 0
     seconds: int = 0
     reading: dict[int, _Slice] = field(default_factory=dict)
+    #: slices made so far (each ends on a short page: one request more than the fewest)
+    spawned: int = 0
+    pages: int = 0
 
     def seconds_per_record(self) -> float:
         return max(1, self.seconds) / max(1, self.records)
@@ -231,8 +255,12 @@ class _Reader:
         created_lt: int | None,
         progress: ProgressCallback | None,
         per_object_errors: bool,
+        slice_share: float | None = None,
+        expected_pages: int | None = None,
     ) -> None:
         self.client = client
+        self._slice_share = slice_share
+        self._expected_pages = expected_pages
         self.specs = list(specs)
         self.jobs = [
             _Job(spec, p, spec.list_path) for spec in self.specs for p in list_params(spec, params)
@@ -265,7 +293,40 @@ class _Reader:
         rate = min(pacer.endpoint_bucket(endpoint_of(job.path)).rate, pacer.global_bucket.rate)
         return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * 2) + 2))
 
+    def _slices_left(self, job: _Job) -> int:
+        """How many more slices the list may be cut into. With ``slice_share``, a read of a
+        ``created`` window is cut into at most one slice more than that share of the pages it
+        is expected to take (at least three in all), as each slice ends on a short page;
+        expected is the hint given, else the pages read plus the unread time at the density
+        so far. Otherwise (and for a read open at either end, whose records are found by
+        halving: a larger list, where a few short pages matter less) there is no limit."""
+        gte, lt = self._first
+        if self._slice_share is None or gte is None or lt is None:
+            return 1 << 30
+        expected = job.pages + job.remaining(self._now) / PAGE_SIZE
+        if self._expected_pages is not None:
+            expected = min(expected, self._expected_pages)
+        return 1 + max(2, int(self._slice_share * expected)) - job.spawned
+
+    def _split(self, job: _Job, piece: _Slice, oldest: int) -> None:
+        """Give parts of ``piece``'s unread time to new slices, if the list can use them."""
+        room = self._target(job) - job.active
+        left = self._slices_left(job)
+        if room <= 0 or left <= 0:
+            return
+        density = job.seconds_per_record()
+        if left < 1 << 20 and piece.gte is not None:
+            # few slices allowed: cut at once into even parts, not by halves (which would
+            # leave the oldest half to be read alone at the end)
+            for part in piece.split_evenly(oldest, density, min(room, left) + 1):
+                self._spawn(job, part)
+            return
+        older = piece.split(oldest, density)
+        if older is not None:
+            self._spawn(job, older)
+
     def _spawn(self, job: _Job, piece: _Slice) -> None:
+        job.spawned += 1
         job.active += 1
         job.reading[id(piece)] = piece
         task = asyncio.get_running_loop().create_task(self._run_slices(job, piece))
@@ -334,6 +395,7 @@ class _Reader:
             if page:
                 newest = page.created[0] if before is None else before
                 job.records += len(page)
+                job.pages += 1
                 job.seconds += newest - page.created[-1]
                 piece.cursor = page.ids[-1]
                 self._count(spec, page)
@@ -341,10 +403,7 @@ class _Reader:
                 self._queue.put_nowait((_PAGE, (spec, page)))
             if not page.has_more:
                 return
-            if job.active < self._target(job):
-                older = piece.split(page.created[-1], job.seconds_per_record())
-                if older is not None:
-                    self._spawn(job, older)
+            self._split(job, piece, page.created[-1])
 
     def _count(self, spec: ObjectSpec, records: ListPage) -> None:
         p = self.progress
@@ -449,11 +508,16 @@ async def read_object(
     created_gte: int | None = None,
     created_lt: int | None = None,
     progress: ProgressCallback | None = None,
+    slice_share: float | None = None,
+    expected_pages: int | None = None,
 ) -> AsyncIterator[ListPage]:
     """Every record of one object (all its list variants) exactly once, page by page.
 
     ``params`` are extra list filters (e.g. ``{"customer": "cus_…"}``); ``created_gte`` and
-    ``created_lt`` bound the read to ``[created_gte, created_lt)``. Any error is raised.
+    ``created_lt`` bound the read to ``[created_gte, created_lt)``. ``slice_share`` caps the
+    parts read at once so the requests stay within that share above the fewest (a live
+    load's reads; a refresh leaves it unset: speed first), ``expected_pages`` the pages the
+    same read took before, if known. Any error is raised.
     """
     reader = _Reader(
         client,
@@ -463,6 +527,8 @@ async def read_object(
         created_lt=created_lt,
         progress=progress,
         per_object_errors=False,
+        slice_share=slice_share,
+        expected_pages=expected_pages,
     )
     async for _, records in reader.pages(None):
         yield records
