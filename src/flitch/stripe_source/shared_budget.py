@@ -24,7 +24,10 @@ and every process paces itself with *leases* of them:
   requests of the key, and as many of an endpoint at its rate.
 - Leases grow while they are used up (doubling, up to :data:`LEASE_SECONDS` of turns) and shrink
   to what was used when turns expired, so a busy process asks a couple of times a second per
-  endpoint and an idle one books little it will not use.
+  endpoint and an idle one books little it will not use. While other processes have booked far
+  ahead (more than :data:`LEASE_SECONDS`), leases stop growing, and beyond twice that they
+  halve: turns booked a second ahead are turns left unused if the demand stops meanwhile.
+- Leases are sent by one thread of the process on one connection of its own.
 - A 429 still slows the process down as in one process: the rates drop and climb back, and its
   leases book turns at the slower spacing, which leaves more of the budget to the others.
 - Rows are named by a keyed hash of the key (HMAC-SHA256 under a random secret kept in
@@ -47,6 +50,7 @@ import math
 import secrets
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from flitch.config import Settings
@@ -106,6 +110,9 @@ class BudgetLedger:
         #: statements that booked turns, and the turns booked (for benchmarks and tests)
         self.leases = 0
         self.turns = 0
+        # one thread, hence one connection, sends this process's leases: no connection churn,
+        # and the event loop never waits on the database
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flitch-budget")
 
     def _hash_secret(self) -> bytes:
         with self._lock:
@@ -168,6 +175,15 @@ class BudgetLedger:
             self.leases += 1
             self.turns += turns
         return max(0.0, float(row[0]))
+
+    async def lease_soon(
+        self, key: str, endpoint: str, lanes: int, turns: int, interval: float
+    ) -> float | None:
+        """:meth:`lease` on this ledger's own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._sender, self.lease, key, endpoint, lanes, turns, interval
+        )
 
     def _missing(self, bucket: str) -> bool:
         with self._db.maintenance() as tx:
@@ -306,8 +322,8 @@ class EndpointShare:
         turns, interval = self._batch, self._interval()
         ledger = self._key.ledger
         try:
-            start = await asyncio.to_thread(
-                ledger.lease, self._key.key, self._endpoint, self._lanes, turns, interval
+            start = await ledger.lease_soon(
+                self._key.key, self._endpoint, self._lanes, turns, interval
             )
         except DatabaseError as exc:
             self._key.lost_database(exc)
