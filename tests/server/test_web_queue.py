@@ -71,3 +71,37 @@ def test_refresh_now_is_queued_run_by_a_worker_and_followed_on_another_replica(
         assert state["job"]["id"] == job["id"]
         assert state["last_run"]["outcome"] == "ok"
         assert state["last_run"]["trigger"] == "web"
+
+
+def test_deleting_a_connection_stops_the_worker_refreshing_it(
+    make_install: Callable[..., Install],
+) -> None:
+    install = make_install()
+    settings = dataclasses.replace(install.settings, refresh_workers=True)
+    conn = install.service.create("Shop", TEST_KEY, objects="customers,charges").connection
+    assert conn is not None
+    db = userdb.for_settings(settings)
+    users = UserStore(db, hasher=cheap())
+    users.add("ada", "correct horse battery", Role.ADMIN)
+    _, secret = users.create_token("ada", "ops")
+    db.close()
+    auth = {"Authorization": f"Bearer {secret}"}
+    install.emulator.config.latency_ms = 2000
+    web = TestClient(create_app(settings, password_hasher=cheap()), base_url="http://localhost")
+    events: list[str] = []
+    with web, Worker(settings, lease=1.5, on_event=lambda e, _: events.append(e)) as worker:
+        job = web.post("/api/v1/connections/Shop/refresh", headers=auth, json={}).json()
+        thread = threading.Thread(target=worker.run_one)
+        thread.start()
+        wait_for(
+            lambda: any(r.outcome.value == "running" for r in install.service.db.runs(conn.id)),
+            60,
+            "the worker to start the refresh",
+        )
+        deleted = web.delete("/api/v1/connections/Shop", headers=auth)
+        assert deleted.status_code == 200, deleted.text
+        thread.join(60)
+        assert events == ["claimed", "lost"]
+        gone = web.get(f"/api/v1/refreshes/{job['id']}", headers=auth)
+        assert gone.status_code == 404
+    assert not install.service.cache_dir(conn.id).exists()

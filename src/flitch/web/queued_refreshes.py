@@ -65,14 +65,24 @@ class QueuedRefreshJobs(RefreshJobs):
 
     def stop(self, connection_id: str, timeout: float = 60.0) -> None:
         """End the connection's jobs; a worker running one sees its lease gone at its next
-        heartbeat and interrupts the refresh. Waits (up to ``timeout``) for that run to end."""
+        heartbeat and interrupts the refresh. Waits for that run to end, at most until the
+        lease would have run out (or ``timeout``); a job whose worker died is not waited for."""
+        now = self.queue.clock()
+        held = [
+            j.lease_expires_at
+            for j in self.queue.jobs(connection_id, limit=10)
+            if j.state is QueueState.RUNNING and (j.lease_expires_at or 0.0) > now
+        ]
         self.queue.cancel(connection_id, "Stopped: the connection is being deleted.")
-        waited = threading.Event()
-        for _ in range(int(timeout / 0.2)):
+        if not held:
+            return
+        wait = min(timeout, max(h for h in held if h is not None) - now + 1.0)
+        pause = threading.Event()
+        for _ in range(max(1, int(wait / 0.2))):
             runs = self.service.db.runs(connection_id, limit=1)
             if not runs or runs[0].outcome.value != "running":
                 return
-            waited.wait(0.2)
+            pause.wait(0.2)
 
     def close(self) -> None:
         """Nothing runs in this process: the workers keep their jobs."""
