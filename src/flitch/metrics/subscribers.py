@@ -30,9 +30,9 @@ What a period's counts see is what was known by its end: subscriptions created b
 
 from __future__ import annotations
 
-from flitch.metrics.derived import MRR_SUBSCRIPTIONS
-from flitch.metrics.model import Family, sql_list
-from flitch.metrics.mrr_sql import MRR_STATUSES
+from flitch.metrics.derived import MRR_NOW, MRR_SUBSCRIPTIONS, SUBSCRIBER_RUNS
+from flitch.metrics.derived_subscribers import PAID, mrr_columns
+from flitch.metrics.model import Family
 
 #: Days of Stripe's rolling churn window.
 ROLLING_DAYS = 30
@@ -97,24 +97,66 @@ def _counts() -> str:
     )
 
 
+def _run_counts() -> str:
+    """From the runs: per currency and window, subscribers at its start (the runs in force
+    then: a customer's runs never overlap) and churned ones (customers whose run ended in it,
+    counted over the runs ending in some window only)."""
+    active, churned = [], []
+    for name, lo, hi, _ in WINDOWS:
+        active.append(f"count(*) FILTER (WHERE began <= {lo} AND ended > {lo}) AS active_{name}")
+        churned.append(
+            f"count(DISTINCT customer) FILTER (WHERE ended >= {lo} AND ended < {hi}) "
+            f"AS churned_{name}"
+        )
+    names = ", ".join(f"a.active_{w[0]}, c.churned_{w[0]}" for w in WINDOWS)
+    return (
+        f"SELECT a.currency, {names} FROM "  # noqa: S608
+        f"(SELECT currency, {', '.join(active)} FROM runs GROUP BY currency) a "
+        f"LEFT JOIN (SELECT currency, {', '.join(churned)} FROM runs "
+        f"WHERE ended >= {SINCE} AND ended < $end GROUP BY currency) c ON c.currency = a.currency"
+    )
+
+
+def _mover_counts() -> str:
+    """From the runs of the customers who began one after the earliest window's start: per
+    currency and window, the new subscribers (a run began in it, after its start, and none was
+    in force at its start)."""
+    flags, counts = [], []
+    for name, lo, hi, _ in WINDOWS:
+        flags.append(f"bool_or(began <= {lo} AND ended > {lo}) AS active_{name}")
+        flags.append(f"bool_or(began > {lo} AND began < {hi}) AS began_{name}")
+        counts.append(f"count(*) FILTER (WHERE began_{name} AND NOT active_{name}) AS new_{name}")
+    return (
+        f"SELECT currency, {', '.join(counts)} FROM (SELECT customer, currency, "  # noqa: S608
+        f"{', '.join(flags)} FROM movers GROUP BY customer, currency) GROUP BY currency"
+    )
+
+
+def _fast_counts() -> str:
+    """The counts (as ``_counts`` gives them) from the runs, for every currency read."""
+    cols = []
+    for name, *_ in WINDOWS:
+        cols.append(
+            f"COALESCE(r.active_{name}, 0) AS active_{name}, "
+            f"COALESCE(m.new_{name}, 0) AS new_{name}, "
+            f"COALESCE(r.churned_{name}, 0) AS churned_{name}"
+        )
+    return (
+        f"SELECT k.currency, {', '.join(cols)} FROM currencies k "  # noqa: S608
+        "LEFT JOIN run_counts r ON r.currency = k.currency "
+        "LEFT JOIN mover_counts m ON m.currency = k.currency WHERE (SELECT runs FROM exact)"
+    )
+
+
 def _rate(name: str) -> str:
     total = f"active_{name} + new_{name}"
     return f"CASE WHEN {total} > 0 THEN churned_{name} / ({total}) END"
 
 
 def _mrr(part: str, where: str) -> str:
-    """The MRR family's columns per currency, over the priced subscriptions matching ``where``
-    (no churn columns)."""
-    return f"""SELECT '{part}' AS part, NULL::TIMESTAMPTZ AS bucket, currency AS key,
-  round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
-  round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
-  nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
-  round(sum(mrr) FILTER (WHERE mrr > 0) / count(DISTINCT customer) FILTER (WHERE mrr > 0))
-    AS arpu,
-  round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount,
-  NULL AS subscriber_churn_rate, NULL AS churned_subscribers, NULL AS new_subscribers,
-  NULL AS subscriber_churn_rate_30d, NULL AS subscriber_ltv
-FROM subscription_mrr WHERE {where} GROUP BY currency"""  # noqa: S608
+    """The MRR family's columns per currency, over the priced subscriptions read matching
+    ``where`` (no churn columns)."""
+    return mrr_columns(part, "subscription_mrr", where)
 
 
 def _ltv(part: str, mrr: str, rolling: str) -> str:
@@ -143,9 +185,39 @@ FROM (SELECT unnest(range(date_trunc($grain, $start::TIMESTAMPTZ), $end::TIMESTA
                           CAST('1 ' || $grain AS INTERVAL))) AS bucket)
 """
 
+#: When the runs answer exactly: no subscription known only from the period's start (or end)
+#: on was paid from before then. Only a backdated start date (or one created at that very
+#: second) makes one; then the counts are made from each subscription as known at each
+#: window's end instead (``subscription_mrr`` below, read only in that case).
+_EXACT = f"""
+SELECT NOT EXISTS (
+  SELECT 1 FROM {MRR_SUBSCRIPTIONS.table}
+  WHERE {PAID} AND ((created >= $start AND paid_from <= $start)
+    OR (created >= $end AND paid_from < $end))
+) AS runs"""  # noqa: S608
+
+#: MRR at the period's start from the runs: the amounts from the subscriptions paid then, the
+#: subscribers from the runs in force then.
+_PREVIOUS_FROM_RUNS = f"""
+SELECT 'previous', NULL::TIMESTAMPTZ, p.currency, round(p.mrr), round(12 * p.mrr),
+  nullif(a.n, 0), round(p.mrr / a.n), round(p.coupons), NULL, NULL, NULL, NULL, NULL
+FROM (
+  SELECT currency, sum(mrr) FILTER (WHERE mrr > 0) AS mrr,
+    sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0) AS coupons
+  FROM {MRR_SUBSCRIPTIONS.table}
+  WHERE (SELECT runs FROM exact) AND status NOT IN ('incomplete', 'incomplete_expired')
+    AND {_AT_START}
+  GROUP BY currency
+) p LEFT JOIN (
+  SELECT currency, count(*) AS n FROM runs WHERE began <= $start AND ended > $start
+  GROUP BY currency
+) a ON a.currency = p.currency"""  # noqa: S608
+
 _SQL = f"""
-WITH subscription_mrr AS (
-  SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_READ}
+WITH exact AS MATERIALIZED ({_EXACT}),
+-- (1) each subscription as known at each window's end: only when the runs would not answer
+subscription_mrr AS (
+  SELECT * FROM {MRR_SUBSCRIPTIONS.table} WHERE {_READ} AND NOT (SELECT runs FROM exact)
 ),
 paid AS MATERIALIZED (
   -- each paid time that matters to a window: its customer and currency, when it was created,
@@ -173,7 +245,47 @@ ends AS (
   WHERE e.paid_to >= {SINCE} AND e.paid_to < $end
   GROUP BY ALL
 ),
-counts AS ({_counts()}),
+-- A customer's paid times in a currency run into one another (or touch) in runs; a run begins
+-- where a paid time starts with no earlier one still running (``began``), and ends where one
+-- ends with no other running on (``ends``, not covered). Subscribers at an instant: runs begun
+-- by then less runs ended by then.
+paid_began AS (
+  SELECT DISTINCT s.customer, s.currency, s.paid_from AS began FROM paid s
+  WHERE NOT EXISTS (
+    SELECT 1 FROM paid o
+    WHERE o.customer = s.customer AND o.currency = s.currency AND o.paid_from < s.paid_from
+      AND o.paid_to >= s.paid_from)
+),
+-- (2) the runs, built once per version of the data (``derived_subscriber_runs``)
+runs AS MATERIALIZED (
+  SELECT customer, currency, began, ended FROM {SUBSCRIBER_RUNS.table}
+  WHERE (SELECT runs FROM exact) AND began < $end AND ended >= {SINCE}
+),
+run_counts AS ({_run_counts()}),
+movers AS (
+  SELECT r.* FROM runs r SEMI JOIN (
+    SELECT DISTINCT customer, currency FROM runs WHERE began > {SINCE}
+  ) m ON m.customer = r.customer AND m.currency = r.currency
+),
+mover_counts AS ({_mover_counts()}),
+-- every currency with a paid time that matters to a window
+currencies AS (
+  SELECT DISTINCT currency FROM {MRR_SUBSCRIPTIONS.table}
+  WHERE {PAID} AND created < $end AND COALESCE(paid_to, $end) >= {SINCE}
+),
+-- one of (1) and (2) has rows
+counts AS ({_counts()} UNION ALL {_fast_counts()}),
+began AS (
+  -- (the series' only: none without a grain)
+  SELECT * FROM paid_began WHERE $grain IS NOT NULL
+  UNION ALL
+  SELECT DISTINCT customer, currency, began FROM runs WHERE $grain IS NOT NULL
+),
+ended AS (
+  SELECT DISTINCT customer, currency, ended FROM ends WHERE NOT covered AND $grain IS NOT NULL
+  UNION ALL
+  SELECT DISTINCT customer, currency, ended FROM runs WHERE ended < $end AND $grain IS NOT NULL
+),
 -- per bucket of the grain (cut to the period), the same counts as the period's, over the bucket
 -- itself and over the rolling days ending with it
 grid AS ({SERIES_GRID}),
@@ -182,26 +294,21 @@ windows AS (
   UNION ALL
   SELECT 'rolling', bucket, hi - {_ROLL}, hi FROM grid
 ),
--- A customer's paid times in a currency run into one another (or touch) in runs; a run begins
--- where a paid time starts with no earlier one still running (``began``), and ends where one
--- ends with no other running on (``ends``, not covered). Subscribers at an instant: runs begun
--- by then less runs ended by then.
-began AS (
-  SELECT DISTINCT s.customer, s.currency, s.paid_from AS began FROM paid s
-  WHERE NOT EXISTS (
-    SELECT 1 FROM paid o
-    WHERE o.customer = s.customer AND o.currency = s.currency AND o.paid_from < s.paid_from
-      AND o.paid_to >= s.paid_from)
-),
-ended AS (SELECT DISTINCT customer, currency, ended FROM ends WHERE NOT covered),
 marks AS (
   SELECT currency, began AS at, 1 AS step FROM began
   UNION ALL SELECT currency, ended, -1 FROM ended
 ),
+-- subscribers after each instant a run began or ended: the running sum of the marks
+tally AS (
+  SELECT currency, moment,
+    sum(step) OVER (PARTITION BY currency ORDER BY moment ROWS UNBOUNDED PRECEDING) AS active
+  FROM (SELECT m.currency, m.at AS moment, sum(m.step) AS step FROM marks m GROUP BY ALL)
+),
 window_active AS (
-  SELECT w.kind, w.bucket, m.currency, sum(m.step) AS active_start
-  FROM windows w JOIN marks m ON m.at <= w.lo
-  GROUP BY ALL
+  -- at each window's start: the tally after the last mark at or before it
+  SELECT w.kind, w.bucket, k.currency, t.active AS active_start
+  FROM windows w CROSS JOIN currencies k
+  ASOF JOIN tally t ON t.currency = k.currency AND t.moment <= w.lo
 ),
 -- new in a window: a run begins in it, after its start, with no run of the customer (in that
 -- currency) ending between the two (that one was running at the start)
@@ -222,7 +329,6 @@ window_churn AS (
   FROM windows w JOIN ended e ON e.ended >= w.lo AND e.ended < w.hi
   GROUP BY ALL
 ),
-currencies AS (SELECT DISTINCT currency FROM paid),
 window_counts AS (
   SELECT w.kind, w.bucket, k.currency, COALESCE(a.active_start, 0) AS active,
     COALESCE(n.new, 0) AS new, COALESCE(c.churned, 0) AS churned
@@ -233,8 +339,8 @@ window_counts AS (
   LEFT JOIN window_churn c ON c.kind = w.kind AND c.bucket = w.bucket
     AND c.currency = k.currency
 ),
-mrr_period AS ({_mrr("period", f"status IN {sql_list(MRR_STATUSES)}")}),
-mrr_previous AS ({_mrr("previous", _AT_START)}),
+mrr_period AS (SELECT * FROM {MRR_NOW.table}),
+mrr_previous AS ({_mrr("previous", _AT_START)} UNION ALL {_PREVIOUS_FROM_RUNS}),
 series AS (
   SELECT b.bucket, b.currency, b.active AS active_series, b.new AS new_series,
     b.churned AS churned_series, r.active AS active_rolling_series,
