@@ -41,6 +41,24 @@ def test_flitch_refresh_queues_and_follows_the_job(
     assert (run.id, run.trigger, run.outcome.value) == (job["run_id"], "manual", "ok")
     assert TEST_KEY not in done.stdout.decode() + done.stderr.decode()
     assert "claimed" in (tmp_path / "w.log").read_text()
+    listed = subprocess.run(
+        [sys.executable, "-m", "flitch", "jobs", "Shop", "--json"],
+        env=install.env(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert [(j["id"], j["state"]) for j in orjson.loads(listed.stdout)] == [(job["id"], "done")]
+    shown = subprocess.run(
+        [sys.executable, "-m", "flitch", "jobs"],
+        env=install.env(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
+    assert job["id"] in shown
+    assert "Shop" in shown
+    assert "done    ok" in shown
 
 
 def test_flitch_refresh_refuses_a_job_of_two_kinds(

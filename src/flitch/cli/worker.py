@@ -1,5 +1,6 @@
-"""``flitch worker``: run queued refreshes until stopped (server mode), and the CLI's side of
-the queue: ``flitch refresh`` with ``FLITCH_REFRESH_WORKERS=1`` queues its refresh and follows it.
+"""``flitch worker``: run queued refreshes until stopped (server mode); ``flitch jobs``: the
+queue; and the CLI's side of it: ``flitch refresh`` with ``FLITCH_REFRESH_WORKERS=1`` queues its
+refresh and follows it.
 """
 
 from __future__ import annotations
@@ -97,9 +98,7 @@ def worker(
 
 
 def _when() -> str:
-    from flitch.cli.refresh import _when as when
-
-    return when(clocks.now())
+    return _when_at(clocks.now())
 
 
 def queue_refresh(
@@ -152,3 +151,54 @@ def queue_refresh(
                 err.print(escape(error.fix))
         return 1
     return 0 if job.outcome == "ok" else 5
+
+
+@app.command()
+def jobs(
+    name: Annotated[
+        str | None, typer.Argument(help="Only this connection's jobs (name or id).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest jobs shown.", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as JSON.")] = False,
+) -> None:
+    """The refresh workers' queue (server mode): newest jobs first, who runs them, how they
+    ended."""
+    from flitch.cli.refresh import _errors, _print_json, _settings
+    from flitch.connections.service import ConnectionService
+    from flitch.refresh.jobs import JobQueue
+
+    out = Console(highlight=False, soft_wrap=True)
+    with _errors(as_json), ConnectionService(_settings(None)) as service:
+        wanted = service.get(name).id if name else None
+        found = JobQueue(service.db.db).jobs(wanted, limit=limit)
+        if as_json:
+            _print_json([j.to_dict() for j in found])
+            return
+        if not found:
+            out.print("No jobs in the queue." + ("" if wanted else _queue_hint(service)))
+            return
+        names = {c.id: c.name for c in service.list()}
+        for job in found:
+            records = (job.progress or {}).get("records")
+            detail = job.outcome or (job.progress or {}).get("stage", "")
+            out.print(
+                f"{_when_at(job.requested_at)}  {job.id}  {job.kind.value:<7} "
+                f"{escape(names.get(job.connection_id, job.connection_id))}  "
+                f"{job.state.value:<7} {escape(str(detail))}"
+                + (f", {records} records" if records is not None else "")
+                + (f"  worker {escape(job.lease_owner)}" if job.lease_owner else "")
+                + (f"  attempts {job.attempts}" if job.attempts > 1 else "")
+                + (f"\n    {escape(job.error)}" if job.error else "")
+            )
+
+
+def _queue_hint(service: ConnectionService) -> str:
+    if service.settings.refresh_workers:
+        return ""
+    return " (FLITCH_REFRESH_WORKERS is off: refreshes run where they are decided.)"
+
+
+def _when_at(ts: float) -> str:
+    from flitch.cli.refresh import _when as when
+
+    return when(ts)
