@@ -23,6 +23,20 @@ def make_install(
 ) -> Iterator[Callable[..., Install]]:
     """``make_install(customers=…, **emulator_config)``: a generated account on an emulator and
     a Flitch home whose metadata is in the engine of the test's ``database_url``."""
+    yield from _installs(tmp_path, make_emulator, database_url)
+
+
+@pytest.fixture
+def make_pg_install(
+    tmp_path: Path, make_emulator: Callable[..., Emulator], postgres_url: str
+) -> Iterator[Callable[..., Install]]:
+    """``make_install`` with the metadata in PostgreSQL only (server mode's engine)."""
+    yield from _installs(tmp_path, make_emulator, postgres_url)
+
+
+def _installs(
+    tmp_path: Path, make_emulator: Callable[..., Emulator], database_url: str | None
+) -> Iterator[Callable[..., Install]]:
     services: list[ConnectionService] = []
 
     def make(customers: int = 25, **config: Any) -> Install:

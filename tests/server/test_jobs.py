@@ -210,3 +210,24 @@ def test_cancelled_jobs_end_and_their_worker_loses_the_lease(
     assert running is not None
     assert not queue.heartbeat(running.id, "w1")
     assert {j.state for j in queue.jobs(conn)} == {JobState.FAILED}
+
+
+def test_the_scheduler_queues_only_what_is_still_due(dbs: tuple[Database, Database]) -> None:
+    """Read in the enqueueing transaction: a refresh that ended after the scheduler looked at
+    what was due (its datasets now due an interval later) is not queued again."""
+    db, _ = dbs
+    conn = add_connection(db, "conn_a")
+    with db.write() as tx:
+        tx.execute(
+            "INSERT INTO datasets (connection_id, object, position, status, status_at,"
+            " next_due_at) VALUES (?, 'customers', 0, 'ok', ?, ?)",
+            (conn, NOW, NOW + 3600),
+        )
+    queue = JobQueue(db, clock=lambda: NOW)
+    assert queue.enqueue(conn, JobKind.REFRESH, requested_by="schedule", due_at=NOW) == (
+        None,
+        False,
+    )
+    job, new = queue.enqueue(conn, JobKind.REFRESH, requested_by="schedule", due_at=NOW + 3600)
+    assert new
+    assert job is not None

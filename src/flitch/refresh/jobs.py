@@ -191,12 +191,15 @@ class JobQueue:
         requested_by: str,
         objects: Iterable[str] = (),
         only_if_idle: bool = False,
+        due_at: float | None = None,
     ) -> tuple[Job | None, bool]:
         """Queue a job; returns it and whether it is new.
 
         A job of the same kind already waiting for the connection is returned instead of a
         second one. With ``only_if_idle`` (the scheduler) nothing is queued while any job of
-        the connection waits or runs: ``(None, False)``.
+        the connection waits or runs: ``(None, False)``. With ``due_at``, nothing is queued
+        unless one of the connection's datasets is still due then: read in the same
+        transaction, so a refresh that ended since the scheduler looked is not queued again.
         """
         kind = JobKind(kind)
         now = self.clock()
@@ -208,6 +211,15 @@ class JobQueue:
                     "SELECT 1 FROM refresh_jobs WHERE connection_id = ?"
                     " AND state IN ('queued', 'running')",
                     (connection_id,),
+                ).fetchone()
+            ):
+                return None, False
+            if (
+                due_at is not None
+                and not tx.execute(
+                    "SELECT 1 FROM datasets WHERE connection_id = ? AND next_due_at <= ?"
+                    " AND status != 'missing_permission'",
+                    (connection_id, due_at),
                 ).fetchone()
             ):
                 return None, False

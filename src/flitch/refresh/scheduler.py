@@ -212,7 +212,12 @@ class Scheduler:
             self._checked[info.id] = self.clock()
         queue = JobQueue(service.db.db, clock=self.clock)
         job, _ = queue.enqueue(
-            info.id, kind, requested_by="schedule", objects=objects, only_if_idle=True
+            info.id,
+            kind,
+            requested_by="schedule",
+            objects=objects,
+            only_if_idle=True,
+            due_at=self.clock() if objects else None,
         )
         if job is None:
             return None
