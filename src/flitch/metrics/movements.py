@@ -74,10 +74,9 @@ steps AS (
 -- in force after the instant they happen at): each change in the period shows at the first
 -- instant looked at after it.
 moved AS (
-  SELECT customer, currency, changed_at, before, after, paid_before,
-    least(date_trunc($grain, changed_at) + {_GRAIN}, $end::TIMESTAMPTZ) AS ts
-  FROM {MRR_CHANGES.table}
-  WHERE changed_at >= $start AND changed_at < $end
+  SELECT c.customer, c.currency, c.changed_at, c.before, c.after, c.paid_before, st.ts
+  FROM {MRR_CHANGES.table} c JOIN steps st ON c.changed_at >= st.prev_ts AND c.changed_at < st.ts
+  WHERE c.changed_at >= $start AND c.changed_at < $end
 ),
 -- each customer who changed, at each instant looked at after a change: their MRR at the
 -- instant before (before the first change in between) and at it (after the last)
@@ -91,7 +90,7 @@ changes AS (
     t.mrr AS after,
     -- "paid before": a paid subscription invoice created in the 400 days before the period
     -- and before the instant looked from (the latest of those the table keeps for the change)
-    COALESCE(list_max(list_filter(t.paid_before, lambda p: p < st.prev_ts))
+    t.before = 0 AND COALESCE(list_max(list_filter(t.paid_before, lambda p: p < st.prev_ts))
       >= $start - INTERVAL {LOOKBACK_DAYS} DAY, false) AS paid_earlier
   FROM timeline t JOIN steps st ON st.ts = t.ts
   WHERE abs(t.mrr - t.before) > 1e-6
