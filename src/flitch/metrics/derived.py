@@ -24,7 +24,7 @@ from collections.abc import Callable
 from flitch.metrics.derived_movements import mrr_changes
 from flitch.metrics.derived_segments import DERIVED_SEGMENTS
 from flitch.metrics.derived_starts import mrr_starts
-from flitch.metrics.derived_subscribers import mrr_now, subscriber_runs
+from flitch.metrics.derived_subscribers import mrr_now, subscriber_runs, subscriber_tally
 from flitch.metrics.model import sql_list
 from flitch.metrics.mrr_sql import MRR_STATUSES, monthly_factor, subscription_mrr
 from flitch.store.derived import Derived, inline, needed
@@ -212,11 +212,13 @@ MRR_CHANGES = mrr_changes(MRR_SPANS)
 MRR_STARTS = mrr_starts(MRR_SPANS.table)
 #: Each customer's runs of paid time, and MRR now (``derived_subscribers``).
 SUBSCRIBER_RUNS = subscriber_runs(MRR_SUBSCRIPTIONS.table)
+SUBSCRIBER_TALLY = subscriber_tally(SUBSCRIBER_RUNS.table)
 MRR_NOW = mrr_now(MRR_SUBSCRIPTIONS.table, sql_list(MRR_STATUSES))
 
 DERIVED: tuple[Derived, ...] = (
     MRR_SUBSCRIPTIONS,
     SUBSCRIBER_RUNS,
+    SUBSCRIBER_TALLY,
     MRR_NOW,
     MRR_SPANS,
     *DERIVED_SEGMENTS,

@@ -6,6 +6,9 @@
   ``infinity`` while it goes on). A customer's runs never overlap, so the subscribers at an
   instant are the runs in force then, counted without grouping by customer; a run beginning is
   a customer becoming a subscriber, a run ending a churn.
+- ``derived_subscriber_tally``: per currency, the subscribers just after each instant a run
+  began or ended (the running count of runs begun less runs ended), so subscribers at any
+  instant are one lookup;
 - ``derived_mrr_now``: MRR, ARR, active subscribers, ARPU and the MRR forever coupons take off,
   per currency, as of now: the same whatever period is asked for.
 
@@ -65,6 +68,25 @@ numbered AS (
 )
 SELECT customer, currency, min(paid_from) AS began, max(paid_to) AS ended
 FROM numbered GROUP BY customer, currency, run
+""",  # noqa: S608
+    )
+
+
+def subscriber_tally(runs: str) -> Derived:
+    """``derived_subscriber_tally`` from the runs table named ``runs``."""
+    return Derived(
+        name="subscriber_tally",
+        inputs=(runs,),
+        sql=f"""
+SELECT currency, moment,
+  sum(step) OVER (PARTITION BY currency ORDER BY moment ROWS UNBOUNDED PRECEDING) AS active
+FROM (
+  SELECT currency, moment, sum(step) AS step FROM (
+    SELECT currency, began AS moment, 1 AS step FROM {runs}
+    UNION ALL
+    SELECT currency, ended, -1 FROM {runs} WHERE ended < 'infinity'::TIMESTAMPTZ
+  ) GROUP BY currency, moment
+)
 """,  # noqa: S608
     )
 

@@ -30,7 +30,7 @@ What a period's counts see is what was known by its end: subscriptions created b
 
 from __future__ import annotations
 
-from flitch.metrics.derived import MRR_NOW, MRR_SUBSCRIPTIONS, SUBSCRIBER_RUNS
+from flitch.metrics.derived import MRR_NOW, MRR_SUBSCRIPTIONS, SUBSCRIBER_RUNS, SUBSCRIBER_TALLY
 from flitch.metrics.derived_subscribers import PAID, mrr_columns
 from flitch.metrics.model import Family
 
@@ -98,12 +98,11 @@ def _counts() -> str:
 
 
 def _run_counts() -> str:
-    """From the runs: per currency and window, subscribers at its start (the runs in force
-    then: a customer's runs never overlap) and churned ones (customers whose run ended in it,
-    counted over the runs ending in some window only)."""
+    """From the runs: per currency and window, subscribers at its start (``tally_at``) and
+    churned ones (customers whose run ended in it, over the runs ending in some window)."""
     active, churned = [], []
     for name, lo, hi, _ in WINDOWS:
-        active.append(f"count(*) FILTER (WHERE began <= {lo} AND ended > {lo}) AS active_{name}")
+        active.append(f"max(active) FILTER (WHERE name = '{name}') AS active_{name}")
         churned.append(
             f"count(DISTINCT customer) FILTER (WHERE ended >= {lo} AND ended < {hi}) "
             f"AS churned_{name}"
@@ -111,10 +110,14 @@ def _run_counts() -> str:
     names = ", ".join(f"a.active_{w[0]}, c.churned_{w[0]}" for w in WINDOWS)
     return (
         f"SELECT a.currency, {names} FROM "  # noqa: S608
-        f"(SELECT currency, {', '.join(active)} FROM runs GROUP BY currency) a "
+        f"(SELECT currency, {', '.join(active)} FROM tally_at GROUP BY currency) a "
         f"LEFT JOIN (SELECT currency, {', '.join(churned)} FROM runs "
         f"WHERE ended >= {SINCE} AND ended < $end GROUP BY currency) c ON c.currency = a.currency"
     )
+
+
+#: The instants subscribers are counted at: each window's start.
+_STARTS = "(VALUES " + ", ".join(f"('{name}', {lo})" for name, lo, _, _ in WINDOWS) + ")"
 
 
 def _mover_counts() -> str:
@@ -209,8 +212,7 @@ FROM (
     AND {_AT_START}
   GROUP BY currency
 ) p LEFT JOIN (
-  SELECT currency, count(*) AS n FROM runs WHERE began <= $start AND ended > $start
-  GROUP BY currency
+  SELECT currency, active AS n FROM tally_at WHERE name = 'period'
 ) a ON a.currency = p.currency"""  # noqa: S608
 
 _SQL = f"""
@@ -256,10 +258,22 @@ paid_began AS (
     WHERE o.customer = s.customer AND o.currency = s.currency AND o.paid_from < s.paid_from
       AND o.paid_to >= s.paid_from)
 ),
+-- every currency with a paid time that matters to a window
+currencies AS (
+  SELECT DISTINCT currency FROM {MRR_SUBSCRIPTIONS.table}
+  WHERE {PAID} AND created < $end AND COALESCE(paid_to, $end) >= {SINCE}
+),
 -- (2) the runs, built once per version of the data (``derived_subscriber_runs``)
-runs AS MATERIALIZED (
+runs AS (
   SELECT customer, currency, began, ended FROM {SUBSCRIBER_RUNS.table}
   WHERE (SELECT runs FROM exact) AND began < $end AND ended >= {SINCE}
+),
+-- subscribers at each window's start: the tally after the last run began or ended by then
+tally_at AS (
+  SELECT w.name, k.currency, t.active
+  FROM {_STARTS} AS w(name, lo) CROSS JOIN currencies k
+  ASOF JOIN {SUBSCRIBER_TALLY.table} t ON t.currency = k.currency AND t.moment <= w.lo
+  WHERE (SELECT runs FROM exact)
 ),
 run_counts AS ({_run_counts()}),
 movers AS (
@@ -268,23 +282,21 @@ movers AS (
   ) m ON m.customer = r.customer AND m.currency = r.currency
 ),
 mover_counts AS ({_mover_counts()}),
--- every currency with a paid time that matters to a window
-currencies AS (
-  SELECT DISTINCT currency FROM {MRR_SUBSCRIPTIONS.table}
-  WHERE {PAID} AND created < $end AND COALESCE(paid_to, $end) >= {SINCE}
-),
 -- one of (1) and (2) has rows
 counts AS ({_counts()} UNION ALL {_fast_counts()}),
+-- the series' only (none without a grain); a customer's runs never share a start or an end
+slow_ended AS (
+  SELECT DISTINCT customer, currency, ended FROM ends WHERE NOT covered AND $grain IS NOT NULL
+),
 began AS (
-  -- (the series' only: none without a grain)
   SELECT * FROM paid_began WHERE $grain IS NOT NULL
   UNION ALL
-  SELECT DISTINCT customer, currency, began FROM runs WHERE $grain IS NOT NULL
+  SELECT customer, currency, began FROM runs WHERE $grain IS NOT NULL
 ),
 ended AS (
-  SELECT DISTINCT customer, currency, ended FROM ends WHERE NOT covered AND $grain IS NOT NULL
+  SELECT * FROM slow_ended
   UNION ALL
-  SELECT DISTINCT customer, currency, ended FROM runs WHERE ended < $end AND $grain IS NOT NULL
+  SELECT customer, currency, ended FROM runs WHERE ended < $end AND $grain IS NOT NULL
 ),
 -- per bucket of the grain (cut to the period), the same counts as the period's, over the bucket
 -- itself and over the rolling days ending with it
@@ -295,14 +307,18 @@ windows AS (
   SELECT 'rolling', bucket, hi - {_ROLL}, hi FROM grid
 ),
 marks AS (
-  SELECT currency, began AS at, 1 AS step FROM began
-  UNION ALL SELECT currency, ended, -1 FROM ended
+  SELECT currency, began AS at, 1 AS step FROM paid_began WHERE $grain IS NOT NULL
+  UNION ALL SELECT currency, ended, -1 FROM slow_ended
 ),
--- subscribers after each instant a run began or ended: the running sum of the marks
+-- subscribers after each instant a run began or ended: the running sum of the marks (from the
+-- runs: built once, ``derived_subscriber_tally``)
 tally AS (
   SELECT currency, moment,
     sum(step) OVER (PARTITION BY currency ORDER BY moment ROWS UNBOUNDED PRECEDING) AS active
   FROM (SELECT m.currency, m.at AS moment, sum(m.step) AS step FROM marks m GROUP BY ALL)
+  UNION ALL
+  SELECT currency, moment, active FROM {SUBSCRIBER_TALLY.table}
+  WHERE (SELECT runs FROM exact) AND $grain IS NOT NULL
 ),
 window_active AS (
   -- at each window's start: the tally after the last mark at or before it
