@@ -40,7 +40,7 @@ def test_flitch_refresh_queues_and_follows_the_job(
     [run] = install.service.db.runs(conn.id)
     assert (run.id, run.trigger, run.outcome.value) == (job["run_id"], "manual", "ok")
     assert TEST_KEY not in done.stdout.decode() + done.stderr.decode()
-    assert "claimed" in (tmp_path / "w.log").read_text()
+    assert f"of Shop ({conn.id}) (for manual): claimed" in (tmp_path / "w.log").read_text()
     listed = subprocess.run(
         [sys.executable, "-m", "flitch", "jobs", "Shop", "--json"],
         env=install.env(),

@@ -70,13 +70,19 @@ def worker(
                 return
             detail = f" — {job.error}" if job.error and event in ("failed", "done") else ""
             out.print(
-                f"{_when()}  {job.id} {job.kind.value} of {job.connection_id}"
+                f"{_when()}  {job.id} {job.kind.value} of {escape(_name(job.connection_id))}"
                 f" (for {escape(job.requested_by)}): {event}{escape(detail)}"
             )
 
         with Worker(
             settings, concurrency=concurrency, poll=poll, lease=lease, on_event=report
         ) as work:
+
+            def _name(connection_id: str) -> str:
+                try:
+                    return f"{work.service.get(connection_id).name} ({connection_id})"
+                except FlitchError:  # deleted meanwhile
+                    return connection_id
 
             def stop(signum: int, _frame: FrameType | None) -> None:
                 if not as_json:
