@@ -260,7 +260,11 @@ def scheduler(
     as_json: JsonOption = False,
     api_base: ApiBaseOption = None,
 ) -> None:
-    """Run scheduled refreshes in the foreground (Ctrl-C stops; `flitch serve` runs them too)."""
+    """Run scheduled refreshes in the foreground (Ctrl-C stops; `flitch serve` runs them too).
+
+    With FLITCH_REFRESH_WORKERS=1 due refreshes are queued for `flitch worker` instead. However
+    many schedulers run, one schedules at a time; the others wait to take over.
+    """
     from flitch.refresh.scheduler import Scheduler
 
     out = Console(highlight=False, soft_wrap=True)
