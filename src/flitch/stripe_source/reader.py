@@ -287,11 +287,13 @@ class _Reader:
     # -- scheduling ----------------------------------------------------------------------------
     def _target(self, job: _Job) -> int:
         """How many slices of one list are worth reading at once: Little's law (rate × time a
-        request takes), doubled, plus two — a slice also spends time between its requests."""
+        request takes), doubled, plus two — a slice also spends time between its requests.
+        With ``slice_share`` (fewer short pages wanted), Little's law plus two."""
         pacer = self.client.pacer
         latency = self.client.stats.latency or 0.25
         rate = min(pacer.endpoint_bucket(endpoint_of(job.path)).rate, pacer.global_bucket.rate)
-        return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * 2) + 2))
+        factor = 1 if self._slice_share is not None else 2
+        return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * factor) + 2))
 
     def _slices_left(self, job: _Job) -> int:
         """How many more slices the list may be cut into. With ``slice_share``, a read of a
