@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,13 @@ class LiveStream:
     @property
     def requests(self) -> int:
         return self.client.stats.requests - self.requests_before
+
+
+def _sinks(datasets: MemoryDatasets, reads: Sequence[DatasetRead]) -> dict[str, Sink]:
+    """A table for each dataset of ``reads``, told how many of them fill it."""
+    counts = Counter(read.dataset for read in reads)
+    first = {read.dataset: read.spec for read in reads}
+    return {name: Sink(datasets, spec, counts[name]) for name, spec in first.items()}
 
 
 @dataclass
@@ -261,21 +269,16 @@ class LiveFetcher:
         last). Closing the iterator early cancels the reads still under way."""
         loop = asyncio.get_running_loop()
         reads = [state.read for state in stream.states]
-        counts: dict[str, int] = {}
-        for read in reads:
-            counts[read.dataset] = counts.get(read.dataset, 0) + 1
-        sinks: dict[str, Sink] = {}
+        flights: list[Flight] = []
         joined: list[_Joined] = []
         tasks: list[asyncio.Task[DatasetRead]] = []
         try:
-            for read in reads:
-                if read.dataset not in sinks:
-                    sinks[read.dataset] = await asyncio.to_thread(
-                        Sink, stream.datasets, read.spec, counts[read.dataset]
-                    )
+            # the reads start first; their tables are made while the first pages come
             for i, read in enumerate(reads):
-                flight = self._join(connection_id, key_of, read)
-                stream.states[i] = flight.state  # a joined fetch: its progress is ours
+                flights.append(self._join(connection_id, key_of, read))
+                stream.states[i] = flights[-1].state  # a joined fetch: its progress is ours
+            sinks = await asyncio.to_thread(_sinks, stream.datasets, reads)
+            for flight, read in zip(flights, reads, strict=True):
                 joined.append(_Joined(flight, sinks[read.dataset]))
                 tasks.append(loop.create_task(joined[-1].arrive()))
             for next_done in asyncio.as_completed(tasks):
@@ -284,9 +287,9 @@ class LiveFetcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for one in joined:
-                if not one.entered:  # cancelled before it began: count it out here
-                    one.flight.leave()
+            for k, flight in enumerate(flights):
+                if k >= len(joined) or not joined[k].entered:  # never began: count it out
+                    flight.leave()
 
     async def aclose(self) -> None:
         clients = [c for _, c in self._clients.values()]
