@@ -171,6 +171,19 @@ def family_series(family: Family, column: str) -> str:
     )
 
 
+def bucket(column: str = "created") -> str:
+    """``date_trunc($grain, column)`` in UTC, as SQL. Days and weeks (from Monday) are counted
+    from the Unix epoch (a Thursday) in plain arithmetic: DuckDB's ``date_trunc`` on a
+    timestamp with time zone goes through its calendar library row by row, most of a series'
+    time over a month of 10 M charges (91 -> 20 ms by day). Months keep ``date_trunc``."""
+    days = f"floor(epoch_us({column}) / 86400000000)"
+    return (
+        f"CASE $grain WHEN 'day' THEN to_timestamp({days} * 86400) "
+        f"WHEN 'week' THEN to_timestamp((floor(({days} + 3) / 7) * 7 - 3) * 86400) "
+        f"ELSE date_trunc($grain, {column}) END"
+    )
+
+
 def period(column: str = "created") -> str:
     """The SQL condition ``column in [start, end)``."""
     return f"{column} >= $start AND {column} < $end"
@@ -207,7 +220,7 @@ def aggregate(
         ranged=ranged and not until_end,
         sql=f"SELECT {key}, {value} FROM {table} WHERE {cond} GROUP BY 1",  # noqa: S608
         series=(
-            f"SELECT date_trunc($grain, {time_column}) AS bucket, {key}, {value} "  # noqa: S608
+            f"SELECT {bucket(time_column)} AS bucket, {key}, {value} "  # noqa: S608
             f"FROM {table} WHERE {cond} GROUP BY 1, 2"
         ),
         drill_dataset=table,
@@ -246,7 +259,7 @@ def ratio(
         )
 
     headline = statement("'all'").replace("{cols}", "den.currency,")
-    series = statement("date_trunc($grain, created)").replace("{cols}", "den.bucket, den.currency,")
+    series = statement(bucket()).replace("{cols}", "den.bucket, den.currency,")
     tables = tuple(dict.fromkeys((numerator[0], denominator[0])))
     return Metric(
         name=name,
