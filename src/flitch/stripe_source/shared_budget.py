@@ -95,7 +95,7 @@ u AS (
     UPDATE stripe_budgets b SET tat = s.start + ?, updated_at = s.now FROM s
     WHERE b.bucket = ? OR b.bucket = s.lane RETURNING b.bucket
 )
-SELECT s.start - s.now, (SELECT count(*) FROM u) FROM s
+SELECT (SELECT s.start - s.now FROM s), (SELECT count(*) FROM u), (SELECT count(*) FROM e)
 """
 
 
@@ -166,10 +166,12 @@ class BudgetLedger:
             row = tx.execute(
                 _LEASE_SQL, (endpoint_row, f"{key}:{GLOBAL_SCOPE}/{lanes}/%", span, endpoint_row)
             ).fetchone()
-        if row is None or int(row[1]) != 2:
-            if row is None and self._missing(endpoint_row):
-                with self._lock:  # removed meanwhile (unused for a day): make it again
-                    self._known.difference_update([endpoint_row, *lane_rows])
+        assert row is not None  # the statement always answers one row
+        if not row[2]:  # removed meanwhile (unused for a day): make the rows again
+            with self._lock:
+                self._known.difference_update([endpoint_row, *lane_rows])
+            return self.lease(key, endpoint, lanes, turns, interval)
+        if row[0] is None or int(row[1]) != 2:
             return None
         with self._lock:
             self.leases += 1
@@ -184,11 +186,6 @@ class BudgetLedger:
         return await loop.run_in_executor(
             self._sender, self.lease, key, endpoint, lanes, turns, interval
         )
-
-    def _missing(self, bucket: str) -> bool:
-        with self._db.maintenance() as tx:
-            found = tx.execute("SELECT 1 FROM stripe_budgets WHERE bucket = ?", (bucket,))
-            return found.fetchone() is None
 
 
 def lanes_of(global_rate: float, endpoint_rate: float) -> int:
