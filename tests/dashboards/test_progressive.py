@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,10 +16,12 @@ from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.dashboards import BUILTIN, Period, load_dashboard
 from flitch.dashboards.plan import chart_datasets, plan_reads
-from flitch.dashboards.progressive import stream_board
+from flitch.dashboards.progressive import estimate, stream_board
 from flitch.dashboards.service import unreadable
 from flitch.emulator.server import Emulator
 from flitch.query.engine import QueryEngine
+from flitch.query.live import ReadState
+from flitch.query.reads import DatasetRead
 from tests.conftest import TEST_KEY
 from tests.timeline import ACCOUNT_NOW
 
@@ -176,3 +179,21 @@ def test_retention_draws_what_subscriptions_answer_before_the_invoices(
     invoices = [r for r in before[-1]["reads"] if r["dataset"] == "invoices"]
     assert invoices
     assert not invoices[0]["done"]
+
+
+def test_the_estimate_adds_up_two_reads_of_one_list() -> None:
+    """A read made first and the whole list are two reads on one endpoint: both count."""
+    early = ReadState(DatasetRead("subscriptions", filters=(("status", "trialing"),), early=True))
+    whole = ReadState(DatasetRead("subscriptions"))
+    early.done, early.pages = True, 2
+    whole.last_pages = 40
+    seen: list[dict[str, int]] = []
+
+    def ceiling(pages: dict[str, int]) -> float:
+        seen.append(dict(pages))
+        return sum(pages.values()) / 25
+
+    streamed = SimpleNamespace(states=[early, whole], ceiling=ceiling)
+    out = estimate(streamed)  # type: ignore[arg-type]
+    assert out["pages"] == 42
+    assert seen == [{"subscriptions": 42}]

@@ -52,7 +52,8 @@ def estimate(streamed: Streamed) -> dict[str, Any]:
         if expected is None:
             known = False
             continue
-        pages[state.read.dataset] = expected
+        # two reads of one list (one read first) add up on its endpoint
+        pages[state.read.dataset] = pages.get(state.read.dataset, 0) + expected
     seconds = streamed.ceiling(pages) if known else None
     return {
         "pages": sum(pages.values()) if known else None,
