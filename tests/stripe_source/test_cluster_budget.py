@@ -30,6 +30,7 @@ from flitch.stripe_source.shared_budget import (
     BudgetLedger,
     EndpointShare,
     KeyShare,
+    Lease,
     lanes_of,
     ledger_for,
 )
@@ -116,10 +117,13 @@ def test_rows_are_named_by_a_keyed_hash_and_hold_no_key(postgres_url: str, tmp_p
         name = ledger.key_name(DEMO_LIVE_KEY)
         assert other.key_name(DEMO_LIVE_KEY) == name
         assert ledger.key_name(DEMO_TEST_KEY) != name
-        assert ledger.lease(name, "/v1/charges", lanes_of(LIVE, ENDPOINT), 3, 0.04) == 0.0
+        assert ledger.lease(name, "/v1/charges", lanes_of(LIVE, ENDPOINT), 3, 0.04, 0.04) == Lease(
+            0.0, 0.04, 1.0
+        )
         rows = [str(r[0]) for r in db.query("SELECT bucket FROM stripe_budgets")]
         assert sorted(rows) == sorted(
-            [f"{name}:/v1/charges"] + [f"{name}:{GLOBAL_SCOPE}/4/{i}" for i in range(4)]
+            [f"{name}:/v1/charges", f"{name}:pace"]
+            + [f"{name}:{GLOBAL_SCOPE}/4/{i}" for i in range(4)]
         )
         assert len(bytes(db.query("SELECT secret FROM stripe_budget_secret")[0][0])) == 32
         # keyed: another install (another secret) names the same key otherwise
@@ -138,19 +142,19 @@ def test_one_lease_books_the_endpoint_and_a_lane_together(
         ledger = BudgetLedger(db)
         name = ledger.key_name(DEMO_TEST_KEY)
         # test mode: one lane of 25/s, so a second endpoint's turns come after the first's
-        first = ledger.lease(name, "/v1/charges", 1, 5, 0.04)
-        second = ledger.lease(name, "/v1/customers", 1, 5, 0.04)
+        first = ledger.lease(name, "/v1/charges", 1, 5, 0.04, 0.04)
+        second = ledger.lease(name, "/v1/customers", 1, 5, 0.04, 0.04)
         # the same endpoint again: after the lane's ten turns, not after its own five
-        third = ledger.lease(name, "/v1/charges", 1, 5, 0.04)
+        third = ledger.lease(name, "/v1/charges", 1, 5, 0.04, 0.04)
         tat = {str(r[0]).split(":", 1)[1]: float(r[1]) for r in db.query(_ROWS)}
         # rows removed meanwhile (unused for a day) are made again by the next lease
         with db.maintenance() as tx:
             tx.execute("DELETE FROM stripe_budgets")
-        assert ledger.lease(name, "/v1/charges", 1, 1, 0.04) == 0.0
-    assert first == 0.0  # the bucket was free
+        assert ledger.lease(name, "/v1/charges", 1, 1, 0.04, 0.04) == Lease(0.0, 0.04, 1.0)
+    assert first == Lease(0.0, 0.04, 1.0)  # the bucket was free
     assert second is not None
     assert third is not None
-    assert 0.0 < second < third
+    assert 0.0 < second.start < third.start
     lane = tat[f"{GLOBAL_SCOPE}/1/0"]
     assert tat["/v1/charges"] == lane  # the last lease moved both to the same moment
     assert lane - tat["/v1/customers"] == pytest.approx(0.2)  # 5 turns of 0.04 s after it
@@ -182,3 +186,47 @@ def test_a_process_paces_itself_alone_while_the_database_is_down(
     assert key.alone()
     assert "could not be leased" in caplog.text
     assert "FLITCH_DATABASE_URL" in caplog.text
+
+
+def test_an_account_slower_than_its_limits_slows_every_process(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Stripe answers 429 when an account's real limit is below the configured one: the key's
+    pace drops for every process at once, so three processes together are refused no more
+    often than one process alone is today."""
+    slow = EmulatorConfig(live_rps=LIVE // 2, test_rps=TEST, endpoint_rps=ENDPOINT)
+
+    def refused(processes: int, database_url: str | None) -> int:
+        with Emulator(Account(), slow) as emulator:
+            reports = run_processes(
+                processes,
+                api_base=emulator.url,
+                key=DEMO_LIVE_KEY,
+                requests=450 // processes,
+                database_url=database_url,
+                home=tmp_path,
+            )
+            seen = busiest_windows(emulator.log.entries)
+        # every request got its answer in the end (the 429s were retried)
+        assert sum(r.requests - r.rate_limited for r in reports) == 450
+        return seen.rate_limited
+
+    alone = refused(1, None)
+    shared = refused(3, postgres_url)
+    assert alone > 0
+    assert shared <= alone
+
+
+def test_a_429_lowers_the_keys_pace_once_a_second_for_every_process(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with open_database(tmp_path, postgres_url) as db:
+        one, other = BudgetLedger(db), BudgetLedger(db)  # two processes
+        name = one.key_name(DEMO_LIVE_KEY)
+        assert one.lease(name, "/v1/charges", 4, 1, 0.04, 0.04) == Lease(0.0, 0.04, 1.0)
+        one.slow_down(name)
+        other.slow_down(name)  # the same 429 seen twice within a second: one decrease
+        lease = other.lease(name, "/v1/customers", 4, 2, 0.04, 0.04)
+    assert lease is not None
+    assert lease.pace == pytest.approx(0.7)
+    assert lease.step == pytest.approx(0.04 / 0.7)  # the lane's turns further apart

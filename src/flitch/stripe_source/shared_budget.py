@@ -28,8 +28,12 @@ and every process paces itself with *leases* of them:
   ahead (more than :data:`LEASE_SECONDS`), leases stop growing, and beyond twice that they
   halve: turns booked a second ahead are turns left unused if the demand stops meanwhile.
 - Leases are sent by one thread of the process on one connection of its own.
-- A 429 still slows the process down as in one process: the rates drop and climb back, and its
-  leases book turns at the slower spacing, which leaves more of the budget to the others.
+- A 429 slows every process down, since an account's real limit can be below the configured
+  one: the key's *pace* (a row beside its buckets: a fraction of its rate) drops by 30 %, at most
+  once a second whoever saw the 429, and climbs back as in one process (after 5 s quiet, 2 % of
+  the rate a second); every lease spaces the lanes' turns by it. The process that got the 429
+  also lets go of the endpoint's turns it holds (booked at the old pace) and slows that
+  endpoint for itself, as one process does.
 - Rows are named by a keyed hash of the key (HMAC-SHA256 under a random secret kept in
   ``stripe_budget_secret``, made by the first process that needs it) and the scope: no key, nor
   anything a key can be recovered from, is stored. Every process must run with the same rate
@@ -50,7 +54,7 @@ import math
 import secrets
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from flitch.config import Settings
@@ -74,13 +78,34 @@ LEASE_SECONDS = 0.5
 RETRY_SECONDS = 5.0
 #: Rows of buckets unused for this long are removed when a process starts leasing.
 FORGET_AFTER = 86_400.0
+#: After a 429, the key's pace (a fraction of its rate, shared by every process) is multiplied
+#: by DECREASE at most once per DECREASE_INTERVAL seconds, never below SLOWEST; RECOVERY_DELAY
+#: seconds after the last decrease it climbs back by RECOVERY per second (as one process does).
+DECREASE, DECREASE_INTERVAL, SLOWEST = 0.7, 1.0, 0.05
+RECOVERY_DELAY, RECOVERY = 5.0, 0.02
 
 _LABEL = b"flitch stripe budget v1\x00"
 
+
+def _recovered(row: str) -> str:
+    """SQL: the pace a ``row`` of ``stripe_budgets`` holds (its fraction at the last decrease,
+    kept in ``tat``, at ``updated_at``) recovered until ``c.now``."""
+    return (
+        f"LEAST(1.0, {row}.tat + GREATEST(0.0, c.now - {row}.updated_at - {RECOVERY_DELAY})"
+        f" * {RECOVERY})"
+    )
+
+
 # One statement: lock the endpoint's row, pick the lane that is free soonest without waiting
-# for one another process holds, book the same turns in both from the later of the two.
-_LEASE_SQL = """
+# for one another process holds, book the same turns in both from the later of the two, spaced
+# by the endpoint's interval or the lane's at the key's pace, whichever is longer.
+_LEASE_SQL = f"""
 WITH c AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+p AS (
+    SELECT COALESCE((SELECT {_recovered("r")} FROM stripe_budgets r WHERE r.bucket = ?), 1.0)
+        AS pace
+    FROM c
+),
 e AS (SELECT tat FROM stripe_budgets WHERE bucket = ? FOR UPDATE),
 x AS (SELECT GREATEST(c.now, e.tat) AS at FROM c, e),
 l AS (
@@ -90,13 +115,26 @@ l AS (
                   ELSE 1e6 + b.tat - x.at END
     LIMIT 1 FOR UPDATE OF b SKIP LOCKED
 ),
-s AS (SELECT GREATEST(x.at, l.tat) AS start, c.now, l.bucket AS lane FROM c, x, l),
+s AS (
+    SELECT GREATEST(x.at, l.tat) AS start, c.now, l.bucket AS lane,
+           GREATEST(?::float8, ?::float8 / p.pace) AS step
+    FROM c, x, l, p
+),
 u AS (
-    UPDATE stripe_budgets b SET tat = s.start + ?, updated_at = s.now FROM s
+    UPDATE stripe_budgets b SET tat = s.start + ? * s.step, updated_at = s.now FROM s
     WHERE b.bucket = ? OR b.bucket = s.lane RETURNING b.bucket
 )
-SELECT (SELECT s.start - s.now FROM s), (SELECT count(*) FROM u), (SELECT count(*) FROM e)
-"""
+SELECT (SELECT s.start - s.now FROM s), (SELECT count(*) FROM u), (SELECT count(*) FROM e),
+       (SELECT s.step FROM s), (SELECT pace FROM p)
+"""  # noqa: S608 (only this module's constants are formatted in)
+
+# After a 429: lower the key's pace, once per interval whichever process asks.
+_SLOW_SQL = f"""
+UPDATE stripe_budgets AS r SET tat = GREATEST({SLOWEST}, {_recovered("r")} * {DECREASE}),
+    updated_at = c.now
+FROM (SELECT extract(epoch FROM clock_timestamp())::float8 AS now) AS c
+WHERE r.bucket = ? AND r.updated_at < c.now - {DECREASE_INTERVAL}
+"""  # noqa: S608 (only this module's constants are formatted in)
 
 
 class BudgetLedger:
@@ -139,53 +177,79 @@ class BudgetLedger:
         digest = hmac.new(self._hash_secret(), _LABEL + key_secret.encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
-    def _create(self, names: list[str]) -> None:
-        missing = [n for n in names if n not in self._known]
+    def _create(self, names: list[str], pace: str) -> None:
+        missing = [n for n in [*names, pace] if n not in self._known]
         if not missing:
             return
         with self._db.maintenance() as tx:
             tx.executemany(
-                "INSERT INTO stripe_budgets (bucket, tat, updated_at) VALUES (?, 0, 0)"
+                "INSERT INTO stripe_budgets (bucket, tat, updated_at) VALUES (?, ?, 0)"
                 " ON CONFLICT (bucket) DO NOTHING",
-                [(n,) for n in missing],
+                [(n, 1.0 if n == pace else 0.0) for n in missing],
             )
         with self._lock:
             self._known.update(missing)
 
     def lease(
-        self, key: str, endpoint: str, lanes: int, turns: int, interval: float
-    ) -> float | None:
-        """Book ``turns`` turns ``interval`` seconds apart for ``endpoint`` of the key named
-        ``key`` and in one of its ``lanes``; the seconds from now to the first turn, or None
-        when every lane is being leased by another process this instant (ask again)."""
+        self, key: str, endpoint: str, lanes: int, turns: int, every: float, lane_every: float
+    ) -> Lease | None:
+        """Book ``turns`` turns for ``endpoint`` of the key named ``key`` and in one of its
+        ``lanes``: ``every`` seconds apart, or ``lane_every`` stretched by the key's pace if that
+        is longer. None when every lane is being leased by another process (ask again)."""
         endpoint_row = f"{key}:{endpoint}"
         lane_rows = [f"{key}:{GLOBAL_SCOPE}/{lanes}/{i}" for i in range(lanes)]
-        self._create([endpoint_row, *lane_rows])
-        span = turns * interval
+        pace_row = f"{key}:pace"
+        self._create([endpoint_row, *lane_rows], pace_row)
+        lanes_like = f"{key}:{GLOBAL_SCOPE}/{lanes}/%"
+        params = (pace_row, endpoint_row, lanes_like, every, lane_every, turns, endpoint_row)
         with self._db.maintenance() as tx:
-            row = tx.execute(
-                _LEASE_SQL, (endpoint_row, f"{key}:{GLOBAL_SCOPE}/{lanes}/%", span, endpoint_row)
-            ).fetchone()
+            row = tx.execute(_LEASE_SQL, params).fetchone()
         assert row is not None  # the statement always answers one row
         if not row[2]:  # removed meanwhile (unused for a day): make the rows again
             with self._lock:
-                self._known.difference_update([endpoint_row, *lane_rows])
-            return self.lease(key, endpoint, lanes, turns, interval)
+                self._known.difference_update([endpoint_row, *lane_rows, pace_row])
+            return self.lease(key, endpoint, lanes, turns, every, lane_every)
         if row[0] is None or int(row[1]) != 2:
             return None
         with self._lock:
             self.leases += 1
             self.turns += turns
-        return max(0.0, float(row[0]))
+        return Lease(max(0.0, float(row[0])), float(row[3]), float(row[4]))
+
+    def slow_down(self, key: str) -> None:
+        """Lower the key's pace after a 429 (once per interval, whoever asks)."""
+        with self._db.maintenance() as tx:
+            tx.execute(_SLOW_SQL, (f"{key}:pace",))
 
     async def lease_soon(
-        self, key: str, endpoint: str, lanes: int, turns: int, interval: float
-    ) -> float | None:
+        self, key: str, endpoint: str, lanes: int, turns: int, every: float, lane_every: float
+    ) -> Lease | None:
         """:meth:`lease` on this ledger's own thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._sender, self.lease, key, endpoint, lanes, turns, interval
+            self._sender, self.lease, key, endpoint, lanes, turns, every, lane_every
         )
+
+    def slow_down_soon(self, key: str) -> None:
+        """:meth:`slow_down` on this ledger's own thread, not waited for (a failure is logged)."""
+        future = self._sender.submit(self.slow_down, key)
+        future.add_done_callback(_log_failure)
+
+
+def _log_failure(future: Future[None]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.warning("the key's shared pace could not be lowered after a 429 (%s)", exc)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Booked turns: the first ``start`` seconds from now, the next ``step`` apart, at the key's
+    ``pace`` (1: its full rate)."""
+
+    start: float
+    step: float
+    pace: float
 
 
 def lanes_of(global_rate: float, endpoint_rate: float) -> int:
@@ -195,9 +259,9 @@ def lanes_of(global_rate: float, endpoint_rate: float) -> int:
 
 class KeyShare:
     """The key's global bucket of one pacer in server mode. Its turns are booked with each
-    endpoint's (see the module's notes), so it never makes a request wait itself; it keeps the
-    key's rate, slowed after a 429, for the endpoints' leases, and paces alone while the
-    database cannot be reached."""
+    endpoint's (see the module's notes), so it never makes a request wait itself. After a 429
+    it lowers the key's pace in the database, for every process; while the database cannot be
+    reached it paces alone."""
 
     def __init__(
         self, ledger: BudgetLedger, key: str, rate: float, *, burst: float, clock: Clock
@@ -205,21 +269,21 @@ class KeyShare:
         self.ledger = ledger
         self.key = key
         self.clock = clock
-        self.control = TokenBucket(rate, burst=burst, clock=clock)
+        self.max_rate = rate
+        #: the key's pace the last lease saw (1: its full rate)
+        self.pace = 1.0
         self.local = TokenBucket(rate, burst=burst, clock=clock)
         self.alone_until = float("-inf")
 
     @property
-    def max_rate(self) -> float:
-        return self.control.max_rate
-
-    @property
     def rate(self) -> float:
-        return self.control.rate
+        return self.local.rate if self.alone() else self.max_rate * self.pace
 
     def slow_down(self) -> bool:
         self.local.slow_down()
-        return self.control.slow_down()
+        if not self.alone():
+            self.ledger.slow_down_soon(self.key)
+        return True
 
     def alone(self) -> bool:
         return self.clock.now() < self.alone_until
@@ -287,11 +351,11 @@ class EndpointShare:
         return self._control.rate
 
     def slow_down(self) -> bool:
+        # the turns held were booked at the old pace: let them go, lease again at the new one
+        self.stats.expired += len(self._turns)
+        self._turns.clear()
         self._local.slow_down()
         return self._control.slow_down()
-
-    def _interval(self) -> float:
-        return max(1.0 / self._control.rate, self._lanes / self._key.rate)
 
     def _drop_stale(self) -> None:
         horizon = self._clock.now() - GRACE
@@ -316,22 +380,24 @@ class EndpointShare:
             elif self._waited < LEASE_SECONDS:
                 self._batch = min(self._most, self._batch * 2)
             self._lease_size = 0
-        turns, interval = self._batch, self._interval()
+        turns = self._batch
+        every, lane_every = 1.0 / self._control.rate, self._lanes / self._key.max_rate
         ledger = self._key.ledger
         try:
-            start = await ledger.lease_soon(
-                self._key.key, self._endpoint, self._lanes, turns, interval
+            lease = await ledger.lease_soon(
+                self._key.key, self._endpoint, self._lanes, turns, every, lane_every
             )
         except DatabaseError as exc:
             self._key.lost_database(exc)
             return
-        if start is None:  # every lane is being leased this instant: ask again shortly
+        if lease is None:  # every lane is being leased this instant: ask again shortly
             self.stats.crowded += 1
             await self._clock.sleep(0.002)
             return
         base = self._clock.now()
-        self._turns.extend(base + start + i * interval for i in range(turns))
-        self._lease_size, self._lease_used, self._waited = turns, 0, start
+        self._turns.extend(base + lease.start + i * lease.step for i in range(turns))
+        self._lease_size, self._lease_used, self._waited = turns, 0, lease.start
+        self._key.pace = lease.pace
         self.stats.leases += 1
         self.stats.booked += turns
 
