@@ -252,11 +252,16 @@ INVOICES: tuple[Metric, ...] = (
 METRICS: tuple[Metric, ...] = MRR_FAMILY + SUBSCRIPTIONS + INVOICES
 
 _COUPON_USAGE_SQL = f"""
-WITH attached AS (
-  SELECT d.coupon, sm.currency, count(DISTINCT sm.subscription) AS subscriptions,
+WITH carried AS (
+  -- each coupon once per subscription, however many of its discounts carry it (its share is
+  -- one of the subscription's distinct forever coupons)
+  SELECT DISTINCT coupon, subscription FROM subscription_discounts
+),
+attached AS (
+  SELECT d.coupon, sm.currency, count(*) AS subscriptions,
     sum(CASE WHEN list_contains(sm.forever_coupons, d.coupon)
              THEN (sm.gross_mrr - sm.mrr) / len(sm.forever_coupons) ELSE 0 END) AS discount
-  FROM subscription_discounts d
+  FROM carried d
   JOIN {MRR_SUBSCRIPTIONS.table} sm ON sm.subscription = d.subscription
   WHERE sm.status IN {sql_list(MRR_STATUSES)}
   GROUP BY ALL
