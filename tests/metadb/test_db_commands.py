@@ -42,7 +42,7 @@ def test_check_then_upgrade_on_each_engine(tmp_path: Path, database_url: str | N
     assert health["state"] == "empty"
     code, done, _ = flitch(tmp_path, "db", "upgrade", "--json", url=database_url)
     assert code == 0
-    assert done["before"] == {"connections": 0, "web": 0, "dashboards": 0}
+    assert done["before"] == {"connections": 0, "web": 0, "dashboards": 0, "workspaces": 0}
     assert done["after"] == health["latest"]
     code, health, _ = flitch(tmp_path, "db", "check", "--json", url=database_url)
     assert (code, health["state"], health["versions"]) == (0, "up to date", done["after"])

@@ -14,6 +14,7 @@ from flitch.connections.metadata import MetadataDB, set_statuses
 from flitch.connections.records import ConnectionInfo, DatasetState, KeyTestResult
 from flitch.errors import NotFound
 from flitch.metadb import Row, Tx
+from flitch.metadb.schema import DEFAULT_WORKSPACE
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,32 @@ class ConnectionRow:
 
 
 class ConnectionTable:
-    """Reads and writes of the ``connections`` table (and the datasets saved with a row)."""
+    """Reads and writes of the ``connections`` table (and the datasets saved with a row).
 
-    def __init__(self, db: MetadataDB) -> None:
+    Bound to a workspace (``workspace_id``), every read sees only that workspace's rows and a
+    new row is saved in it: a connection of another workspace is not found, exactly as one that
+    does not exist. Unbound (``None``), reads see every workspace — for the scheduler and the
+    workers, which act for all of them and answer nobody — and a new row goes to the default
+    workspace. Writes take the id a read of the same table gave (:meth:`get` first).
+    """
+
+    def __init__(self, db: MetadataDB, workspace_id: str | None = None) -> None:
         self._db = db
+        self.workspace_id = workspace_id
+
+    def _home(self) -> str:
+        """The workspace a new row is saved in, and whose names an unqualified lookup means."""
+        return self.workspace_id or DEFAULT_WORKSPACE
+
+    def _key(self, name: str) -> str:
+        """The stored ``name_key``: unique within a workspace, so prefixed with its id."""
+        return f"{self._home()}/{name.strip().casefold()}"
+
+    def _scope(self) -> tuple[str, tuple[str, ...]]:
+        """The condition (and its parameter) every read of this table adds."""
+        if self.workspace_id is None:
+            return "", ()
+        return " AND workspace_id = ?", (self.workspace_id,)
 
     # -- connections --------------------------------------------------------------------------
     def insert(self, row: ConnectionRow, datasets: Sequence[DatasetState]) -> None:
@@ -47,12 +70,12 @@ class ConnectionTable:
             db.execute(
                 "INSERT INTO connections (id, name, name_key, mode, key_sealed, key_fingerprint,"
                 " key_masked, key_last4, can_read_events, refresh_every, created_at, updated_at,"
-                " last_tested_at, last_test_ok, last_test_message, last_test_fix)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " last_tested_at, last_test_ok, last_test_message, last_test_fix, workspace_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.id,
                     row.name,
-                    row.name.strip().casefold(),
+                    self._key(row.name),
                     row.mode,
                     row.key_sealed,
                     row.key_fingerprint,
@@ -63,19 +86,26 @@ class ConnectionTable:
                     row.created_at,
                     row.updated_at,
                     *_test_columns(row.last_test),
+                    self._home(),
                 ),
             )
             _put_datasets(db, row.id, datasets, row.created_at, row.refresh_every)
 
     def rows(self) -> list[ConnectionRow]:
-        rows = self._db.query("SELECT * FROM connections ORDER BY name_key")
+        where, params = self._scope()
+        rows = self._db.query(
+            f"SELECT * FROM connections WHERE 1 = 1{where} ORDER BY name_key",  # noqa: S608
+            params,
+        )
         return [_connection_row(r) for r in rows]
 
     def find(self, name_or_id: str) -> ConnectionRow | None:
         """The connection with this id, or else this name (case-insensitive)."""
+        where, params = self._scope()
         rows = self._db.query(
-            "SELECT * FROM connections WHERE id = ? OR name_key = ? ORDER BY (id = ?) DESC LIMIT 1",
-            (name_or_id.strip(), name_or_id.strip().casefold(), name_or_id.strip()),
+            f"SELECT * FROM connections WHERE (id = ? OR name_key = ?){where}"  # noqa: S608
+            " ORDER BY (id = ?) DESC LIMIT 1",
+            (name_or_id.strip(), self._key(name_or_id), *params, name_or_id.strip()),
         )
         return _connection_row(rows[0]) if rows else None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +106,25 @@ class ConnectionService:
         self.db = MetadataDB(self.home, settings.database_url)
         self.table = ConnectionTable(self.db)
         self._master: MasterKey | None = None
+        #: the unbound service a bound one was made from (it loads the master key once)
+        self._owner: ConnectionService | None = None
+
+    def in_workspace(self, workspace_id: str) -> ConnectionService:
+        """This service seeing only ``workspace_id``'s connections (the same database, master
+        key and settings): what a request or a CLI command of that workspace is given."""
+        bound = copy.copy(self)
+        bound.table = ConnectionTable(self.db, workspace_id)
+        bound._owner = self
+        return bound
+
+    @property
+    def workspace_id(self) -> str | None:
+        """The workspace this service is bound to (None: every workspace, for background work)."""
+        return self.table.workspace_id
 
     def close(self) -> None:
-        self.db.close()
+        if self._owner is None:  # a bound service shares its owner's database: the owner closes
+            self.db.close()
 
     def __enter__(self) -> ConnectionService:
         return self
@@ -118,6 +135,8 @@ class ConnectionService:
     @property
     def master(self) -> MasterKey:
         """The master key, loaded (and the key file created) on first use only."""
+        if self._owner is not None:
+            return self._owner.master
         if self._master is None:
             self._master = load_master_key(self.settings)
         return self._master

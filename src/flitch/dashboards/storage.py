@@ -5,7 +5,8 @@ The tables here start with ``dash_``; their migrations are the ``dashboards`` pa
 dashboard is stored as its JSON form (``Dashboard.to_dict``), checked on the way in and on the
 way out, so a chart that no longer fits the catalog is reported, not drawn wrongly.
 
-Names are unique (case-insensitive) and never those of the built-in dashboards.
+Names are unique (case-insensitive) within a workspace and never those of the built-in
+dashboards. A store is bound to one workspace and every statement names it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from flitch.dashboards.model import (
 from flitch.errors import InputError, NotFound
 from flitch.metadb import Database, Row, Tx
 from flitch.metadb.dialect import SQLITE
+from flitch.metadb.schema import DEFAULT_WORKSPACE
 from flitch.metadb.target import DB_FILE, Target, open_target
 
 DB_NAME = DB_FILE
@@ -42,8 +44,11 @@ def db_path(home: Path) -> Path:
 class DashboardStore:
     """Create, read, change, reorder, copy, delete, export and import user dashboards."""
 
-    def __init__(self, where: Database | Path) -> None:
-        """``where``: the install's metadata database, or a SQLite file's path."""
+    def __init__(self, where: Database | Path, workspace_id: str = DEFAULT_WORKSPACE) -> None:
+        """``where``: the install's metadata database, or a SQLite file's path;
+        ``workspace_id``: the workspace whose dashboards this store reads and writes (every
+        statement below names it: another workspace's dashboards are not found)."""
+        self.workspace_id = workspace_id
         if isinstance(where, Database):
             self.db = where
         else:
@@ -65,7 +70,8 @@ class DashboardStore:
 
     def _require(self, db: Tx, name: str) -> Row:
         row = db.execute(
-            "SELECT * FROM dash_dashboards WHERE lower(name) = lower(?)", (name,)
+            "SELECT * FROM dash_dashboards WHERE workspace_id = ? AND lower(name) = lower(?)",
+            (self.workspace_id, name),
         ).fetchone()
         if row is None:
             raise NotFound(
@@ -75,8 +81,7 @@ class DashboardStore:
             )
         return row
 
-    @staticmethod
-    def _new_name(db: Tx, name: str) -> str:
+    def _new_name(self, db: Tx, name: str) -> str:
         check_name(name)
         if name.lower() in BUILTIN:
             raise InputError(
@@ -84,7 +89,8 @@ class DashboardStore:
                 "Pick another name (copy the built-in one under a new name to change it).",
             )
         if db.execute(
-            "SELECT 1 FROM dash_dashboards WHERE lower(name) = lower(?)", (name,)
+            "SELECT 1 FROM dash_dashboards WHERE workspace_id = ? AND lower(name) = lower(?)",
+            (self.workspace_id, name),
         ).fetchone():
             raise InputError(
                 f"A dashboard named {name!r} already exists.",
@@ -96,7 +102,10 @@ class DashboardStore:
     def all(self) -> list[Dashboard]:
         """The user dashboards, in their order."""
         with self.db.read() as db:
-            rows = db.execute("SELECT * FROM dash_dashboards ORDER BY position, name").fetchall()
+            rows = db.execute(
+                "SELECT * FROM dash_dashboards WHERE workspace_id = ? ORDER BY position, name",
+                (self.workspace_id,),
+            ).fetchall()
         return [self._load(r) for r in rows]
 
     def get(self, name: str) -> Dashboard:
@@ -115,11 +124,22 @@ class DashboardStore:
         now = clocks.now()
         with self._db() as db:
             self._new_name(db, checked.name)
-            last = db.execute("SELECT COALESCE(MAX(position), -1) FROM dash_dashboards").scalar()
+            last = db.execute(
+                "SELECT COALESCE(MAX(position), -1) FROM dash_dashboards WHERE workspace_id = ?",
+                (self.workspace_id,),
+            ).scalar()
             db.execute(
-                "INSERT INTO dash_dashboards (name, title, body, position, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (checked.name, checked.title, _body(checked), int(last) + 1, now, now),
+                "INSERT INTO dash_dashboards (workspace_id, name, title, body, position,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.workspace_id,
+                    checked.name,
+                    checked.title,
+                    _body(checked),
+                    int(last) + 1,
+                    now,
+                    now,
+                ),
             )
         return checked
 
@@ -132,15 +152,25 @@ class DashboardStore:
                 self._new_name(db, checked.name)
             db.execute(
                 "UPDATE dash_dashboards SET name = ?, title = ?, body = ?, updated_at = ?"
-                " WHERE lower(name) = lower(?)",
-                (checked.name, checked.title, _body(checked), clocks.now(), name),
+                " WHERE workspace_id = ? AND lower(name) = lower(?)",
+                (
+                    checked.name,
+                    checked.title,
+                    _body(checked),
+                    clocks.now(),
+                    self.workspace_id,
+                    name,
+                ),
             )
         return checked
 
     def delete(self, name: str) -> None:
         with self._db() as db:
             self._require(db, name)
-            db.execute("DELETE FROM dash_dashboards WHERE lower(name) = lower(?)", (name,))
+            db.execute(
+                "DELETE FROM dash_dashboards WHERE workspace_id = ? AND lower(name) = lower(?)",
+                (self.workspace_id, name),
+            )
 
     def copy(self, source: str, name: str, title: str | None = None) -> Dashboard:
         """A new dashboard starting as a copy of a built-in (or another user) dashboard."""
@@ -153,13 +183,20 @@ class DashboardStore:
         """Put a dashboard at ``position`` (0 first) in the list; returns the new order."""
         with self._db() as db:
             self._require(db, name)
-            names = [r[0] for r in db.execute("SELECT name FROM dash_dashboards ORDER BY position")]
+            names = [
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM dash_dashboards WHERE workspace_id = ? ORDER BY position",
+                    (self.workspace_id,),
+                )
+            ]
             names = [n for n in names if n.lower() != name.lower()]
             names.insert(max(0, min(position, len(names))), name)
             for i, n in enumerate(names):
                 db.execute(
-                    "UPDATE dash_dashboards SET position = ? WHERE lower(name) = lower(?)",
-                    (i, n),
+                    "UPDATE dash_dashboards SET position = ?"
+                    " WHERE workspace_id = ? AND lower(name) = lower(?)",
+                    (i, self.workspace_id, n),
                 )
         return names
 
@@ -215,8 +252,9 @@ class DashboardStore:
         if replace_existing:
             with self.db.read() as db:
                 exists = db.execute(
-                    "SELECT 1 FROM dash_dashboards WHERE lower(name) = lower(?)",
-                    (dashboard.name,),
+                    "SELECT 1 FROM dash_dashboards"
+                    " WHERE workspace_id = ? AND lower(name) = lower(?)",
+                    (self.workspace_id, dashboard.name),
                 ).fetchone()
             if exists:
                 return self.save(dashboard.name, dashboard)

@@ -240,11 +240,104 @@ DASHBOARDS = Track(
     ),
 )
 
+#: The one workspace an install made before workspaces becomes (and a new install starts with);
+#: the steps below write it out, as a released step never changes.
+DEFAULT_WORKSPACE = "ws_default"
+
+#: Workspaces (flitch.workspaces): who may see which connections, dashboards and tokens. Its
+#: own part, run after the three above, so that it can point at their tables and move their rows
+#: into the default workspace in the same step that creates it (the upgrade of an existing
+#: install: everything it holds, every user with the role they had; admins become its owners).
+WORKSPACES = Track(
+    "workspaces",
+    "workspace_schema_migrations",
+    (
+        (
+            1,
+            (
+                """CREATE TABLE workspaces (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                created_at {float} NOT NULL
+            )""",
+                Only(
+                    SQLITE,
+                    "INSERT INTO workspaces (id, name, name_key, created_at) VALUES"
+                    " ('ws_default', 'default', 'default',"
+                    " CAST(strftime('%s', 'now') AS REAL))",
+                ),
+                Only(
+                    POSTGRES,
+                    "INSERT INTO workspaces (id, name, name_key, created_at) VALUES"
+                    " ('ws_default', 'default', 'default', extract(epoch from now()))",
+                ),
+                """CREATE TABLE workspace_members (
+                workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+                user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+                owner INTEGER NOT NULL DEFAULT 0 CHECK (owner IN (0, 1)),
+                joined_at {float} NOT NULL,
+                PRIMARY KEY (workspace_id, user_id),
+                CHECK (owner = 0 OR role = 'admin')
+            )""",
+                "CREATE INDEX workspace_members_by_user ON workspace_members (user_id)",
+                "INSERT INTO workspace_members (workspace_id, user_id, role, owner, joined_at)"
+                " SELECT 'ws_default', id, role,"
+                " CASE WHEN role = 'admin' THEN 1 ELSE 0 END, created_at FROM web_users",
+                """CREATE TABLE workspace_invites (
+                code_hash TEXT PRIMARY KEY,
+                workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+                created_by INTEGER REFERENCES web_users(id) ON DELETE SET NULL,
+                created_at {float} NOT NULL,
+                expires_at {float} NOT NULL
+            )""",
+                # connections: a workspace each (no cascade: a workspace is emptied connection
+                # by connection, as disconnect does, before its row goes); names are unique
+                # within a workspace, so the unique name_key is prefixed with the workspace id
+                "ALTER TABLE connections ADD COLUMN workspace_id TEXT REFERENCES workspaces(id)",
+                "UPDATE connections SET workspace_id = 'ws_default',"
+                " name_key = 'ws_default/' || name_key",
+                "CREATE INDEX connections_by_workspace ON connections (workspace_id, name_key)",
+                # API tokens act in one workspace; a session remembers the one it switched to
+                "ALTER TABLE web_api_tokens ADD COLUMN workspace_id TEXT"
+                " REFERENCES workspaces(id) ON DELETE CASCADE",
+                "UPDATE web_api_tokens SET workspace_id = 'ws_default'",
+                "ALTER TABLE web_sessions ADD COLUMN workspace_id TEXT"
+                " REFERENCES workspaces(id) ON DELETE SET NULL",
+                # dashboards: unique names per workspace (a new key, so the table is rebuilt)
+                """CREATE TABLE dash_boards (
+                workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+                name TEXT NOT NULL{nocase},
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                created_at {float} NOT NULL,
+                updated_at {float} NOT NULL,
+                PRIMARY KEY (workspace_id, name)
+            )""",
+                "INSERT INTO dash_boards (workspace_id, name, title, body, position, created_at,"
+                " updated_at) SELECT 'ws_default', name, title, body, position,"
+                " created_at, updated_at FROM dash_dashboards",
+                "DROP TABLE dash_dashboards",
+                "ALTER TABLE dash_boards RENAME TO dash_dashboards",
+                Only(
+                    POSTGRES,
+                    "CREATE UNIQUE INDEX dash_dashboards_workspace_name_nocase"
+                    " ON dash_dashboards (workspace_id, lower(name))",
+                ),
+            ),
+        ),
+    ),
+)
+
 #: In the order they are brought up to date (and their tables copied by migrate-to-postgres).
-TRACKS: tuple[Track, ...] = (CONNECTIONS, WEB, DASHBOARDS)
+TRACKS: tuple[Track, ...] = (CONNECTIONS, WEB, DASHBOARDS, WORKSPACES)
 
 #: Every table with rows worth keeping, parents before children.
 TABLES: tuple[str, ...] = (
+    "workspaces",
     "connections",
     "datasets",
     "refresh_runs",
@@ -254,6 +347,8 @@ TABLES: tuple[str, ...] = (
     "web_signin_failures",
     "web_setup_code",
     "dash_dashboards",
+    "workspace_members",
+    "workspace_invites",
 )
 
 
@@ -269,4 +364,15 @@ def statements(steps: tuple[Statement, ...], engine: str) -> list[str]:
     return out
 
 
-__all__ = ["DASHBOARDS", "POSTGRES", "SQLITE", "TABLES", "TRACKS", "WEB", "Only", "Track"]
+__all__ = [
+    "DASHBOARDS",
+    "DEFAULT_WORKSPACE",
+    "POSTGRES",
+    "SQLITE",
+    "TABLES",
+    "TRACKS",
+    "WEB",
+    "WORKSPACES",
+    "Only",
+    "Track",
+]

@@ -22,11 +22,13 @@ from pathlib import Path
 from flitch.metadb import dialect
 from flitch.metadb.database import Database, DatabaseError, Tx
 from flitch.metadb.errors import MetadataError
-from flitch.metadb.schema import TABLES
+from flitch.metadb.schema import DEFAULT_WORKSPACE, TABLES
 from flitch.metadb.target import Target, open_target
 
 #: Integer keys PostgreSQL numbers itself: its counter is moved past the copied ones.
 NUMBERED = (("web_users", "id"), ("web_api_tokens", "id"))
+#: Rows a new, empty database holds already: not Flitch data of another install.
+_HELD = {"workspaces": f"WHERE id != '{DEFAULT_WORKSPACE}'"}
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,18 @@ def move_to_postgres(home: Path, url: str) -> Moved:
 def _copy(source: Database, dest: Database) -> Moved:
     counts: dict[str, int] = {}
     with source.read() as src, dest.write() as dst:
-        occupied = [t for t in TABLES if dst.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()]  # noqa: S608
+        occupied = [
+            t
+            for t in TABLES
+            if dst.execute(f"SELECT 1 FROM {t} {_HELD.get(t, '')} LIMIT 1").fetchone()  # noqa: S608
+        ]
         if occupied:
             raise MetadataError(
                 f"{dest.where} already holds Flitch data (in {', '.join(occupied)}).",
                 "Move into an empty database: create a new one, or drop these tables first.",
             )
+        # the default workspace a new database starts with gives way to the one copied
+        dst.execute("DELETE FROM workspaces")
         for table in TABLES:
             counts[table] = _copy_table(src, dst, table)
         for table, column in NUMBERED:
