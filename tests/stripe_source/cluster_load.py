@@ -92,7 +92,7 @@ def _shares(client: Any) -> dict[str, list[int]]:
 
 
 def _leases(settings: Any) -> int:
-    from flitch.stripe_source.shared_budget import ledger_for
+    from flitch.stripe_source.budget_ledger import ledger_for
 
     ledger = ledger_for(settings)
     return 0 if ledger is None else ledger.leases

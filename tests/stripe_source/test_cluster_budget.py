@@ -25,15 +25,9 @@ from flitch.emulator.server import Emulator
 from flitch.emulator.store import Account
 from flitch.metadb.database import Database
 from flitch.metadb.target import open_database
+from flitch.stripe_source.budget_ledger import BudgetLedger, Lease, ledger_for
 from flitch.stripe_source.pacing import GLOBAL_SCOPE, MonotonicClock
-from flitch.stripe_source.shared_budget import (
-    BudgetLedger,
-    EndpointShare,
-    KeyShare,
-    Lease,
-    lanes_of,
-    ledger_for,
-)
+from flitch.stripe_source.shared_budget import EndpointShare, KeyShare, lanes_of
 from tests.stripe_source.cluster_load import ENDPOINTS, busiest_windows, run_processes
 
 LIVE, TEST, ENDPOINT = 100, 25, 25
