@@ -110,7 +110,7 @@ def test_viewers_are_refused_admin_routes_only(admin_web: Web, viewer_web: Web, 
             continue  # would end the session or change the password mid-walk
         response = viewer_web.api(method, path, json={}, headers=headers)
         status = response.status_code
-        if rule is Access.ADMIN:
+        if rule in (Access.ADMIN, Access.INSTANCE_ADMIN):
             assert status == 403, (name, method, status)
             if path.startswith("/api/"):
                 assert response.json()["error"] == "Forbidden"
@@ -138,7 +138,7 @@ def test_admins_are_refused_nothing(admin_web: Web) -> None:
 def test_while_no_user_exists_pages_lead_to_setup(make_app: Callable[..., FastAPI]) -> None:
     web = Web(make_app())
     for name, method, path, rule in walk(web.app):
-        if method != "GET" or rule not in (Access.SIGNED_IN, Access.ADMIN):
+        if method != "GET" or rule not in (Access.SIGNED_IN, Access.ADMIN, Access.INSTANCE_ADMIN):
             continue
         response = web.page(path)
         if path.startswith("/api/"):

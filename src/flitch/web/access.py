@@ -7,7 +7,11 @@ that walks every route reads its expectations from here.
 - ``PUBLIC``: anyone (the sign-in page and static files).
 - ``SETUP``: anyone, but only while no user exists (first-run creation of the admin account).
 - ``SIGNED_IN``: any signed-in user or API token (viewers see datasets and dashboards).
-- ``ADMIN``: admins only (connections and users).
+- ``ADMIN``: admins of the request's workspace only (its connections and dashboards).
+- ``INSTANCE_ADMIN``: admins of the instance only (every account, creating workspaces).
+
+Every signed-in request acts in one workspace (:mod:`flitch.web.tenancy`): a viewer or an
+admin is a viewer or an admin *there*.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class Access(StrEnum):
     SETUP = "setup"
     SIGNED_IN = "signed_in"
     ADMIN = "admin"
+    INSTANCE_ADMIN = "instance_admin"
 
 
 ROUTES: dict[str, Access] = {
@@ -44,16 +49,26 @@ ROUTES: dict[str, Access] = {
     "dashboards_page": Access.SIGNED_IN,
     "dashboard_page": Access.SIGNED_IN,
     "account_page": Access.SIGNED_IN,
-    "users_page": Access.ADMIN,
+    "users_page": Access.INSTANCE_ADMIN,
     # JSON API
     "openapi": Access.SIGNED_IN,
     "api_me": Access.SIGNED_IN,
     "api_change_password": Access.SIGNED_IN,
     "api_list_objects": Access.SIGNED_IN,
-    "api_list_users": Access.ADMIN,
-    "api_create_user": Access.ADMIN,
-    "api_update_user": Access.ADMIN,
-    "api_delete_user": Access.ADMIN,
+    "api_list_users": Access.INSTANCE_ADMIN,
+    "api_create_user": Access.INSTANCE_ADMIN,
+    "api_update_user": Access.INSTANCE_ADMIN,
+    "api_delete_user": Access.INSTANCE_ADMIN,
+    # workspaces: yours, switching, members (owners), creating them (the instance's admins)
+    "api_list_workspaces": Access.SIGNED_IN,
+    "api_create_workspace": Access.INSTANCE_ADMIN,
+    "api_switch_workspace": Access.SIGNED_IN,
+    "api_join_workspace": Access.SIGNED_IN,
+    "api_list_members": Access.ADMIN,
+    "api_invite_member": Access.ADMIN,
+    "api_update_member": Access.ADMIN,
+    "api_remove_member": Access.SIGNED_IN,
+    "workspace_switch": Access.SIGNED_IN,
     "api_list_tokens": Access.SIGNED_IN,
     "api_create_token": Access.SIGNED_IN,
     "api_revoke_token": Access.SIGNED_IN,

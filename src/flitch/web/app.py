@@ -43,6 +43,7 @@ from flitch.web.api import (
     refresh,
     retention,
     users,
+    workspaces,
 )
 from flitch.web.auth import AccessControl, Guard
 from flitch.web.context import WebContext
@@ -59,6 +60,7 @@ from flitch.web.render import Renderer
 from flitch.web.sessions import SessionStore
 from flitch.web.throttle import Limits, SignInThrottle
 from flitch.web.users import UserStore
+from flitch.workspaces import WorkspaceStore
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ def create_app(
     trusted = settings.trust_proxy if trust_proxy is None else trust_proxy
     renderer = Renderer()
     service = connection_service or ConnectionService(settings)
+    workspace_store = WorkspaceStore(db, clock=clock)
     ctx = WebContext(
         settings=settings,
         users=UserStore(db, clock=clock, hasher=hasher),
@@ -134,6 +137,7 @@ def create_app(
         connections=service,
         queries=DatasetQueries(settings, service),
         refreshes=QueuedRefreshJobs(service) if settings.refresh_workers else RefreshJobs(service),
+        workspaces=workspace_store,
     )
     app = FastAPI(
         title="Flitch API",
@@ -170,6 +174,8 @@ def create_app(
         dashboard_data.router,
         retention.router,
         customers.router,
+        workspaces.router,
+        workspaces.pages,
     )
     for router in routers:
         app.router.routes.extend(router.routes)
@@ -179,6 +185,7 @@ def create_app(
     guard = Guard(
         ctx.users,
         ctx.sessions,
+        workspace_store,
         renderer,
         hosts=AllowedHosts.of(settings),
         trust_proxy=trusted,

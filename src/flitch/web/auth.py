@@ -5,19 +5,23 @@ For each HTTP request the middleware:
 0. refuses a ``Host`` the server was not asked to serve (:mod:`flitch.web.hosts`: DNS
    rebinding), with 400 and the setting that allows it;
 1. finds the route the request is for, and that route's rule in :mod:`flitch.web.access`;
-2. authenticates it: an ``Authorization: Bearer flt_…`` API token, or the session cookie;
+2. authenticates it: an ``Authorization: Bearer flt_…`` API token, or the session cookie, and
+   resolves the workspace it acts in (the token's own; the session's chosen one, else the
+   user's first);
 3. refuses what the rule does not allow — anonymous requests get 401 (the API) or a redirect to
    the sign-in page (pages); viewers get 403 on admin routes; first-run setup answers only while
    no user exists, and while none does every page leads to it;
+   (admin routes: an admin of the request's workspace; instance-admin routes: of the instance);
 4. checks the anti-forgery token on requests that change something (:mod:`flitch.web.csrf`);
-5. hands the request on with ``request.state.principal`` and ``request.state.csrf_token`` set,
+5. hands the request on with ``request.state.principal`` (whose workspace every lookup of the
+   request is bound to: :mod:`flitch.web.tenancy`) and ``request.state.csrf_token`` set,
    and adds the anonymous anti-forgery cookie and security headers to the response.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
@@ -36,6 +40,7 @@ from flitch.web.hosts import AllowedHosts, HostNotAllowed
 from flitch.web.render import Renderer, is_api
 from flitch.web.sessions import SessionStore
 from flitch.web.users import User, UserStore
+from flitch.workspaces import NO_WORKSPACE, Membership, Role, WorkspaceStore
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
@@ -58,14 +63,44 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for, and how they proved it."""
+    """Who a request acts for, in which workspace, and how they proved it."""
 
+    #: the user, with their role *in the request's workspace* as ``role`` (viewer in none)
     user: User
     via: Literal["session", "token"]
     #: the session cookie's value (to sign out); None for a token
     session_secret: str | None = None
     #: the session's anti-forgery token; None for a token
     csrf_token: str | None = None
+    #: the workspace the request acts in (a token's own; a session's chosen or first one)
+    membership: Membership | None = None
+    #: whether the user is an admin of the instance (accounts, creating workspaces)
+    instance_admin: bool = False
+    #: every workspace the user belongs to (a session's, for the header's switcher)
+    workspaces: tuple[Membership, ...] = ()
+
+    @property
+    def workspace_id(self) -> str:
+        """The id every lookup of the request is bound to (one no row has, in none)."""
+        return self.membership.workspace.id if self.membership else NO_WORKSPACE
+
+    @property
+    def is_owner(self) -> bool:
+        return self.membership is not None and self.membership.owner
+
+
+def acting(
+    user: User, membership: Membership | None, via: Literal["session", "token"], **rest: Any
+) -> Principal:
+    """The principal of ``user`` acting in ``membership``'s workspace."""
+    role = membership.role if membership is not None else Role.VIEWER
+    return Principal(
+        user=replace(user, role=role),
+        via=via,
+        membership=membership,
+        instance_admin=user.is_admin,
+        **rest,
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +109,7 @@ class Guard:
 
     users: UserStore
     sessions: SessionStore
+    workspaces: WorkspaceStore
     renderer: Renderer
     #: the names the server answers to
     hosts: AllowedHosts
@@ -219,11 +255,17 @@ class AccessControl:
             scheme, _, credentials = authorization.partition(" ")
             if scheme.lower() == "bearer":
                 address = str(request.scope["state"]["client_address"])
-                user = await anyio.to_thread.run_sync(
-                    partial(self.guard.users.user_for_token, credentials.strip(), address=address)
+                found = await anyio.to_thread.run_sync(
+                    partial(self.guard.users.token_identity, credentials.strip(), address=address)
                 )
-                if user is not None:
-                    return Principal(user=user, via="token"), None
+                if found is not None:
+                    user, workspace_id = found
+                    membership = await anyio.to_thread.run_sync(
+                        partial(
+                            self.guard.workspaces.membership, user.id, workspace_id, fallback=False
+                        )
+                    )
+                    return acting(user, membership, "token"), None
                 if access is not Access.PUBLIC:
                     error = NotSignedIn(
                         "The API token was not recognised.",
@@ -235,11 +277,17 @@ class AccessControl:
         if secret:
             session = await anyio.to_thread.run_sync(self.guard.sessions.lookup, secret)
             if session is not None:
-                principal = Principal(
-                    user=session.user,
-                    via="session",
+                mine = await anyio.to_thread.run_sync(
+                    self.guard.workspaces.memberships, session.user.id
+                )
+                chosen = [m for m in mine if m.workspace.id == session.workspace_id] or mine
+                principal = acting(
+                    session.user,
+                    chosen[0] if chosen else None,
+                    "session",
                     session_secret=secret,
                     csrf_token=session.csrf_token,
+                    workspaces=tuple(mine),
                 )
                 return principal, None
         return None, None
@@ -272,6 +320,12 @@ class AccessControl:
             return renderer.error(request, NotSignedIn())
         if access is Access.ADMIN and not principal.user.is_admin:
             return renderer.error(request, Forbidden())
+        if access is Access.INSTANCE_ADMIN and not principal.instance_admin:
+            error = Forbidden(
+                "Only an admin of this Flitch can do this.",
+                "Ask an admin of this Flitch (who manages its accounts and workspaces).",
+            )
+            return renderer.error(request, error)
         return None
 
 

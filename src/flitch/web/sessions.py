@@ -28,6 +28,8 @@ class Session:
     user: User
     csrf_token: str
     created_at: float
+    #: the workspace the session last switched to (None: the user's first)
+    workspace_id: str | None = None
 
 
 class SessionStore:
@@ -60,7 +62,8 @@ class SessionStore:
         now = self.clock()
         with self.db.write() as conn:
             row = conn.execute(
-                "SELECT s.csrf_token, s.created_at AS s_created, s.last_seen, u.* "
+                "SELECT s.csrf_token, s.created_at AS s_created, s.last_seen,"
+                " s.workspace_id AS s_workspace, u.* "
                 "FROM web_sessions s JOIN web_users u ON u.id = s.user_id "
                 "WHERE s.token_hash = ?",
                 (digest,),
@@ -83,9 +86,22 @@ class SessionStore:
             role=Role(row["role"]),
             created_at=float(row["created_at"]),
         )
+        workspace = row["s_workspace"]
         return Session(
-            user=user, csrf_token=str(row["csrf_token"]), created_at=float(row["s_created"])
+            user=user,
+            csrf_token=str(row["csrf_token"]),
+            created_at=float(row["s_created"]),
+            workspace_id=None if workspace is None else str(workspace),
         )
+
+    def switch(self, secret: str, workspace_id: str) -> None:
+        """Make ``workspace_id`` the workspace this session's requests act in (the caller has
+        checked the user belongs to it)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE web_sessions SET workspace_id = ? WHERE token_hash = ?",
+                (workspace_id, hash_token(secret)),
+            )
 
     def delete(self, secret: str) -> None:
         with self.db.write() as conn:

@@ -1,6 +1,8 @@
 """Who may use the web app: users with a role and an argon2-hashed password, and API tokens.
 
 Roles: an **admin** manages connections and users; a **viewer** sees datasets and dashboards.
+A user's role in ``web_users`` is their role on the instance (an admin manages accounts and
+workspaces); what they may do in a workspace is their role there (:mod:`flitch.workspaces`).
 Passwords are hashed with argon2id (argon2-cffi); API tokens (``flt_…``) are random 256-bit
 secrets stored as SHA-256 digests, so a copy of the database gives away neither. A token is shown
 once, when it is created.
@@ -18,7 +20,6 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -29,19 +30,16 @@ from flitch.errors import InputError, NotFound
 from flitch.metadb import Database, IntegrityError, Row, Tx
 from flitch.web import setup_code, userdb
 from flitch.web.errors import Conflict
+from flitch.workspaces.model import DEFAULT_WORKSPACE, Role, parse_role
+
+__all__ = ["ApiToken", "Role", "User", "UserStore", "parse_role"]
+from flitch.workspaces.store import put_member, refuse_if_last_owner
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 (a prefix, not a secret)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
 LABEL_MAX = 80
-
-
-class Role(StrEnum):
-    """What a user may do. Admins may do everything a viewer may."""
-
-    ADMIN = "admin"
-    VIEWER = "viewer"
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,8 @@ class ApiToken:
     last_used_at: float | None
     #: the client address of its last use (None until used)
     last_used_from: str | None = None
+    #: the workspace it acts in
+    workspace_id: str | None = None
 
 
 #: A token's last use is written at most this often (or when the address changes), so that a
@@ -105,17 +105,6 @@ def check_password(password: str) -> str:
     if len(password) > PASSWORD_MAX:
         raise InputError("That password is too long.", f"Use at most {PASSWORD_MAX} characters.")
     return password
-
-
-def parse_role(text: str) -> Role:
-    try:
-        return Role(text.strip().lower())
-    except ValueError:
-        raise InputError(
-            f"{text[:32]!r} is not a role.",
-            "Use 'admin' (manages connections and users) or "
-            "'viewer' (sees datasets and dashboards).",
-        ) from None
 
 
 class UserStore:
@@ -172,10 +161,15 @@ class UserStore:
         *,
         only_if_none: bool = False,
         code: str | None = None,
+        workspace_id: str | None = DEFAULT_WORKSPACE,
     ) -> User:
         """Create a user. With ``only_if_none``, only while no user exists (first-run setup);
         with ``code``, only if it is the setup code (:mod:`flitch.web.setup_code`), checked in
-        the same transaction. Any account created ends the setup code."""
+        the same transaction. Any account created ends the setup code.
+
+        ``role`` is the user's role on the instance (an admin manages accounts and
+        workspaces) and in ``workspace_id``, which they join (an admin as an owner); ``None``
+        joins none (an invitation code brings them in)."""
         name = check_name(name)
         password_hash = self.hasher.hash(check_password(password))
         with self.db.write() as conn:
@@ -199,6 +193,8 @@ class UserStore:
                 raise Conflict(
                     f"A user named {name!r} already exists.", "Choose another name."
                 ) from None
+            if workspace_id is not None:
+                put_member(conn, workspace_id, user_id, role, role is Role.ADMIN, self.clock())
         user = self.get_by_id(user_id)
         assert user is not None
         return user
@@ -215,16 +211,28 @@ class UserStore:
             conn.execute("DELETE FROM web_sessions WHERE user_id = ?", (user.id,))
             return _revoke_tokens(conn, user.id) if revoke_tokens else 0
 
-    def set_role(self, name: str, role: Role, *, revoke_tokens: bool = False) -> tuple[User, int]:
-        """Give a user a new role; with ``revoke_tokens`` and a role that differs, their API
-        tokens end (a token made to read dashboards does not become an admin's). Returns the
-        user and how many tokens were revoked."""
+    def set_role(
+        self,
+        name: str,
+        role: Role,
+        *,
+        revoke_tokens: bool = False,
+        workspace_id: str | None = DEFAULT_WORKSPACE,
+    ) -> tuple[User, int]:
+        """Give a user a new role, on the instance and in ``workspace_id`` (whose member they
+        become, an admin as an owner; its last owner stays one); with ``revoke_tokens`` and a
+        role that differs, their API tokens end (a token made to read dashboards does not
+        become an admin's). Returns the user and how many tokens were revoked."""
         user = self.get(name)
         revoked = 0
         with self.db.write() as conn:
             if user.is_admin and role is not Role.ADMIN:
                 self._refuse_if_last_admin(conn, user)
             conn.execute("UPDATE web_users SET role = ? WHERE id = ?", (role.value, user.id))
+            if workspace_id is not None:
+                if role is not Role.ADMIN:
+                    refuse_if_last_owner(conn, workspace_id, user.id)
+                put_member(conn, workspace_id, user.id, role, role is Role.ADMIN, self.clock())
             if revoke_tokens and role is not user.role:
                 revoked = _revoke_tokens(conn, user.id)
         return self.get(name), revoked
@@ -270,8 +278,11 @@ class UserStore:
 
     # API tokens ------------------------------------------------------------------------
 
-    def create_token(self, user_name: str, label: str) -> tuple[ApiToken, str]:
-        """A new token for a user: its record and the secret (shown once, never stored)."""
+    def create_token(
+        self, user_name: str, label: str, *, workspace_id: str = DEFAULT_WORKSPACE
+    ) -> tuple[ApiToken, str]:
+        """A new token for a user, acting in ``workspace_id``: its record and the secret
+        (shown once, never stored)."""
         user = self.get(user_name)
         label = label.strip()
         if not label or len(label) > LABEL_MAX:
@@ -283,23 +294,28 @@ class UserStore:
         with self.db.write() as conn:
             token_id = int(
                 conn.execute(
-                    "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at) "
-                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (user.id, label, secret[:8], hash_token(secret), self.clock()),
+                    "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at,"
+                    " workspace_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (user.id, label, secret[:8], hash_token(secret), self.clock(), workspace_id),
                 ).scalar()
             )
         return self._token(token_id), secret
 
-    def list_tokens(self, user_id: int | None = None) -> list[ApiToken]:
-        """Every token, or one user's."""
+    def list_tokens(
+        self, user_id: int | None = None, *, workspace_id: str | None = None
+    ) -> list[ApiToken]:
+        """Every token, or one user's; of one workspace when ``workspace_id`` is given."""
         query = (
             "SELECT t.*, u.name AS user_name FROM web_api_tokens t "
-            "JOIN web_users u ON u.id = t.user_id"
+            "JOIN web_users u ON u.id = t.user_id WHERE 1 = 1"
         )
-        params: tuple[int, ...] = ()
+        params: tuple[int | str, ...] = ()
         if user_id is not None:
-            query += " WHERE t.user_id = ?"
+            query += " AND t.user_id = ?"
             params = (user_id,)
+        if workspace_id is not None:
+            query += " AND t.workspace_id = ?"
+            params = (*params, workspace_id)
         with self.db.read() as conn:
             rows = conn.execute(query + " ORDER BY t.id", params).fetchall()
         return [_token(row) for row in rows]
@@ -331,10 +347,15 @@ class UserStore:
             )
         return _token(row)
 
-    def revoke_token(self, token_id: int, *, user_id: int | None = None) -> None:
-        """Delete a token; with ``user_id``, only if it belongs to that user."""
+    def revoke_token(
+        self, token_id: int, *, user_id: int | None = None, workspace_id: str | None = None
+    ) -> None:
+        """Delete a token; with ``user_id``, only if it belongs to that user; with
+        ``workspace_id``, only if it acts there (else: not found, like one that never was)."""
         token = self._token(token_id)
-        if user_id is not None and token.user_id != user_id:
+        if (user_id is not None and token.user_id != user_id) or (
+            workspace_id is not None and token.workspace_id != workspace_id
+        ):
             raise NotFound(
                 f"There is no API token with id {token_id}.",
                 "List your tokens to find its id.",
@@ -345,11 +366,20 @@ class UserStore:
     def user_for_token(self, secret: str, *, address: str | None = None) -> User | None:
         """The user an API token acts as, or ``None`` for an unknown token; records the use
         (its time to the minute, and the client ``address`` when given)."""
+        found = self.token_identity(secret, address=address)
+        return None if found is None else found[0]
+
+    def token_identity(
+        self, secret: str, *, address: str | None = None
+    ) -> tuple[User, str | None] | None:
+        """The user an API token acts as and the workspace it acts in, or ``None`` for an
+        unknown token; records the use like :meth:`user_for_token`."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         with self.db.write() as conn:
             row = conn.execute(
-                "SELECT u.*, t.id AS token_id, t.last_used_at, t.last_used_from "
+                "SELECT u.*, t.id AS token_id, t.last_used_at, t.last_used_from,"
+                " t.workspace_id AS token_workspace "
                 "FROM web_api_tokens t JOIN web_users u ON u.id = t.user_id "
                 "WHERE t.token_hash = ?",
                 (hash_token(secret),),
@@ -364,7 +394,8 @@ class UserStore:
                     "UPDATE web_api_tokens SET last_used_at = ?, last_used_from = ? WHERE id = ?",
                     (now, where, row["token_id"]),
                 )
-        return _user(row)
+        workspace = row["token_workspace"]
+        return _user(row), None if workspace is None else str(workspace)
 
 
 def _revoke_tokens(conn: Tx, user_id: int) -> int:
@@ -391,4 +422,5 @@ def _token(row: Row) -> ApiToken:
         created_at=float(row["created_at"]),
         last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
         last_used_from=None if row["last_used_from"] is None else str(row["last_used_from"]),
+        workspace_id=None if row["workspace_id"] is None else str(row["workspace_id"]),
     )

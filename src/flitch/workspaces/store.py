@@ -88,7 +88,7 @@ class WorkspaceStore:
                     f"A workspace named {clean!r} already exists.", "Choose another name."
                 ) from None
             if owner_id is not None:
-                _put_member(tx, workspace.id, owner_id, Role.ADMIN, True, workspace.created_at)
+                put_member(tx, workspace.id, owner_id, Role.ADMIN, True, workspace.created_at)
         return workspace
 
     # -- memberships -----------------------------------------------------------------------------
@@ -103,13 +103,16 @@ class WorkspaceStore:
             ).fetchall()
         return [_membership(r) for r in rows]
 
-    def membership(self, user_id: int, workspace_id: str | None) -> Membership | None:
-        """The user's place in that workspace; without one (or ``None``), their first one."""
+    def membership(
+        self, user_id: int, workspace_id: str | None, *, fallback: bool = True
+    ) -> Membership | None:
+        """The user's place in that workspace; without one (or ``None``), their first one,
+        unless ``fallback`` is False (then ``None``)."""
         mine = self.memberships(user_id)
         for m in mine:
             if m.workspace.id == workspace_id:
                 return m
-        return mine[0] if mine else None
+        return mine[0] if mine and fallback else None
 
     def members(self, workspace_id: str) -> list[Member]:
         with self.db.read() as tx:
@@ -134,7 +137,7 @@ class WorkspaceStore:
     ) -> None:
         """Make a user a member (or change their role if they are one); owners are admins."""
         with self.db.write() as tx:
-            _put_member(tx, workspace_id, user_id, role, owner, self.clock())
+            put_member(tx, workspace_id, user_id, role, owner, self.clock())
 
     def set_role(
         self, workspace_id: str, user_id: int, role: Role, *, owner: bool | None = None
@@ -146,7 +149,7 @@ class WorkspaceStore:
             if role is not Role.ADMIN:
                 is_owner = False
             if bool(current["owner"]) and not is_owner:
-                _refuse_if_last_owner(tx, workspace_id, user_id)
+                refuse_if_last_owner(tx, workspace_id, user_id)
             tx.execute(
                 "UPDATE workspace_members SET role = ?, owner = ?"
                 " WHERE workspace_id = ? AND user_id = ?",
@@ -158,7 +161,7 @@ class WorkspaceStore:
         with self.db.write() as tx:
             current = _member_row(tx, workspace_id, user_id)
             if bool(current["owner"]):
-                _refuse_if_last_owner(tx, workspace_id, user_id)
+                refuse_if_last_owner(tx, workspace_id, user_id)
             tx.execute(
                 "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?",
                 (workspace_id, user_id),
@@ -209,7 +212,7 @@ class WorkspaceStore:
                 (row["workspace_id"], user_id),
             ).fetchone()
             if existing is None:
-                _put_member(tx, str(row["workspace_id"]), user_id, role, False, now)
+                put_member(tx, str(row["workspace_id"]), user_id, role, False, now)
             elif role is Role.ADMIN and existing["role"] != Role.ADMIN.value:
                 tx.execute(
                     "UPDATE workspace_members SET role = 'admin'"
@@ -223,9 +226,10 @@ class WorkspaceStore:
         return found
 
 
-def _put_member(
+def put_member(
     tx: Tx, workspace_id: str, user_id: int, role: Role, owner: bool, now: float
 ) -> None:
+    """Make a user a member, or set their role and owner flag (inside ``tx``)."""
     owner = owner and role is Role.ADMIN
     tx.execute(
         "INSERT INTO workspace_members (workspace_id, user_id, role, owner, joined_at)"
@@ -248,7 +252,14 @@ def _member_row(tx: Tx, workspace_id: str, user_id: int) -> Row:
     return row
 
 
-def _refuse_if_last_owner(tx: Tx, workspace_id: str, user_id: int) -> None:
+def refuse_if_last_owner(tx: Tx, workspace_id: str, user_id: int) -> None:
+    """Refuse, inside ``tx``, a change that would leave the workspace without an owner
+    (nothing to refuse when the user is no owner of it)."""
+    if not tx.execute(
+        "SELECT 1 FROM workspace_members WHERE workspace_id = ? AND user_id = ? AND owner = 1",
+        (workspace_id, user_id),
+    ).fetchone():
+        return
     others = tx.execute(
         "SELECT COUNT(*) FROM workspace_members WHERE workspace_id = ? AND owner = 1"
         " AND user_id != ?",

@@ -32,7 +32,13 @@ def me(request: Request) -> MeOut:
     """The user this request acts for."""
     principal = principal_of(request)
     user = principal.user
-    return MeOut(**UserOut.of(user).model_dump(), via=principal.via, is_admin=user.is_admin)
+    return MeOut(
+        **UserOut.of(user).model_dump(),
+        via=principal.via,
+        is_admin=user.is_admin,
+        workspace=principal.membership.to_dict() if principal.membership else None,
+        instance_admin=principal.instance_admin,
+    )
 
 
 @router.post(
@@ -64,9 +70,11 @@ def change_password(
 
 @router.get("/tokens", name="api_list_tokens", response_model=list[TokenOut])
 def list_tokens(request: Request, ctx: WebContext = Depends(context_of)) -> list[TokenOut]:
-    """Your API tokens (an admin sees everyone's). Secrets are never shown again."""
+    """Your API tokens in this workspace (its admins see everyone's there). Secrets are never
+    shown again."""
     user = principal_of(request).user
-    tokens = ctx.users.list_tokens(None if user.is_admin else user.id)
+    assert ctx.tokens is not None
+    tokens = ctx.tokens.list(None if user.is_admin else user.id)
     return [TokenOut.of(t) for t in tokens]
 
 
@@ -74,8 +82,8 @@ def list_tokens(request: Request, ctx: WebContext = Depends(context_of)) -> list
 def create_token(
     body: TokenCreate, request: Request, ctx: WebContext = Depends(context_of)
 ) -> TokenCreated:
-    """A new API token acting as you, from a signed-in session only (a token cannot make
-    tokens). The secret is in this answer only."""
+    """A new API token acting as you in this workspace, from a signed-in session only (a
+    token cannot make tokens). The secret is in this answer only."""
     principal = principal_of(request)
     if principal.via != "session":
         # Else a leaked token could make others that outlive its revocation.
@@ -84,7 +92,8 @@ def create_token(
             "Create it on your Account page, or from a terminal with `flitch tokens create NAME`.",
         )
     user = principal.user
-    token, secret = ctx.users.create_token(user.name, body.label)
+    assert ctx.tokens is not None
+    token, secret = ctx.tokens.create(user.name, body.label)
     return TokenCreated(token=TokenOut.of(token), secret=secret)
 
 
@@ -94,7 +103,8 @@ def revoke_token(
     request: Request,
     ctx: WebContext = Depends(context_of),
 ) -> Response:
-    """Revoke a token at once (yours; an admin may revoke anyone's)."""
+    """Revoke a token at once (yours; an admin of the workspace may revoke anyone's there)."""
     user = principal_of(request).user
-    ctx.users.revoke_token(token_id, user_id=None if user.is_admin else user.id)
+    assert ctx.tokens is not None
+    ctx.tokens.revoke(token_id, user_id=None if user.is_admin else user.id)
     return Response(status_code=204)

@@ -36,14 +36,15 @@ from flitch.web.api.dashboard_models import (
     to_dashboard,
 )
 from flitch.web.api.models import ERROR_RESPONSES
+from flitch.web.context import context_of
 from flitch.web.errors import Conflict
 
 router = APIRouter(prefix="/api/v1", tags=["dashboards"], responses=ERROR_RESPONSES)
 
 
 def store_of(request: Request) -> DashboardStore:
-    """The app's store of user dashboards (a FastAPI dependency)."""
-    store = request.app.state.dashboards
+    """The user dashboards of the request's workspace (a FastAPI dependency)."""
+    store = context_of(request).dashboards
     assert isinstance(store, DashboardStore)
     return store
 

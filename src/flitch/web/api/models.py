@@ -52,7 +52,13 @@ class UserOut(BaseModel):
 
 class MeOut(UserOut):
     via: str = Field(description="How this request authenticated: session or token.")
-    is_admin: bool
+    is_admin: bool = Field(description="Whether you are an admin of the workspace you act in.")
+    workspace: dict[str, Any] | None = Field(
+        default=None, description="The workspace you act in: id, name, your role, owner."
+    )
+    instance_admin: bool = Field(
+        default=False, description="Whether you manage this Flitch's accounts and workspaces."
+    )
 
 
 class UserCreate(BaseModel):

@@ -6,6 +6,13 @@ from fastapi import APIRouter, Depends, Response
 
 from flitch.web.api.models import ERROR_RESPONSES, UserCreate, UserOut, UserUpdate, UserUpdated
 from flitch.web.context import WebContext, context_of
+from flitch.workspaces import NO_WORKSPACE
+
+
+def _joined(ctx: WebContext) -> str | None:
+    """The workspace a user made or changed here joins: the request's (none if it has none)."""
+    return None if ctx.workspace_id in (None, NO_WORKSPACE) else ctx.workspace_id
+
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
 
@@ -18,8 +25,9 @@ def list_users(ctx: WebContext = Depends(context_of)) -> list[UserOut]:
 
 @router.post("/users", name="api_create_user", response_model=UserOut, status_code=201)
 def create_user(body: UserCreate, ctx: WebContext = Depends(context_of)) -> UserOut:
-    """Add a user (an admin manages connections and users; a viewer sees data)."""
-    return UserOut.of(ctx.users.add(body.name, body.password, body.role))
+    """Add a user (an admin manages connections and users; a viewer sees data): they join
+    the workspace this request acts in with that role (an admin as an owner)."""
+    return UserOut.of(ctx.users.add(body.name, body.password, body.role, workspace_id=_joined(ctx)))
 
 
 @router.patch("/users/{name}", name="api_update_user", response_model=UserUpdated)
@@ -33,7 +41,12 @@ def update_user(name: str, body: UserUpdate, ctx: WebContext = Depends(context_o
             user.name, body.password, revoke_tokens=body.revoke_tokens
         )
     if body.role is not None:
-        user, ended = ctx.users.set_role(user.name, body.role, revoke_tokens=body.revoke_tokens)
+        user, ended = ctx.users.set_role(
+            user.name,
+            body.role,
+            revoke_tokens=body.revoke_tokens,
+            workspace_id=_joined(ctx),
+        )
         revoked += ended
     return UserUpdated(**UserOut.of(user).model_dump(), tokens_revoked=revoked)
 
