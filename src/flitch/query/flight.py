@@ -26,6 +26,7 @@ from flitch.store.schema import RawJSON
 
 if TYPE_CHECKING:
     from flitch.query.live import ReadState
+    from flitch.stripe_source.pages import ListPage
 
 
 #: Objects written to a table at once while its read goes on (bench_live_dashboards at 3,000
@@ -44,11 +45,26 @@ class Flight:
     raw: list[bytes] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     _grew: asyncio.Event = field(default_factory=asyncio.Event)
+    _seen: set[str] | None = None
 
     def add(self, raw: Sequence[bytes], ids: Sequence[str]) -> None:
+        if self._seen is not None:  # read again after a shared read stopped: only what is new
+            keep = [i for i, object_id in enumerate(ids) if object_id not in self._seen]
+            raw = [raw[i] for i in keep]
+            ids = [ids[i] for i in keep]
+            self._seen.update(ids)
         self.raw.extend(raw)
         self.ids.extend(ids)
         self.wake()
+
+    def count(self, page: ListPage) -> None:
+        """One more page read: counted in the progress, its objects added."""
+        self.state.count(page)
+        self.add(page.raw_json(), page.ids)
+
+    def resume(self) -> None:
+        """The pages so far stay; from now on an object already here is not added again."""
+        self._seen = set(self.ids)
 
     def wake(self) -> None:
         """Tell every waiting load that there is news (a page, or the end)."""

@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flitch import clock as clocks
@@ -25,6 +26,7 @@ from flitch.config import Settings
 from flitch.keys import RestrictedKey
 from flitch.query.flight import Flight, Sink
 from flitch.query.reads import DatasetRead
+from flitch.query.spool import Lease, Spools, spool_key
 from flitch.store import MemoryDatasets
 from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.pages import ListPage
@@ -34,6 +36,8 @@ DAY = 86_400
 #: A live read is cut into parts read at once so that its requests stay within this share
 #: above the fewest (each part ends on a short page); see ``read_object``.
 SLICE_SHARE = 0.1
+#: Times a read looks for another process's lease or takes its own before reading alone.
+FOLLOW_TRIES = 20
 
 
 @dataclass
@@ -163,6 +167,7 @@ class LiveFetcher:
         self._inflight: dict[tuple[str, DatasetRead], Flight] = {}
         #: pages each shape of read took last time, by connection
         self._pages: dict[tuple[str, tuple[Any, ...]], int] = {}
+        self._spool_folder: Spools | None = None
 
     def _client(self, connection_id: str, key: RestrictedKey) -> SourceClient:
         held = self._clients.get(connection_id)
@@ -200,7 +205,7 @@ class LiveFetcher:
         if flight is None:
             client = self._client(connection_id, key_of())
             flight = Flight(self.state(connection_id, read))
-            task = asyncio.get_running_loop().create_task(self._read(client, flight))
+            task = asyncio.get_running_loop().create_task(self._read(client, flight, connection_id))
             flight.task = task
             self._inflight[key] = flight
 
@@ -215,7 +220,32 @@ class LiveFetcher:
         flight.waiters += 1
         return flight
 
-    async def _read(self, client: SourceClient, flight: Flight) -> None:
+    async def _read(self, client: SourceClient, flight: Flight, connection_id: str) -> None:
+        """Read ``flight``'s list: from Stripe, or — in server mode, when another process of
+        this ``FLITCH_HOME`` is reading it — from that process's spool (``query.spool``)."""
+        spools = self._spools()
+        if spools is None:
+            await self._fetch(client, flight, None)
+            return
+        key = spool_key(connection_id, flight.state.read)
+        for _ in range(FOLLOW_TRIES):
+            lease = spools.take(key)
+            if lease is not None:
+                complete = False
+                try:
+                    await self._fetch(client, flight, lease)
+                    complete = True
+                finally:
+                    lease.end(complete=complete)
+                return
+            if await spools.follow(key, flight.count):
+                flight.state.done = True
+                return
+            flight.resume()  # what was followed stays; reading again adds only the rest
+            await asyncio.sleep(0.05)
+        await self._fetch(client, flight, None)
+
+    async def _fetch(self, client: SourceClient, flight: Flight, lease: Lease | None) -> None:
         state = flight.state
         read = state.read
         async for page in read_object(
@@ -227,9 +257,19 @@ class LiveFetcher:
             slice_share=SLICE_SHARE,
             expected_pages=state.last_pages,
         ):
-            state.count(page)
-            flight.add(page.raw_json(), page.ids)  # the store flattens the text: none decoded
+            flight.count(page)  # the store flattens the text: none decoded
+            if lease is not None:
+                lease.page(page)
         state.done = True
+
+    def _spools(self) -> Spools | None:
+        """Where reads are shared with other processes: server mode only (its replicas share
+        ``FLITCH_HOME``); one process shares them in memory."""
+        if not self.settings.refresh_workers:
+            return None
+        if self._spool_folder is None:
+            self._spool_folder = Spools(Path(self.settings.home) / "live")
+        return self._spool_folder
 
     async def load(
         self,
