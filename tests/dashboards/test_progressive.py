@@ -166,6 +166,13 @@ def test_retention_draws_what_subscriptions_answer_before_the_invoices(
         assert waiting[early] == {"subscriptions", "prices", "coupons"}
     reads = sorted(r["read"] for r in plan["reads"] if r["dataset"] == "subscriptions")
     assert reads == ["subscriptions (all)", "subscriptions where status=trialing, read first"]
+    # each chart names the reads it waits for: the page shows their progress
+    positions = {c["id"]: c["reads"] for c in plan["charts"]}
+    waited = [plan["reads"][i]["read"] for i in positions["in-trial"]]
+    assert waited == ["subscriptions where status=trialing, read first"]
+    arpa = {plan["reads"][i]["read"] for i in positions["arpa"]}
+    assert "subscriptions (all)" in arpa
+    assert "subscriptions where status=trialing, read first" not in arpa
     charts = [e["chart"]["id"] for _, e in events if e["event"] == "chart"]
     assert charts[0] == "in-trial"
     assert set(charts[1:3]) == {"arpa", "subscriber-lifetime-value"}

@@ -21,7 +21,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -62,6 +62,19 @@ def estimate(streamed: Streamed) -> dict[str, Any]:
     }
 
 
+def _waited_reads(needs: Sequence[DatasetRead], streamed: Streamed) -> list[int]:
+    """The positions in the load's reads of those a chart waits for: for each read it needs,
+    one that covers it, one made first if there is one (the chart is drawn when it is in)."""
+    reads = [state.read for state in streamed.states]
+    picked: list[int] = []
+    for need in needs:
+        covering = [i for i, read in enumerate(reads) if read.covers(need)]
+        covering.sort(key=lambda i: not reads[i].early)
+        if covering and covering[0] not in picked:
+            picked.append(covering[0])
+    return sorted(picked)
+
+
 def _reads(streamed: Streamed) -> list[dict[str, Any]]:
     return [state.to_dict() for state in streamed.states]
 
@@ -86,6 +99,7 @@ async def stream_board(
     board = BoardEvaluation(loaded, dashboard, period, grain=grain, currency=currency, skip=skip)
     needs: dict[str, frozenset[str]] = {c.id: chart_needs(c, board.drawn) for c in board.drawn}
     waits = {c.id: chart_waits(c, board.drawn, period) for c in board.drawn}
+    shown = {c.id: _waited_reads(waits[c.id], streamed) for c in board.drawn}
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="dashboard")
@@ -132,6 +146,8 @@ async def stream_board(
                     "title": c.title,
                     "type": c.type.value,
                     "waiting": sorted(needs.get(c.id, ())),
+                    # which of ``reads`` it waits for (a narrow read made first, if one will do)
+                    "reads": shown.get(c.id, []),
                 }
                 for c in dashboard.charts
             ],

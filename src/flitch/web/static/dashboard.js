@@ -162,8 +162,12 @@ if (root) {
   function showProgress(event) {
     const reads = new Map(event.reads.map((r) => [r.dataset, r]));
     for (const [id, card] of waiting) {
+      // the reads it waits for, by position (two reads of one list: the one made first)
+      const positions = last?.plan_reads?.[id];
       const needs = (last?.plan_waiting?.[id]) || [];
-      const mine = needs.map((d) => reads.get(d)).filter(Boolean);
+      const mine = (positions && positions.length
+        ? positions.map((i) => event.reads[i])
+        : needs.map((d) => reads.get(d))).filter(Boolean);
       const pending = mine.filter((r) => !r.done);
       const pages = mine.reduce((n, r) => n + r.pages, 0);
       const expected = mine.reduce((n, r) => n + (r.expected_pages ?? r.pages), 0);
@@ -292,6 +296,7 @@ if (root) {
           if (event.event === "plan") {
             showPlan(event);
             last.plan_waiting = Object.fromEntries(event.charts.map((c) => [c.id, c.waiting]));
+            last.plan_reads = Object.fromEntries(event.charts.map((c) => [c.id, c.reads]));
             showProgress(event);
           } else if (event.event === "progress") {
             showProgress(event);
