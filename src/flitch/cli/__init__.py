@@ -19,6 +19,7 @@ from flitch.cli import (
     source,  # noqa: F401  (registers `flitch test`)
     web,  # noqa: F401  (registers `flitch serve`, `flitch users`, `flitch tokens`)
     worker,  # noqa: F401  (registers `flitch worker`)
+    workspace,  # noqa: F401  (registers `--workspace` and `flitch workspaces`)
 )
 from flitch.cli.app import app
 

@@ -71,7 +71,8 @@ def warn_if_home_exposed(settings: Settings, err: Console) -> None:
 
 @contextmanager
 def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionService]:
-    """Open the service, and turn any Flitch error into a clear message and an exit status."""
+    """Open the service, bound to the command's workspace (``--workspace``), and turn any
+    Flitch error into a clear message and an exit status."""
     from flitch.connections.service import ConnectionService
     from flitch.metadb import DatabaseError
 
@@ -88,8 +89,10 @@ def service(as_json: bool, api_base: str | None = None) -> Iterator[ConnectionSe
             raise InputError(str(error), "Fix the environment variable and try again.") from None
         warn_if_home_exposed(settings, err)
         with ConnectionService(settings) as service:
+            from flitch.cli.workspace import in_chosen_workspace
+
             try:
-                yield service
+                yield in_chosen_workspace(service)
             except DatabaseError as exc:
                 raise service.db.unusable(exc) from None
     except FlitchError as error:

@@ -40,10 +40,11 @@ app.add_typer(dashboards_app, name="dashboards")
 
 
 def _boards(service: ConnectionService) -> DashboardStore:
-    """The dashboards kept in the service's data directory (the built-in ones included)."""
+    """The dashboards of the command's workspace (the built-in ones included)."""
+    from flitch.cli.workspace import workspace_id
     from flitch.dashboards.storage import DashboardStore
 
-    return DashboardStore(service.db.db)
+    return DashboardStore(service.db.db, service.workspace_id or workspace_id(service.db.db))
 
 
 def _grain(text: str | None) -> Grain | None:

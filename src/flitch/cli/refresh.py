@@ -154,6 +154,7 @@ def refresh(
     api_base: ApiBaseOption = None,
 ) -> None:
     """Refresh a connection's cache now (incrementally where possible), with progress."""
+    from flitch.cli.workspace import in_chosen_workspace
     from flitch.connections.service import ConnectionService
 
     out = Console(highlight=False, soft_wrap=True)
@@ -164,7 +165,12 @@ def refresh(
 
             with ConnectionService(settings) as service:
                 code = queue_refresh(
-                    service, name, full=full, verify=verify, objects=objects, as_json=as_json
+                    in_chosen_workspace(service),
+                    name,
+                    full=full,
+                    verify=verify,
+                    objects=objects,
+                    as_json=as_json,
                 )
             raise typer.Exit(code)
         with (
@@ -172,7 +178,7 @@ def refresh(
             ProgressDisplay(display_mode(as_json)) as display,
         ):
             runner = _run_verify if verify else _run_refresh
-            code = runner(service, name, full, objects, as_json, display, out)
+            code = runner(in_chosen_workspace(service), name, full, objects, as_json, display, out)
     raise typer.Exit(code)
 
 

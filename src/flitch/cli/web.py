@@ -17,6 +17,7 @@ import orjson
 import typer
 
 from flitch.cli.app import app
+from flitch.cli.workspace import workspace_id
 from flitch.config import Settings
 from flitch.errors import FlitchError, InputError
 from flitch.private import home_warning
@@ -140,7 +141,7 @@ def users_add(
     with _errors():
         parsed = parse_role(role)
         store = _store()
-        user = store.add(name, read_password(), parsed)
+        user = store.add(name, read_password(), parsed, workspace_id=workspace_id(store.db))
     typer.echo(f"Added {user.name} ({user.role.value}).")
 
 
@@ -195,7 +196,9 @@ def users_role(
     with _errors():
         store = _store()
         before = store.get(name)
-        user, count = store.set_role(name, parse_role(role), revoke_tokens=revoke_tokens)
+        user, count = store.set_role(
+            name, parse_role(role), revoke_tokens=revoke_tokens, workspace_id=workspace_id(store.db)
+        )
     if user.role is before.role:
         typer.echo(f"{user.name} was already {user.role.value}.")
     elif revoke_tokens:
@@ -220,7 +223,8 @@ def tokens_create(
 ) -> None:
     """Create an API token acting as user NAME. It is printed once: store it now."""
     with _errors():
-        token, secret = _store().create_token(name, label)
+        store = _store()
+        token, secret = store.create_token(name, label, workspace_id=workspace_id(store.db))
     if as_json:
         data = {"id": token.id, "user": token.user_name, "label": token.label, "token": secret}
         typer.echo(orjson.dumps(data).decode())
