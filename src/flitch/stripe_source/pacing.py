@@ -151,7 +151,7 @@ class TokenBucket:
         if delay > 0:
             await self._clock.sleep(delay)
 
-    async def ready(self) -> None:
+    async def ready(self, demand: int = 1) -> None:
         """Nothing to prepare: this bucket is all in this process (see :class:`Bucket`)."""
 
     def slow_down(self) -> bool:
@@ -177,8 +177,9 @@ class Bucket(Protocol):
     @property
     def rate(self) -> float: ...
 
-    async def ready(self) -> None:
-        """Make sure :meth:`wait_time` can answer (a shared bucket may fetch a lease here)."""
+    async def ready(self, demand: int = 1) -> None:
+        """Make sure :meth:`wait_time` can answer (a shared bucket may fetch a lease here);
+        ``demand`` is how many requests of this pacer wait for this bucket now."""
         ...
 
     def wait_time(self) -> float: ...
@@ -330,6 +331,8 @@ class Pacer:
         self.global_bucket = self._make(GLOBAL_SCOPE, global_rate, self._burst(global_rate))
         self._endpoints: dict[str, Bucket] = {}
         self._endpoint_queues: dict[str, asyncio.Lock] = {}
+        #: requests waiting for each endpoint now (a shared bucket books no more turns)
+        self._queued: dict[str, int] = {}
         self._global_gate = _Gate()
         self._slots = asyncio.Semaphore(max_in_flight)
         self.stats = PacerStats()
@@ -348,20 +351,20 @@ class Pacer:
             self._endpoint_queues[endpoint] = asyncio.Lock()
         return bucket
 
-    async def _until_allowed(self, bucket: Bucket) -> None:
+    async def _until_allowed(self, bucket: Bucket, demand: int = 1) -> None:
         """Wait until ``bucket`` allows one more request."""
         if self._shared:
-            await bucket.ready()
+            await bucket.ready(demand)
         while (delay := bucket.wait_time()) > 0:
             await self.clock.sleep(delay)
             if self._shared:
-                await bucket.ready()
+                await bucket.ready(demand)
 
-    async def _until_both_allow(self, endpoint: Bucket) -> None:
+    async def _until_both_allow(self, endpoint: Bucket, demand: int) -> None:
         """Wait until the endpoint's bucket and the key's allow one more at the same moment
         (shared buckets only: a turn booked for this request may have passed meanwhile)."""
         while True:
-            await endpoint.ready()
+            await endpoint.ready(demand)
             await self.global_bucket.ready()
             delay = max(endpoint.wait_time(), self.global_bucket.wait_time())
             if delay <= 0:
@@ -371,8 +374,25 @@ class Pacer:
     async def _admit(self, endpoint: str, priority: float) -> None:
         """Wait until one request to ``endpoint`` may be sent; take its tokens and a slot."""
         bucket = self.endpoint_bucket(endpoint)
+        if not self._shared:
+            await self._admit_queued(endpoint, bucket, priority)
+            return
+        # A shared bucket's turns are booked for everyone: only a request that holds its
+        # in-flight slot books one, or turns would pass unused while it waited for a slot.
+        await self._slots.acquire()
+        queued = self._queued
+        queued[endpoint] = queued.get(endpoint, 0) + 1
+        try:
+            await self._admit_queued(endpoint, bucket, priority)
+        except BaseException:
+            self._slots.release()
+            raise
+        finally:
+            queued[endpoint] -= 1
+
+    async def _admit_queued(self, endpoint: str, bucket: Bucket, priority: float) -> None:
         async with self._endpoint_queues[endpoint]:
-            await self._until_allowed(bucket)
+            await self._until_allowed(bucket, self._queued.get(endpoint, 1))
             gate = self._global_gate
             await gate.acquire(priority)
             holding = True
@@ -386,15 +406,12 @@ class Pacer:
                     gate.release()
                     await gate.acquire(priority)
                     holding = True
-                await self._slots.acquire()
-                # Nobody else takes from these buckets while we hold both queues, so a local
-                # bucket still allows it; a shared one's turn may have passed meanwhile.
-                if self._shared:
-                    try:
-                        await self._until_both_allow(bucket)
-                    except BaseException:
-                        self._slots.release()
-                        raise
+                if self._shared:  # its slot is held already; its turn may have passed meanwhile
+                    await self._until_both_allow(bucket, self._queued[endpoint])
+                else:
+                    # Nobody else takes from these buckets while we hold both queues: still
+                    # allowed after waiting for a slot.
+                    await self._slots.acquire()
                 bucket.take()
                 self.global_bucket.take()
             finally:

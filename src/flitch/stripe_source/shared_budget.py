@@ -22,11 +22,13 @@ and every process paces itself with *leases* of them:
   one not used by then is dropped, never saved up, so a process that stalled cannot later send
   a burst nobody booked. Any one-second window thus holds at most ``rate × (1 + GRACE)``
   requests of the key, and as many of an endpoint at its rate.
-- Leases grow while they are used up (doubling, up to :data:`LEASE_SECONDS` of turns) and shrink
-  to what was used when turns expired, so a busy process asks a couple of times a second per
-  endpoint and an idle one books little it will not use. While other processes have booked far
-  ahead (more than :data:`LEASE_SECONDS`), leases stop growing, and beyond twice that they
-  halve: turns booked a second ahead are turns left unused if the demand stops meanwhile.
+- A lease books turns only for requests that are ready to go: each has its in-flight slot
+  already (the pacer takes the slot first in this mode), and a lease books at most twice as many
+  turns as such requests wait for the endpoint, so turns are not booked for requests still
+  waiting for an answer (with slow answers they would pass unused, lost to every process). Within
+  that, leases grow while they are used up (doubling, up to :data:`LEASE_SECONDS` of turns),
+  shrink to what was used when turns expired, stop growing while other processes have booked
+  more than :data:`LEASE_SECONDS` ahead and halve beyond twice that.
 - Leases are sent by one thread of the process on one connection of its own.
 - A 429 slows every process down, since an account's real limit can be below the configured
   one: the key's *pace* (a row beside its buckets: a fraction of its rate) drops by 30 %, at most
@@ -119,7 +121,7 @@ class KeyShare:
             RETRY_SECONDS,
         )
 
-    async def ready(self) -> None:
+    async def ready(self, demand: int = 1) -> None:
         return None
 
     def wait_time(self) -> float:
@@ -185,15 +187,15 @@ class EndpointShare:
             self._turns.popleft()
             self.stats.expired += 1
 
-    async def ready(self) -> None:
+    async def ready(self, demand: int = 1) -> None:
         if self._key.alone():
             return
         async with self._lock:
             self._drop_stale()
             while not self._turns and not self._key.alone():
-                await self._lease()
+                await self._lease(demand)
 
-    async def _lease(self) -> None:
+    async def _lease(self, demand: int) -> None:
         if self._lease_size:
             if self._lease_used < self._lease_size:  # turns went unused: book what was used
                 self._batch = self._lease_used + 1
@@ -202,7 +204,7 @@ class EndpointShare:
             elif self._waited < LEASE_SECONDS:
                 self._batch = min(self._most, self._batch * 2)
             self._lease_size = 0
-        turns = self._batch
+        turns = max(1, min(self._batch, 2 * demand))  # not far more than are waiting to go
         every, lane_every = 1.0 / self._control.rate, self._lanes / self._key.max_rate
         ledger = self._key.ledger
         try:
