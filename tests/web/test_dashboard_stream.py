@@ -37,7 +37,7 @@ def stream(web: Web, name: str, **params: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in answer.text.splitlines() if line]
 
 
-@pytest.mark.parametrize("name", ["payments", "billing"])
+@pytest.mark.parametrize("name", ["payments", "billing", "retention"])
 def test_the_stream_ends_with_the_plain_answer(admin: Web, name: str) -> None:
     events = stream(admin, name, last="30d")
     assert events[0]["event"] == "plan"
