@@ -214,7 +214,21 @@ def test_lists_show_each_workspace_its_own(
     # B's owner makes a connection of the same name: names are per workspace.
     same = bea.api("POST", "/api/v1/connections", {"name": "alpha shop", "key": TEST_KEY})
     assert same.status_code == 201, same.text
-    assert same.json()["connection"]["id"] != a.connection
+    b_connection = same.json()["connection"]["id"]
+    assert b_connection != a.connection
+    # its cache is a folder of B's: a refresh there writes nothing beside A's cache
+    job = bea.api("POST", f"/api/v1/connections/{b_connection}/refresh").json()["id"]
+    deadline = time.monotonic() + 60
+    while bea.api("GET", f"/api/v1/refreshes/{job}").json()["state"] == "running":
+        assert time.monotonic() < deadline, "the refresh did not end"
+        time.sleep(0.1)
+    service = ada.app.state.flitch.connections
+    beta = bea.api("GET", "/api/v1/me").json()["workspace"]["id"]
+    home = service.home
+    assert service.cache_dir(b_connection) == home / "cache" / beta / b_connection
+    assert service.cache_dir(a.connection) == home / "cache" / a.connection
+    assert any(service.cache_dir(b_connection).iterdir())
+    assert any(service.cache_dir(a.connection).iterdir())
     assert [c["id"] for c in ada.api("GET", "/api/v1/connections").json()] == [a.connection]
     # the admin of the instance (A's owner) sees only A unless they join B
     members = bea.api("GET", "/api/v1/workspace/members").json()

@@ -43,6 +43,7 @@ from flitch.connections.records import (
 from flitch.errors import AuthenticationFailed, InputError, StripeUnavailable
 from flitch.keys import RestrictedKey, parse_key
 from flitch.metadb import IntegrityError
+from flitch.metadb.schema import DEFAULT_WORKSPACE
 
 if TYPE_CHECKING:
     # The probe brings the Stripe SDK: imported when a key is tested, so listing or changing
@@ -108,6 +109,8 @@ class ConnectionService:
         self._master: MasterKey | None = None
         #: the unbound service a bound one was made from (it loads the master key once)
         self._owner: ConnectionService | None = None
+        #: connection id → its workspace, for :meth:`cache_dir` (shared with bound copies)
+        self._workspace_of: dict[str, str] = {}
 
     def in_workspace(self, workspace_id: str) -> ConnectionService:
         """This service seeing only ``workspace_id``'s connections (the same database, master
@@ -142,10 +145,23 @@ class ConnectionService:
         return self._master
 
     def cache_dir(self, connection_id: str) -> Path:
-        """Where a connection's datasets are cached: ``FLITCH_HOME/cache/<connection id>``."""
+        """Where a connection's datasets are cached: a folder of its own, in its workspace's
+        folder: ``FLITCH_HOME/cache/<workspace id>/<connection id>``, except in the default
+        workspace, whose caches stay where installs made before workspaces have them
+        (``FLITCH_HOME/cache/<connection id>``). No two workspaces share a file."""
         if not connection_id.startswith(ID_PREFIX) or "/" in connection_id:
             raise ValueError(f"not a connection id: {connection_id!r}")
-        return self.home / CACHE_DIR / connection_id
+        workspace = self._workspace_of.get(connection_id)
+        if workspace is None:
+            found = self.db.query(
+                "SELECT workspace_id FROM connections WHERE id = ?", (connection_id,)
+            )
+            workspace = str(found[0][0]) if found and found[0][0] else DEFAULT_WORKSPACE
+            if found:  # a connection's workspace never changes: asked once per process
+                self._workspace_of[connection_id] = workspace
+        if workspace == DEFAULT_WORKSPACE:
+            return self.home / CACHE_DIR / connection_id
+        return self.home / CACHE_DIR / workspace / connection_id
 
     # -- reading -----------------------------------------------------------------------------------
     def list(self) -> list[ConnectionInfo]:
