@@ -151,7 +151,7 @@ asyncio.run(main())
 
 
 def test_two_processes_share_a_read(service: ConnectionService, emulator: Emulator) -> None:
-    emulator.config.latency_ms = 300  # a one-page list is still in flight when the other asks
+    emulator.config.latency_ms = 1000  # a one-page list is still in flight when the other asks
     home = str(service.settings.home)
     children = [
         subprocess.Popen(

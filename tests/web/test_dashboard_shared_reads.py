@@ -57,7 +57,7 @@ def test_two_viewers_at_once_read_each_list_once(
     server, cookies = served
     path = f"/api/v1/connections/{conn_id_of(server)}/dashboards/billing/stream"
     # each page takes long enough that the second load asks while the first still reads
-    emulator.config.latency_ms = 300
+    emulator.config.latency_ms = 600
     emulator.log.clear()
     alone = load(server, cookies, path)
     one_load = stripe_requests(emulator)
