@@ -158,3 +158,32 @@ def workspaces_invite(
         except FlitchError as error:
             raise _fail(error) from None
     typer.echo(code)
+
+
+@workspaces_app.command("delete")
+def workspaces_delete(
+    name: Annotated[str, typer.Argument(help="The workspace's name or id.")],
+    confirm: Annotated[
+        str, typer.Option("--confirm", help="The workspace's name, typed again.")
+    ] = "",
+) -> None:
+    """Delete a workspace with everything in it: each connection as disconnect deletes one
+    (key, rows, every byte of its cache), its members, invitations, API tokens and
+    dashboards."""
+    from flitch.connections.service import ConnectionService
+    from flitch.workspaces import WorkspaceStore
+    from flitch.workspaces.deletion import delete_workspace
+
+    try:
+        with ConnectionService(Settings.from_env()) as service:
+            store = WorkspaceStore(service.db.db)
+            done = delete_workspace(service, store, store.get(name).id, confirm)
+    except FlitchError as error:
+        raise _fail(error) from None
+    gone = len(done.connections)
+    typer.echo(
+        f"Deleted workspace {done.workspace.name} and its {gone} connection"
+        f"{'' if gone == 1 else 's'}."
+    )
+    if gone:
+        typer.echo(done.to_dict()["reminder"])

@@ -68,6 +68,7 @@ ROUTES: dict[str, Access] = {
     "api_invite_member": Access.ADMIN,
     "api_update_member": Access.ADMIN,
     "api_remove_member": Access.SIGNED_IN,
+    "api_delete_workspace": Access.ADMIN,
     "workspace_switch": Access.SIGNED_IN,
     "api_list_tokens": Access.SIGNED_IN,
     "api_create_token": Access.SIGNED_IN,

@@ -6,6 +6,7 @@ They extend Flitch's error tree (:mod:`flitch.errors`)::
     ├── InputError
     │   ├── NotFound                   404
     │   ├── Conflict                   409  the name is taken, the last admin cannot go…
+    │   ├── MembershipConflict         409  the last owner cannot go, the default stays…
     │   └── (any other)                400
     ├── NotSignedIn                    401  sign in, or send a valid API token
     ├── Forbidden                      403  an admin's action; ask an admin
@@ -30,6 +31,7 @@ from flitch.errors import (
     StripeError,
 )
 from flitch.store.base import RefreshRunning
+from flitch.workspaces.model import MembershipConflict
 
 
 class Conflict(InputError):
@@ -96,7 +98,7 @@ def status_for(error: FlitchError) -> int:
     """The HTTP status an error is answered with."""
     if isinstance(error, NotFound):
         return 404
-    if isinstance(error, Conflict):
+    if isinstance(error, Conflict | MembershipConflict):
         return 409
     if isinstance(error, InputError):
         return 400

@@ -91,6 +91,22 @@ class WorkspaceStore:
                 put_member(tx, workspace.id, owner_id, Role.ADMIN, True, workspace.created_at)
         return workspace
 
+    def delete(self, workspace_id: str) -> None:
+        """Remove an emptied workspace's row: its members, invitations, API tokens and
+        dashboards go with it (sessions in it move to their user's next one). Its connections
+        must be deleted first (:func:`flitch.workspaces.deletion.delete_workspace`)."""
+        with self.db.write() as tx:
+            left = tx.execute(
+                "SELECT count(*) FROM connections WHERE workspace_id = ?", (workspace_id,)
+            ).scalar()
+            if int(left):
+                raise MembershipConflict(
+                    "The workspace still has connections.",
+                    "Delete it with flitch workspaces delete (or DELETE /api/v1/workspace), "
+                    "which deletes its connections first.",
+                )
+            tx.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
+
     # -- memberships -----------------------------------------------------------------------------
     def memberships(self, user_id: int) -> list[Membership]:
         """The workspaces a user belongs to, by name."""

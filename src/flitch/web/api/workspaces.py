@@ -19,7 +19,7 @@ from flitch.web.api.models import ERROR_RESPONSES, iso
 from flitch.web.auth import Principal, principal_of
 from flitch.web.context import WebContext, context_of
 from flitch.web.errors import Forbidden
-from flitch.workspaces import Member, Role, WorkspaceStore
+from flitch.workspaces import Member, Role, WorkspaceStore, deletion
 
 router = APIRouter(prefix="/api/v1", tags=["workspaces"], responses=ERROR_RESPONSES)
 pages = APIRouter(include_in_schema=False)
@@ -40,6 +40,10 @@ class InviteCreate(BaseModel):
 
 class InviteCode(BaseModel):
     code: str = Field(max_length=200, description="The invitation code an owner gave you.")
+
+
+class WorkspaceDeletion(BaseModel):
+    confirm: str = Field(max_length=200, description="The workspace's name, typed again.")
 
 
 class MemberUpdate(BaseModel):
@@ -172,6 +176,24 @@ def remove_member(name: str, request: Request, ctx: Ctx) -> Response:
         _owner(principal)
     _store(ctx).remove(ctx.workspace_id, member.user_id)
     return Response(status_code=204)
+
+
+@router.delete("/workspace", name="api_delete_workspace", response_model=dict[str, Any])
+def delete_workspace(body: WorkspaceDeletion, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Delete this workspace (owners) after its name is typed again: each connection as
+    disconnect deletes one (key, rows, cache), then its members, invitations, tokens and
+    dashboards. Then delete the keys themselves in Stripe, too."""
+    _owner(principal_of(request))
+    assert ctx.workspace_id is not None
+
+    def let_go(connection_id: str) -> None:
+        ctx.refreshes.stop(connection_id)
+        ctx.queries.forget(connection_id)
+
+    done = deletion.delete_workspace(
+        ctx.connections, _store(ctx), ctx.workspace_id, body.confirm, before_each=let_go
+    )
+    return done.to_dict()
 
 
 @pages.post("/workspace", name="workspace_switch")
