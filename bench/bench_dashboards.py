@@ -658,6 +658,8 @@ def bench_cached(
     reader = store.reader(follow=False)
     raw = duckdb.connect(":memory:")
     raw.execute("SET TimeZone = 'UTC'")
+    # DuckDB configured as the cache's reader is (store.results.ASOF_LOOP_ROWS)
+    raw.execute("SET asof_loop_join_threshold = 0")
     raw.execute(f"ATTACH '{store.current_path}' AS flitch (READ_ONLY)")
     raw.execute("USE flitch")
     print(

@@ -27,7 +27,7 @@ from flitch.store.base import (
     TableQuery,
 )
 from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
-from flitch.store.results import CATALOG, Params, SqlSession
+from flitch.store.results import ASOF_LOOP_ROWS, CATALOG, Params, SqlSession
 from flitch.store.schema import table_name
 
 
@@ -38,6 +38,7 @@ class MemoryDatasets:
     def __init__(self, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
         self._con = duckdb.connect(":memory:", config={"temp_directory": ""})
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._con.execute(f"SET asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
         self._con.execute(f"ATTACH ':memory:' AS {CATALOG}")
         self._con.execute(f"USE {CATALOG}")
         self._con.execute("SET enable_external_access = false")

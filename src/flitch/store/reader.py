@@ -30,7 +30,7 @@ from flitch.store.base import (
     TableQuery,
 )
 from flitch.store.files import Generation
-from flitch.store.results import CATALOG, Params, SqlSession
+from flitch.store.results import ASOF_LOOP_ROWS, CATALOG, Params, SqlSession
 from flitch.store.schema import quote_literal, table_name
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ def open_readonly(
     con = duckdb.connect(":memory:", config={"temp_directory": ""})
     try:
         con.execute("SET GLOBAL TimeZone = 'UTC'")
+        # an ASOF join with few rows on its left is planned as a loop over every row on its
+        # right: the subscriber counts look up a few instants in a long tally
+        con.execute(f"SET asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
         if path is None:
             con.execute(f"ATTACH ':memory:' AS {CATALOG}")
         else:

@@ -37,6 +37,9 @@ Convert = Callable[[Any], Any]
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 #: The catalog name the datasets live under, for the file store and in memory alike.
 CATALOG = "flitch"
+#: Left rows below which DuckDB loops an ASOF join instead of sorting both sides (0: never:
+#: the subscriber counts look up a few instants in a tally of every change).
+ASOF_LOOP_ROWS = 0
 
 
 # -- values out ----------------------------------------------------------------------------------
