@@ -4,7 +4,7 @@ bound to the request's workspace by :func:`context_of` (:mod:`flitch.web.tenancy
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from starlette.requests import Request
 
@@ -43,6 +43,8 @@ class WebContext:
     dashboards: DashboardStore | None = None
     #: the API tokens of ``workspace_id`` (None in the unbound context)
     tokens: WorkspaceTokens | None = None
+    #: refresh job id → the workspace that started it (shared by every bound context)
+    jobs_started_in: dict[str, str] = field(default_factory=dict)
 
     def bound_to(self, workspace_id: str) -> WebContext:
         """This context with connections, refreshes and dashboards of one workspace only."""
@@ -50,7 +52,7 @@ class WebContext:
         return replace(
             self,
             connections=connections,
-            refreshes=WorkspaceRefreshes(self.refreshes, connections),
+            refreshes=WorkspaceRefreshes(self.refreshes, connections, self.jobs_started_in),
             dashboards=DashboardStore(self.users.db, workspace_id),
             tokens=WorkspaceTokens(self.users, workspace_id),
             workspace_id=workspace_id,

@@ -44,28 +44,54 @@ class Refreshes(Protocol):
     def close(self) -> None: ...
 
 
-class WorkspaceRefreshes:
-    """The app's refreshes as one workspace sees them: only its connections' jobs."""
+#: Job ids remembered with the workspace that started them (the oldest are forgotten first).
+JOBS_REMEMBERED = 2000
 
-    def __init__(self, jobs: Refreshes, connections: ConnectionService) -> None:
+
+class WorkspaceRefreshes:
+    """The app's refreshes as one workspace sees them: only its connections' jobs.
+
+    A job started here is remembered with its workspace (``started_in``, shared by every
+    request of the app), so that it stays visible to that workspace after its connection was
+    deleted, and to no other; a job started elsewhere (a worker's queue) belongs to the
+    workspace of its connection."""
+
+    def __init__(
+        self,
+        jobs: Refreshes,
+        connections: ConnectionService,
+        started_in: dict[str, str] | None = None,
+    ) -> None:
         self._jobs = jobs
         #: bound to the workspace: its lookups are the check
         self._connections = connections
+        self._started_in = {} if started_in is None else started_in
 
     def start(self, conn: ConnectionInfo, *, full: bool = False) -> RefreshJob:
         self._connections.get(conn.id)
-        return self._jobs.start(conn, full=full)
+        job = self._jobs.start(conn, full=full)
+        if self._connections.workspace_id is not None:
+            self._started_in[job.id] = self._connections.workspace_id
+            while len(self._started_in) > JOBS_REMEMBERED:
+                del self._started_in[next(iter(self._started_in))]
+        return job
 
     def get(self, job_id: str) -> RefreshJob:
         job = self._jobs.get(job_id)
-        try:
-            self._connections.get(job.connection_id)
-        except NotFound:
-            raise NotFound(
-                f"No refresh {job_id!r} is known to this server.",
-                "Open the connection's page to see its last refresh.",
-            ) from None
-        return job
+        owner = self._started_in.get(job_id)
+        if owner is not None:
+            if owner == self._connections.workspace_id:
+                return job
+        else:
+            try:
+                self._connections.get(job.connection_id)
+                return job
+            except NotFound:
+                pass
+        raise NotFound(
+            f"No refresh {job_id!r} is known to this server.",
+            "Open the connection's page to see its last refresh.",
+        )
 
     def latest(self, connection_id: str) -> RefreshJob | None:
         self._connections.get(connection_id)
