@@ -38,7 +38,8 @@ class MemoryDatasets:
     def __init__(self, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
         self._con = duckdb.connect(":memory:", config={"temp_directory": ""})
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
-        self._con.execute(f"SET asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
+        # GLOBAL: the statements run on cursors, which do not inherit a session setting
+        self._con.execute(f"SET GLOBAL asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
         self._con.execute(f"ATTACH ':memory:' AS {CATALOG}")
         self._con.execute(f"USE {CATALOG}")
         self._con.execute("SET enable_external_access = false")

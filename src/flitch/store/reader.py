@@ -50,8 +50,9 @@ def open_readonly(
     try:
         con.execute("SET GLOBAL TimeZone = 'UTC'")
         # an ASOF join with few rows on its left is planned as a loop over every row on its
-        # right: the subscriber counts look up a few instants in a long tally
-        con.execute(f"SET asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
+        # right: the subscriber counts look up a few instants in a long tally (GLOBAL: the
+        # statements run on cursors, which do not inherit a session setting)
+        con.execute(f"SET GLOBAL asof_loop_join_threshold = {ASOF_LOOP_ROWS}")
         if path is None:
             con.execute(f"ATTACH ':memory:' AS {CATALOG}")
         else:
