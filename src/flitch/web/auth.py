@@ -321,11 +321,7 @@ class AccessControl:
         if access is Access.ADMIN and not principal.user.is_admin:
             return renderer.error(request, Forbidden())
         if access is Access.INSTANCE_ADMIN and not principal.instance_admin:
-            error = Forbidden(
-                "Only an admin of this Flitch can do this.",
-                "Ask an admin of this Flitch (who manages its accounts and workspaces).",
-            )
-            return renderer.error(request, error)
+            return renderer.error(request, Forbidden())
         return None
 
 

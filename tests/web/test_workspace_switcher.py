@@ -1,0 +1,74 @@
+"""The workspace switcher: shown in the sidebar only to a user in more than one workspace; a
+switch changes what every page and API call of the session sees; in Chromium too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from flitch.web.users import Role
+from tests.conftest import TEST_KEY
+from tests.web.conftest import ADMIN, LiveServer, Web, shot
+
+
+def test_the_switcher_appears_with_a_second_workspace_and_switches(admin_web: Web) -> None:
+    ada = admin_web
+    assert "data-workspace-switcher" not in ada.page("/data").text
+    assert "data-workspace-name>default<" in ada.page("/data").text
+    made = ada.api("POST", "/api/v1/connections", {"name": "Home shop", "key": TEST_KEY})
+    assert made.status_code == 201, made.text
+    beta = ada.api("POST", "/api/v1/workspaces", {"name": "Beta"})
+    assert beta.status_code == 201, beta.text
+    page = ada.page("/data")
+    assert "data-workspace-switcher" in page.text
+    assert "Home shop" in page.text
+    switched = ada.form("/workspace", {"workspace": beta.json()["id"]})
+    assert (switched.status_code, switched.headers["location"]) == (303, "/data")
+    assert ada.api("GET", "/api/v1/me").json()["workspace"]["name"] == "Beta"
+    assert "Home shop" not in ada.page("/data").text
+    assert ada.api("GET", "/api/v1/connections").json() == []
+    listed = {w["name"]: w["current"] for w in ada.api("GET", "/api/v1/workspaces").json()}
+    assert listed == {"default": False, "Beta": True}
+    # a workspace you do not belong to cannot be switched to: 404, as if it did not exist
+    ctx = ada.app.state.flitch
+    other = ctx.workspaces.create("Gamma")
+    refused = ada.api("PUT", "/api/v1/workspace", {"workspace": other.id})
+    assert refused.status_code == 404, refused.text
+    back = ada.api("PUT", "/api/v1/workspace", {"workspace": "default"})
+    assert back.status_code == 200, back.text
+    assert [c["name"] for c in ada.api("GET", "/api/v1/connections").json()] == ["Home shop"]
+
+
+def test_a_token_stays_in_its_workspace(admin_web: Web) -> None:
+    ada = admin_web
+    secret = ada.api("POST", "/api/v1/tokens", {"label": "script"}).json()["secret"]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    ada.api("POST", "/api/v1/workspaces", {"name": "Beta"})
+    refused = ada.client.put("/api/v1/workspace", json={"workspace": "Beta"}, headers=bearer)
+    assert refused.status_code == 400
+    assert "cannot switch" in refused.json()["message"]
+    me = ada.client.get("/api/v1/me", headers=bearer).json()
+    assert me["workspace"]["name"] == "default"
+
+
+@pytest.mark.browser
+def test_switching_workspaces_in_chromium(page: Any, live_server: LiveServer) -> None:
+    ctx = live_server.app.state.flitch
+    ada = ctx.users.add(*ADMIN, Role.ADMIN)
+    ctx.workspaces.create("Beta", owner_id=ada.id)
+    page.goto("/signin")
+    page.get_by_label("Name").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    switcher = page.get_by_label("Workspace")
+    expect(switcher).to_have_value("ws_default")
+    shot(page, "workspace-switcher")
+    switcher.select_option(label="Beta")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    expect(page.get_by_label("Workspace")).to_have_value(
+        next(w.id for w in ctx.workspaces.all() if w.name == "Beta")
+    )
