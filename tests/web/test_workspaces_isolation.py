@@ -234,3 +234,20 @@ def test_lists_show_each_workspace_its_own(
     members = bea.api("GET", "/api/v1/workspace/members").json()
     assert sorted(m["name"] for m in members) == ["bea", "bob"]
     assert ADMIN[0] not in [m["name"] for m in members]
+
+
+def test_the_instance_admin_sees_usage_never_data(
+    two_workspaces: tuple[Web, WorkspaceA, Web, Web],
+) -> None:
+    ada, a, bea, _ = two_workspaces
+    usage = ada.api("GET", "/api/v1/workspaces/usage")
+    assert usage.status_code == 200, usage.text
+    by_name = {u["name"]: u for u in usage.json()}
+    assert by_name["default"]["connections"] == 1
+    assert by_name["default"]["rows"] > 0
+    assert by_name["default"]["stripe_requests"] > 0
+    assert by_name["default"]["last_refresh_at"] is not None
+    assert (by_name["Beta"]["members"], by_name["Beta"]["connections"]) == (2, 0)
+    for marker in a.markers():
+        assert marker not in usage.text
+    assert bea.api("GET", "/api/v1/workspaces/usage").status_code == 403

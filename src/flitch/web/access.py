@@ -62,6 +62,7 @@ ROUTES: dict[str, Access] = {
     # workspaces: yours, switching, members (owners), creating them (the instance's admins)
     "api_list_workspaces": Access.SIGNED_IN,
     "api_create_workspace": Access.INSTANCE_ADMIN,
+    "api_workspace_usage": Access.INSTANCE_ADMIN,
     "api_switch_workspace": Access.SIGNED_IN,
     "api_join_workspace": Access.SIGNED_IN,
     "api_list_members": Access.ADMIN,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from flitch import clock as clocks
 from flitch.errors import InputError, NotFound
@@ -106,6 +107,36 @@ class WorkspaceStore:
                     "which deletes its connections first.",
                 )
             tx.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Per workspace, what an instance admin may see — how much, never what: members,
+        connections, cached rows, the last refresh's end and the Stripe requests refreshes made
+        (of the runs kept)."""
+        with self.db.read() as tx:
+            rows = tx.execute(
+                "SELECT w.id, w.name,"
+                " (SELECT count(*) FROM workspace_members m WHERE m.workspace_id = w.id),"
+                " (SELECT count(*) FROM connections c WHERE c.workspace_id = w.id),"
+                " (SELECT coalesce(sum(d.rows), 0) FROM datasets d JOIN connections c"
+                "   ON c.id = d.connection_id WHERE c.workspace_id = w.id),"
+                " (SELECT max(r.finished_at) FROM refresh_runs r JOIN connections c"
+                "   ON c.id = r.connection_id WHERE c.workspace_id = w.id),"
+                " (SELECT coalesce(sum(r.requests), 0) FROM refresh_runs r JOIN connections c"
+                "   ON c.id = r.connection_id WHERE c.workspace_id = w.id)"
+                " FROM workspaces w ORDER BY w.name_key"
+            ).fetchall()
+        return [
+            {
+                "id": str(r[0]),
+                "name": str(r[1]),
+                "members": int(r[2]),
+                "connections": int(r[3]),
+                "rows": int(r[4]),
+                "last_refresh_at": None if r[5] is None else float(r[5]),
+                "stripe_requests": int(r[6]),
+            }
+            for r in rows
+        ]
 
     # -- memberships -----------------------------------------------------------------------------
     def memberships(self, user_id: int) -> list[Membership]:

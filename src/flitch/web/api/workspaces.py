@@ -104,6 +104,13 @@ def create_workspace(body: WorkspaceCreate, request: Request, ctx: Ctx) -> dict[
     return {**made.to_dict(), "role": Role.ADMIN.value, "owner": True}
 
 
+@router.get("/workspaces/usage", name="api_workspace_usage", response_model=list[dict[str, Any]])
+def workspace_usage(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every workspace's usage (admins of the instance): members, connections, cached rows,
+    the last refresh and the Stripe requests of refreshes. Counts only, never the data."""
+    return [{**u, "last_refresh_at": iso(u["last_refresh_at"])} for u in _store(ctx).usage()]
+
+
 @router.put("/workspace", name="api_switch_workspace", response_model=dict[str, Any])
 def switch_workspace(body: WorkspaceChoice, request: Request, ctx: Ctx) -> dict[str, Any]:
     """Make one of your workspaces the one this session acts in (a token keeps its own)."""
