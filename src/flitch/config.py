@@ -133,6 +133,14 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "Seconds before a request to Stripe is abandoned (and retried).",
     ),
+    Setting(
+        "scheduler_poll",
+        "FLITCH_SCHEDULER_POLL",
+        float,
+        30.0,
+        "Seconds between the scheduler's looks for due refreshes in `flitch serve` (more than "
+        "0). Shorter: a due refresh starts sooner after its time, for one small query a look.",
+    ),
     Setting("host", "FLITCH_HOST", str, "127.0.0.1", "Address the web app binds to."),
     Setting("port", "FLITCH_PORT", int, 8765, "Port the web app listens on."),
     Setting(
@@ -190,6 +198,8 @@ class Settings:
     max_in_flight: int = 16
     max_retries: int = 8
     request_timeout: float = 60.0
+    #: read where ``flitch serve`` starts its scheduler (``flitch.cli.web``)
+    scheduler_poll: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8765
     #: comma-separated; read by :mod:`flitch.web.hosts`

@@ -108,6 +108,12 @@ def serve(
     from flitch.web import create_app
 
     settings = Settings.from_env(host=host, port=port)
+    if scheduler and not settings.scheduler_poll > 0:
+        with _errors():
+            raise InputError(
+                f"FLITCH_SCHEDULER_POLL={settings.scheduler_poll:g} is not a poll interval.",
+                "Give the seconds between the scheduler's looks, above 0 (default 30).",
+            )
     warning = home_warning(settings.home)
     if warning:
         typer.echo(warning, err=True)
@@ -121,7 +127,7 @@ def serve(
         # Only this console shows the code: the first account is for whoever started Flitch.
         typer.echo(f"No account exists yet: open {url}/setup?code={code} to create the admin one.")
         typer.echo(f"  Setup code: {code}  (or run `flitch users add NAME --role admin` instead).")
-    background = Scheduler(settings).start() if scheduler else None
+    background = Scheduler(settings, poll=settings.scheduler_poll).start() if scheduler else None
     try:
         # Forwarded headers are read by the app itself, and only with FLITCH_TRUST_PROXY=1.
         uvicorn.run(web, host=settings.host, port=settings.port, proxy_headers=False)
