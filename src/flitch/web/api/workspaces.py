@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.responses import RedirectResponse
 
 from flitch.errors import InputError, NotFound
@@ -48,7 +48,7 @@ class WorkspaceDeletion(BaseModel):
 
 class MemberUpdate(BaseModel):
     role: Role | None = None
-    owner: bool | None = Field(default=None, description="Owners invite and manage members.")
+    owner: StrictBool | None = Field(default=None, description="Owners invite and manage members.")
 
 
 def _store(ctx: WebContext) -> WorkspaceStore:
