@@ -72,3 +72,30 @@ def test_switching_workspaces_in_chromium(page: Any, live_server: LiveServer) ->
     expect(page.get_by_label("Workspace")).to_have_value(
         next(w.id for w in ctx.workspaces.all() if w.name == "Beta")
     )
+
+
+def test_a_newcomer_joins_with_an_invitation_link(admin_web: Web) -> None:
+    ada = admin_web
+    beta = ada.api("POST", "/api/v1/workspaces", {"name": "Beta"}).json()
+    ada.api("PUT", "/api/v1/workspace", {"workspace": beta["id"]})
+    invite = ada.api("POST", "/api/v1/workspace/invitations", {"role": "viewer"}).json()
+    assert invite["link"] == f"/join?code={invite['code']}"
+    newcomer = Web(ada.app)
+    page = newcomer.page(invite["link"])
+    assert page.status_code == 200
+    assert invite["code"] in page.text
+    form = {"name": "carl", "password": "carl's password", "password_again": "carl's password"}
+    wrong = newcomer.form("/join", {**form, "code": "inv_not-a-code"})
+    assert wrong.status_code == 400
+    assert "not valid" in wrong.text
+    joined = newcomer.form("/join", {**form, "code": invite["code"]})
+    assert (joined.status_code, joined.headers["location"]) == (303, "/data")
+    newcomer.page("/data")
+    me = newcomer.api("GET", "/api/v1/me").json()
+    assert (me["workspace"]["name"], me["role"], me["instance_admin"]) == ("Beta", "viewer", False)
+    # the code worked once: a second newcomer is refused and no account is made
+    late = Web(ada.app)
+    late.page("/join")
+    again = late.form("/join", {**form, "name": "dora", "code": invite["code"]})
+    assert again.status_code == 400
+    assert "dora" not in [u["name"] for u in ada.api("GET", "/api/v1/users").json()]

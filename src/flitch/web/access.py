@@ -32,6 +32,9 @@ ROUTES: dict[str, Access] = {
     "static": Access.PUBLIC,
     "signin_page": Access.PUBLIC,
     "signin": Access.PUBLIC,
+    # joining a workspace with an invitation code, creating one's account (flitch.web.pages_join)
+    "join_page": Access.PUBLIC,
+    "join": Access.PUBLIC,
     # health and readiness probes (no data, nothing secret: flitch.web.health)
     "healthz": Access.PUBLIC,
     "readyz": Access.PUBLIC,

@@ -53,6 +53,7 @@ from flitch.web.pages import router as pages_router
 from flitch.web.pages_connection import router as connection_pages_router
 from flitch.web.pages_customer import router as customer_pages_router
 from flitch.web.pages_dashboards import router as dashboard_pages_router
+from flitch.web.pages_join import router as join_pages_router
 from flitch.web.queries import DatasetQueries
 from flitch.web.queued_refreshes import QueuedRefreshJobs
 from flitch.web.refreshes import RefreshJobs
@@ -164,6 +165,7 @@ def create_app(
         connection_pages_router,
         customer_pages_router,
         dashboard_pages_router,
+        join_pages_router,
         account.router,
         users.router,
         objects.router,

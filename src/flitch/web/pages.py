@@ -142,7 +142,8 @@ def connection_new_page(request: Request, ctx: Ctx) -> Response:
 @router.get("/account", name="account_page")
 def account_page(request: Request, ctx: Ctx) -> Response:
     user = principal_of(request).user
-    tokens = ctx.users.list_tokens(user.id)
+    assert ctx.tokens is not None
+    tokens = ctx.tokens.list(user.id)
     return ctx.renderer.page(request, "account.html", {"tokens": tokens, "iso": iso})
 
 

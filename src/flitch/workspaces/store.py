@@ -239,6 +239,14 @@ class WorkspaceStore:
             )
         return code, expires
 
+    def is_valid(self, code: str) -> bool:
+        """Whether an invitation code would be accepted now (without spending it)."""
+        with self.db.read() as tx:
+            expires = tx.execute(
+                "SELECT expires_at FROM workspace_invites WHERE code_hash = ?", (_digest(code),)
+            ).scalar()
+        return expires is not None and float(expires) >= self.clock()
+
     def accept(self, code: str, user_id: int) -> Membership:
         """Spend an invitation code: the user joins its workspace (a member keeps the higher
         of their role and the invitation's)."""

@@ -158,7 +158,12 @@ def invite_member(body: InviteCreate, request: Request, ctx: Ctx) -> dict[str, A
     _owner(principal)
     assert ctx.workspace_id is not None
     code, expires = _store(ctx).invite(ctx.workspace_id, body.role, by=principal.user.id)
-    return {"code": code, "role": body.role.value, "expires_at": iso(expires)}
+    return {
+        "code": code,
+        "role": body.role.value,
+        "expires_at": iso(expires),
+        "link": f"/join?code={code}",
+    }
 
 
 @router.patch("/workspace/members/{name}", name="api_update_member", response_model=dict[str, Any])

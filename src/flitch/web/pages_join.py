@@ -1,0 +1,63 @@
+"""Joining a workspace by invitation without an account yet: ``/join?code=…``.
+
+An owner's invitation code (``POST /api/v1/workspace/invitations``) is all a newcomer needs:
+the page asks for the code, a name and a password, creates the account (no role on the
+instance) and spends the code, which makes the account a member of the code's workspace with
+its role. A code that is not valid is refused before anything else is looked at or hashed.
+Someone already signed in joins with ``POST /api/v1/workspaces/join`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from flitch.errors import FlitchError, InputError
+from flitch.web.context import WebContext, context_of
+from flitch.web.errors import status_for
+from flitch.web.pages import _signed_in
+from flitch.web.users import Role
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[WebContext, Depends(context_of)]
+INVALID = InputError(
+    "That invitation code is not valid: it was used already, it expired, or it was mistyped.",
+    "Ask an owner of the workspace for a new code.",
+)
+
+
+@router.get("/join", name="join_page")
+def join_page(request: Request, ctx: Ctx, code: str = "") -> Response:
+    return ctx.renderer.page(request, "join.html", {"name": "", "code": code[:64]})
+
+
+@router.post("/join", name="join")
+def join(
+    request: Request,
+    ctx: Ctx,
+    code: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
+    password_again: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        if not ctx.workspaces.is_valid(code):
+            raise INVALID
+        if password != password_again:
+            raise InputError(
+                "The two passwords are not the same.", "Type the same password in both fields."
+            )
+        user = ctx.users.add(name, password, Role.VIEWER, workspace_id=None)
+        try:
+            joined = ctx.workspaces.accept(code, user.id)
+        except FlitchError:  # spent by someone else meanwhile: no account without a workspace
+            ctx.users.delete(user.name)
+            raise
+    except FlitchError as error:
+        context = {"name": name, "code": code[:64], "error": error}
+        return ctx.renderer.page(request, "join.html", context, status_for(error))
+    secret, _ = ctx.sessions.create(user)
+    ctx.sessions.switch(secret, joined.workspace.id)
+    return _signed_in(request, secret, "/data")
