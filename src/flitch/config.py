@@ -76,6 +76,17 @@ SETTINGS: tuple[Setting, ...] = (
         "it in PostgreSQL for server mode (see Server mode).",
     ),
     Setting(
+        "cache_url",
+        "FLITCH_CACHE_URL",
+        str,
+        None,
+        "Where caches publish their versions: unset, `cache/` in the data directory (one "
+        "`current.duckdb` per connection, replaced by each refresh); `file:///PATH` or a path "
+        "makes each refresh publish an immutable `v-N.duckdb` there, the current one recorded "
+        "in the metadata database, so that replicas sharing the folder (NFS and the like) "
+        "answer from the same version (see Server mode).",
+    ),
+    Setting(
         "refresh_workers",
         "FLITCH_REFRESH_WORKERS",
         bool,
@@ -189,6 +200,8 @@ class Settings:
     secret_key: str | None = None
     #: None: SQLite in ``home`` (``flitch.metadb.target``)
     database_url: str | None = None
+    #: None: ``home/cache``, one file per cache (``flitch.store.location``)
+    cache_url: str | None = None
     #: queue refreshes for ``flitch worker`` (:mod:`flitch.refresh.jobs`) instead of running them
     refresh_workers: bool = False
     stripe_api_base: str = "https://api.stripe.com"

@@ -56,9 +56,7 @@ def _run(service: ConnectionService, work: Callable[[QueryEngine], Coroutine[Any
 
 
 def _stored(service: ConnectionService, conn: ConnectionInfo) -> dict[str, StoredDataset]:
-    from flitch.store import DuckDBStore
-
-    store = DuckDBStore(service.cache_dir(conn.id))
+    store = service.store(conn.id)
     if store.generation() is None:
         return {}
     with store.reader(follow=False) as reader:

@@ -44,10 +44,13 @@ from flitch.errors import AuthenticationFailed, InputError, StripeUnavailable
 from flitch.keys import RestrictedKey, parse_key
 from flitch.metadb import IntegrityError
 from flitch.metadb.schema import DEFAULT_WORKSPACE
+from flitch.store.location import CacheLocation
 
 if TYPE_CHECKING:
     # The probe brings the Stripe SDK: imported when a key is tested, so listing or changing
     # connections (e.g. `flitch connections`) starts without it.
+    from flitch.store.duckdb_store import DuckDBStore
+    from flitch.store.versions import VersionBook
     from flitch.stripe_source.probe import ProbeReport
 
 T = TypeVar("T")
@@ -111,6 +114,9 @@ class ConnectionService:
         self._owner: ConnectionService | None = None
         #: connection id → its workspace, for :meth:`cache_dir` (shared with bound copies)
         self._workspace_of: dict[str, str] = {}
+        #: where caches live (FLITCH_CACHE_URL; default FLITCH_HOME/cache)
+        self.cache_location = CacheLocation.of(self.home, settings.cache_url)
+        self._versions: VersionBook | None = None
 
     def in_workspace(self, workspace_id: str) -> ConnectionService:
         """This service seeing only ``workspace_id``'s connections (the same database, master
@@ -127,6 +133,8 @@ class ConnectionService:
 
     def close(self) -> None:
         if self._owner is None:  # a bound service shares its owner's database: the owner closes
+            if self._versions is not None:
+                self._versions.close()
             self.db.close()
 
     def __enter__(self) -> ConnectionService:
@@ -159,9 +167,31 @@ class ConnectionService:
             workspace = str(found[0][0]) if found and found[0][0] else DEFAULT_WORKSPACE
             if found:  # a connection's workspace never changes: asked once per process
                 self._workspace_of[connection_id] = workspace
+        root = self.cache_location.root
         if workspace == DEFAULT_WORKSPACE:
-            return self.home / CACHE_DIR / connection_id
-        return self.home / CACHE_DIR / workspace / connection_id
+            return root / connection_id
+        return root / workspace / connection_id
+
+    def store(self, connection_id: str, **options: Any) -> DuckDBStore:
+        """A connection's cache (``DuckDBStore`` ``options``), published where
+        ``FLITCH_CACHE_URL`` says: in a shared location its versions are recorded in the
+        metadata database (``flitch.store.publishing``)."""
+        from flitch.store.duckdb_store import DuckDBStore
+
+        versions = self.versions if self.cache_location.versioned else None
+        return DuckDBStore(self.cache_dir(connection_id), versions=versions, **options)
+
+    @property
+    def versions(self) -> VersionBook:
+        """This process's book of shared cache versions and its readers' leases (one, shared by
+        bound copies of the service)."""
+        if self._owner is not None:
+            return self._owner.versions
+        if self._versions is None:
+            from flitch.store.versions import VersionBook
+
+            self._versions = VersionBook(self.db.db)
+        return self._versions
 
     # -- reading -----------------------------------------------------------------------------------
     def list(self) -> list[ConnectionInfo]:
@@ -345,12 +375,9 @@ class ConnectionService:
 
     def _destroy_cache(self, connection_id: str) -> None:
         path = self.cache_dir(connection_id)
-        if not path.exists():
-            return
-        from flitch.store.duckdb_store import DuckDBStore
         from flitch.store.files import shred
 
-        DuckDBStore(path).destroy()
+        self.store(connection_id).destroy()
         if path.exists():  # the store shreds its files; leave nothing else behind either
             shred(path)
 
@@ -360,9 +387,8 @@ class ConnectionService:
         if not gone or not path.exists():
             return
         from flitch.metrics.derived import DERIVED
-        from flitch.store.duckdb_store import DuckDBStore
 
-        with DuckDBStore(path, derived=DERIVED).begin_refresh(full=False) as refresh:
+        with self.store(connection_id, derived=DERIVED).begin_refresh(full=False) as refresh:
             for spec in gone:
                 refresh.drop_dataset(spec)
             refresh.commit()

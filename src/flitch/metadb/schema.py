@@ -154,6 +154,26 @@ CONNECTIONS = Track(
             )""",
             ),
         ),
+        # 4: shared caches (FLITCH_CACHE_URL, flitch.store.versions): each cache's current
+        # version and the last number handed out, and the leases of the processes reading one.
+        (
+            4,
+            (
+                """CREATE TABLE cache_versions (
+                cache TEXT PRIMARY KEY,
+                version INTEGER,
+                last_number INTEGER NOT NULL,
+                published_at {float}
+            )""",
+                """CREATE TABLE cache_readers (
+                cache TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                holder TEXT NOT NULL,
+                expires_at {float} NOT NULL,
+                PRIMARY KEY (cache, version, holder)
+            )""",
+            ),
+        ),
     ),
 )
 

@@ -28,7 +28,6 @@ from flitch.query.pushdown import pushdown
 from flitch.query.reads import DatasetRead, merge, reads_for
 from flitch.store import (
     DuckDBReader,
-    DuckDBStore,
     ExportFormat,
     ExportResult,
     MemoryDatasets,
@@ -201,7 +200,7 @@ class QueryEngine:
         self.sweep()
         reader = self._readers.get(conn.id)
         if reader is None:
-            store = DuckDBStore(self.connections.cache_dir(conn.id))
+            store = self.connections.store(conn.id)
             if store.generation() is None:
                 return None
             reader = store.reader(follow=True)

@@ -94,8 +94,8 @@ class RefreshResult:
 def store_for(service: ConnectionService, connection_id: str) -> DuckDBStore:
     """The store of a connection's cache, set up for refreshes (small batches, memory as
     ``FLITCH_MEMORY_LIMIT`` says; the metrics' derived tables built into each version)."""
-    return DuckDBStore(
-        service.cache_dir(connection_id),
+    return service.store(
+        connection_id,
         batch_rows=BATCH_ROWS,
         memory_limit=service.settings.memory_limit,
         derived=DERIVED,

@@ -33,7 +33,9 @@ cached (``resources.release_cache``), so that it does not hold the new file in m
 grows. Running out of memory or disk anyway raises ``OutOfMemory`` or ``DiskFull``, after the
 staging files are deleted (``resources``).
 
-Readers are in ``reader``; the files and the lock in ``files``.
+With ``FLITCH_CACHE_URL`` set, the file is published as an immutable ``v-<n>.duckdb``
+recorded in the metadata database instead of renamed over ``current.duckdb``
+(``publishing``). Readers are in ``reader``; the files and the lock in ``files``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,6 @@ from flitch.store.files import (
     Generation,
     WriterLock,
     fsync_path,
-    generation_of,
     remove_path,
     shred,
 )
@@ -79,10 +80,12 @@ from flitch.store.loading import (
     ArrowDatasetWriter,
     Tables,
 )
+from flitch.store.publishing import Held, InPlace, Publishing, Versioned
 from flitch.store.reader import DuckDBReader
 from flitch.store.resources import DiskFull, duckdb_config, explain, memory_limit_bytes
 from flitch.store.results import CATALOG, Params, SqlSession
 from flitch.store.schema import first_row, quote_literal, schema_version, table_name
+from flitch.store.versions import VersionBook
 
 _UNSET: Any = object()
 #: Rows per row group in a refresh's staging file (DuckDB's default is 122,880): see the module
@@ -118,10 +121,12 @@ class DuckDBRefresh:
         self._closed = False
         try:
             store._remove_leftovers()
-            current = store.current_path
+            #: the version this refresh builds on and publishes over
+            self._base = store.published.base()
+            current = self._base.path
             #: False when this refresh builds on the current version (a copy of it).
-            self.full = full or not current.exists()
-            if not self.full:
+            self.full = full or current is None
+            if current is not None and not self.full:
                 size = current.stat().st_size
                 if shutil.disk_usage(store.cache_dir).free < size:
                     raise DiskFull(store.cache_dir, size)
@@ -268,11 +273,10 @@ class DuckDBRefresh:
                 self._tables.rebuild_children(spec)
             return True
         self._end_writers(spec)
-        if not self._store.current_path.exists():
+        previous = self._base.path
+        if previous is None or not previous.exists():
             return False
-        self._db.execute(
-            f"ATTACH {quote_literal(str(self._store.current_path))} AS _flitch_prev (READ_ONLY)"
-        )
+        self._db.execute(f"ATTACH {quote_literal(str(previous))} AS _flitch_prev (READ_ONLY)")
         try:
             if not self._prev_has(spec.name):
                 return False
@@ -347,8 +351,8 @@ class DuckDBRefresh:
 
     # -- ending ----------------------------------------------------------------------------------
     def commit(self) -> None:
-        """Finish open writers, write the state table, then publish the staging file as
-        ``current.duckdb``."""
+        """Finish open writers, write the state table, then publish the staging file
+        (``current.duckdb``, or the next ``v-<n>.duckdb`` of a shared cache)."""
         self._check_open()
         try:
             for writer in self._writers:
@@ -367,10 +371,7 @@ class DuckDBRefresh:
                 raise StoreCorrupt(self.staging_path, "the checkpoint left a write-ahead log")
             self._private()
             fsync_path(self.staging_path)
-            current = self._store.current_path
-            remove_path(current.with_name(current.name + ".wal"))
-            os.replace(self.staging_path, current)
-            fsync_path(self._store.cache_dir, directory=True)
+            self._store.published.publish(self.staging_path, self._base)
         except BaseException as exc:
             self._discard()
             self._raise_explained(exc)
@@ -441,7 +442,8 @@ class DuckDBRefresh:
 
 
 class DuckDBStore:
-    """The datasets of one connection, kept in ``<cache_dir>/current.duckdb``."""
+    """The datasets of one connection, kept in ``<cache_dir>/current.duckdb`` (or, given a
+    ``versions`` book, in immutable versions of a shared cache: ``publishing``)."""
 
     def __init__(
         self,
@@ -451,10 +453,15 @@ class DuckDBStore:
         commit_rows: int = DEFAULT_COMMIT_ROWS,
         memory_limit: str | int | None = None,
         derived: Sequence[Derived] = (),
+        versions: VersionBook | None = None,
     ) -> None:
         """``memory_limit``: what a refresh's DuckDB may use (``512MB``, ``25%``, bytes;
-        None: ``resources``' default from the machine's memory)."""
+        None: ``resources``' default from the machine's memory). ``versions``: the metadata's
+        book of a shared cache's versions (``FLITCH_CACHE_URL``); None: ``current.duckdb``."""
         self.cache_dir = Path(cache_dir).absolute()
+        self.published: Publishing = (
+            InPlace(self.cache_dir) if versions is None else Versioned(self.cache_dir, versions)
+        )
         #: Built into each version a refresh publishes (``derived``).
         self.derived = tuple(derived)
         self.batch_rows = batch_rows
@@ -464,7 +471,9 @@ class DuckDBStore:
 
     @property
     def current_path(self) -> Path:
-        return self.cache_dir / CURRENT
+        """The published version's file (it may be gone by the time it is opened in a shared
+        cache: readers ``hold`` it instead)."""
+        return self.published.current_path
 
     def explain(self, exc: BaseException) -> FlitchError | None:
         """``OutOfMemory`` or ``DiskFull`` if ``exc`` is a refresh of this store running out of
@@ -477,10 +486,15 @@ class DuckDBStore:
 
     def generation(self) -> Generation | None:
         """Identifies the published version; None before the first commit."""
-        return generation_of(self.current_path)
+        return self.published.generation()
 
     def exists(self) -> bool:
-        return self.current_path.exists()
+        return self.generation() is not None
+
+    def hold(self) -> Held | None:
+        """The published version's file, kept for this process until ``let_go()`` is called
+        (None before the first commit)."""
+        return self.published.hold()
 
     def begin_refresh(self, full: bool) -> DuckDBRefresh:
         """Start the one writer (``RefreshRunning`` if another is at work, in any process)."""
@@ -498,7 +512,8 @@ class DuckDBStore:
         """Delete what a crashed writer left (call only while holding the writer lock)."""
         for path in self.cache_dir.glob(f"{STAGING_PREFIX}*"):
             remove_path(path)
-        remove_path(self.current_path.with_name(CURRENT + ".wal"))
+        remove_path(self.cache_dir / f"{CURRENT}.wal")
+        self.published.prune()
 
     def destroy(self) -> None:
         """Delete every file of this cache and its directory (``RefreshRunning`` if a refresh
@@ -506,10 +521,12 @@ class DuckDBStore:
         still open in some process reads zeros from then on, and Flitch's own readers notice
         the store is gone and close (``DuckDBReader.release_stale``)."""
         if not self.cache_dir.exists():
+            self.published.forget()
             return
         lock = WriterLock(self.cache_dir)
         lock.acquire()
         try:
+            self.published.forget()
             for path in self.files():
                 if path.name != LOCK:
                     shred(path)

@@ -6,6 +6,9 @@
     writer.lock                  flock()ed by the one refresh allowed at a time
     staging-<pid>-<tok>.duckdb   the version a refresh is building (never read by readers)
     staging-<pid>-<tok>.tmp/     DuckDB's spill directory for that refresh
+    v-<n>.duckdb                 with FLITCH_CACHE_URL, in place of current.duckdb: the
+                                 immutable versions, the current one recorded in the metadata
+                                 database (``flitch.store.versions``)
 
 Anything named ``staging-*`` belongs to a writer; the next writer (holding the lock) deletes
 what a crashed one left. The folder is 0700 and its files 0600 (``flitch.private``): what
@@ -28,9 +31,29 @@ from flitch.store.base import RefreshRunning
 CURRENT = "current.duckdb"
 LOCK = "writer.lock"
 STAGING_PREFIX = "staging-"
+VERSION_PREFIX = "v-"
+VERSION_SUFFIX = ".duckdb"
 _SHRED_CHUNK = 1 << 20
-#: Generation of a file: changes whenever a commit puts a new file in place.
-Generation = tuple[int, int, int, int]
+#: Generation of the published version: changes whenever a commit publishes one (a file's
+#: device, inode, mtime and size; a shared cache's version number).
+Generation = tuple[int, ...]
+
+
+def version_name(number: int) -> str:
+    """The file name of a shared cache's version ``number``."""
+    return f"{VERSION_PREFIX}{number}{VERSION_SUFFIX}"
+
+
+def versions_in(cache_dir: Path) -> dict[int, Path]:
+    """The version files of a shared cache's folder, by number."""
+    found: dict[int, Path] = {}
+    if not cache_dir.is_dir():
+        return found
+    for path in cache_dir.glob(f"{VERSION_PREFIX}*{VERSION_SUFFIX}"):
+        number = path.name[len(VERSION_PREFIX) : -len(VERSION_SUFFIX)]
+        if number.isdigit():
+            found[int(number)] = path
+    return found
 
 
 def generation_of(path: Path) -> Generation | None:

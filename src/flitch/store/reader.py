@@ -4,6 +4,10 @@ DuckDB caches database instances by path within a process, which would hand a ne
 replaced file. Readers therefore open an in-memory DuckDB and ``ATTACH`` the file read-only
 under the name ``flitch``, then disable external access and lock the configuration: SQL that
 got past ``sqlguard`` could still neither write nor reach another file or the network.
+
+A snapshot holds its version while it is open (``DuckDBStore.hold``): in a shared cache
+(``FLITCH_CACHE_URL``) that is a lease in the metadata database, so the version's file is not
+removed under it by another process; it lets go when its file is closed.
 """
 
 from __future__ import annotations
@@ -80,10 +84,17 @@ class Snapshot:
     version or the store is deleted) lets them finish: the file is closed when the last ends,
     and calls that begin afterwards raise ``SnapshotRetired``."""
 
-    def __init__(self, path: Path | None, generation: Generation | None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        generation: Generation | None,
+        let_go: Callable[[], None] | None = None,
+    ) -> None:
         self.path = path
         self.generation = generation
         self._con = open_readonly(path)
+        #: gives the version back once the file is closed (it then may be removed)
+        self._let_go = let_go
         self._lock = threading.Lock()
         self._users = 0
         self._closing = False
@@ -104,8 +115,14 @@ class Snapshot:
             cur.close()
             with self._lock:
                 self._users -= 1
-                if self._closing and not self._users:
-                    self._con.close()
+                last = self._closing and not self._users
+            if last:
+                self._shut()
+
+    def _shut(self) -> None:
+        self._con.close()
+        if self._let_go is not None:
+            self._let_go()
 
     def query(self, sql: str, params: Params = None, *, max_rows: int | None = None) -> QueryResult:
         return self._session.query(sql, params, max_rows=max_rows)
@@ -128,8 +145,9 @@ class Snapshot:
             if self._closing:
                 return
             self._closing = True
-            if not self._users:
-                self._con.close()
+            idle = not self._users
+        if idle:
+            self._shut()
 
     def __enter__(self) -> Self:
         return self
@@ -182,12 +200,13 @@ class DuckDBReader:
         raise QueryFailed("The cache kept changing while it was read.", "Try again in a moment.")
 
     def _open(self) -> Snapshot:
-        generation = self._store.generation()
-        if generation is None:
+        held = self._store.hold()
+        if held is None:
             return Snapshot(None, None)
         try:
-            return Snapshot(self._store.current_path, generation)
+            return Snapshot(held.path, held.generation, held.let_go)
         except StoreCorrupt:
+            held.let_go()
             if self._store.generation() is None:  # destroyed while opening
                 return Snapshot(None, None)
             raise
@@ -225,15 +244,20 @@ class DuckDBReader:
             sql = f"SELECT * FROM {table_name(source)} ORDER BY created DESC, id DESC"  # noqa: S608
         else:
             sql = sqlguard.check_read_only(source)
-        path = self._store.current_path if self._store.generation() is not None else None
-        return exports.write(
-            lambda partial: open_readonly(path, allow_write=partial),
-            sql,
-            fmt,
-            dest,
-            params=params,
-            limit=limit,
-        )
+        held = self._store.hold()
+        path = held.path if held is not None else None
+        try:
+            return exports.write(
+                lambda partial: open_readonly(path, allow_write=partial),
+                sql,
+                fmt,
+                dest,
+                params=params,
+                limit=limit,
+            )
+        finally:
+            if held is not None:
+                held.let_go()
 
     def close(self) -> None:
         with self._lock:

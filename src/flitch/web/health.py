@@ -20,7 +20,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from flitch.connections.service import CACHE_DIR
 from flitch.metadb import DatabaseError
 from flitch.metadb.upgrade import latest, versions
 from flitch.private import private_dir
@@ -89,7 +88,7 @@ def _migrations(ctx: WebContext) -> dict[str, Any]:
 
 
 def _cache(ctx: WebContext) -> dict[str, Any]:
-    folder = ctx.connections.home / CACHE_DIR
+    folder = ctx.connections.cache_location.root
     probe = folder / f".ready-{secrets.token_hex(6)}.tmp"
     try:
         private_dir(folder, existing=False)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flitch.connections.service import CACHE_DIR, REVOKE_REMINDER, ConnectionService, Deleted
+from flitch.connections.service import REVOKE_REMINDER, ConnectionService, Deleted
 from flitch.errors import InputError
 from flitch.workspaces.model import DEFAULT_WORKSPACE, MembershipConflict, Workspace
 from flitch.workspaces.store import WorkspaceStore
@@ -69,5 +69,5 @@ def delete_workspace(
     store.delete(workspace.id)
     from flitch.store.files import shred
 
-    shred(service.home / CACHE_DIR / workspace.id)  # the folder, and anything left in it
+    shred(service.cache_location.root / workspace.id)  # the folder, and anything left in it
     return DeletedWorkspace(workspace, tuple(deleted), service.db.scrub())
