@@ -369,6 +369,7 @@ TABLES: tuple[str, ...] = (
     "dash_dashboards",
     "workspace_members",
     "workspace_invites",
+    "cache_versions",
 )
 
 

@@ -144,6 +144,8 @@ class Versioned:
         """Give the finished file its number, then record it as current if ``base`` still is
         (``PublishConflict`` otherwise: the file is removed, the record untouched)."""
         version = self.book.next_number(self.key)
+        while self.path_of(version).exists():  # a record lost or moved: never reuse a name
+            version = self.book.next_number(self.key)
         target = self.path_of(version)
         os.rename(staging, target)
         fsync_path(self.cache_dir, directory=True)
