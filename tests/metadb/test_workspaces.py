@@ -136,6 +136,9 @@ def test_members_owners_and_invitations(tmp_path: Path, database_url: str | None
     store.remove(beta.id, ada.id)
     labels = [t.label for t in users.list_tokens(ada.id)]
     assert labels == ["default script"]
+    # the last owner of a workspace cannot be deleted as a user either
+    with pytest.raises(MembershipConflict, match="last owner"):
+        users.delete("bea")
     # an expired code is refused
     late, _ = store.invite(beta.id, Role.VIEWER, by=bea.id)
     later = WorkspaceStore(db, clock=lambda: NOW + 8 * 24 * 3600)

@@ -238,11 +238,18 @@ class UserStore:
         return self.get(name), revoked
 
     def delete(self, name: str) -> None:
-        """Delete a user with their sessions and tokens; the last admin cannot be deleted."""
+        """Delete a user with their sessions, tokens and memberships; the last admin cannot be
+        deleted, nor the last owner of a workspace."""
         user = self.get(name)
         with self.db.write() as conn:
             if user.is_admin:
                 self._refuse_if_last_admin(conn, user)
+            for row in conn.execute(
+                "SELECT m.workspace_id FROM workspace_members m WHERE m.user_id = ?"
+                " AND m.owner = 1",
+                (user.id,),
+            ).fetchall():
+                refuse_if_last_owner(conn, str(row[0]), user.id)
             conn.execute("DELETE FROM web_users WHERE id = ?", (user.id,))
 
     def _refuse_if_last_admin(self, conn: Tx, user: User) -> None:
