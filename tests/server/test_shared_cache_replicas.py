@@ -1,0 +1,81 @@
+"""A shared cache between machines (FLITCH_CACHE_URL), with real processes: a refresh run in one
+FLITCH_HOME publishes a version into the shared folder, and `flitch sql` processes of two other
+FLITCH_HOMEs (two replicas' machines) answer from it, through one PostgreSQL metadata."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+
+from flitch.connections.service import ConnectionService
+from tests.conftest import TEST_KEY
+from tests.server.support import Install
+
+SECRET = "a-master-key-every-process-of-the-cluster-shares"
+
+
+def flitch(
+    install: Install, home: Path, shared: Path, *args: str
+) -> subprocess.CompletedProcess[bytes]:
+    env = install.env(
+        FLITCH_HOME=str(home),
+        FLITCH_CACHE_URL=f"file://{shared}",
+        FLITCH_SECRET_KEY=SECRET,
+        FLITCH_REFRESH_WORKERS="0",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "flitch", *args],
+        env=env,
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def charges(install: Install, home: Path, shared: Path) -> tuple[int, str]:
+    """What a replica on ``home`` answers for the number of charges, and from where."""
+    done = flitch(install, home, shared, "sql", "Shop", "SELECT count(*) FROM charges", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    answer = orjson.loads(done.stdout)
+    return int(answer["rows"][0][0]), str(answer["source"])
+
+
+def test_replicas_on_other_homes_answer_from_the_version_a_refresh_published(
+    make_pg_install: Callable[..., Install], tmp_path: Path
+) -> None:
+    install = make_pg_install(customers=20)
+    shared = tmp_path / "shared-cache"
+    settings = replace(install.settings, cache_url=f"file://{shared}", secret_key=SECRET)
+    with ConnectionService(settings) as service:
+        conn = service.create("Shop", TEST_KEY, objects="customers,charges").connection
+        assert conn is not None
+        service.set_refresh("Shop", "1h")
+        folder = service.cache_dir(conn.id)
+        book = service.versions
+        worker_home = install.settings.home
+        first = flitch(install, worker_home, shared, "refresh", "Shop", "--json")
+        assert first.returncode == 0, first.stderr.decode()
+        assert book.current(conn.id) == 1
+        assert folder.parent == shared
+        before = charges(install, tmp_path / "replica-a", shared)
+        assert before[1] == "cache"
+        assert charges(install, tmp_path / "replica-b", shared) == before
+
+        install.emulator.apply_changes("new_charge", 3)
+        again = flitch(install, worker_home, shared, "refresh", "Shop", "--full", "--json")
+        assert again.returncode == 0, again.stderr.decode()
+
+        assert book.current(conn.id) == 2
+        assert charges(install, tmp_path / "replica-a", shared) == (before[0] + 3, "cache")
+        assert charges(install, tmp_path / "replica-b", shared) == (before[0] + 3, "cache")
+        # no process reads version 1 any more: it is gone, and no lease is left behind
+        assert sorted(p.name for p in folder.glob("v-*.duckdb")) == ["v-2.duckdb"]
+        leases = service.db.db.query("SELECT count(*) FROM cache_readers")
+        assert leases[0][0] == 0
+        assert not (worker_home / "cache" / conn.id).exists()
+        assert not (tmp_path / "replica-a" / "cache").exists()
