@@ -20,8 +20,9 @@ and every process paces itself with *leases* of them:
   together never pass the key's rate.
 - A turn is good for :data:`GRACE` seconds after its time (an event loop wakes a little late);
   one not used by then is dropped, never saved up, so a process that stalled cannot later send
-  a burst nobody booked. Any one-second window thus holds at most ``rate × (1 + GRACE)``
-  requests of the key, and as many of an endpoint at its rate.
+  a burst nobody booked. Any one-second window thus holds about ``rate × (1 + GRACE)``
+  requests of the key at most, and as many of an endpoint at its rate (plus how unevenly the
+  requests travel).
 - A lease books turns only for requests that are ready to go: each has its in-flight slot
   already (the pacer takes the slot first in this mode), and a lease books at most twice as many
   turns as such requests wait for the endpoint, so turns are not booked for requests still
