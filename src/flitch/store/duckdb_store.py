@@ -63,6 +63,7 @@ from flitch.store.base import (
     StoreCorrupt,
     StripeObjects,
 )
+from flitch.store.carry import carry_over
 from flitch.store.derived import Derived, build
 from flitch.store.files import (
     CURRENT,
@@ -84,7 +85,7 @@ from flitch.store.publishing import Held, InPlace, Publishing, Versioned
 from flitch.store.reader import DuckDBReader
 from flitch.store.resources import DiskFull, duckdb_config, explain, memory_limit_bytes
 from flitch.store.results import CATALOG, Params, SqlSession
-from flitch.store.schema import first_row, quote_literal, schema_version, table_name
+from flitch.store.schema import first_row, quote_literal, schema_version
 from flitch.store.versions import VersionBook
 
 _UNSET: Any = object()
@@ -276,54 +277,10 @@ class DuckDBRefresh:
         previous = self._base.path
         if previous is None or not previous.exists():
             return False
-        self._db.execute(f"ATTACH {quote_literal(str(previous))} AS _flitch_prev (READ_ONLY)")
-        try:
-            if not self._prev_has(spec.name):
-                return False
-            state = first_row(
-                self._db.execute(
-                    "SELECT rows, refreshed_at, cursor, schema_version "
-                    "FROM _flitch_prev.main._flitch_datasets WHERE name = ?",
-                    [spec.name],
-                )
-            )
-            self._db.execute(f"DROP TABLE IF EXISTS {table_name(spec)}")
-            source = f"_flitch_prev.main.{table_name(spec)}"
-            rebuild = True
-            if state is not None and state[3] == schema_version(spec):
-                self._tables.create(spec)
-                self._db.execute(f"INSERT INTO {table_name(spec)} SELECT * FROM {source}")  # noqa: S608
-                rebuild = not all(self._prev_has(c.name) for c in spec.children)
-                for child in spec.children if not rebuild else ():
-                    self._db.execute(
-                        f"INSERT INTO {table_name(child)} "  # noqa: S608
-                        f"SELECT * FROM _flitch_prev.main.{table_name(child)}"
-                    )
-            else:
-                self._db.execute(f"CREATE TABLE {table_name(spec)} AS SELECT * FROM {source}")  # noqa: S608
-            if state is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO _flitch_datasets "
-                    "(name, rows, refreshed_at, cursor, schema_version) VALUES (?, ?, ?, ?, ?)",
-                    [spec.name, *state],
-                )
-        finally:
-            self._db.execute("DETACH _flitch_prev")
-        if rebuild:
-            self._tables.rebuild_children(spec)
+        if not carry_over(self._db, self._tables, spec, previous):
+            return False
         self._pending.pop(spec.name, None)
         return True
-
-    def _prev_has(self, table: str) -> bool:
-        """The version being carried over from (attached) holds this table."""
-        found = first_row(
-            self._db.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_flitch_prev' "
-                "AND schema_name = 'main' AND table_name = ?",
-                [table],
-            )
-        )
-        return bool(found and found[0])
 
     def drop_dataset(self, spec: ObjectSpec) -> None:
         self._check_open()
