@@ -79,3 +79,55 @@ def test_replicas_on_other_homes_answer_from_the_version_a_refresh_published(
         assert leases[0][0] == 0
         assert not (worker_home / "cache" / conn.id).exists()
         assert not (tmp_path / "replica-a" / "cache").exists()
+
+
+def test_web_replicas_follow_a_new_version_and_let_the_old_one_go(
+    make_pg_install: Callable[..., Install], tmp_path: Path
+) -> None:
+    """The web app's engines (one per replica) answer cached SQL from the recorded version; the
+    sweep each runs every second moves them to a new one and gives the old one back."""
+    import asyncio
+
+    from flitch.query.engine import QueryEngine
+    from flitch.refresh.runner import Refresher
+
+    install = make_pg_install(customers=15)
+    shared = tmp_path / "shared-cache"
+    base = replace(install.settings, cache_url=f"file://{shared}", secret_key=SECRET)
+    services = [ConnectionService(replace(base, home=tmp_path / f"home-{n}")) for n in range(3)]
+    worker, *web = services
+    try:
+        conn = worker.create("Shop", TEST_KEY, objects="customers,charges").connection
+        assert conn is not None
+        worker.set_refresh("Shop", "1h")
+        engines = [QueryEngine(s.settings, s) for s in web]
+
+        async def counts() -> list[tuple[int, str]]:
+            answers = [await e.sql("Shop", "SELECT count(*) FROM charges") for e in engines]
+            return [(int(a.result.rows[0][0]), a.provenance.source) for a in answers]
+
+        async def scenario() -> tuple[list[tuple[int, str]], list[tuple[int, str]], list[str]]:
+            assert (await Refresher(worker).run("Shop")).ok
+            before = await counts()
+            install.emulator.apply_changes("new_charge", 2)
+            assert (await Refresher(worker).run("Shop", full=True)).ok
+            held = sorted(p.name for p in worker.cache_dir(conn.id).glob("v-*.duckdb"))
+            for engine in engines:
+                engine.sweep()
+            after = await counts()
+            for engine in engines:
+                await engine.aclose()
+            return before, after, held
+
+        before, after, held = asyncio.run(scenario())
+        assert before[0] == before[1]
+        assert before[0][1] == "cache"
+        # version 1 was still held by both engines when version 2 was published
+        assert held == ["v-1.duckdb", "v-2.duckdb"]
+        assert after == [(before[0][0] + 2, "cache")] * 2
+        assert sorted(p.name for p in worker.cache_dir(conn.id).glob("v-*.duckdb")) == [
+            "v-2.duckdb"
+        ]
+    finally:
+        for service in services:
+            service.close()
