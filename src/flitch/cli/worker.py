@@ -170,12 +170,13 @@ def jobs(
     """The refresh workers' queue (server mode): newest jobs first, who runs them, how they
     ended."""
     from flitch.cli.refresh import _errors, _print_json, _settings
+    from flitch.cli.workspace import in_chosen_workspace
     from flitch.connections.service import ConnectionService
     from flitch.refresh.jobs import JobQueue
 
     out = Console(highlight=False, soft_wrap=True)
     with _errors(as_json), ConnectionService(_settings(None)) as service:
-        wanted = service.get(name).id if name else None
+        wanted = in_chosen_workspace(service).get(name).id if name else None
         found = JobQueue(service.db.db).jobs(wanted, limit=limit)
         if as_json:
             _print_json([j.to_dict() for j in found])
