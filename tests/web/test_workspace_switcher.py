@@ -3,6 +3,7 @@ switch changes what every page and API call of the session sees; in Chromium too
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -99,3 +100,24 @@ def test_a_newcomer_joins_with_an_invitation_link(admin_web: Web) -> None:
     again = late.form("/join", {**form, "name": "dora", "code": invite["code"]})
     assert again.status_code == 400
     assert "dora" not in [u["name"] for u in ada.api("GET", "/api/v1/users").json()]
+
+
+@pytest.mark.browser
+def test_an_owner_invites_from_the_account_page(page: Any, live_server: LiveServer) -> None:
+    ctx = live_server.app.state.flitch
+    ctx.users.add(*ADMIN, Role.ADMIN)
+    ctx.users.add("vic", "viewer password 1", Role.VIEWER)
+    page.goto("/signin")
+    page.get_by_label("Name").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/account")
+    expect(page.get_by_text("You act in default as admin and owner")).to_be_visible()
+    expect(page.get_by_label("Role of vic")).to_have_value("viewer")
+    page.get_by_label("Invite someone as").select_option("admin")
+    page.get_by_role("button", name="Make invitation").click()
+    code = page.locator("[data-new-invite-code]")
+    expect(code).to_have_text(re.compile(r"^inv_"))
+    expect(page.locator("[data-new-invite-link]")).to_contain_text("/join?code=inv_")
+    shot(page, "workspace-invitation")
+    assert ctx.workspaces.is_valid(code.inner_text())

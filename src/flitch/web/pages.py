@@ -144,7 +144,9 @@ def account_page(request: Request, ctx: Ctx) -> Response:
     user = principal_of(request).user
     assert ctx.tokens is not None
     tokens = ctx.tokens.list(user.id)
-    return ctx.renderer.page(request, "account.html", {"tokens": tokens, "iso": iso})
+    members = ctx.workspaces.members(ctx.workspace_id or "") if user.is_admin else []
+    context = {"tokens": tokens, "iso": iso, "members": members}
+    return ctx.renderer.page(request, "account.html", context)
 
 
 @router.get("/users", name="users_page")

@@ -27,6 +27,13 @@ for (const form of document.querySelectorAll("form[data-busy-form]")) {
 
 const successActions = {
   reload: () => window.location.reload(),
+  "show-invite": (result, form) => {
+    const box = form.parentElement.querySelector("[data-new-invite]");
+    box.querySelector("[data-new-invite-code]").textContent = result.code;
+    const link = new URL(result.link, window.location.origin).href;
+    box.querySelector("[data-new-invite-link]").textContent = link;
+    box.hidden = false;
+  },
   "show-token": (result, form) => {
     const box = form.parentElement.querySelector("[data-new-token]");
     box.querySelector("[data-new-token-value]").textContent = result.secret;
