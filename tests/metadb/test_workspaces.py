@@ -110,6 +110,8 @@ def test_members_owners_and_invitations(tmp_path: Path, database_url: str | None
     bea = users.add("bea", "another password", Role.VIEWER, workspace_id=None)
     assert [m.workspace.id for m in store.memberships(ada.id)] == [DEFAULT_WORKSPACE]
     assert store.memberships(bea.id) == []
+    with pytest.raises(InputError, match="not a member"):
+        users.create_token("bea", "a token of nowhere")  # default: bea is not in it
     beta = store.create("Beta", owner_id=bea.id)
     with pytest.raises(MembershipConflict, match="already exists"):
         store.create("BETA")

@@ -299,6 +299,16 @@ class UserStore:
             )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.db.write() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM workspace_members WHERE workspace_id = ? AND user_id = ?",
+                (workspace_id, user.id),
+            ).fetchone():
+                raise InputError(
+                    f"{user.name!r} is not a member of that workspace: a token of theirs there "
+                    "could see nothing.",
+                    "Make the token in a workspace they belong to (--workspace), or invite "
+                    "them first (flitch workspaces invite).",
+                )
             token_id = int(
                 conn.execute(
                     "INSERT INTO web_api_tokens (user_id, label, prefix, token_hash, created_at,"
