@@ -121,3 +121,30 @@ def test_an_owner_invites_from_the_account_page(page: Any, live_server: LiveServ
     expect(page.locator("[data-new-invite-link]")).to_contain_text("/join?code=inv_")
     shot(page, "workspace-invitation")
     assert ctx.workspaces.is_valid(code.inner_text())
+
+
+@pytest.mark.browser
+def test_create_switch_and_delete_a_workspace_from_pages(
+    page: Any, live_server: LiveServer
+) -> None:
+    ctx = live_server.app.state.flitch
+    ctx.users.add(*ADMIN, Role.ADMIN)
+    page.goto("/signin")
+    page.get_by_label("Name").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/account")
+    expect(page.get_by_label("Type default to delete this workspace")).to_have_count(0)
+    page.get_by_label("New workspace").fill("Gamma")
+    page.get_by_role("button", name="Create workspace").click()
+    switcher = page.get_by_role("combobox", name="Workspace", exact=True)
+    expect(switcher).to_be_visible()
+    switcher.select_option(label="Gamma")
+    page.get_by_role("button", name="Switch").click()
+    page.goto("/account")
+    expect(page.get_by_text("You act in Gamma as admin and owner")).to_be_visible()
+    page.get_by_label("Type Gamma to delete this workspace").fill("Gamma")
+    page.get_by_role("button", name="Delete workspace").click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    assert [w.name for w in ctx.workspaces.all()] == ["default"]
+    expect(page.locator("[data-workspace-name]")).to_have_text("default")
