@@ -22,8 +22,9 @@ sum; and the speed-up against the one-worker run of the same invocation (the bas
 scheduler off) answer the dashboard JSON API (``GET /api/v1/connections/{id}/dashboards/
 {name}``, with an API token) to a client keeping ``--concurrency`` requests in flight, spread
 over the connections, two dashboards and the replicas, for ``--seconds`` after a warm-up.
-Printed: loads per second, mean and 95th-percentile time of a load, and the ratio of 2 replicas
-to 1. The client runs on the same machine as the replicas and takes CPU from them.
+Printed: loads per second, mean and 95th-percentile time of a load, the ratio of 2 replicas to
+1, and the requests the emulator received meanwhile (0: every load came from the cache). The
+client runs on the same machine as the replicas and takes CPU from them.
 
     .venv/bin/python bench/bench_cluster.py
     .venv/bin/python bench/bench_cluster.py --connections 8 --workers 1,2 --seconds 5
@@ -231,7 +232,7 @@ async def load_for(
     return len(times) / elapsed, times
 
 
-def bench_dashboards(args: argparse.Namespace, env: dict[str, str], home: Path) -> None:
+def bench_dashboards(args: argparse.Namespace, env: dict[str, str], url: str, home: Path) -> None:
     from argon2 import PasswordHasher
 
     from flitch.web import userdb
@@ -250,7 +251,10 @@ def bench_dashboards(args: argparse.Namespace, env: dict[str, str], home: Path) 
         f"\ndashboard loads over the cache: {len(paths)} (connection, dashboard) pairs, "
         f"{args.concurrency} requests in flight for {args.seconds:g} s"
     )
-    print(f"{'replicas':>8} {'loads/s':>8} {'mean ms':>8} {'p95 ms':>8} {'ratio':>7}")
+    print(
+        f"{'replicas':>8} {'loads/s':>8} {'mean ms':>8} {'p95 ms':>8} {'ratio':>7} "
+        f"{'Stripe requests':>16}"
+    )
     baseline: float | None = None
     for replicas in (1, 2):
         ports = [free_port() for _ in range(replicas)]
@@ -267,17 +271,19 @@ def bench_dashboards(args: argparse.Namespace, env: dict[str, str], home: Path) 
                     )
                 )
         try:
+            httpx.delete(f"{url}/_emulator/requests", timeout=30)
             urls = [f"http://127.0.0.1:{p}" for p in ports]
-            for url, process in zip(urls, processes, strict=True):
-                wait_until_up(url + "/readyz", process, "a replica")
+            for address, process in zip(urls, processes, strict=True):
+                wait_until_up(address + "/readyz", process, "a replica")
             rate, times = asyncio.run(load_for(urls, paths, token, args.concurrency, args.seconds))
         finally:
             stop_all(processes)
+        asked = len(httpx.get(f"{url}/_emulator/requests", timeout=60).json()["data"])
         baseline = baseline if baseline is not None else rate
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
         print(
             f"{replicas:>8} {rate:>8.1f} {statistics.fmean(times) * 1000:>8.0f} "
-            f"{p95 * 1000:>8.0f} {rate / baseline:>6.2f}x"
+            f"{p95 * 1000:>8.0f} {rate / baseline:>6.2f}x {asked:>16}"
         )
 
 
@@ -305,7 +311,7 @@ def main() -> None:
                 "FLITCH_REFRESH_WORKERS": "1",
             }
             bench_refreshes(args, env, url, home)
-            bench_dashboards(args, env, home)
+            bench_dashboards(args, env, url, home)
         finally:
             emulator.send_signal(signal.SIGINT)
             emulator.wait(30)
