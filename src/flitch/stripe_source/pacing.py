@@ -300,6 +300,10 @@ class Pacer:
 
     A request that waits in step 2 is always ready for its endpoint, so the global budget is
     never left unused while some endpoint could have sent.
+
+    With shared buckets (server mode) the request at the head of its endpoint's queue takes its
+    slot before step 1 instead: a shared bucket's turns are booked for every process, and one
+    booked while its request waited for a slot would be lost to all of them.
     """
 
     def __init__(
@@ -377,46 +381,65 @@ class Pacer:
         if not self._shared:
             await self._admit_queued(endpoint, bucket, priority)
             return
-        # A shared bucket's turns are booked for everyone: only a request that holds its
-        # in-flight slot books one, or turns would pass unused while it waited for a slot.
-        await self._slots.acquire()
         queued = self._queued
         queued[endpoint] = queued.get(endpoint, 0) + 1
         try:
             await self._admit_queued(endpoint, bucket, priority)
-        except BaseException:
-            self._slots.release()
-            raise
         finally:
             queued[endpoint] -= 1
 
+    def _demand(self, endpoint: str) -> int:
+        """How many turns of ``endpoint`` a shared bucket may book now: twice the requests
+        that could go at once (the first holds its slot; those behind it need a free one), as
+        more keep coming while slots are free; one while every slot is taken (a turn booked for
+        a request still waiting for a slot would pass unused, lost to every process)."""
+        free = self._slots._value
+        if free <= 0:
+            return 1
+        behind = self._queued.get(endpoint, 1) - 1
+        return 2 * (1 + min(behind, free))
+
     async def _admit_queued(self, endpoint: str, bucket: Bucket, priority: float) -> None:
         async with self._endpoint_queues[endpoint]:
-            await self._until_allowed(bucket, self._queued.get(endpoint, 1))
-            gate = self._global_gate
-            await gate.acquire(priority)
-            holding = True
-            try:
-                while True:
-                    await self._until_allowed(self.global_bucket)
-                    if gate.best_waiting() <= priority:
-                        break
-                    # A more urgent request arrived while we waited: let it go first.
-                    holding = False
-                    gate.release()
-                    await gate.acquire(priority)
-                    holding = True
-                if self._shared:  # its slot is held already; its turn may have passed meanwhile
-                    await self._until_both_allow(bucket, self._queued[endpoint])
-                else:
-                    # Nobody else takes from these buckets while we hold both queues: still
-                    # allowed after waiting for a slot.
-                    await self._slots.acquire()
-                bucket.take()
-                self.global_bucket.take()
-            finally:
-                if holding:
-                    gate.release()
+            if self._shared:
+                # A shared bucket's turns are booked for everyone: the request at the head of
+                # its endpoint's queue takes its in-flight slot first, so that no turn passes
+                # unused while it waits for one.
+                await self._slots.acquire()
+                try:
+                    await self._admit_head(endpoint, bucket, priority)
+                except BaseException:
+                    self._slots.release()
+                    raise
+            else:
+                await self._admit_head(endpoint, bucket, priority)
+
+    async def _admit_head(self, endpoint: str, bucket: Bucket, priority: float) -> None:
+        await self._until_allowed(bucket, self._demand(endpoint) if self._shared else 1)
+        gate = self._global_gate
+        await gate.acquire(priority)
+        holding = True
+        try:
+            while True:
+                await self._until_allowed(self.global_bucket)
+                if gate.best_waiting() <= priority:
+                    break
+                # A more urgent request arrived while we waited: let it go first.
+                holding = False
+                gate.release()
+                await gate.acquire(priority)
+                holding = True
+            if self._shared:  # its slot is held already; its turn may have passed meanwhile
+                await self._until_both_allow(bucket, self._demand(endpoint))
+            else:
+                # Nobody else takes from these buckets while we hold both queues: still
+                # allowed after waiting for a slot.
+                await self._slots.acquire()
+            bucket.take()
+            self.global_bucket.take()
+        finally:
+            if holding:
+                gate.release()
 
     async def _send(self, endpoint: str, send: Callable[[], Awaitable[T]], priority: float) -> T:
         await self._admit(endpoint, priority)

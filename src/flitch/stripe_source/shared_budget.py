@@ -23,10 +23,11 @@ and every process paces itself with *leases* of them:
   a burst nobody booked. Any one-second window thus holds about ``rate × (1 + GRACE)``
   requests of the key at most, and as many of an endpoint at its rate (plus how unevenly the
   requests travel).
-- A lease books turns only for requests that are ready to go: each has its in-flight slot
-  already (the pacer takes the slot first in this mode), and a lease books at most twice as many
-  turns as such requests wait for the endpoint, so turns are not booked for requests still
-  waiting for an answer (with slow answers they would pass unused, lost to every process). Within
+- A lease books turns only for requests ready to go. The request at the head of its endpoint's
+  queue takes its in-flight slot before its turn (the pacer's order in this mode), and the
+  pacer says how many turns may be booked: twice the requests that could go at once while slots
+  are free (more keep coming), one while every slot is taken — a turn booked for a request still
+  waiting for a slot, or for an answer, would pass unused and be lost to every process. Within
   that, leases grow while they are used up (doubling, up to :data:`LEASE_SECONDS` of turns),
   shrink to what was used when turns expired, stop growing while other processes have booked
   more than :data:`LEASE_SECONDS` ahead and halve beyond twice that.
@@ -205,7 +206,7 @@ class EndpointShare:
             elif self._waited < LEASE_SECONDS:
                 self._batch = min(self._most, self._batch * 2)
             self._lease_size = 0
-        turns = max(1, min(self._batch, 2 * demand))  # not far more than are waiting to go
+        turns = max(1, min(self._batch, demand))  # not more than the pacer can send soon
         every, lane_every = 1.0 / self._control.rate, self._lanes / self._key.max_rate
         ledger = self._key.ledger
         try:
