@@ -173,6 +173,15 @@ SETTINGS: tuple[Setting, ...] = (
         "app (set to 1 only behind one): session cookies are then marked Secure over HTTPS.",
     ),
     Setting(
+        "signup",
+        "FLITCH_SIGNUP",
+        bool,
+        False,
+        "1: anyone who can reach the web app may sign up at /signup, which makes their account "
+        "and a workspace of their own (see Workspaces); 0 (default): accounts are made by an "
+        "admin of the instance or by an invitation.",
+    ),
+    Setting(
         "clock_offset",
         "FLITCH_CLOCK_OFFSET",
         float,
@@ -218,6 +227,8 @@ class Settings:
     #: comma-separated; read by :mod:`flitch.web.hosts`
     allowed_hosts: str = ""
     trust_proxy: bool = False
+    #: /signup makes an account and its own workspace (``flitch.web.pages_join``)
+    signup: bool = False
     #: read by ``flitch.clock`` for the whole process (every process started with it agrees)
     clock_offset: float = 0.0
     #: None: a share of the machine's memory (``flitch.store.resources``)

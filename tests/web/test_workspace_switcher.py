@@ -3,12 +3,16 @@ switch changes what every page and API call of the session sees; in Chromium too
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from playwright.sync_api import expect
 
+from flitch.config import Settings
 from flitch.web.users import Role
 from tests.conftest import TEST_KEY
 from tests.web.conftest import ADMIN, LiveServer, Web, shot
@@ -148,3 +152,29 @@ def test_create_switch_and_delete_a_workspace_from_pages(
     expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
     assert [w.name for w in ctx.workspaces.all()] == ["default"]
     expect(page.locator("[data-workspace-name]")).to_have_text("default")
+
+
+def test_sign_up_makes_an_account_with_its_own_workspace_when_allowed(
+    web_settings: Settings, make_app: Callable[..., FastAPI]
+) -> None:
+    closed = Web(make_app())
+    assert closed.page("/signup").status_code == 404
+    app = make_app(dataclasses.replace(web_settings, signup=True))
+    admin = Web(app)
+    assert admin.setup().status_code == 303
+    admin.page("/data")
+    made = admin.api("POST", "/api/v1/connections", {"name": "Admin shop", "key": TEST_KEY})
+    assert made.status_code == 201, made.text
+    newcomer = Web(app)
+    assert newcomer.page("/signup").status_code == 200
+    form = {"name": "erin", "password": "erin's password", "password_again": "erin's password"}
+    taken = newcomer.form("/signup", {**form, "workspace": "default"})
+    assert taken.status_code == 409
+    assert "erin" not in [u.name for u in app.state.flitch.users.list_users()]
+    done = newcomer.form("/signup", {**form, "workspace": "Erin shop"})
+    assert (done.status_code, done.headers["location"]) == (303, "/data")
+    newcomer.page("/data")
+    me = newcomer.api("GET", "/api/v1/me").json()
+    assert me["workspace"]["name"] == "Erin shop"
+    assert (me["workspace"]["owner"], me["instance_admin"]) == (True, False)
+    assert newcomer.api("GET", "/api/v1/connections").json() == []

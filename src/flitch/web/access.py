@@ -35,6 +35,8 @@ ROUTES: dict[str, Access] = {
     # joining a workspace with an invitation code, creating one's account (flitch.web.pages_join)
     "join_page": Access.PUBLIC,
     "join": Access.PUBLIC,
+    "signup_page": Access.PUBLIC,
+    "signup": Access.PUBLIC,
     # health and readiness probes (no data, nothing secret: flitch.web.health)
     "healthz": Access.PUBLIC,
     "readyz": Access.PUBLIC,

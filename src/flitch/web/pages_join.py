@@ -1,10 +1,14 @@
-"""Joining a workspace by invitation without an account yet: ``/join?code=…``.
+"""Joining a workspace by invitation without an account yet (``/join?code=…``), and, when
+``FLITCH_SIGNUP=1``, signing up with a workspace of one's own (``/signup``).
 
 An owner's invitation code (``POST /api/v1/workspace/invitations``) is all a newcomer needs:
 the page asks for the code, a name and a password, creates the account (no role on the
 instance) and spends the code, which makes the account a member of the code's workspace with
 its role. A code that is not valid is refused before anything else is looked at or hashed.
 Someone already signed in joins with ``POST /api/v1/workspaces/join`` instead.
+
+Sign-up is off unless the setting says so (then ``/signup`` answers 404, as for a page that
+does not exist): it makes the account (no role on the instance) and a new workspace it owns.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
-from flitch.errors import FlitchError, InputError
+from flitch.errors import FlitchError, InputError, NotFound
 from flitch.web.context import WebContext, context_of
 from flitch.web.errors import status_for
 from flitch.web.pages import _signed_in
 from flitch.web.users import Role
+from flitch.workspaces.model import check_name
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[WebContext, Depends(context_of)]
@@ -60,4 +65,49 @@ def join(
         return ctx.renderer.page(request, "join.html", context, status_for(error))
     secret, _ = ctx.sessions.create(user)
     ctx.sessions.switch(secret, joined.workspace.id)
+    return _signed_in(request, secret, "/data")
+
+
+def _signup_open(ctx: WebContext) -> None:
+    if not ctx.settings.signup:
+        raise NotFound(
+            "There is nothing at this address.",
+            "Ask an admin of this Flitch for an account, or an owner of a workspace for an "
+            "invitation.",
+        )
+
+
+@router.get("/signup", name="signup_page")
+def signup_page(request: Request, ctx: Ctx) -> Response:
+    _signup_open(ctx)
+    return ctx.renderer.page(request, "signup.html", {"name": "", "workspace": ""})
+
+
+@router.post("/signup", name="signup")
+def signup(
+    request: Request,
+    ctx: Ctx,
+    name: Annotated[str, Form(max_length=200)] = "",
+    workspace: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
+    password_again: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    _signup_open(ctx)
+    try:
+        if password != password_again:
+            raise InputError(
+                "The two passwords are not the same.", "Type the same password in both fields."
+            )
+        check_name(workspace)
+        user = ctx.users.add(name, password, Role.VIEWER, workspace_id=None)
+        try:
+            made = ctx.workspaces.create(workspace, owner_id=user.id)
+        except FlitchError:  # the workspace's name was taken meanwhile: no account without one
+            ctx.users.delete(user.name)
+            raise
+    except FlitchError as error:
+        context = {"name": name, "workspace": workspace, "error": error}
+        return ctx.renderer.page(request, "signup.html", context, status_for(error))
+    secret, _ = ctx.sessions.create(user)
+    ctx.sessions.switch(secret, made.id)
     return _signed_in(request, secret, "/data")
