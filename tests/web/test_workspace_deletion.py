@@ -31,9 +31,7 @@ def rows_text(web: Web) -> str:
     with db.read() as tx:
         tables = [*TABLES, "refresh_jobs"]
         return "\n".join(
-            repr(tuple(row))
-            for t in tables
-            for row in tx.execute(f"SELECT * FROM {t}")
+            repr(tuple(row)) for t in tables for row in tx.execute(f"SELECT * FROM {t}")
         )
 
 
