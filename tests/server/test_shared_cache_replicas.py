@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from flitch import clock as clocks
 from flitch.connections.service import ConnectionService
 from tests.conftest import TEST_KEY
 from tests.server.support import Install
@@ -131,3 +132,67 @@ def test_web_replicas_follow_a_new_version_and_let_the_old_one_go(
     finally:
         for service in services:
             service.close()
+
+
+_HOLDER = """
+import sys, time
+from flitch.config import Settings
+from flitch.connections.service import ConnectionService
+service = ConnectionService(Settings.from_env())
+reader = service.store(sys.argv[1]).reader(follow=False)
+print(reader.query("SELECT count(*) FROM charges").rows[0][0], flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_reader_killed_with_kill_9_holds_its_version_until_its_lease_ends(
+    make_pg_install: Callable[..., Install],
+    tmp_path: Path,
+    pin_clock: Callable[[float], clocks.Clock],
+) -> None:
+    """A replica's process that dies holding version 1 (kill -9: nothing given back) keeps it
+    from removal until its lease's expiry on the Flitch clock, and not after."""
+    import asyncio
+
+    from flitch.refresh.runner import Refresher
+
+    install = make_pg_install(customers=10)
+    shared = tmp_path / "shared-cache"
+    settings = replace(install.settings, cache_url=f"file://{shared}", secret_key=SECRET)
+    with ConnectionService(settings) as service:
+        conn = service.create("Shop", TEST_KEY, objects="customers,charges").connection
+        assert conn is not None
+        assert flitch(install, settings.home, shared, "refresh", "Shop").returncode == 0
+        # the writer's clock stands still from here: only the lease's expiry decides
+        clock = pin_clock(clocks.now())
+        env = install.env(
+            FLITCH_HOME=str(tmp_path / "replica"),
+            FLITCH_CACHE_URL=f"file://{shared}",
+            FLITCH_SECRET_KEY=SECRET,
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, conn.id], env=env, stdout=subprocess.PIPE
+        )
+        try:
+            assert holder.stdout is not None
+            assert int(holder.stdout.readline()) > 0  # it has version 1 open, leased
+        finally:
+            holder.kill()
+            holder.wait(30)
+        [(version, expires)] = service.db.db.query(
+            "SELECT version, expires_at FROM cache_readers WHERE cache = ?", (conn.id,)
+        )
+        assert version == 1
+        # version 2, published in this process: its pruning reads the pinned clock
+        assert asyncio.run(Refresher(service).run("Shop", full=True)).ok
+        folder = service.cache_dir(conn.id)
+
+        def files() -> list[str]:
+            return sorted(p.name for p in folder.glob("v-*.duckdb"))
+
+        clock.set(float(expires) - 1)
+        service.store(conn.id).published.prune()
+        assert files() == ["v-1.duckdb", "v-2.duckdb"]
+        clock.set(float(expires) + 1)
+        service.store(conn.id).published.prune()
+        assert files() == ["v-2.duckdb"]
