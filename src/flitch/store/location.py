@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from flitch.errors import InputError
+
 #: The cache folder's name under ``FLITCH_HOME`` (the default location).
 CACHE_DIR = "cache"
 
 
-class CacheLocationError(ValueError):
+class CacheLocationError(InputError):
     """``FLITCH_CACHE_URL`` names a place Flitch cannot keep caches in."""
 
 
@@ -44,26 +46,27 @@ def _folder(url: str) -> Path:
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise CacheLocationError(
-                f"FLITCH_CACHE_URL={url!r} names a file on another host ({parsed.netloc}): "
-                "mount the shared folder on this machine and write file:///PATH to it."
+                f"FLITCH_CACHE_URL={url!r} names a file on another host ({parsed.netloc}).",
+                "Mount the shared folder on this machine and write file:///PATH to it.",
             )
         path = Path(unquote(parsed.path))
     elif scheme in ("s3", "gs", "gcs", "az", "abfss", "http", "https"):
         raise CacheLocationError(
-            f"FLITCH_CACHE_URL={url!r}: caches cannot live in object storage ({scheme}://) "
-            "yet. Use a folder every process mounts (NFS and the like): file:///PATH."
+            f"FLITCH_CACHE_URL={url!r}: caches cannot live in object storage ({scheme}://) yet.",
+            "Use a folder every process mounts (NFS and the like): file:///PATH.",
         )
     elif scheme and len(scheme) > 1:
         raise CacheLocationError(
-            f"FLITCH_CACHE_URL={url!r} is neither file:///PATH nor a path: write the folder "
-            "that holds the caches, e.g. file:///srv/flitch-cache."
+            f"FLITCH_CACHE_URL={url!r} is neither file:///PATH nor a path.",
+            "Write the folder that holds the caches, e.g. file:///srv/flitch-cache.",
         )
     else:
         path = Path(url)
     path = path.expanduser()
     if not path.is_absolute():
         raise CacheLocationError(
-            f"FLITCH_CACHE_URL={url!r} is a relative path: write the whole path "
-            "(every process must find the same folder), e.g. file:///srv/flitch-cache."
+            f"FLITCH_CACHE_URL={url!r} is a relative path.",
+            "Write the whole path (every process must find the same folder), "
+            "e.g. file:///srv/flitch-cache.",
         )
     return path
