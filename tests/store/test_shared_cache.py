@@ -241,3 +241,38 @@ def test_flitch_cache_url_names_a_folder(tmp_path: Path) -> None:
     with ConnectionService(settings) as service:
         assert service.cache_dir(CONN) == Path("/srv/c") / CONN
         assert isinstance(service.store(CONN).published, Versioned)
+
+
+def test_a_lease_is_recorded_whenever_a_thread_of_the_process_holds_it(
+    replicas: Callable[[], ConnectionService],
+) -> None:
+    """Threads of one process holding and giving back one version at once: while any of them
+    holds it the lease row is there, and once the last lets go it is not."""
+    import threading
+
+    service = replicas()
+    fill(service.store(CONN, batch_rows=200), 10)
+    book = service.versions
+    unleased: list[int] = []
+
+    def leases() -> int:
+        rows = service.db.db.query(
+            "SELECT count(*) FROM cache_readers WHERE cache = ? AND holder = ?",
+            (CONN, book.holder),
+        )
+        return int(rows[0][0])
+
+    def reader() -> None:
+        for _ in range(25):
+            book.hold(CONN, 1)
+            if leases() != 1:
+                unleased.append(1)
+            book.let_go(CONN, 1)
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert unleased == []
+    assert leases() == 0

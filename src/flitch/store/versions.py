@@ -54,7 +54,7 @@ class VersionBook:
         self.lease_seconds = lease_seconds
         #: names this process's leases (unique across machines and restarts)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         #: (cache, version) -> how many snapshots of this process hold it
         self._held: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
@@ -108,44 +108,37 @@ class VersionBook:
 
     # -- readers' leases -----------------------------------------------------------------------
     def hold(self, cache: str, version: int) -> None:
-        """Lease ``version`` for this process (counted: each ``hold`` wants a ``let_go``)."""
+        """Lease ``version`` for this process (counted: each ``hold`` wants a ``let_go``). The
+        first hold records the lease before it returns, also for a thread that holds the same
+        version meanwhile (the count and the row change together, under one lock)."""
+        key = (cache, version)
         with self._lock:
-            count = self._held.get((cache, version), 0)
-            self._held[(cache, version)] = count + 1
-        if count:
-            return
-        try:
-            with self.db.write() as tx:
-                tx.execute(
-                    "INSERT INTO cache_readers (cache, version, holder, expires_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (cache, version, holder)"
-                    " DO UPDATE SET expires_at = excluded.expires_at",
-                    (cache, version, self.holder, clocks.now() + self.lease_seconds),
-                )
-        except BaseException:
-            self._drop(cache, version)
-            raise
+            count = self._held.get(key, 0)
+            if not count:
+                with self.db.write() as tx:
+                    tx.execute(
+                        "INSERT INTO cache_readers (cache, version, holder, expires_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (cache, version, holder)"
+                        " DO UPDATE SET expires_at = excluded.expires_at",
+                        (cache, version, self.holder, clocks.now() + self.lease_seconds),
+                    )
+            self._held[key] = count + 1
         self._start_renewing()
 
     def let_go(self, cache: str, version: int) -> None:
         """End one ``hold``; the last one removes the lease."""
-        if not self._drop(cache, version):
-            return
-        with self.db.write() as tx:
-            tx.execute(
-                "DELETE FROM cache_readers WHERE cache = ? AND version = ? AND holder = ?",
-                (cache, version, self.holder),
-            )
-
-    def _drop(self, cache: str, version: int) -> bool:
-        """Count one hold less; True when none is left."""
+        key = (cache, version)
         with self._lock:
-            count = self._held.get((cache, version), 0) - 1
+            count = self._held.get(key, 0) - 1
             if count > 0:
-                self._held[(cache, version)] = count
-                return False
-            self._held.pop((cache, version), None)
-            return True
+                self._held[key] = count
+                return
+            self._held.pop(key, None)
+            with self.db.write() as tx:
+                tx.execute(
+                    "DELETE FROM cache_readers WHERE cache = ? AND version = ? AND holder = ?",
+                    (cache, version, self.holder),
+                )
 
     def renew(self) -> None:
         """Push back the expiry of every lease this process holds."""
