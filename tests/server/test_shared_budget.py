@@ -5,8 +5,8 @@ Real parts: the metadata and the key's budget in PostgreSQL, the emulator with S
 limits (25/s for the key and per endpoint, 429 beyond) and 100 ms of latency, a ``flitch
 worker`` process running a full refresh, and two ``flitch dashboard --live`` processes (what a
 replica does for a live page). The emulator's request log is the judge: no second holds more
-requests than one process alone lets through (the rate, its 0.1 s burst and two), none is
-refused, and every process ends well.
+requests than one process alone lets through (29 of a 25/s key), none is refused, and every
+process ends well.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.server.support import Install, stop, wait_for
 from tests.stripe_source.cluster_load import busiest_windows
 
 RATE = 25
-ALLOWED = RATE + max(1, int(RATE * 0.1)) + 2
+ALLOWED = 29  # the most one process alone was seen to let into a second of a 25/s key
 
 
 def test_a_refresh_and_two_live_dashboards_share_the_keys_limits(
