@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -18,6 +18,9 @@ import typer
 from flitch.cli.app import app
 from flitch.config import Settings
 from flitch.errors import FlitchError
+
+if TYPE_CHECKING:
+    from flitch.metadb.health import Health
 
 db_app = typer.Typer(
     help="The metadata database: SQLite in FLITCH_HOME, or PostgreSQL (FLITCH_DATABASE_URL).",
@@ -101,10 +104,31 @@ def check_command(as_json: JsonOption = False) -> None:
             if health.round_trip_ms is not None:
                 typer.echo(f"Round trip: {health.round_trip_ms:.1f} ms")
             typer.echo(f"Schema: {health.state} ({_versions(health.versions or health.latest)})")
+            _echo_replication(health)
         if health.fix:
             typer.echo(health.fix, err=not health.reachable)
     if not health.ok:
         raise typer.Exit(1)
+
+
+def _echo_replication(health: Health) -> None:
+    """A standby's lag behind its primary, or a primary's standbys (PostgreSQL only)."""
+    if health.role == "standby":
+        lag = (
+            "nothing replayed yet"
+            if health.replay_lag_s is None
+            else (f"last replayed transaction {health.replay_lag_s:.1f} s old")
+        )
+        state = "caught up" if health.caught_up else "replaying"
+        typer.echo(f"Replication: standby, {state}, {lag}")
+    elif health.role == "primary":
+        if not health.standbys:
+            typer.echo("Replication: primary, no standby streaming from it")
+        for standby in health.standbys:
+            seconds = standby["replay_lag_s"]
+            behind = "in step" if seconds is None else f"{seconds} s behind"
+            name = standby["name"] or standby["address"]
+            typer.echo(f"Replication: standby {name} {standby['state']}, {behind}")
 
 
 @app.command("migrate-to-postgres")

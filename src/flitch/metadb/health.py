@@ -1,6 +1,7 @@
 """What ``flitch db check`` reports: can the database be reached, how fast, which engine and
-version, and is its schema the one this Flitch writes. It changes nothing (a SQLite file that
-does not exist yet is reported so, not created)."""
+version, is its schema the one this Flitch writes, and, on PostgreSQL, replication: a standby
+says how far behind its primary it is, a primary lists its standbys with their lag. It changes
+nothing (a SQLite file that does not exist yet is reported so, not created)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from flitch.metadb import dialect
-from flitch.metadb.database import DatabaseError
+from flitch.metadb.database import Database, DatabaseError
 from flitch.metadb.errors import MetadataError
 from flitch.metadb.target import Target, connect, unreachable
 from flitch.metadb.upgrade import latest, versions
@@ -32,6 +33,14 @@ class Health:
     latest: dict[str, int] = field(default_factory=dict)
     error: str = ""
     fix: str = ""
+    #: PostgreSQL: ``primary`` or ``standby`` (empty on SQLite)
+    role: str = ""
+    #: on a standby, seconds since the last transaction it replayed was committed on the
+    #: primary (None: none replayed yet), and whether it has replayed all it received
+    replay_lag_s: float | None = None
+    caught_up: bool | None = None
+    #: on a primary, each standby streaming from it: name, address, state, replay lag (s)
+    standbys: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -50,6 +59,10 @@ class Health:
             "latest": self.latest,
             "error": self.error,
             "fix": self.fix,
+            "role": self.role,
+            "replay_lag_s": self.replay_lag_s,
+            "caught_up": self.caught_up,
+            "standbys": self.standbys,
         }
 
 
@@ -80,6 +93,7 @@ def check(target: Target) -> Health:
             else str(db.query("SHOW server_version")[0][0])
         )
         found = versions(db)
+        replication = _replication(db) if db.engine == dialect.POSTGRES else Replication()
     except DatabaseError as exc:
         failed = unreachable(target, exc)
         return Health(target.engine, target.where, False, error=failed.message, fix=failed.fix)
@@ -104,7 +118,41 @@ def check(target: Target) -> Health:
         versions=found,
         latest=want,
         fix=fix,
+        role=replication.role,
+        replay_lag_s=replication.replay_lag_s,
+        caught_up=replication.caught_up,
+        standbys=replication.standbys,
     )
+
+
+@dataclass(frozen=True)
+class Replication:
+    role: str = ""
+    replay_lag_s: float | None = None
+    caught_up: bool | None = None
+    standbys: list[dict[str, object]] = field(default_factory=list)
+
+
+def _replication(db: Database) -> Replication:
+    """Where this PostgreSQL server stands in replication (readable by any user)."""
+    if db.query("SELECT pg_is_in_recovery()")[0][0]:
+        row = db.query(
+            "SELECT EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))::float8, "
+            "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+        )[0]
+        return Replication("standby", _seconds(row[0]), bool(row[1]))
+    rows = db.query(
+        "SELECT application_name, COALESCE(client_addr::text, 'local'), state, "
+        "EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication ORDER BY 1, 2"
+    )
+    standbys: list[dict[str, object]] = [
+        {"name": r[0], "address": r[1], "state": r[2], "replay_lag_s": _seconds(r[3])} for r in rows
+    ]
+    return Replication("primary", standbys=standbys)
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else round(float(str(value)), 3)
 
 
 def _sqlite_version() -> str:
