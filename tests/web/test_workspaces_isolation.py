@@ -251,3 +251,8 @@ def test_the_instance_admin_sees_usage_never_data(
     for marker in a.markers():
         assert marker not in usage.text
     assert bea.api("GET", "/api/v1/workspaces/usage").status_code == 403
+    page = ada.page("/users")
+    assert "data-workspace-usage" in page.text
+    assert "<td>Beta</td>" in page.text
+    for marker in a.markers():
+        assert marker not in page.text

@@ -151,5 +151,10 @@ def account_page(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/users", name="users_page")
 def users_page(request: Request, ctx: Ctx) -> Response:
-    context = {"users": ctx.users.list_users(), "token_counts": ctx.users.token_counts()}
+    context = {
+        "users": ctx.users.list_users(),
+        "token_counts": ctx.users.token_counts(),
+        "usage": ctx.workspaces.usage(),
+        "iso": iso,
+    }
     return ctx.renderer.page(request, "users.html", context)
