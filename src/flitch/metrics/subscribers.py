@@ -268,12 +268,20 @@ runs AS (
   SELECT customer, currency, began, ended FROM {SUBSCRIBER_RUNS.table}
   WHERE (SELECT runs FROM exact) AND began < $end AND ended >= {SINCE}
 ),
+-- the tally from the earliest window's start on, with the last entry before it (every instant
+-- looked up is after it): the lookups below then sort a few weeks of it, not all of it
+tally_near AS MATERIALIZED (
+  SELECT currency, moment, active FROM {SUBSCRIBER_TALLY.table}
+  WHERE (SELECT runs FROM exact) AND moment > {SINCE} AND moment <= $end
+  UNION ALL
+  SELECT currency, max(moment), arg_max(active, moment) FROM {SUBSCRIBER_TALLY.table}
+  WHERE (SELECT runs FROM exact) AND moment <= {SINCE} GROUP BY currency
+),
 -- subscribers at each window's start: the tally after the last run began or ended by then
 tally_at AS (
   SELECT w.name, k.currency, t.active
   FROM {_STARTS} AS w(name, lo) CROSS JOIN currencies k
-  ASOF JOIN {SUBSCRIBER_TALLY.table} t ON t.currency = k.currency AND t.moment <= w.lo
-  WHERE (SELECT runs FROM exact)
+  ASOF JOIN tally_near t ON t.currency = k.currency AND t.moment <= w.lo
 ),
 run_counts AS ({_run_counts()}),
 movers AS (
@@ -317,8 +325,7 @@ tally AS (
     sum(step) OVER (PARTITION BY currency ORDER BY moment ROWS UNBOUNDED PRECEDING) AS active
   FROM (SELECT m.currency, m.at AS moment, sum(m.step) AS step FROM marks m GROUP BY ALL)
   UNION ALL
-  SELECT currency, moment, active FROM {SUBSCRIBER_TALLY.table}
-  WHERE (SELECT runs FROM exact) AND $grain IS NOT NULL
+  SELECT currency, moment, active FROM tally_near WHERE $grain IS NOT NULL
 ),
 window_active AS (
   -- at each window's start: the tally after the last mark at or before it
