@@ -209,7 +209,7 @@ class Settings:
     secret_key: str | None = None
     #: None: SQLite in ``home`` (``flitch.metadb.target``)
     database_url: str | None = None
-    #: None: ``home/cache``, one file per cache (``flitch.store.location``)
+    #: None: ``home/cache``, one file per cache (``flitch.cache_location``)
     cache_url: str | None = None
     #: queue refreshes for ``flitch worker`` (:mod:`flitch.refresh.jobs`) instead of running them
     refresh_workers: bool = False

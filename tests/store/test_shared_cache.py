@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from flitch import clock as clocks
+from flitch.cache_location import CacheLocation, CacheLocationError
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.store import DuckDBStore
-from flitch.store.location import CacheLocation, CacheLocationError
 from flitch.store.publishing import InPlace, PublishConflict, Versioned
 from flitch.store.versions import VersionBook
 from tests.store import factories

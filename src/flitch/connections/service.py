@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flitch import catalog
 from flitch import clock as clocks
+from flitch.cache_location import CacheLocation
 from flitch.config import Settings
 from flitch.connections.connection_table import ConnectionRow, ConnectionTable
 from flitch.connections.crypto import MasterKey, MasterKeyMismatch, load_master_key, mismatch
@@ -44,7 +45,6 @@ from flitch.errors import AuthenticationFailed, InputError, StripeUnavailable
 from flitch.keys import RestrictedKey, parse_key
 from flitch.metadb import IntegrityError
 from flitch.metadb.schema import DEFAULT_WORKSPACE
-from flitch.store.location import CacheLocation
 
 if TYPE_CHECKING:
     # The probe brings the Stripe SDK: imported when a key is tested, so listing or changing

@@ -5,6 +5,9 @@ Unset, caches stay where single-machine installs have them: ``FLITCH_HOME/cache`
 or a plain path (a folder the processes share: a local disk, NFS and the like), each refresh
 publishes an immutable ``v-<n>.duckdb`` in the connection's folder there, and the metadata
 database records which version is current (:mod:`flitch.store.versions`).
+
+It lives outside :mod:`flitch.store` so that commands which only read the metadata (listing
+connections) do not load DuckDB with the store package.
 """
 
 from __future__ import annotations
