@@ -135,7 +135,10 @@ def test_connect_stripe_from_the_data_page(page: Any, live_server: LiveServer) -
     shot(page, "connection")
 
     page.get_by_label("Refresh schedule").select_option("1h")
-    page.get_by_role("button", name="Save refresh").click()
+    # saving reloads the page once the setting is saved and the first refresh started: wait
+    # for that reload, or a click on the next link races it (and the reload wins)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save refresh").click()
     expect(page.get_by_label("Refresh schedule")).to_have_value("1h")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Data").click()
