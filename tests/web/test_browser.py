@@ -7,6 +7,7 @@ page visited is saved as a screenshot in ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -146,6 +147,31 @@ def test_connect_stripe_from_the_data_page(page: Any, live_server: LiveServer) -
     expect(page.get_by_role("cell", name="Every 1h")).to_be_visible()
     shot(page, "data-list")
     assert TEST_KEY not in page.content()
+
+    # a link followed while a save is still on its way is not undone by the page's reload: the
+    # Data page is made slow to answer, so the save ends (and would reload) while it loads
+    page.get_by_role("link", name="Main account").click()
+
+    def slow(route: Any) -> None:
+        time.sleep(1.5)
+        route.continue_()
+
+    page.route(re.compile(r".*/data$"), slow)
+    # and the save itself takes a moment, so the link is followed before it ends
+    page.evaluate(
+        """() => {
+          const send = window.fetch;
+          window.fetch = (url, init) => init && init.method === "PATCH"
+            ? new Promise((done) => setTimeout(done, 300)).then(() => send(url, init))
+            : send(url, init);
+        }"""
+    )
+    page.get_by_label("Refresh schedule").select_option("6h")
+    page.get_by_role("button", name="Save refresh").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Data").click()
+    expect(page).to_have_url(re.compile(r"/data$"))
+    expect(page.get_by_role("link", name="Main account")).to_be_visible()
+    page.unroute(re.compile(r".*/data$"))
 
     page.get_by_role("link", name="Main account").click()
     page.get_by_role("button", name="Delete").click()

@@ -2,7 +2,7 @@
 // the objects it reads, tested with the saved key before they are saved. The rest of the page
 // (update key, test, delete) is handled by app.js.
 
-import { api, busy, clearError, el, formatNumber, problemAlert, showError, timeElement, toast } from "./lib.js";
+import { api, busy, clearError, el, formatNumber, problemAlert, reloadPage, showError, timeElement, toast } from "./lib.js";
 import { markObjects, renderProbe } from "./probe.js";
 
 const root = document.querySelector("[data-connection-page]");
@@ -147,7 +147,7 @@ async function saveRefresh(form, id) {
         if (error.status !== 409) throw error;
       }
     }
-    window.location.reload();
+    reloadPage();
   } catch (error) {
     showError(region, error);
     busy(button, false);
@@ -231,7 +231,7 @@ if (objectsForm) {
     try {
       const saved = await api("PATCH", `/api/v1/connections/${encodeURIComponent(id)}`, { objects: picked });
       if (saved.probe) markObjects(objectsForm, saved.probe);
-      window.location.reload();
+      reloadPage();
     } catch (error) {
       status.textContent = "";
       showError(saveError, error);

@@ -166,3 +166,19 @@ export function problemAlert(problem) {
 export function formatNumber(value) {
   return typeof value === "number" ? value.toLocaleString() : String(value ?? "—");
 }
+
+// Set while the page is being left (a link followed): a reload asked for after that would
+// cancel the navigation the user started. Cleared if the page is still here a moment later
+// (a link that only downloaded a file).
+let leaving = false;
+window.addEventListener("beforeunload", () => {
+  leaving = true;
+  window.setTimeout(() => {
+    leaving = false;
+  }, 3000);
+});
+
+// Reload the page to show what an action changed, unless the user has already moved on.
+export function reloadPage() {
+  if (!leaving) window.location.reload();
+}
