@@ -28,16 +28,25 @@ PAID = (
 )
 
 
+def steady(total: str) -> str:
+    """A float sum (SQL) to the millionth of a unit before it is rounded or divided: a sum of
+    MRR (monthly amounts of yearly prices and the like) adds its terms in whatever order
+    DuckDB's threads meet them, so an amount ending in .5 could round up on one run and down on
+    the next; to six decimals it is the same every time."""
+    return f"round({total}, 6)"
+
+
 def mrr_columns(part: str, source: str, where: str) -> str:
     """The MRR family's columns per currency over the priced subscriptions of ``source`` that
     match ``where``, as rows of ``part`` (no churn columns)."""
     return f"""SELECT '{part}' AS part, NULL::TIMESTAMPTZ AS bucket, currency AS key,
-  round(sum(mrr) FILTER (WHERE mrr > 0)) AS mrr,
-  round(12 * sum(mrr) FILTER (WHERE mrr > 0)) AS arr,
+  round({steady("sum(mrr) FILTER (WHERE mrr > 0)")}) AS mrr,
+  round(12 * {steady("sum(mrr) FILTER (WHERE mrr > 0)")}) AS arr,
   nullif(count(DISTINCT customer) FILTER (WHERE mrr > 0), 0) AS active_subscribers,
-  round(sum(mrr) FILTER (WHERE mrr > 0) / count(DISTINCT customer) FILTER (WHERE mrr > 0))
-    AS arpu,
-  round(sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)) AS mrr_coupon_discount,
+  round({steady("sum(mrr) FILTER (WHERE mrr > 0)")}
+    / count(DISTINCT customer) FILTER (WHERE mrr > 0)) AS arpu,
+  round({steady("sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)")})
+    AS mrr_coupon_discount,
   NULL AS subscriber_churn_rate, NULL AS churned_subscribers, NULL AS new_subscribers,
   NULL AS subscriber_churn_rate_30d, NULL AS subscriber_ltv
 FROM {source} WHERE {where} GROUP BY currency"""  # noqa: S608

@@ -31,7 +31,7 @@ What a period's counts see is what was known by its end: subscriptions created b
 from __future__ import annotations
 
 from flitch.metrics.derived import MRR_NOW, MRR_SUBSCRIPTIONS, SUBSCRIBER_RUNS, SUBSCRIBER_TALLY
-from flitch.metrics.derived_subscribers import PAID, mrr_columns
+from flitch.metrics.derived_subscribers import PAID, mrr_columns, steady
 from flitch.metrics.model import Family
 
 #: Days of Stripe's rolling churn window.
@@ -205,8 +205,8 @@ _PREVIOUS_FROM_RUNS = f"""
 SELECT 'previous', NULL::TIMESTAMPTZ, p.currency, round(p.mrr), round(12 * p.mrr),
   nullif(a.n, 0), round(p.mrr / a.n), round(p.coupons), NULL, NULL, NULL, NULL, NULL
 FROM (
-  SELECT currency, sum(mrr) FILTER (WHERE mrr > 0) AS mrr,
-    sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0) AS coupons
+  SELECT currency, {steady("sum(mrr) FILTER (WHERE mrr > 0)")} AS mrr,
+    {steady("sum(gross_mrr - mrr) FILTER (WHERE len(forever_coupons) > 0)")} AS coupons
   FROM {MRR_SUBSCRIPTIONS.table}
   WHERE (SELECT runs FROM exact) AND status NOT IN ('incomplete', 'incomplete_expired')
     AND {_AT_START}
