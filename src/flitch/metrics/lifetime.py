@@ -116,10 +116,14 @@ ASP = Metric(
 
 
 # -- trials --------------------------------------------------------------------------------------
-_TRIALS = """
+#: When a trial ended: at its end, or when the subscription was canceled during it.
+_OVER = "CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END"
+#: The subscriptions whose trial ended in the period (what a conversion rate counts).
+_ENDED_IN_PERIOD = f"trial_end IS NOT NULL AND {_OVER} >= $start AND {_OVER} < $end"
+
+_TRIALS = f"""
 WITH trials AS (
-  SELECT id, currency, trial_start, trial_end,
-    CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END AS over_at
+  SELECT id, currency, trial_start, trial_end, {_OVER} AS over_at
   FROM subscriptions
   WHERE trial_end IS NOT NULL AND created < $end
 ),
@@ -137,24 +141,25 @@ first_after AS (
 outcome AS (
   SELECT t.currency, COALESCE(f.status = 'paid' AND f.total > 0, false) AS converted
   FROM ended t LEFT JOIN first_after f ON f.subscription = t.id
-)"""
+)"""  # noqa: S608
 
 
 #: Trial conversion over the period and over the period before, in one statement: each part
 #: sees what was known by its end (trials created, and first invoices made, before it).
 _CONVERSION_SQL = f"""
-WITH ended AS (
-  SELECT id, currency, trial_end, over_at,
+WITH trials AS (
+  SELECT id, currency, created, trial_end, over_at,
     CASE WHEN over_at >= $start THEN 'period' ELSE 'previous' END AS part,
     CASE WHEN over_at >= $start THEN $end::TIMESTAMPTZ ELSE $start::TIMESTAMPTZ END AS part_end
   FROM (
-    SELECT id, currency, created, trial_end,
-      CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END AS over_at
+    SELECT id, currency, created, trial_end, {_OVER} AS over_at
     FROM subscriptions
     WHERE trial_end IS NOT NULL AND created < $end
   )
-  WHERE over_at >= {_BEFORE} AND over_at < $end AND over_at <= now()
-    AND created < CASE WHEN over_at >= $start THEN $end::TIMESTAMPTZ ELSE $start::TIMESTAMPTZ END
+),
+ended AS (
+  SELECT id, currency, trial_end, over_at, part, part_end FROM trials
+  WHERE over_at >= {_BEFORE} AND over_at < $end AND over_at <= now() AND created < part_end
 ),
 first_after AS (
   SELECT i.subscription, i.status, i.total
@@ -189,11 +194,7 @@ TRIAL_CONVERSION_RATE = Metric(
     sql=from_family(TRIALS_FAMILY, "trial_conversion_rate"),
     family=TRIALS_FAMILY,
     drill_dataset="subscriptions",
-    drill_where=(
-        "trial_end IS NOT NULL AND CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end "
-        "END >= $start AND CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END "
-        "< $end"
-    ),
+    drill_where=_ENDED_IN_PERIOD,
 )
 
 #: The funnel's steps, in order.
@@ -238,11 +239,9 @@ def _funnel_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _funnel_drill(row: Mapping[str, Any]) -> tuple[str, str]:
-    over = "CASE WHEN ended_at < trial_end THEN ended_at ELSE trial_end END"
-    cond = {
-        "started": "trial_start IS NOT NULL AND " + period("trial_start"),
-        "ended": f"trial_end IS NOT NULL AND {over} >= $start AND {over} < $end",
-    }.get(str(row.get("step")), f"trial_end IS NOT NULL AND {over} >= $start AND {over} < $end")
+    cond = {"started": "trial_start IS NOT NULL AND " + period("trial_start")}.get(
+        str(row.get("step")), _ENDED_IN_PERIOD
+    )
     if row.get("currency"):
         cond += f" AND currency = {sql_text(str(row['currency']))}"
     return "subscriptions", cond
