@@ -8,7 +8,7 @@
 - ``live_server``: the app served by uvicorn on 127.0.0.1 on a free port, in a thread.
 - ``browser`` (session): one headless Chromium (``/usr/bin/chromium``) for all browser tests;
   ``page``: a fresh context and page per test. ``shot(page, name)`` saves a screenshot into
-  ``artifacts/screenshots/``.
+  ``artifacts/screenshots/`` (ignored by git).
 """
 
 from __future__ import annotations

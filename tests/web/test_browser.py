@@ -1,7 +1,7 @@
 """The web app in a real Chromium, served by uvicorn on 127.0.0.1.
 
 Elements are found by their accessible names, as a person (or a screen reader) finds them. Each
-page visited is saved as a screenshot in ``artifacts/screenshots/``.
+page visited is saved as a screenshot in ``artifacts/screenshots/`` (ignored by git).
 """
 
 from __future__ import annotations
