@@ -33,6 +33,14 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def require_same_passwords(password: str, password_again: str) -> None:
+    """A form that makes an account asks for its password twice: the two must match."""
+    if password != password_again:
+        raise InputError(
+            "The two passwords are not the same.", "Type the same password in both fields."
+        )
+
+
 def _signed_in(request: Request, session_secret: str, target: str) -> Response:
     response = RedirectResponse(target, status_code=303)
     secure = bool(request.scope.get("state", {}).get("secure"))
@@ -94,10 +102,7 @@ def setup(
         # The code first: without it, nothing else about the form is worth saying.
         if not setup_codes.matches(ctx.users.db, setup_code):
             raise setup_codes.SetupCodeRefused()
-        if password != password_again:
-            raise InputError(
-                "The two passwords are not the same.", "Type the same password in both fields."
-            )
+        require_same_passwords(password, password_again)
         user = ctx.users.add(name, password, Role.ADMIN, only_if_none=True, code=setup_code)
     except Conflict:
         return RedirectResponse("/signin", status_code=303)

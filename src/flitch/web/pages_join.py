@@ -13,6 +13,7 @@ does not exist): it makes the account (no role on the instance) and a new worksp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,8 +22,8 @@ from starlette.responses import Response
 from flitch.errors import FlitchError, InputError, NotFound
 from flitch.web.context import WebContext, context_of
 from flitch.web.errors import status_for
-from flitch.web.pages import _signed_in
-from flitch.web.users import Role
+from flitch.web.pages import _signed_in, require_same_passwords
+from flitch.web.users import Role, User
 from flitch.workspaces.model import check_name
 
 router = APIRouter(include_in_schema=False)
@@ -31,6 +32,28 @@ INVALID = InputError(
     "That invitation code is not valid: it was used already, it expired, or it was mistyped.",
     "Ask an owner of the workspace for a new code.",
 )
+
+
+def _account_in(
+    ctx: WebContext, name: str, password: str, enter: Callable[[int], str]
+) -> tuple[User, str]:
+    """Make an account with no role on the instance and put it in a workspace: ``enter`` is
+    given the new user's id and answers the workspace's. When ``enter`` fails the account is
+    deleted again, so that none is left without a workspace."""
+    user = ctx.users.add(name, password, Role.VIEWER, workspace_id=None)
+    try:
+        workspace_id = enter(user.id)
+    except FlitchError:
+        ctx.users.delete(user.name)
+        raise
+    return user, workspace_id
+
+
+def _signed_in_to(request: Request, ctx: WebContext, user: User, workspace_id: str) -> Response:
+    """Sign the new account in, acting in the workspace it was put in."""
+    secret, _ = ctx.sessions.create(user)
+    ctx.sessions.switch(secret, workspace_id)
+    return _signed_in(request, secret, "/data")
 
 
 @router.get("/join", name="join_page")
@@ -50,22 +73,15 @@ def join(
     try:
         if not ctx.workspaces.is_valid(code):
             raise INVALID
-        if password != password_again:
-            raise InputError(
-                "The two passwords are not the same.", "Type the same password in both fields."
-            )
-        user = ctx.users.add(name, password, Role.VIEWER, workspace_id=None)
-        try:
-            joined = ctx.workspaces.accept(code, user.id)
-        except FlitchError:  # spent by someone else meanwhile: no account without a workspace
-            ctx.users.delete(user.name)
-            raise
+        require_same_passwords(password, password_again)
+        # the code may be spent by someone else meanwhile
+        user, workspace_id = _account_in(
+            ctx, name, password, lambda user_id: ctx.workspaces.accept(code, user_id).workspace.id
+        )
     except FlitchError as error:
         context = {"name": name, "code": code[:64], "error": error}
         return ctx.renderer.page(request, "join.html", context, status_for(error))
-    secret, _ = ctx.sessions.create(user)
-    ctx.sessions.switch(secret, joined.workspace.id)
-    return _signed_in(request, secret, "/data")
+    return _signed_in_to(request, ctx, user, workspace_id)
 
 
 def _signup_open(ctx: WebContext) -> None:
@@ -94,20 +110,16 @@ def signup(
 ) -> Response:
     _signup_open(ctx)
     try:
-        if password != password_again:
-            raise InputError(
-                "The two passwords are not the same.", "Type the same password in both fields."
-            )
+        require_same_passwords(password, password_again)
         check_name(workspace)
-        user = ctx.users.add(name, password, Role.VIEWER, workspace_id=None)
-        try:
-            made = ctx.workspaces.create(workspace, owner_id=user.id)
-        except FlitchError:  # the workspace's name was taken meanwhile: no account without one
-            ctx.users.delete(user.name)
-            raise
+        # the workspace's name may be taken meanwhile
+        user, workspace_id = _account_in(
+            ctx,
+            name,
+            password,
+            lambda user_id: ctx.workspaces.create(workspace, owner_id=user_id).id,
+        )
     except FlitchError as error:
         context = {"name": name, "workspace": workspace, "error": error}
         return ctx.renderer.page(request, "signup.html", context, status_for(error))
-    secret, _ = ctx.sessions.create(user)
-    ctx.sessions.switch(secret, made.id)
-    return _signed_in(request, secret, "/data")
+    return _signed_in_to(request, ctx, user, workspace_id)
