@@ -7,8 +7,7 @@ so a query gives the same answer live as from the cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
 
@@ -26,6 +25,7 @@ from flitch.store.base import (
     TablePage,
     TableQuery,
 )
+from flitch.store.cursors import CallCursors
 from flitch.store.loading import DEFAULT_BATCH_ROWS, ArrowDatasetWriter, Tables
 from flitch.store.results import ASOF_LOOP_ROWS, CATALOG, Params, SqlSession
 from flitch.store.schema import table_name
@@ -48,27 +48,19 @@ class MemoryDatasets:
         self._lock = self._tables.lock
         #: statements run on cursors of their own: a live load's pages are written while
         #: the charts whose data is in are answered (DuckDB keeps each statement's snapshot)
+        self._cursors = CallCursors(
+            self._con,
+            shut=self._shut,
+            refused=lambda: RuntimeError("these in-memory datasets are closed"),
+            lock=self._lock,
+        )
+        self._cursor = self._cursors.cursor
         self._session = SqlSession(self._cursor, private=True)
         self._batch_rows = batch_rows
-        self._users = 0
-        self._closing = False
 
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            if self._closing:
-                raise RuntimeError("these in-memory datasets are closed")
-            cur = self._con.cursor()
-            self._users += 1
-        try:
-            cur.execute(f"USE {CATALOG}")
-            yield cur
-        finally:
-            cur.close()
-            with self._lock:
-                self._users -= 1
-                if self._closing and not self._users:
-                    self._con.close()
+    def _shut(self) -> None:
+        with self._lock:  # not while a page is being written
+            self._con.close()
 
     # -- writing ---------------------------------------------------------------------------------
     def replace_dataset(self, spec: ObjectSpec) -> ArrowDatasetWriter:
@@ -156,10 +148,7 @@ class MemoryDatasets:
 
     def close(self) -> None:
         """Free the memory (once the statements still running are done)."""
-        with self._lock:
-            self._closing = True
-            if not self._users:
-                self._con.close()
+        self._cursors.close()
 
     def __enter__(self) -> Self:
         return self

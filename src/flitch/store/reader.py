@@ -13,8 +13,7 @@ removed under it by another process; it lets go when its file is closed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Self, TypeVar
 
@@ -33,6 +32,7 @@ from flitch.store.base import (
     TablePage,
     TableQuery,
 )
+from flitch.store.cursors import CallCursors
 from flitch.store.files import Generation
 from flitch.store.results import ASOF_LOOP_ROWS, CATALOG, Params, SqlSession
 from flitch.store.schema import quote_literal, table_name
@@ -95,29 +95,10 @@ class Snapshot:
         self._con = open_readonly(path)
         #: gives the version back once the file is closed (it then may be removed)
         self._let_go = let_go
-        self._lock = threading.Lock()
-        self._users = 0
-        self._closing = False
+        #: a cursor of its own for each call, so one snapshot serves several threads
+        self._cursors = CallCursors(self._con, shut=self._shut, refused=SnapshotRetired)
+        self._cursor = self._cursors.cursor
         self._session = SqlSession(self._cursor, private=True)
-
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own for one call, so one snapshot serves several threads."""
-        with self._lock:
-            if self._closing:
-                raise SnapshotRetired
-            cur = self._con.cursor()
-            self._users += 1
-        try:
-            cur.execute(f"USE {CATALOG}")
-            yield cur
-        finally:
-            cur.close()
-            with self._lock:
-                self._users -= 1
-                last = self._closing and not self._users
-            if last:
-                self._shut()
 
     def _shut(self) -> None:
         self._con.close()
@@ -141,13 +122,7 @@ class Snapshot:
 
     def close(self) -> None:
         """Close the file now, or as soon as the calls running on it end."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            idle = not self._users
-        if idle:
-            self._shut()
+        self._cursors.close()
 
     def __enter__(self) -> Self:
         return self
