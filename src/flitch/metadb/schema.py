@@ -174,6 +174,29 @@ CONNECTIONS = Track(
             )""",
             ),
         ),
+        # 5: live reads shared by replicas on several machines (flitch.query.read_leases,
+        # flitch.query.page_counts): the lease of the process reading a list for everyone, named
+        # by a hash of the connection and the read; and the pages each shape of read took last,
+        # by connection (the next load's estimate), gone with the connection.
+        (
+            5,
+            (
+                """CREATE TABLE live_read_leases (
+                read_key TEXT PRIMARY KEY,
+                token TEXT NOT NULL,
+                holder TEXT NOT NULL,
+                taken_at {float} NOT NULL,
+                expires_at {float} NOT NULL
+            )""",
+                """CREATE TABLE live_read_pages (
+                connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+                shape TEXT NOT NULL,
+                pages INTEGER NOT NULL,
+                recorded_at {float} NOT NULL,
+                PRIMARY KEY (connection_id, shape)
+            )""",
+            ),
+        ),
     ),
 )
 
@@ -370,6 +393,7 @@ TABLES: tuple[str, ...] = (
     "workspace_members",
     "workspace_invites",
     "cache_versions",
+    "live_read_pages",
 )
 
 

@@ -170,7 +170,7 @@ class QueryEngine:
     def __init__(self, settings: Settings, connections: ConnectionService) -> None:
         self.settings = settings
         self.connections = connections
-        self.live = LiveFetcher(settings)
+        self.live = LiveFetcher(settings, connections.db.db)
         self._readers: dict[str, DuckDBReader] = {}
 
     # -- what a connection can answer ------------------------------------------------------------

@@ -22,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from flitch import clock as clocks
+from flitch.cache_location import CacheLocation
 from flitch.config import Settings
 from flitch.keys import RestrictedKey
+from flitch.metadb import Database
 from flitch.query.flight import Flight, Sink
+from flitch.query.page_counts import PageCounts
 from flitch.query.reads import DatasetRead
-from flitch.query.spool import Lease, Spools, spool_key
+from flitch.query.shared_spools import FolderSpools
+from flitch.query.spool import Lease, SharedReads, Spools, spool_key
 from flitch.store import MemoryDatasets
 from flitch.stripe_source.client import SourceClient, open_client
 from flitch.stripe_source.pages import ListPage
@@ -48,7 +52,7 @@ class ReadState:
     pages: int = 0
     records: int = 0
     done: bool = False
-    #: pages the same read took last time (this process), if it was made before
+    #: pages the same read took last time (any process of the install), if it was made before
     last_pages: int | None = None
     #: the newest and oldest ``created`` seen so far (a ranged read's density)
     newest: int | None = None
@@ -161,13 +165,15 @@ class _Joined:
 class LiveFetcher:
     """Fetches datasets live; one client per connection; identical in-flight reads shared."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
+        #: the metadata database: page counts, and leases of reads shared across machines
+        self.db = db
         self._clients: dict[str, tuple[str, SourceClient]] = {}
         self._inflight: dict[tuple[str, DatasetRead], Flight] = {}
-        #: pages each shape of read took last time, by connection
-        self._pages: dict[tuple[str, tuple[Any, ...]], int] = {}
-        self._spool_folder: Spools | None = None
+        #: pages each shape of read took last time, by connection (``query.page_counts``)
+        self._pages = PageCounts(db)
+        self._spool_folder: SharedReads | None = None
 
     def _client(self, connection_id: str, key: RestrictedKey) -> SourceClient:
         held = self._clients.get(connection_id)
@@ -213,7 +219,7 @@ class LiveFetcher:
                 if self._inflight.get(key) is flight:
                     del self._inflight[key]
                 if not done.cancelled() and done.exception() is None:
-                    self._pages[(connection_id, shape(read))] = flight.state.pages
+                    self._pages.record((connection_id, shape(read)), flight.state.pages)
                 flight.wake()
 
             task.add_done_callback(finished)
@@ -222,14 +228,14 @@ class LiveFetcher:
 
     async def _read(self, client: SourceClient, flight: Flight, connection_id: str) -> None:
         """Read ``flight``'s list: from Stripe, or — in server mode, when another process of
-        this ``FLITCH_HOME`` is reading it — from that process's spool (``query.spool``)."""
+        this install is reading it — from that process's spool (``query.spool``)."""
         spools = self._spools()
         if spools is None:
             await self._fetch(client, flight, None)
             return
         key = spool_key(connection_id, flight.state.read)
         for _ in range(FOLLOW_TRIES):
-            lease = spools.take(key)
+            lease = await spools.take(key)
             if lease is not None:
                 complete = False
                 try:
@@ -262,13 +268,19 @@ class LiveFetcher:
                 lease.page(page)
         state.done = True
 
-    def _spools(self) -> Spools | None:
-        """Where reads are shared with other processes: server mode only (its replicas share
-        ``FLITCH_HOME``); one process shares them in memory."""
+    def _spools(self) -> SharedReads | None:
+        """Where reads are shared with other processes: server mode only; one process shares
+        them in memory. Replicas of one ``FLITCH_HOME`` share them through its ``live`` folder
+        (``flock``); with ``FLITCH_CACHE_URL`` (replicas on several machines), through leases
+        in the metadata database and spools in that folder (``query.shared_spools``)."""
         if not self.settings.refresh_workers:
             return None
         if self._spool_folder is None:
-            self._spool_folder = Spools(Path(self.settings.home) / "live")
+            where = CacheLocation.of(Path(self.settings.home), self.settings.cache_url)
+            if where.versioned and self.db is not None:
+                self._spool_folder = FolderSpools(self.db, where.root / "live")
+            else:
+                self._spool_folder = Spools(Path(self.settings.home) / "live")
         return self._spool_folder
 
     async def load(
@@ -332,6 +344,7 @@ class LiveFetcher:
                     flight.leave()
 
     async def aclose(self) -> None:
+        await self._pages.flush()
         clients = [c for _, c in self._clients.values()]
         self._clients.clear()
         for client in clients:
