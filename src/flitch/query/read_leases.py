@@ -39,7 +39,9 @@ LEASE_SECONDS = 6.0
 class ReadLeases:
     """The leases on live reads in one metadata database; safe to share between threads."""
 
-    def __init__(self, db: Database, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, db: Database, *, lease_seconds: float | None = None) -> None:
+        if lease_seconds is None:
+            lease_seconds = LEASE_SECONDS  # read now: a test may shorten it for a process
         if lease_seconds <= 0:
             raise ValueError("a lease must last a positive number of seconds")
         self.db = db

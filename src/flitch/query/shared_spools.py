@@ -10,7 +10,7 @@ Why not ``flock`` as on one machine: a lock on a shared folder is only as good a
 filesystem's (Linux NFS clients pass ``flock`` to the server, other filesystems and the
 ``local_lock`` mount option keep it on one machine), and a machine that dies holds an NFS lock
 until the server gives up on it. A row with an expiry says who reads, wherever the database
-reaches, and a dead leader's is taken over as soon as it expires (:data:`LEASE_SECONDS`).
+reaches, and a dead leader's is taken over as soon as it expires (``read_leases.LEASE_SECONDS``).
 
 How the spool is made for a shared filesystem (NFS's close-to-open consistency: a client sees
 another's writes once they were flushed, and only after it opens the file again, its cached size
@@ -58,7 +58,7 @@ from pathlib import Path
 
 from flitch.metadb import Database, DatabaseError
 from flitch.private import PRIVATE_FILE, private_dir
-from flitch.query.read_leases import LEASE_SECONDS, ReadLeases
+from flitch.query.read_leases import ReadLeases
 from flitch.query.spool import (
     APPEAR_SECONDS,
     POLL_SECONDS,
@@ -83,7 +83,7 @@ SUFFIX = ".spool"
 class FolderSpools:
     """Leases in the metadata database, spools in a shared folder (see the module docstring)."""
 
-    def __init__(self, db: Database, folder: Path, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, db: Database, folder: Path, *, lease_seconds: float | None = None) -> None:
         self.leases = ReadLeases(db, lease_seconds=lease_seconds)
         self.folder = private_dir(folder)
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
