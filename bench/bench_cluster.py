@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,9 +42,10 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import httpx
+
+from fleet import free_port, refresh_all, start_emulator, stop_all, stop_emulator, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,7 +55,7 @@ from tests.stripe_source.cluster_load import most_in_a_second  # noqa: E402
 
 from flitch.config import Settings  # noqa: E402
 from flitch.connections.service import ConnectionService  # noqa: E402
-from flitch.refresh.jobs import JobKind, JobQueue  # noqa: E402
+from flitch.refresh.jobs import JobQueue  # noqa: E402
 
 KEY_RPS = 100.0  # Stripe's live limit for a key
 ENDPOINT_RPS = 25.0  # and for each endpoint
@@ -69,82 +68,7 @@ def key_of(i: int) -> str:
     return f"rk_live_51FlitchBenchClusterKeyReadsAll{i:04d}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not start")
-
-
-def start_emulator(customers: int, latency_ms: float, keys: list[str]) -> tuple[Any, str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "flitch", "emulator", "--port", str(port),
-        "--customers", str(customers), "--latency-ms", str(latency_ms),
-        "--live-rps", "0", "--test-rps", "0", "--endpoint-rps", "0",
-        *[a for k in keys for a in ("--key", k)],
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url + "/_emulator/summary", process, "the emulator")
-    return process, url
-
-
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    for p in processes:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in processes:
-        p.wait(60)
-
-
 # -- refreshes ---------------------------------------------------------------------------------
-def refresh_run(
-    env: dict[str, str], queue: JobQueue, ids: list[str], workers: int, logs: Path
-) -> float:
-    """Seconds from queueing a full refresh of every connection to the last one done."""
-    processes = []
-    for i in range(workers):
-        with (logs / f"w{workers}-{i}.log").open("wb") as out:
-            command = [sys.executable, "-m", "flitch", "worker", "--poll", "0.1"]
-            processes.append(
-                subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-            )
-    try:
-        for i in range(workers):  # every worker up and looking at the queue
-            while b"Ctrl-C stops" not in (logs / f"w{workers}-{i}.log").read_bytes():
-                if processes[i].poll() is not None:
-                    raise SystemExit(f"worker {i} exited; see {logs}")
-                time.sleep(0.1)
-        started = time.perf_counter()
-        jobs = [queue.enqueue(c, JobKind.FULL, requested_by="bench")[0] for c in ids]
-        pending = {j.id for j in jobs if j is not None}
-        while pending:
-            for job_id in list(pending):
-                job = queue.get(job_id)
-                if not job.open:
-                    if job.outcome != "ok":
-                        raise SystemExit(f"{job_id} ended {job.state.value}: {job.error}")
-                    pending.discard(job_id)
-            time.sleep(0.05)
-        return time.perf_counter() - started
-    finally:
-        stop_all(processes)
-
-
 def pages_by_key(emulator: str) -> tuple[dict[str, dict[str, list[float]]], int]:
     """The emulator's log since it was cleared: each key's answered pages by endpoint (their
     arrival times), and the requests it refused."""
@@ -187,7 +111,7 @@ def bench_refreshes(args: argparse.Namespace, env: dict[str, str], url: str, hom
         baseline: float | None = None
         for workers in counts:
             httpx.delete(f"{url}/_emulator/requests", timeout=30)
-            wall = refresh_run(env, queue, ids, workers, home)
+            wall, _ = refresh_all(env, queue, ids, workers, home)
             pages, refused = pages_by_key(url)
             total = sum(len(t) for e in pages.values() for t in e.values())
             busy = list(pages.values())
@@ -313,8 +237,7 @@ def main() -> None:
             bench_refreshes(args, env, url, home)
             bench_dashboards(args, env, url, home)
         finally:
-            emulator.send_signal(signal.SIGINT)
-            emulator.wait(30)
+            stop_emulator(emulator)
 
 
 if __name__ == "__main__":

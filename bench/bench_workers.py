@@ -21,89 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
+from fleet import refresh_all, start_emulator, stop_emulator
 from flitch.config import Settings
 from flitch.connections.service import ConnectionService
 from flitch.emulator.auth import DEMO_TEST_KEY
-from flitch.refresh.jobs import JobKind, JobQueue
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_emulator(customers: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "flitch", "emulator", "--port", str(port),
-        "--customers", str(customers), "--latency-ms", str(latency_ms),
-        "--live-rps", "0", "--test-rps", "0", "--endpoint-rps", "0",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the emulator exited")
-        try:
-            if httpx.get(url + "/_emulator/summary", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the emulator did not start")
-
-
-def run(
-    env: dict[str, str], queue: JobQueue, ids: list[str], workers: int, logs: Path
-) -> tuple[float, float]:
-    """Wall time and the sum of the jobs' run times, ``workers`` processes refreshing ``ids``."""
-    processes = []
-    for i in range(workers):
-        log = logs / f"w{workers}-{i}.log"
-        with log.open("wb") as out:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "flitch", "worker", "--poll", "0.1"],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    for i in range(workers):  # started and looking at the queue
-        log = logs / f"w{workers}-{i}.log"
-        while b"Ctrl-C stops" not in log.read_bytes():
-            time.sleep(0.1)
-    started = time.perf_counter()
-    jobs = [queue.enqueue(c, JobKind.FULL, requested_by="bench")[0] for c in ids]
-    pending = {j.id for j in jobs if j is not None}
-    busy = 0.0
-    while pending:
-        for job_id in list(pending):
-            job = queue.get(job_id)
-            if not job.open:
-                if job.outcome != "ok":
-                    raise SystemExit(f"{job_id} ended {job.state.value}: {job.error}")
-                busy += (job.finished_at or 0.0) - (job.started_at or 0.0)
-                pending.discard(job_id)
-        time.sleep(0.05)
-    wall = time.perf_counter() - started
-    for p in processes:
-        p.send_signal(signal.SIGTERM)
-    for p in processes:
-        p.wait(60)
-    return wall, busy
+from flitch.refresh.jobs import JobQueue
 
 
 def main() -> None:
@@ -159,15 +85,14 @@ def bench(args: argparse.Namespace) -> None:
             print(f"{'workers':>8} {'wall s':>8} {'jobs s':>8} {'wall/jobs':>10} {'speed-up':>9}")
             baseline: float | None = None
             for workers in counts:
-                wall, busy = run(env, queue, ids, workers, home)
+                wall, busy = refresh_all(env, queue, ids, workers, home)
                 baseline = baseline if baseline is not None else wall
                 print(
                     f"{workers:>8} {wall:>8.2f} {busy:>8.2f} {wall / busy:>10.2f} "
                     f"{baseline / wall:>8.2f}x"
                 )
     finally:
-        emulator.send_signal(signal.SIGINT)
-        emulator.wait(30)
+        stop_emulator(emulator)
 
 
 if __name__ == "__main__":
