@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from itertools import pairwise
 from typing import Any
@@ -73,3 +74,60 @@ def test_a_shared_read_of_a_window_costs_a_tenth_more_than_the_fewest() -> None:
     fewest = -(-len(inside) // PAGE_SIZE)
     # at most three slices (a tenth of 30 pages): two short pages more than the fewest
     assert requests <= fewest + 2 < before
+
+
+def _window_read(
+    created: list[int], window: tuple[int, int], **kw: Any
+) -> tuple[Counter[str], Counter[str], int]:
+    account = Account()
+    expected = put_customers(account, created)
+    by_id = dict(zip(expected, created, strict=True))
+    inside = Counter(i for i in expected if window[0] <= by_id[i] < window[1])
+    with serving(account) as emulator:
+        ids = read_ids(
+            client_for(emulator, DEMO_TEST_KEY),
+            created_gte=window[0],
+            created_lt=window[1],
+            slice_share=0.1,
+            **kw,
+        )
+        requests = len(emulator.log.entries)
+    return Counter(ids), inside, requests
+
+
+def test_slices_read_from_both_ends_read_each_record_once() -> None:
+    # bursts of many records in one second (more than a page), gaps, records at the cuts
+    rng = random.Random(7)
+    for case in range(12):
+        created: list[int] = []
+        for _ in range(rng.choice([150, 900, 2500])):
+            created.append(T0 + rng.randrange(0, 10_000))
+        for _ in range(rng.choice([0, 1, 3])):
+            second = T0 + rng.randrange(0, 10_000)
+            created += [second] * rng.choice([40, 100, 250])
+        created += [T0 - 5, T0 + 10_000, T0 + 10_001]  # just outside
+        for expected in (None, len(created) // PAGE_SIZE):
+            ids, inside, requests = _window_read(
+                created, (T0, T0 + 10_000), expected_pages=expected
+            )
+            assert ids == inside, (case, expected)
+            fewest = -(-sum(inside.values()) // PAGE_SIZE)
+            # a cut per tenth of the pages (three at least), each ending on one short page
+            assert requests <= fewest + max(3, fewest // 10 + 1) + 1, (case, requests, fewest)
+
+
+def test_both_ends_are_read_at_once() -> None:
+    created = [T0 + i * 3 for i in range(3000)]
+    account = Account()
+    put_customers(account, created)
+    with serving(account) as emulator:
+        read_ids(
+            client_for(emulator, DEMO_TEST_KEY),
+            created_gte=T0,
+            created_lt=T0 + 9000,
+            slice_share=0.1,
+        )
+        queries = [e.query for e in emulator.log.entries]
+    rising = [q for q in queries if "ending_before" in q]
+    assert rising, "no part was read from below"
+    assert len(queries) <= 30 + 3

@@ -85,6 +85,15 @@ class ListPage(Sequence[dict[str, Any]]):
         page._objects = list(objects)
         return page
 
+    def part(self, start: int, stop: int) -> ListPage:
+        """The records ``start`` to ``stop`` of this page, as a page (``has_more`` kept)."""
+        page = ListPage(
+            self._raw[start:stop], self.ids[start:stop], self.created[start:stop], self.has_more
+        )
+        if self._objects is not None:
+            page._objects = self._objects[start:stop]
+        return page
+
     def raw_json(self) -> list[bytes]:
         """Each object's JSON text, as Stripe sent it."""
         return self._raw

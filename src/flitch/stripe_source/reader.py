@@ -53,6 +53,8 @@ __all__ = ["PAGE_SIZE", "STRIPE_EPOCH", "CursorLoop", "ReadProgress", "read_obje
 RESERVED_PARAMS = frozenset({"created", "starting_after", "ending_before"})
 #: Pages waiting for the consumer before the readers pause.
 QUEUE_PAGES = 32
+#: A live read of a window expected to take this many pages is cut before its first page.
+CUT_AT_ONCE_PAGES = 4
 
 
 @dataclass
@@ -97,6 +99,11 @@ class _Job:
     records: int = 0
     seconds: int = 0
     reading: dict[int, _Slice] = field(default_factory=dict)
+    #: the tasks reading each slice (its fall, and its rise once it has one)
+    streams: dict[int, set[asyncio.Task[None]]] = field(default_factory=dict)
+    #: read from both ends (a live read of a window); cut once, at its first page or before
+    both_ways: bool = False
+    cut: bool = False
     #: slices made so far (each ends on a short page: one request more than the fewest)
     spawned: int = 0
     pages: int = 0
@@ -110,12 +117,7 @@ class _Job:
         Crude (a slice open below counts back to 2010 until halving finds where its records
         start), but it orders lists by how long they will take, which is what it is for.
         """
-        unread = 0
-        for piece in self.reading.values():
-            top = piece.last_created
-            if top is None:
-                top = piece.lt if piece.lt is not None else now
-            unread += max(0, top - (piece.gte if piece.gte is not None else STRIPE_EPOCH))
+        unread = sum(piece.unread(now) for piece in self.reading.values())
         return unread / self.seconds_per_record()
 
 
@@ -216,6 +218,11 @@ class _Reader:
 
     def _split(self, job: _Job, piece: _Slice, oldest: int) -> None:
         """Give parts of ``piece``'s unread time to new slices, if the list can use them."""
+        if job.both_ways:
+            if not job.cut:
+                job.cut = True
+                self._cut_both_ways(job, piece, oldest, job.seconds_per_record())
+            return
         room = self._target(job) - job.active
         left = self._slices_left(job)
         if room <= 0 or left <= 0:
@@ -231,22 +238,51 @@ class _Reader:
         if older is not None:
             self._spawn(job, older)
 
-    def _spawn(self, job: _Job, piece: _Slice) -> None:
-        job.spawned += 1
+    def _cut_both_ways(self, job: _Job, piece: _Slice, oldest: int, density: float) -> None:
+        """Cut a window's read into parts read from both ends: as many as make the list's
+        worth of parallel reads (two a part but the oldest), within the slices allowed."""
+        parts = min((self._target(job) + 1) // 2, self._slices_left(job) + job.spawned)
+        for part in piece.split_both_ways(oldest, density, parts):
+            self._spawn(job, part)
+
+    def _spawn(self, job: _Job, piece: _Slice, *, rise: bool = False) -> None:
+        if not rise:
+            job.spawned += 1
         job.active += 1
         job.reading[id(piece)] = piece
-        task = asyncio.get_running_loop().create_task(self._run_slices(job, piece))
+        task = asyncio.get_running_loop().create_task(self._run_slices(job, piece, rise))
+        job.streams.setdefault(id(piece), set()).add(task)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    def _finish(self, job: _Job, piece: _Slice) -> None:
+        """Every record of ``piece`` is read: the other end's request in flight, if any, is
+        for records already read (its answer is not waited for)."""
+        piece.done = True
+        current = asyncio.current_task()
+        for task in job.streams.get(id(piece), ()):
+            if task is not current:
+                task.cancel()
+
+    def _emit(self, job: _Job, page: ListPage, start: int, stop: int) -> None:
+        """Hand ``page[start:stop]`` (new records) to the consumer; the caller holds a place
+        in the queue for it."""
+        part = page if (start, stop) == (0, len(page)) else page.part(start, stop)
+        job.records += len(part)
+        self._count(job.spec, part)
+        self._queue.put_nowait((_PAGE, (job.spec, part)))
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not self._tasks:
             self._queue.put_nowait((_DONE, None))
 
-    async def _run_slices(self, job: _Job, piece: _Slice) -> None:
+    async def _run_slices(self, job: _Job, piece: _Slice, rise: bool) -> None:
         try:
-            await self._read_slice(job, piece)
+            if rise:
+                await self._read_rise(job, piece)
+            else:
+                await self._read_slice(job, piece)
         except (PermissionMissing, StripeRequestFailed) as exc:
             if self._per_object_errors:
                 self._fail_object(job.spec, exc)
@@ -258,7 +294,13 @@ class _Reader:
             self._fatal_error(exc)
         finally:
             job.active -= 1
-            job.reading.pop(id(piece), None)
+            streams = job.streams.get(id(piece), set())
+            task = asyncio.current_task()
+            if task is not None:
+                streams.discard(task)
+            if not streams:
+                job.streams.pop(id(piece), None)
+                job.reading.pop(id(piece), None)
             if job.active == 0:
                 self._job_finished(job)
 
@@ -287,29 +329,99 @@ class _Reader:
 
     # -- one slice -----------------------------------------------------------------------------
     async def _read_slice(self, job: _Job, piece: _Slice) -> None:
+        """Read ``piece`` from its top down (its fall)."""
         spec = job.spec
-        while not job.stopped:
-            # The lists with the most left go first when the key's budget is short, so the
-            # longest is not left to finish alone at its endpoint's rate.
-            page = await self.client.get_list(
-                job.path, {**job.params, **piece.query()}, priority=job.remaining(self._now)
-            )
-            before = piece.last_created
-            piece.check(spec, page)
-            if job.stopped:
-                return
-            if page:
-                newest = page.created[0] if before is None else before
-                job.records += len(page)
-                job.pages += 1
-                job.seconds += newest - page.created[-1]
-                piece.cursor = page.ids[-1]
-                self._count(spec, page)
-                await self._room.acquire()
-                self._queue.put_nowait((_PAGE, (spec, page)))
-            if not page.has_more:
+        while not job.stopped and not piece.done:
+            rise = piece.rise
+            if rise is not None and piece.fall_waits(piece.seconds_per_record(job)):
+                rise.landed.clear()
+                await rise.landed.wait()
+                continue
+            # A place in the queue is held before asking, so that a page is handed on the
+            # moment it is taken (the other end of the slice may finish it meanwhile).
+            await self._room.acquire()
+            handed = False
+            try:
+                # The lists with the most left go first when the key's budget is short, so
+                # the longest is not left to finish alone at its endpoint's rate.
+                page = await self.client.get_list(
+                    job.path, {**job.params, **piece.query()}, priority=job.remaining(self._now)
+                )
+                if job.stopped or piece.done:
+                    return
+                first = piece.cursor is None
+                before = piece.last_created
+                piece.check(spec, page)
+                new, met = piece.fall_new(page)
+                if page:
+                    newest = page.created[0] if before is None else before
+                    job.pages += 1
+                    if new:
+                        covered = newest - page.created[new - 1]
+                        job.seconds += covered
+                        piece.seconds += covered
+                        piece.records += new
+                    piece.cursor = page.ids[-1]
+                    if first and piece.above is not None:
+                        self._rise_from(job, piece, page)
+                if new:
+                    self._emit(job, page, 0, new)
+                    handed = True
+            finally:
+                if not handed:
+                    self._room.release()
+            if met or not page.has_more:
+                self._finish(job, piece)
                 return
             self._split(job, piece, page.created[-1])
+
+    def _rise_from(self, job: _Job, piece: _Slice, page: ListPage) -> None:
+        """``page`` is the first of ``piece``: its newest record is where the slice above
+        starts being read from below too."""
+        above = piece.above
+        if above is None or above.done or above.rise is not None:
+            return
+        above.start_rise(page.ids[0], page.created[0], piece.gte)
+        self._spawn(job, above, rise=True)
+
+    async def _read_rise(self, job: _Job, piece: _Slice) -> None:
+        """Read ``piece`` from its bottom up (its rise) until it meets the fall."""
+        spec = job.spec
+        while not job.stopped and piece.rise_worth(piece.seconds_per_record(job)):
+            await self._room.acquire()
+            handed = False
+            rise = piece.rise
+            assert rise is not None
+            try:
+                rise.asking = True
+                try:
+                    page = await self.client.get_list(
+                        job.path,
+                        {**job.params, **piece.rise_query()},
+                        priority=job.remaining(self._now),
+                    )
+                finally:
+                    rise.asking = False
+                    rise.landed.set()
+                if job.stopped or piece.done:
+                    return
+                below = rise.top_created if rise.top_created is not None else rise.anchor_created
+                start, met = piece.rise_take(spec, page)
+                if page:
+                    job.pages += 1
+                if start < len(page):
+                    covered = page.created[start] - below
+                    job.seconds += covered
+                    piece.seconds += covered
+                    piece.records += len(page) - start
+                    self._emit(job, page, start, len(page))
+                    handed = True
+            finally:
+                if not handed:
+                    self._room.release()
+            if met or not page.has_more:
+                self._finish(job, piece)
+                return
 
     def _count(self, spec: ObjectSpec, records: ListPage) -> None:
         p = self.progress
@@ -335,8 +447,18 @@ class _Reader:
     ) -> AsyncIterator[tuple[ObjectSpec, ListPage]]:
         gte, lt = self._first
         deferred: list[StripeRequestFailed | PermissionMissing] = []
+        window = (gte, lt) if gte is not None and lt is not None else None
         for job in self.jobs:
-            self._spawn(job, _Slice(gte=gte, lt=lt))
+            job.both_ways = self._slice_share is not None and window is not None
+            piece = _Slice(gte=gte, lt=lt)
+            self._spawn(job, piece)
+            expected = self._expected_pages
+            if job.both_ways and window and expected and expected >= CUT_AT_ONCE_PAGES:
+                # the pages are known from the last read: cut now, not after the first page
+                gte, lt = window
+                job.cut = True
+                density = (lt - gte) / (expected * PAGE_SIZE)
+                self._cut_both_ways(job, piece, lt, density)
         try:
             while True:
                 kind, payload = await self._queue.get()
