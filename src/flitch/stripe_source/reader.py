@@ -55,6 +55,9 @@ RESERVED_PARAMS = frozenset({"created", "starting_after", "ending_before"})
 QUEUE_PAGES = 32
 #: A live read of a window expected to take this many pages is cut before its first page.
 CUT_AT_ONCE_PAGES = 4
+#: A live read of a window whose size is not known yet starts as the newest of this many
+#: parts (the others cut from the rest when its first page is in).
+COLD_PARTS = 3
 
 
 @dataclass
@@ -219,7 +222,8 @@ class _Reader:
     def _split(self, job: _Job, piece: _Slice, oldest: int) -> None:
         """Give parts of ``piece``'s unread time to new slices, if the list can use them."""
         if job.both_ways:
-            if not job.cut:
+            # the oldest part is cut, once: the parts above it have their rise under way
+            if not job.cut and piece.gte == self._first[0]:
                 job.cut = True
                 self._cut_both_ways(job, piece, oldest, job.seconds_per_record())
             return
@@ -242,7 +246,7 @@ class _Reader:
         """Cut a window's read into parts read from both ends: as many as make the list's
         worth of parallel reads (two a part but the oldest), within the slices allowed."""
         parts = min((self._target(job) + 1) // 2, self._slices_left(job) + job.spawned)
-        for part in piece.split_both_ways(oldest, density, parts):
+        for part in piece.split_both_ways(oldest, density, parts - job.spawned + 1):
             self._spawn(job, part)
 
     def _spawn(self, job: _Job, piece: _Slice, *, rise: bool = False) -> None:
@@ -453,12 +457,19 @@ class _Reader:
             piece = _Slice(gte=gte, lt=lt)
             self._spawn(job, piece)
             expected = self._expected_pages
-            if job.both_ways and window and expected and expected >= CUT_AT_ONCE_PAGES:
+            if not job.both_ways or window is None:
+                continue
+            if expected is not None and expected >= CUT_AT_ONCE_PAGES:
                 # the pages are known from the last read: cut now, not after the first page
-                gte, lt = window
                 job.cut = True
-                density = (lt - gte) / (expected * PAGE_SIZE)
-                self._cut_both_ways(job, piece, lt, density)
+                density = (window[1] - window[0]) / (expected * PAGE_SIZE)
+                self._cut_both_ways(job, piece, window[1], density)
+            elif expected is None:
+                # Nothing known: the newest part is read now, the rest is cut once its first
+                # page says how dense it is (a window of under a page costs a request more).
+                below = piece.cut_top(2 / (2 * COLD_PARTS - 1))
+                if below is not None:
+                    self._spawn(job, below)
         try:
             while True:
                 kind, payload = await self._queue.get()

@@ -229,6 +229,18 @@ class _Slice:
             above = piece
         return older
 
+    def cut_top(self, share: float) -> _Slice | None:
+        """Keep the newest ``share`` of this slice's time (nothing read yet) and give the
+        rest to a new slice below it, linked to this one (None: no second to give)."""
+        assert self.gte is not None
+        assert self.lt is not None
+        cut = self.lt - max(1, int((self.lt - self.gte) * share))
+        if not self.gte < cut < self.lt:
+            return None
+        below = _Slice(gte=self.gte, lt=cut, above=self)
+        self.gte = cut
+        return below
+
     def split(self, oldest: int, seconds_per_record: float) -> _Slice | None:
         """Give away the older half of the unread time, or None when it is not worth it.
 
