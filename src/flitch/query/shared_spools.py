@@ -119,6 +119,8 @@ class FolderSpools:
                 os.close(fd)
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+        if not won:
+            return None
         lease = FolderLease(self._writer, key, token, fd, path)
         self._writer.open(lease)
         try:
