@@ -27,7 +27,7 @@ from flitch.config import Settings
 from flitch.connections.crypto import generate_secret_key
 from flitch.connections.service import ConnectionService
 from flitch.emulator.server import Emulator
-from flitch.query import shared_spools
+from flitch.query import read_leases, shared_spools
 from flitch.query.engine import QueryEngine
 from flitch.query.live import shape
 from flitch.query.reads import DatasetRead
@@ -349,5 +349,57 @@ async def _pages_read(service: ConnectionService, read: DatasetRead) -> int:
             return streamed.states[0].pages
         finally:
             streamed.loaded.close()
+    finally:
+        await engine.aclose()
+
+
+def test_a_leader_renews_its_lease_through_a_read_longer_than_the_lease(
+    machines: Machines, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leases of 0.45 s (renewed every 0.15 s) and reads of several seconds: the follower never
+    finds the lease expired, so nothing is read twice."""
+    monkeypatch.setattr(read_leases, "LEASE_SECONDS", 0.45)
+    emulator.config.latency_ms = 150
+    a, b = machines.services[0], machines.service()
+    emulator.log.clear()
+    first, second = asyncio.run(_load_on([a, b]))
+    assert first == second
+    assert first[2] == first[3]
+    assert not [r for r, n in Counter(requests(emulator)).items() if n > 1]
+    assert machines.leases() == 0
+
+
+def test_a_spool_that_never_appears_ends_in_a_read_made_alone(
+    machines: Machines, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A live lease whose spool is not in this folder (a FLITCH_CACHE_URL that is not in fact
+    shared between the replicas): the reader waits a moment for it, then reads on its own."""
+    service = machines.services[0]
+    conn = service.get("shop")
+    read = DatasetRead("charges")
+    with service.db.db.write() as tx:
+        tx.execute(
+            "INSERT INTO live_read_leases (read_key, token, holder, taken_at, expires_at)"
+            " VALUES (?, 'elsewhere', 'other-machine:1', ?, ?)",
+            (spool_key(conn.id, read), clocks.now(), clocks.now() + 3600),
+        )
+    emulator.log.clear()
+    (got,) = asyncio.run(_load_on_read_charges(service, read))
+    assert got[0] == got[1] > 0
+    assert not [r for r, n in Counter(requests(emulator)).items() if n > 1]
+    assert "did not appear" in caplog.text
+
+
+async def _load_on_read_charges(
+    service: ConnectionService, read: DatasetRead
+) -> list[tuple[int, int]]:
+    engine = QueryEngine(service.settings, service)
+    try:
+        loaded = await engine.load("shop", [read])
+        try:
+            row = loaded.query("SELECT count(*), count(DISTINCT id) FROM charges").rows[0]
+            return [(int(row[0]), int(row[1]))]
+        finally:
+            loaded.close()
     finally:
         await engine.aclose()
