@@ -107,7 +107,12 @@ def test_charts_arrive_as_their_reads_complete(
     assert answer(done) == answer(whole)
     by_id = {c["id"]: c for c in done["charts"]}
     assert all(by_id[c["id"]] == c for _, c in charts)
-    assert done["data"]["requests"] == whole["data"]["requests"] == requests
+    assert done["data"]["requests"] == requests
+    # a window read for the first time starts as two parts at once (a request more when it
+    # holds under a page); the second load knows its size and makes the fewest
+    windows = sum(1 for read in done["data"]["reads"] if "created ≥" in read)
+    assert windows
+    assert whole["data"]["requests"] <= requests <= whole["data"]["requests"] + windows
     # each list was read once: a second load makes the same requests, path for path
     assert done["data"]["reads"] == whole["data"]["reads"]
 

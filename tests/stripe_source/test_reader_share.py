@@ -131,3 +131,33 @@ def test_both_ends_are_read_at_once() -> None:
     rising = [q for q in queries if "ending_before" in q]
     assert rising, "no part was read from below"
     assert len(queries) <= 30 + 3
+
+
+def test_a_whole_read_estimates_its_size_while_it_reads() -> None:
+    # 6,000 customers over two years, twice as many a day at the end as at the start, none
+    # before: the estimate must find where they start, not guess back to 2010
+    span = 2 * 365 * 86_400
+    created = [T0 - span + int(span * (i / 6000) ** 0.6) for i in range(6000)]
+    account = Account()
+    put_customers(account, created)
+    seen: list[tuple[int, int | None]] = []
+
+    def progress(p: Any) -> None:
+        seen.append((p.records, p.expected_records))
+
+    with serving(account, latency_ms=5) as emulator:
+        client = client_for(emulator, DEMO_TEST_KEY)
+
+        async def go() -> list[str]:
+            async with client:
+                return await collect(
+                    read_object(client, CUSTOMERS, slice_share=0.1, progress=progress)
+                )
+
+        ids = run(go)
+    assert len(ids) == len(set(ids)) == 6000
+    assert seen[-1] == (6000, 6000)
+    # from a sixth of the way on, every estimate is within a factor of two of the truth
+    later = [expected for records, expected in seen if records >= 1000]
+    assert later
+    assert all(expected is not None and 3000 <= expected <= 12_000 for expected in later), later

@@ -22,9 +22,7 @@ from tests.web.conftest import ADMIN, LiveServer, cheap_hasher, serve_in_thread,
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def live_server(tmp_path: Path, emulator: Emulator) -> Iterator[LiveServer]:
-    # two requests a second per endpoint: the invoices take seconds, a credit note page none
+def _serve(tmp_path: Path, emulator: Emulator, per_endpoint: float) -> Iterator[LiveServer]:
     emulator.config.latency_ms = 20
     settings = Settings(
         home=tmp_path / "home",
@@ -33,7 +31,7 @@ def live_server(tmp_path: Path, emulator: Emulator) -> Iterator[LiveServer]:
         request_timeout=10.0,
         test_requests_per_second=10_000.0,
         live_requests_per_second=10_000.0,
-        endpoint_requests_per_second=2.0,
+        endpoint_requests_per_second=per_endpoint,
     )
     app = create_app(settings, password_hasher=cheap_hasher(), clock=lambda: float(ACCOUNT_NOW))
     app.state.flitch.connections.create("shop", TEST_KEY)
@@ -45,6 +43,15 @@ def live_server(tmp_path: Path, emulator: Emulator) -> Iterator[LiveServer]:
         stop()
         app.state.flitch.queries.close()
         app.state.flitch.connections.close()
+
+
+@pytest.fixture
+def live_server(
+    request: pytest.FixtureRequest, tmp_path: Path, emulator: Emulator
+) -> Iterator[LiveServer]:
+    # two requests a second per endpoint unless a test says (indirect parameter): the
+    # invoices take seconds, a credit note page none
+    yield from _serve(tmp_path, emulator, getattr(request, "param", 2.0))
 
 
 def sign_in(page: Any) -> None:
@@ -89,3 +96,27 @@ def test_charts_arrive_one_by_one_and_leaving_stops_the_reads(
         settled = len(emulator.log.entries)
     time.sleep(2.0)
     assert len(emulator.log.entries) == settled
+
+
+@pytest.mark.parametrize("live_server", [1.0], indirect=True)
+def test_a_long_first_load_says_its_cost_and_turns_refresh_on_in_one_click(
+    page: Any, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long is 20 s of reads at the key's limits; here, at a request a second per endpoint, a
+    # second and a half is long. Nothing was read before: the estimate comes from the first
+    # pages of the lists read whole (where their records start, and how dense they are).
+    monkeypatch.setattr("flitch.dashboards.progressive.LONG_SECONDS", 1.5)
+    sign_in(page)
+    conn = live_server.app.state.flitch.connections.get("shop").id
+    page.goto(f"/dashboards/billing?connection={conn}&last=30d")
+    notice = page.locator("[data-board-estimate] [data-estimate-text]")
+    expect(notice).to_contain_text("pages from Stripe live", timeout=15_000)
+    expect(notice).to_contain_text("at Stripe's limits")
+    shot(page, "dashboard-long-load-offer")
+    page.get_by_role("button", name="Turn refresh on for this connection").click()
+    progress = page.locator("[data-refresh-progress]")
+    expect(progress).to_contain_text("First refresh", timeout=15_000)
+    expect(progress).to_contain_text("the dashboard now reads the cache", timeout=120_000)
+    expect(page.locator("[data-source='cache']")).to_contain_text("Cached", timeout=30_000)
+    connection = live_server.app.state.flitch.connections.get("shop")
+    assert connection.refresh_every == 86_400

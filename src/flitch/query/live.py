@@ -57,6 +57,8 @@ class ReadState:
     #: the newest and oldest ``created`` seen so far (a ranged read's density)
     newest: int | None = None
     oldest: int | None = None
+    #: the records the reader expects the whole read to hold, from what it has seen
+    reader_expects: int | None = None
 
     def count(self, page: ListPage) -> None:
         self.pages += 1
@@ -75,14 +77,17 @@ class ReadState:
         if self.last_pages is not None:
             return max(self.last_pages, self.pages)
         read = self.read
+        variants = len(read.spec.list_variants)
         if read.created_gte is None or self.newest is None or self.oldest is None:
-            return None
+            # a list read whole: what its slices' densities say of the time not read yet
+            if self.reader_expects is None:
+                return None
+            return max(self.pages, math.ceil(self.reader_expects / PAGE_SIZE) + variants - 1)
         top = read.created_lt if read.created_lt is not None else int(now or clocks.now())
         seen = max(self.newest - self.oldest, 1)
         if self.records < PAGE_SIZE:
             return max(self.pages, 1)
         density = self.records / seen
-        variants = len(read.spec.list_variants)
         total = density * max(top - read.created_gte, 0) / PAGE_SIZE + variants
         return max(self.pages, math.ceil(total))
 
@@ -262,6 +267,7 @@ class LiveFetcher:
             created_lt=read.created_lt,
             slice_share=SLICE_SHARE,
             expected_pages=state.last_pages,
+            progress=lambda p: setattr(state, "reader_expects", p.expected_records),
         ):
             flight.count(page)  # the store flattens the text: none decoded
             if lease is not None:

@@ -79,6 +79,9 @@ class ReadProgress:
     failed: dict[str, str] = field(default_factory=dict)
     #: parts of lists being read at once
     slices_active: int = 0
+    #: the records the read should hold in all, estimated from what it has seen (None: no
+    #: record yet); see ``_Reader.expected_records``
+    expected_records: int | None = None
 
     @property
     def records_per_second(self) -> float:
@@ -104,6 +107,8 @@ class _Job:
     reading: dict[int, _Slice] = field(default_factory=dict)
     #: the tasks reading each slice (its fall, and its rise once it has one)
     streams: dict[int, set[asyncio.Task[None]]] = field(default_factory=dict)
+    #: the oldest ``created`` read so far
+    lowest: int | None = None
     #: read from both ends (a live read of a window); cut once, at its first page or before
     both_ways: bool = False
     cut: bool = False
@@ -273,6 +278,8 @@ class _Reader:
         in the queue for it."""
         part = page if (start, stop) == (0, len(page)) else page.part(start, stop)
         job.records += len(part)
+        oldest = min(part.created)
+        job.lowest = oldest if job.lowest is None else min(job.lowest, oldest)
         self._count(job.spec, part)
         self._queue.put_nowait((_PAGE, (job.spec, part)))
 
@@ -442,8 +449,25 @@ class _Reader:
         p.rate_limited = stats.rate_limited - limited
         p.elapsed = time.monotonic() - p.started
         p.slices_active = sum(j.active for j in self.jobs)
+        p.expected_records = self.expected_records()
         if self._progress_cb is not None:
             self._progress_cb(p)
+
+    def expected_records(self) -> int | None:
+        """The records read plus those the unread time of each slice should hold at its
+        density. Time older than the oldest record seen is not counted until a slice finds
+        records there: a list open below is cut in halves, so where its records start is
+        found in a few requests' time, and until then this is low rather than absurdly high
+        (a guess down to 2010 at today's density)."""
+        total = float(self.progress.records)
+        seen = False
+        for job in self.jobs:
+            if job.lowest is None:
+                continue
+            seen = True
+            for piece in job.reading.values():
+                total += piece.unread(self._now, job.lowest) / piece.seconds_per_record(job)
+        return math.ceil(total) if seen else None
 
     # -- the consumer's side -------------------------------------------------------------------
     async def pages(

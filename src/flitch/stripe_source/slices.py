@@ -190,14 +190,15 @@ class _Slice:
         gap = self.gap_pages(seconds_per_record)
         return gap is not None and gap < 1
 
-    def unread(self, now: int) -> int:
-        """Seconds of ``created`` time not read yet (both ends' reads counted)."""
+    def unread(self, now: int, floor: int = STRIPE_EPOCH) -> int:
+        """Seconds of ``created`` time not read yet (both ends' reads counted), above
+        ``floor``."""
         if self.done:
             return 0
         top = self.last_created
         if top is None:
             top = self.lt if self.lt is not None else now
-        low = self.gte if self.gte is not None else STRIPE_EPOCH
+        low = max(floor, self.gte if self.gte is not None else STRIPE_EPOCH)
         if self.rise is not None:
             low = max(low, self.rise.top_created or self.rise.anchor_created)
         return max(0, top - low)
