@@ -23,8 +23,8 @@ from flitch.stripe_source.reader import (
     PAGE_SIZE,
     STRIPE_EPOCH,
     CursorLoop,
+    ListJob,
     ReadProgress,
-    _Job,
     _Slice,
     list_params,
     read_object,
@@ -77,8 +77,8 @@ def test_no_split_of_what_should_hold_less_than_a_page() -> None:
 
 
 def test_remaining_estimate_orders_lists_by_what_is_left() -> None:
-    dense = _Job(CUSTOMERS, {}, "/v1/customers", records=1000, seconds=1000)  # 1 s per record
-    sparse = _Job(CUSTOMERS, {}, "/v1/customers", records=100, seconds=1000)  # 10 s per record
+    dense = ListJob(CUSTOMERS, {}, "/v1/customers", records=1000, seconds=1000)  # 1 s per record
+    sparse = ListJob(CUSTOMERS, {}, "/v1/customers", records=100, seconds=1000)  # 10 s per record
     for job in (dense, sparse):
         piece = _Slice(gte=T0, lt=T0 + 5000)
         piece.last_created = T0 + 2000  # 2,000 s of its range left to read

@@ -2,21 +2,27 @@
 
 A Stripe list is newest first, 100 records a page, with a ``starting_after`` cursor. Paging one
 cursor is one request at a time; to use an endpoint's whole budget (25/s) the reader reads
-several parts of the list at once, cut by ``created``:
+several parts of the list at once, cut by ``created`` (the slices of :mod:`.slices`):
 
 - A *slice* is a half-open range ``[gte, lt)`` of ``created`` seconds (either end may be open),
   read page by page with its own cursor. Half-open ranges partition time exactly, so slices never
   share a record.
-- Reading starts with one slice over all time. After each page that says ``has_more``, if the
-  list could use more parallel reads (fewer slices than the endpoint's rate × the requests'
-  latency), the slice gives away the older half of its *unread* time: with ``m`` the ``created``
-  of the page's oldest record and ``lo`` the slice's lower end, a new slice takes ``[lo, cut)``
-  and the current one continues with its cursor, restricted to ``[cut, lt)``, where
-  ``cut = m - (m - lo) // 2``, so ``lo < cut <= m``. Records of second ``m`` not read yet sort
-  after the cursor and stay in the current slice; the new slice starts strictly below ``cut``;
-  nothing is lost or read twice, however many records share a second. An empty slice costs one
-  request; a slice whose remaining time should hold less than a page (at the list's density so
-  far) is not split.
+- A read open at either end (a refresh; a live read of a whole list) starts with one slice over
+  all time. After each page that says ``has_more``, if the list could use more parallel reads
+  (fewer slices than the endpoint's rate × the requests' latency), the slice gives away the
+  older half of its *unread* time: with ``m`` the ``created`` of the page's oldest record and
+  ``lo`` the slice's lower end, a new slice takes ``[lo, cut)`` and the current one continues
+  with its cursor, restricted to ``[cut, lt)``, where ``cut = m - (m - lo) // 2``, so
+  ``lo < cut <= m``. Records of second ``m`` not read yet sort after the cursor and stay in the
+  current slice; the new slice starts strictly below ``cut``; nothing is lost or read twice,
+  however many records share a second. An empty slice costs one request; a slice whose
+  remaining time should hold less than a page (at the list's density so far) is not split.
+- A live read of a window (both ends bounded, ``slice_share`` set), where every short page
+  counts against the fewest requests, is cut once into a few parts read from both ends at once
+  (each part but the oldest also from below, by ``ending_before``, once the part under it has
+  its first page): as many reads at once for about half the short pages. The cut is made before
+  the first request when the read's pages are known from the last time; otherwise the newest
+  part is read at once and the rest is cut when its first page says how dense it is.
 - A guard stops a slice whose pages do not advance (a record outside the slice's range, a record
   out of order or seen before in this slice, a page that is empty but says ``has_more``): it
   raises :class:`CursorLoop` instead of looping forever.
@@ -24,6 +30,7 @@ several parts of the list at once, cut by ``created``:
 Every parameter set of ``spec.list_variants`` (e.g. prices ``active=true`` and ``active=false``)
 is a list read this way; the variants' results are disjoint. Pages are yielded as they arrive
 (in no particular order) through a bounded queue, so memory stays small whatever the list's size.
+While reading, the reader estimates the records the whole read holds (``ReadProgress``).
 :func:`read_objects` reads several objects at once, sharing the key's global budget.
 """
 
@@ -32,25 +39,38 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
-
-import orjson
 
 from flitch import clock as clocks
 from flitch.catalog import ObjectSpec
 from flitch.errors import PermissionMissing, StripeRequestFailed
 from flitch.stripe_source.client import SourceClient
 from flitch.stripe_source.http import endpoint_of
+from flitch.stripe_source.list_jobs import (
+    RESERVED_PARAMS,
+    ErrorCallback,
+    ListJob,
+    ProgressCallback,
+    ReadProgress,
+    list_params,
+)
 from flitch.stripe_source.pages import ListPage
 from flitch.stripe_source.slices import PAGE_SIZE, STRIPE_EPOCH, CursorLoop, _Slice
 
-#: Names kept importable from here since slices moved to their own module.
-__all__ = ["PAGE_SIZE", "STRIPE_EPOCH", "CursorLoop", "ReadProgress", "read_object", "read_objects"]
+#: Names kept importable from here since slices and jobs moved to their own modules.
+__all__ = [
+    "PAGE_SIZE",
+    "RESERVED_PARAMS",
+    "STRIPE_EPOCH",
+    "CursorLoop",
+    "ListJob",
+    "ReadProgress",
+    "list_params",
+    "read_object",
+    "read_objects",
+]
 
-#: Parameters the reader sets itself.
-RESERVED_PARAMS = frozenset({"created", "starting_after", "ending_before"})
 #: Pages waiting for the consumer before the readers pause.
 QUEUE_PAGES = 32
 #: A live read of a window expected to take this many pages is cut before its first page.
@@ -58,97 +78,6 @@ CUT_AT_ONCE_PAGES = 4
 #: A live read of a window whose size is not known yet starts as the newest of this many
 #: parts (the others cut from the rest when its first page is in).
 COLD_PARTS = 3
-
-
-@dataclass
-class ReadProgress:
-    """What is known while reading: enough for a progress line (the total is not known)."""
-
-    objects_total: int
-    started: float = field(default_factory=time.monotonic)
-    records: int = 0
-    pages: int = 0
-    #: requests sent for this read (retries included), retries, and 429s answered
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    elapsed: float = 0.0
-    objects_done: int = 0
-    records_by_object: dict[str, int] = field(default_factory=dict)
-    #: objects that failed, with the error's message
-    failed: dict[str, str] = field(default_factory=dict)
-    #: parts of lists being read at once
-    slices_active: int = 0
-    #: the records the read should hold in all, estimated from what it has seen (None: no
-    #: record yet); see ``_Reader.expected_records``
-    expected_records: int | None = None
-
-    @property
-    def records_per_second(self) -> float:
-        return self.records / self.elapsed if self.elapsed > 0 else 0.0
-
-
-ProgressCallback = Callable[[ReadProgress], None]
-ErrorCallback = Callable[[ObjectSpec, StripeRequestFailed | PermissionMissing], None]
-
-
-@dataclass
-class _Job:
-    """One list read: an object with one parameter set."""
-
-    spec: ObjectSpec
-    params: dict[str, Any]
-    path: str
-    active: int = 0
-    stopped: bool = False
-    # the list's density so far: records read, and the seconds of created time they cover
-    records: int = 0
-    seconds: int = 0
-    reading: dict[int, _Slice] = field(default_factory=dict)
-    #: the tasks reading each slice (its fall, and its rise once it has one)
-    streams: dict[int, set[asyncio.Task[None]]] = field(default_factory=dict)
-    #: the oldest ``created`` read so far
-    lowest: int | None = None
-    #: read from both ends (a live read of a window); cut once, at its first page or before
-    both_ways: bool = False
-    cut: bool = False
-    #: slices made so far (each ends on a short page: one request more than the fewest)
-    spawned: int = 0
-    pages: int = 0
-
-    def seconds_per_record(self) -> float:
-        return max(1, self.seconds) / max(1, self.records)
-
-    def remaining(self, now: int) -> float:
-        """Records left to read, estimated: the unread time of its slices at its density.
-
-        Crude (a slice open below counts back to 2010 until halving finds where its records
-        start), but it orders lists by how long they will take, which is what it is for.
-        """
-        unread = sum(piece.unread(now) for piece in self.reading.values())
-        return unread / self.seconds_per_record()
-
-
-def list_params(spec: ObjectSpec, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The distinct parameter sets to read ``spec`` with: each variant merged with ``params``."""
-    extra = dict(params or {})
-    clash = sorted(RESERVED_PARAMS & extra.keys())
-    if clash:
-        raise ValueError(
-            f"{', '.join(clash)} cannot be passed to a read: use created_gte/created_lt; "
-            "the reader sets cursors itself"
-        )
-    seen: set[bytes] = set()
-    result: list[dict[str, Any]] = []
-    for variant in spec.list_variants:
-        merged: dict[str, Any] = {**variant, **extra}
-        if spec.expand and "expand" not in merged:
-            merged["expand"] = list(spec.expand)
-        key = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
-        if key not in seen:
-            seen.add(key)
-            result.append(merged)
-    return result
 
 
 _PAGE = "page"
@@ -177,7 +106,9 @@ class _Reader:
         self._expected_pages = expected_pages
         self.specs = list(specs)
         self.jobs = [
-            _Job(spec, p, spec.list_path) for spec in self.specs for p in list_params(spec, params)
+            ListJob(spec, p, spec.list_path)
+            for spec in self.specs
+            for p in list_params(spec, params)
         ]
         self._first = (created_gte, created_lt)
         self._now = int(clocks.now()) + 1
@@ -199,7 +130,7 @@ class _Reader:
             self._jobs_left[job.spec.name] = self._jobs_left.get(job.spec.name, 0) + 1
 
     # -- scheduling ----------------------------------------------------------------------------
-    def _target(self, job: _Job) -> int:
+    def _target(self, job: ListJob) -> int:
         """How many slices of one list are worth reading at once: Little's law (rate × time a
         request takes), doubled, plus two — a slice also spends time between its requests.
         With ``slice_share`` (fewer short pages wanted), Little's law plus two."""
@@ -209,7 +140,7 @@ class _Reader:
         factor = 1 if self._slice_share is not None else 2
         return max(2, min(pacer.max_in_flight, math.ceil(rate * latency * factor) + 2))
 
-    def _slices_left(self, job: _Job) -> int:
+    def _slices_left(self, job: ListJob) -> int:
         """How many more slices the list may be cut into. With ``slice_share``, a read of a
         ``created`` window is cut into at most one slice more than that share of the pages it
         is expected to take (at least three in all), as each slice ends on a short page;
@@ -224,7 +155,7 @@ class _Reader:
             expected = min(expected, self._expected_pages)
         return 1 + max(2, int(self._slice_share * expected)) - job.spawned
 
-    def _split(self, job: _Job, piece: _Slice, oldest: int) -> None:
+    def _split(self, job: ListJob, piece: _Slice, oldest: int) -> None:
         """Give parts of ``piece``'s unread time to new slices, if the list can use them."""
         if job.both_ways:
             # the oldest part is cut, once: the parts above it have their rise under way
@@ -247,14 +178,14 @@ class _Reader:
         if older is not None:
             self._spawn(job, older)
 
-    def _cut_both_ways(self, job: _Job, piece: _Slice, oldest: int, density: float) -> None:
+    def _cut_both_ways(self, job: ListJob, piece: _Slice, oldest: int, density: float) -> None:
         """Cut a window's read into parts read from both ends: as many as make the list's
         worth of parallel reads (two a part but the oldest), within the slices allowed."""
         parts = min((self._target(job) + 1) // 2, self._slices_left(job) + job.spawned)
         for part in piece.split_both_ways(oldest, density, parts - job.spawned + 1):
             self._spawn(job, part)
 
-    def _spawn(self, job: _Job, piece: _Slice, *, rise: bool = False) -> None:
+    def _spawn(self, job: ListJob, piece: _Slice, *, rise: bool = False) -> None:
         if not rise:
             job.spawned += 1
         job.active += 1
@@ -264,7 +195,7 @@ class _Reader:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _finish(self, job: _Job, piece: _Slice) -> None:
+    def _finish(self, job: ListJob, piece: _Slice) -> None:
         """Every record of ``piece`` is read: the other end's request in flight, if any, is
         for records already read (its answer is not waited for)."""
         piece.done = True
@@ -273,7 +204,7 @@ class _Reader:
             if task is not current:
                 task.cancel()
 
-    def _emit(self, job: _Job, page: ListPage, start: int, stop: int) -> None:
+    def _emit(self, job: ListJob, page: ListPage, start: int, stop: int) -> None:
         """Hand ``page[start:stop]`` (new records) to the consumer; the caller holds a place
         in the queue for it."""
         part = page if (start, stop) == (0, len(page)) else page.part(start, stop)
@@ -288,7 +219,7 @@ class _Reader:
         if not self._tasks:
             self._queue.put_nowait((_DONE, None))
 
-    async def _run_slices(self, job: _Job, piece: _Slice, rise: bool) -> None:
+    async def _run_slices(self, job: ListJob, piece: _Slice, rise: bool) -> None:
         try:
             if rise:
                 await self._read_rise(job, piece)
@@ -315,7 +246,7 @@ class _Reader:
             if job.active == 0:
                 self._job_finished(job)
 
-    def _job_finished(self, job: _Job) -> None:
+    def _job_finished(self, job: ListJob) -> None:
         name = job.spec.name
         self._jobs_left[name] -= 1
         if self._jobs_left[name] == 0 and name not in self._failed:
@@ -339,7 +270,7 @@ class _Reader:
         self._queue.put_nowait((_DONE, None))
 
     # -- one slice -----------------------------------------------------------------------------
-    async def _read_slice(self, job: _Job, piece: _Slice) -> None:
+    async def _read_slice(self, job: ListJob, piece: _Slice) -> None:
         """Read ``piece`` from its top down (its fall)."""
         spec = job.spec
         while not job.stopped and not piece.done:
@@ -386,7 +317,7 @@ class _Reader:
                 return
             self._split(job, piece, page.created[-1])
 
-    def _rise_from(self, job: _Job, piece: _Slice, page: ListPage) -> None:
+    def _rise_from(self, job: ListJob, piece: _Slice, page: ListPage) -> None:
         """``page`` is the first of ``piece``: its newest record is where the slice above
         starts being read from below too."""
         above = piece.above
@@ -395,7 +326,7 @@ class _Reader:
         above.start_rise(page.ids[0], page.created[0], piece.gte)
         self._spawn(job, above, rise=True)
 
-    async def _read_rise(self, job: _Job, piece: _Slice) -> None:
+    async def _read_rise(self, job: ListJob, piece: _Slice) -> None:
         """Read ``piece`` from its bottom up (its rise) until it meets the fall."""
         spec = job.spec
         while not job.stopped and piece.rise_worth(piece.seconds_per_record(job)):
