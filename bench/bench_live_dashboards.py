@@ -12,7 +12,8 @@ again (the estimate then comes from the first load's page counts). Printed per d
   page (each list variant at least one page), so requests ÷ fewest says what paging costs;
 - ceiling: the shortest time the limits allow for those pages (the larger of all pages at
   100/s and the longest list at 25/s); last ÷ ceiling;
-- estimate: what the plan said before reading (pages, seconds), cold and again.
+- estimate: what the plan said before reading (pages, seconds), cold and again; when the
+  cold plan could not say, what the load's progress said after 0.5, 1, 2, 4… seconds.
 
 Targets (issue 15): first chart < 2 s; last ≤ 1.25 × ceiling; requests ≤ 1.1 × fewest.
 
@@ -54,11 +55,14 @@ async def one_load(engine: QueryEngine, name: str, now: float) -> dict[str, Any]
     streamed = await engine.stream("bench", plan_reads(drawable, period))
     first = last = None
     plan: dict[str, Any] = {}
+    guesses: list[tuple[float, dict[str, Any]]] = []
     done: dict[str, Any] = {}
     async for event in stream_board(streamed, board, period, skip=skip):
         at = time.perf_counter() - started
         if event["event"] == "plan":
             plan = event
+        elif event["event"] == "progress" and event["estimate"]["pages"] is not None:
+            guesses.append((at, event["estimate"]))
         elif event["event"] == "chart":
             first = at if first is None else first
             last = at
@@ -82,6 +86,7 @@ async def one_load(engine: QueryEngine, name: str, now: float) -> dict[str, Any]
         "fewest": fewest,
         "ceiling": streamed.ceiling(pages) or 0.0,
         "estimate": plan["estimate"],
+        "guesses": guesses,
         "reads": done["data"]["reads"],
         "pages": detail,
     }
@@ -91,6 +96,19 @@ def _estimate(e: dict[str, Any]) -> str:
     if e["pages"] is None:
         return "unknown"
     return f"{e['pages']} p / {e['seconds']:.1f} s"
+
+
+def _as_it_went(run: dict[str, Any]) -> str:
+    """The estimate at the first progress after 0.5, 1, 2, 4, 8 and 16 s of the load, against
+    what the load then read (requests) and took."""
+    said = []
+    for mark in (0.5, 1, 2, 4, 8, 16):
+        if mark >= run["last"]:
+            break
+        later = [g for at, g in run["guesses"] if at >= mark]
+        if later:
+            said.append(f"{mark:g} s: {_estimate(later[0])}")
+    return "; ".join(said) + f" (then read: {run['requests']} requests in {run['last']:.1f} s)"
 
 
 async def measure(settings: Settings, customers: int, names: list[str]) -> None:
@@ -123,6 +141,8 @@ async def measure(settings: Settings, customers: int, names: list[str]) -> None:
                             else ""
                         )
                     )
+                if cold["estimate"]["pages"] is None and cold["guesses"]:
+                    print(f"    cold estimate while reading: {_as_it_went(cold)}")
                 print(f"    reads: {'; '.join(cold['reads'])}")
                 print(f"    pages / fewest (* read first): {', '.join(cold['pages'])}")
         finally:
