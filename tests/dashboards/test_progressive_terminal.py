@@ -74,3 +74,43 @@ def test_the_terminal_prints_charts_as_they_arrive(service: ConnectionService) -
     assert screen.when("Credit notes") + 0.4 < screen.when("Invoices paid")
     assert shown["charts"] == whole["charts"]
     assert shown["metrics"] == whole["metrics"]
+
+
+def test_a_long_load_says_its_cost_once_with_the_command_that_avoids_it(
+    service: ConnectionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # long is 20 s at the key's limits; at two requests a second per endpoint, one second is
+    monkeypatch.setattr("flitch.dashboards.progressive.LONG_SECONDS", 1.0)
+    out = Console(file=io.StringIO(), force_terminal=True, width=400)
+    said = io.StringIO()
+    err = Console(file=said, force_terminal=False, width=400)
+
+    async def go() -> None:
+        engine = QueryEngine(service.settings, service)
+        try:
+            await show_live(out, err, engine, "shop", BUILTIN["billing"], PERIOD)
+        finally:
+            await engine.aclose()
+
+    asyncio.run(go())
+    text = said.getvalue()
+    assert text.count("pages from Stripe live") == 1, text
+    assert "Billing reads ~" in text
+    assert "at Stripe's limits" in text
+    assert "flitch set-refresh shop daily" in text
+
+
+def test_a_quick_load_says_nothing_of_its_cost(service: ConnectionService) -> None:
+    said = io.StringIO()
+    err = Console(file=said, force_terminal=False, width=400)
+    out = Console(file=io.StringIO(), force_terminal=True, width=400)
+
+    async def go() -> None:
+        engine = QueryEngine(service.settings, service)
+        try:
+            await show_live(out, err, engine, "shop", BUILTIN["payments"], PERIOD)
+        finally:
+            await engine.aclose()
+
+    asyncio.run(go())
+    assert "pages from Stripe live" not in said.getvalue()
