@@ -70,19 +70,20 @@ class ReadState:
 
     def expected_pages(self, now: float | None = None) -> int | None:
         """Pages the read should take in all: exact once done; else what it took last time;
-        else, for a ranged read, the density of what was read so far over the whole range
-        (``None``: not known yet)."""
+        else what the reader expects from its slices' densities over the time they have not
+        read; else, for a ranged read, the density of what was read so far over the whole
+        range (``None``: not known yet)."""
         if self.done:
             return self.pages
         if self.last_pages is not None:
             return max(self.last_pages, self.pages)
         read = self.read
         variants = len(read.spec.list_variants)
-        if read.created_gte is None or self.newest is None or self.oldest is None:
-            # a list read whole: what its slices' densities say of the time not read yet
-            if self.reader_expects is None:
-                return None
+        if self.reader_expects is not None:
+            # what the reader's slices say of the time they have not read, each at its density
             return max(self.pages, math.ceil(self.reader_expects / PAGE_SIZE) + variants - 1)
+        if read.created_gte is None or self.newest is None or self.oldest is None:
+            return None
         top = read.created_lt if read.created_lt is not None else int(now or clocks.now())
         seen = max(self.newest - self.oldest, 1)
         if self.records < PAGE_SIZE:

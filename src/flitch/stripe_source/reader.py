@@ -179,9 +179,13 @@ class _Reader:
             self._spawn(job, older)
 
     def _cut_both_ways(self, job: ListJob, piece: _Slice, oldest: int, density: float) -> None:
-        """Cut a window's read into parts read from both ends: as many as make the list's
-        worth of parallel reads (two a part but the oldest), within the slices allowed."""
-        parts = min((self._target(job) + 1) // 2, self._slices_left(job) + job.spawned)
+        """Cut a window's read into parts read from both ends: as many as the list's worth of
+        parallel reads (each part but the oldest has two readers, so there are some to spare
+        as parts finish), within the slices allowed. A read started as two parts (its size
+        unknown) gets COLD_PARTS in all: its newest part, two fifths of the time, is read by
+        two readers whatever comes, and more parts below it would only finish first."""
+        target = COLD_PARTS if job.spawned > 1 else self._target(job)
+        parts = min(target, self._slices_left(job) + job.spawned)
         for part in piece.split_both_ways(oldest, density, parts - job.spawned + 1):
             self._spawn(job, part)
 
@@ -396,8 +400,10 @@ class _Reader:
             if job.lowest is None:
                 continue
             seen = True
+            # a window's lower end is known; a list open below starts where records were seen
+            floor = job.lowest if self._first[0] is None else STRIPE_EPOCH
             for piece in job.reading.values():
-                total += piece.unread(self._now, job.lowest) / piece.seconds_per_record(job)
+                total += piece.unread(self._now, floor) / piece.seconds_per_record(job)
         return math.ceil(total) if seen else None
 
     # -- the consumer's side -------------------------------------------------------------------
