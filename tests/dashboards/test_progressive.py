@@ -209,3 +209,25 @@ def test_the_estimate_adds_up_two_reads_of_one_list() -> None:
     out = estimate(streamed)  # type: ignore[arg-type]
     assert out["pages"] == 42
     assert seen == [{"subscriptions": 42}]
+
+
+def test_a_load_is_called_long_once_its_estimate_holds() -> None:
+    from flitch.dashboards.progressive import LONG_CONFIRM_SECONDS, LongLoad
+
+    now = [0.0]
+    fresh = SimpleNamespace(states=[SimpleNamespace(last_pages=None, done=False)])
+    known = SimpleNamespace(states=[SimpleNamespace(last_pages=40, done=False)])
+    long_ = {"pages": 30_000, "seconds": 1_200.0, "long": True}
+    short = {"pages": 30, "seconds": 1.2, "long": False}
+    judge = LongLoad(clock=lambda: now[0])
+    # a burst read while reading says long for a moment, then the next pages say otherwise
+    assert not judge.judge(fresh, long_)["long"]  # type: ignore[arg-type]
+    now[0] += LONG_CONFIRM_SECONDS / 2
+    assert not judge.judge(fresh, short)["long"]  # type: ignore[arg-type]
+    now[0] += LONG_CONFIRM_SECONDS
+    assert not judge.judge(fresh, long_)["long"]  # type: ignore[arg-type]
+    # said for long enough, it is told
+    now[0] += LONG_CONFIRM_SECONDS
+    assert judge.judge(fresh, long_)["long"]  # type: ignore[arg-type]
+    # pages known from before: told at once
+    assert LongLoad(clock=lambda: now[0]).judge(known, long_)["long"]  # type: ignore[arg-type]

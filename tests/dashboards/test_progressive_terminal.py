@@ -81,6 +81,7 @@ def test_a_long_load_says_its_cost_once_with_the_command_that_avoids_it(
 ) -> None:
     # long is 20 s at the key's limits; at two requests a second per endpoint, one second is
     monkeypatch.setattr("flitch.dashboards.progressive.LONG_SECONDS", 1.0)
+    monkeypatch.setattr("flitch.dashboards.progressive.LONG_CONFIRM_SECONDS", 0.2)
     out = Console(file=io.StringIO(), force_terminal=True, width=400)
     said = io.StringIO()
     err = Console(file=said, force_terminal=False, width=400)

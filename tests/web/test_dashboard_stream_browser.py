@@ -106,6 +106,7 @@ def test_a_long_first_load_says_its_cost_and_turns_refresh_on_in_one_click(
     # second and a half is long. Nothing was read before: the estimate comes from the first
     # pages of the lists read whole (where their records start, and how dense they are).
     monkeypatch.setattr("flitch.dashboards.progressive.LONG_SECONDS", 1.5)
+    monkeypatch.setattr("flitch.dashboards.progressive.LONG_CONFIRM_SECONDS", 0.3)
     sign_in(page)
     conn = live_server.app.state.flitch.connections.get("shop").id
     page.goto(f"/dashboards/billing?connection={conn}&last=30d")

@@ -42,6 +42,34 @@ TICK = 0.25
 LONG_SECONDS = 20.0
 
 
+#: An estimate made while reading (no read's pages known from before) is called long only
+#: once it has said so for this long: a page of records created in a burst (month-start
+#: invoicing, an import) looks, for a moment, like a dense list, until the next pages show
+#: the gaps around it.
+LONG_CONFIRM_SECONDS = 1.0
+
+
+class LongLoad:
+    """Whether to call a load long, tick after tick: at once when its estimate comes from the
+    pages its reads took before, after LONG_CONFIRM_SECONDS of saying so when it is made
+    while reading."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._since: float | None = None
+
+    def judge(self, streamed: Streamed, said: dict[str, Any]) -> dict[str, Any]:
+        if not said["long"]:
+            self._since = None
+            return said
+        if all(s.last_pages is not None or s.done for s in streamed.states):
+            return said
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        return {**said, "long": now - self._since >= LONG_CONFIRM_SECONDS}
+
+
 def estimate(streamed: Streamed) -> dict[str, Any]:
     """The whole load's expected pages and seconds at the key's limits (``None``: unknown,
     some read has never been made and has no range to guess it from)."""
@@ -154,6 +182,7 @@ async def stream_board(
         }
         begin_ready()
         complete = False
+        long_load = LongLoad()
         last_tick = time.perf_counter()
         while not complete or len(done) < len(board.drawn):
             wait = max(0.0, last_tick + tick - time.perf_counter())
@@ -164,7 +193,7 @@ async def stream_board(
                 yield {
                     "event": "progress",
                     "reads": _reads(streamed),
-                    "estimate": estimate(streamed),
+                    "estimate": long_load.judge(streamed, estimate(streamed)),
                     "elapsed_ms": elapsed(),
                 }
                 continue

@@ -299,14 +299,21 @@ class _Reader:
                 before = piece.last_created
                 piece.check(spec, page)
                 new, met = piece.fall_new(page)
+                # the time this page has read: from where the slice stood (its top at first)
+                # to its last new record, or to the slice's bottom when it ends the slice, so
+                # that a short or empty page counts the empty time it found
+                top = before if before is not None else piece.lt
+                if top is None and page:
+                    top = page.created[0]
+                bottom = page.created[new - 1] if new else top
+                if not page.has_more and not met and piece.gte is not None:
+                    bottom = piece.gte
+                if top is not None and bottom is not None and top > bottom:
+                    job.seconds += top - bottom
+                    piece.seconds += top - bottom
+                piece.records += new
                 if page:
-                    newest = page.created[0] if before is None else before
                     job.pages += 1
-                    if new:
-                        covered = newest - page.created[new - 1]
-                        job.seconds += covered
-                        piece.seconds += covered
-                        piece.records += new
                     piece.cursor = page.ids[-1]
                     if first and piece.above is not None:
                         self._rise_from(job, piece, page)
