@@ -83,7 +83,7 @@ cells AS (
   WHERE c.cohort + to_months(CAST(r.k AS INTEGER)) < {_E}
 ),
 member_mrr AS (
-  SELECT f.currency, f.cohort, cl.k, f.customer, sum(s.mrr) AS mrr
+  SELECT f.currency, f.cohort, cl.k, f.customer, round(sum(s.mrr), 6) AS mrr
   FROM firsts f JOIN cells cl ON cl.cohort = f.cohort
   JOIN {MRR_SPANS.table} s ON s.customer = f.customer AND s.currency = f.currency
     AND s.span_from < cl.at_end AND s.span_to >= cl.at_end
@@ -255,7 +255,7 @@ def _part(part: str) -> str:
 
 
 _MRR_AT = ",\n    ".join(
-    f"sum(mrr) FILTER (WHERE span_from < {at} AND span_to >= {at}) AS m_{name}"
+    f"round(sum(mrr) FILTER (WHERE span_from < {at} AND span_to >= {at}), 6) AS m_{name}"
     for name, at in _AT.items()
 )
 
@@ -283,7 +283,8 @@ marks AS (
 ),
 monthly AS (
   SELECT m.bucket, t.customer, t.currency,
-    sum(t.mrr) FILTER (WHERE m.opening) AS m_lo, sum(t.mrr) FILTER (WHERE NOT m.opening) AS m_hi
+    round(sum(t.mrr) FILTER (WHERE m.opening), 6) AS m_lo,
+    round(sum(t.mrr) FILTER (WHERE NOT m.opening), 6) AS m_hi
   FROM marks m JOIN {MRR_SPANS.table} t ON t.span_from < m.moment AND t.span_to >= m.moment
   GROUP BY ALL
 )
