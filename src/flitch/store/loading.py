@@ -115,6 +115,9 @@ class Tables:
         how many passes ``seal`` makes (None: one) and what the limit is set back to."""
         self.con = con
         self.memory_limit = memory_limit
+        #: The first error a statement of the open transaction raised: a later statement (of
+        #: another writer thread) fails only with "transaction is aborted", chained to it.
+        self.failure: BaseException | None = None
         #: One statement at a time on the connection (writers may be fed from several threads).
         self.lock = threading.RLock()
         #: Tables created for a bulk load and not sealed yet (ids may repeat so far).
@@ -194,13 +197,20 @@ class Tables:
             return
         with self.lock:
             view = f"{_BATCH_VIEW}_{next(_counter)}"
-            self.con.register(view, objects)
+            try:
+                self.con.register(view, objects)
+            except duckdb.TransactionException as exc:
+                if self.failure is not None:
+                    raise exc from self.failure  # the error that aborted it, not this one
+                raise
             try:
                 if spec.name in self._loading:
                     self._insert(spec, view)
                 else:
                     self._replace(spec, view)
-            except BaseException:
+            except BaseException as exc:
+                if self.failure is None:
+                    self.failure = exc
                 # the failed statement aborted the transaction: unregistering would fail too,
                 # and hide the error that matters
                 with contextlib.suppress(duckdb.Error):
