@@ -209,21 +209,7 @@ class _Slice:
         part but the oldest gets a rise from the newest record of the part below, so it gets
         twice the oldest's share of the time. The new slices are returned newest first, each
         linked to the one above it."""
-        assert self.gte is not None
-        remaining = oldest - self.gte
-        if remaining <= 0:
-            return []
-        parts = min(parts, int(remaining / (PAGE_SIZE * seconds_per_record)))
-        if parts < 2:
-            return []
-        weight = 2 * parts - 1
-        cuts = [oldest - remaining * 2 * i // weight for i in range(1, parts)]  # newest first
-        cuts = [c for c in dict.fromkeys(cuts) if self.gte < c <= oldest]
-        if not cuts:
-            return []
-        bounds = [*cuts, self.gte]
-        older = [_Slice(gte=bounds[i + 1], lt=bounds[i]) for i in range(len(cuts))]
-        self.gte = cuts[0]
+        older = self._cut(oldest, seconds_per_record, parts, both_ways=True)
         above = self
         for piece in older:
             piece.above = above
@@ -266,6 +252,14 @@ class _Slice:
         a part would hold less than a page at the density given): this slice keeps the
         newest, the others are returned, oldest last. As with ``split``, records of second
         ``oldest`` not read yet stay in this slice."""
+        return self._cut(oldest, seconds_per_record, parts, both_ways=False)
+
+    def _cut(
+        self, oldest: int, seconds_per_record: float, parts: int, *, both_ways: bool
+    ) -> list[_Slice]:
+        """The cut both splits make of ``[gte, oldest]``: even parts, or (``both_ways``) each
+        twice the oldest's share; this slice keeps the newest part, the others are returned
+        newest first."""
         assert self.gte is not None
         remaining = oldest - self.gte
         if remaining <= 0:
@@ -273,7 +267,8 @@ class _Slice:
         parts = min(parts, int(remaining / (PAGE_SIZE * seconds_per_record)))
         if parts < 2:
             return []
-        cuts = [oldest - remaining * i // parts for i in range(1, parts)]  # newest first
+        step, weight = (2, 2 * parts - 1) if both_ways else (1, parts)
+        cuts = [oldest - remaining * step * i // weight for i in range(1, parts)]  # newest first
         cuts = [c for c in dict.fromkeys(cuts) if self.gte < c <= oldest]
         if not cuts:
             return []
